@@ -1,0 +1,326 @@
+//! The endpoint table: method + path → endpoint, dialect and scope.
+
+use std::borrow::Cow;
+
+use http::Method;
+
+use super::{ApiError, Dialect};
+
+/// What a credential must be allowed to do for a request to proceed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// No credential needed (`/healthz`).
+    Public,
+    /// Any valid API key.
+    Inference,
+    /// A management key (or the master key).
+    Management,
+}
+
+/// Gemini `models/{model}:{method}` verbs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GeminiMethod {
+    GenerateContent,
+    StreamGenerateContent,
+    CountTokens,
+}
+
+/// Operations under `/v1/messages/batches`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchOp<'a> {
+    Create,
+    List,
+    Get(&'a str),
+    Cancel(&'a str),
+    Results(&'a str),
+    Delete(&'a str),
+}
+
+/// A recognized route. Borrowed parts point into the request target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint<'a> {
+    Health,
+    ChatCompletions,
+    Embeddings,
+    ListModels,
+    Messages,
+    CountTokens,
+    MessageBatches(BatchOp<'a>),
+    Gemini {
+        /// `v1beta` or `v1`, as the client called it.
+        version: &'a str,
+        /// The model, percent-decoded; may be `provider/model`.
+        model: Cow<'a, str>,
+        method: GeminiMethod,
+    },
+    ListKeys,
+    CreateKey,
+    GetKey(&'a str),
+    UpdateKey(&'a str),
+    DeleteKey(&'a str),
+    Balance,
+    Transactions,
+    /// `/{provider}/{rest}`: raw pass-through to a configured provider.
+    ProviderProxy {
+        provider: &'a str,
+        rest: &'a str,
+    },
+}
+
+impl Endpoint<'_> {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Endpoint::Messages | Endpoint::CountTokens | Endpoint::MessageBatches(_) => {
+                Dialect::Anthropic
+            }
+            Endpoint::Gemini { .. } => Dialect::Google,
+            _ => Dialect::OpenAi,
+        }
+    }
+
+    pub fn scope(&self) -> Scope {
+        match self {
+            Endpoint::Health => Scope::Public,
+            Endpoint::ListKeys
+            | Endpoint::CreateKey
+            | Endpoint::GetKey(_)
+            | Endpoint::UpdateKey(_)
+            | Endpoint::DeleteKey(_)
+            | Endpoint::Balance
+            | Endpoint::Transactions => Scope::Management,
+            _ => Scope::Inference,
+        }
+    }
+
+    /// A stable, low-cardinality name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Endpoint::Health => "healthz",
+            Endpoint::ChatCompletions => "chat_completions",
+            Endpoint::Embeddings => "embeddings",
+            Endpoint::ListModels => "models",
+            Endpoint::Messages => "messages",
+            Endpoint::CountTokens => "count_tokens",
+            Endpoint::MessageBatches(_) => "message_batches",
+            Endpoint::Gemini { method, .. } => match method {
+                GeminiMethod::GenerateContent => "gemini_generate",
+                GeminiMethod::StreamGenerateContent => "gemini_stream_generate",
+                GeminiMethod::CountTokens => "gemini_count_tokens",
+            },
+            Endpoint::ListKeys | Endpoint::CreateKey => "keys",
+            Endpoint::GetKey(_) | Endpoint::UpdateKey(_) | Endpoint::DeleteKey(_) => "key",
+            Endpoint::Balance => "balance",
+            Endpoint::Transactions => "transactions",
+            Endpoint::ProviderProxy { .. } => "provider_proxy",
+        }
+    }
+}
+
+/// The dialect an unrecognized path most likely expects its errors in, so a
+/// typo on an Anthropic or Gemini route still gets an error its SDK parses.
+pub fn dialect_of_path(path: &str) -> Dialect {
+    if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+        Dialect::Anthropic
+    } else if path.starts_with("/v1beta/")
+        || (path.starts_with("/v1/models/") && path.contains(':'))
+    {
+        Dialect::Google
+    } else {
+        Dialect::OpenAi
+    }
+}
+
+/// Maps a request to its endpoint. `path` is the request target without the
+/// query. `is_provider` says whether a first path segment names a configured
+/// provider (for the `/{provider}/{path}` proxy).
+pub fn classify<'a>(
+    method: &Method,
+    path: &'a str,
+    is_provider: &dyn Fn(&str) -> bool,
+) -> Result<Endpoint<'a>, ApiError> {
+    let not_allowed = |allow| Err(ApiError::method_not_allowed(dialect_of_path(path), allow));
+    let is = |m: &Method| method == m;
+    match path {
+        "/healthz" => {
+            return if is(&Method::GET) || is(&Method::HEAD) {
+                Ok(Endpoint::Health)
+            } else {
+                not_allowed("GET, HEAD")
+            }
+        }
+        "/v1/chat/completions" => return post(method, Endpoint::ChatCompletions, path),
+        "/v1/embeddings" => return post(method, Endpoint::Embeddings, path),
+        "/v1/models" => return get(method, Endpoint::ListModels, path),
+        "/v1/messages" => return post(method, Endpoint::Messages, path),
+        "/v1/messages/count_tokens" => return post(method, Endpoint::CountTokens, path),
+        "/v1/messages/batches" => {
+            return match *method {
+                Method::POST => Ok(Endpoint::MessageBatches(BatchOp::Create)),
+                Method::GET => Ok(Endpoint::MessageBatches(BatchOp::List)),
+                _ => not_allowed("GET, POST"),
+            }
+        }
+        "/api/v1/keys" => {
+            return match *method {
+                Method::GET => Ok(Endpoint::ListKeys),
+                Method::POST => Ok(Endpoint::CreateKey),
+                _ => not_allowed("GET, POST"),
+            }
+        }
+        "/api/v1/balance" => return get(method, Endpoint::Balance, path),
+        "/api/v1/transactions" => return get(method, Endpoint::Transactions, path),
+        _ => {}
+    }
+    if let Some(rest) = path.strip_prefix("/v1/messages/batches/") {
+        return classify_batch(method, rest, path);
+    }
+    if let Some(id) = path.strip_prefix("/api/v1/keys/") {
+        if id.is_empty() || id.contains('/') {
+            return Err(ApiError::not_found(Dialect::OpenAi));
+        }
+        return match *method {
+            Method::GET => Ok(Endpoint::GetKey(id)),
+            Method::PATCH => Ok(Endpoint::UpdateKey(id)),
+            Method::DELETE => Ok(Endpoint::DeleteKey(id)),
+            _ => not_allowed("GET, PATCH, DELETE"),
+        };
+    }
+    for (prefix, version) in [("/v1beta/models/", "v1beta"), ("/v1/models/", "v1")] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            // OpenAI's `/v1/models/{id}` has no `:method` suffix; Gemini's always does.
+            if let Some(endpoint) = classify_gemini(method, version, rest)? {
+                return Ok(endpoint);
+            }
+        }
+    }
+    if let Some(rest) = path.strip_prefix('/') {
+        let (provider, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        if !provider.is_empty() && is_provider(provider) {
+            return Ok(Endpoint::ProviderProxy {
+                provider,
+                rest: tail,
+            });
+        }
+    }
+    Err(ApiError::not_found(dialect_of_path(path)))
+}
+
+fn post<'a>(method: &Method, endpoint: Endpoint<'a>, path: &str) -> Result<Endpoint<'a>, ApiError> {
+    if *method == Method::POST {
+        Ok(endpoint)
+    } else {
+        Err(ApiError::method_not_allowed(dialect_of_path(path), "POST"))
+    }
+}
+
+fn get<'a>(method: &Method, endpoint: Endpoint<'a>, path: &str) -> Result<Endpoint<'a>, ApiError> {
+    if *method == Method::GET || *method == Method::HEAD {
+        Ok(endpoint)
+    } else {
+        Err(ApiError::method_not_allowed(
+            dialect_of_path(path),
+            "GET, HEAD",
+        ))
+    }
+}
+
+fn classify_batch<'a>(
+    method: &Method,
+    rest: &'a str,
+    path: &str,
+) -> Result<Endpoint<'a>, ApiError> {
+    let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
+    if id.is_empty() {
+        return Err(ApiError::not_found(Dialect::Anthropic));
+    }
+    let op = match (method.clone(), action) {
+        (Method::GET, "") => BatchOp::Get(id),
+        (Method::DELETE, "") => BatchOp::Delete(id),
+        (Method::POST, "cancel") => BatchOp::Cancel(id),
+        (Method::GET, "results") => BatchOp::Results(id),
+        (_, "") => {
+            return Err(ApiError::method_not_allowed(
+                dialect_of_path(path),
+                "GET, DELETE",
+            ))
+        }
+        (_, "cancel") => return Err(ApiError::method_not_allowed(dialect_of_path(path), "POST")),
+        (_, "results") => return Err(ApiError::method_not_allowed(dialect_of_path(path), "GET")),
+        _ => return Err(ApiError::not_found(Dialect::Anthropic)),
+    };
+    Ok(Endpoint::MessageBatches(op))
+}
+
+/// `rest` is what follows `models/`: `{model}:{method}`, where the model may
+/// hold `/` (`openai/gpt-4o`) or its encoded form `%2F`. `Ok(None)` when the
+/// path has no `:method` suffix (not a Gemini route).
+fn classify_gemini<'a>(
+    method: &Method,
+    version: &'a str,
+    rest: &'a str,
+) -> Result<Option<Endpoint<'a>>, ApiError> {
+    let Some((model, verb)) = rest.rsplit_once(':') else {
+        return Ok(None);
+    };
+    let verb = match verb {
+        "generateContent" => GeminiMethod::GenerateContent,
+        "streamGenerateContent" => GeminiMethod::StreamGenerateContent,
+        "countTokens" => GeminiMethod::CountTokens,
+        _ => return Err(ApiError::not_found(Dialect::Google)),
+    };
+    if *method != Method::POST {
+        return Err(ApiError::method_not_allowed(Dialect::Google, "POST"));
+    }
+    let model = percent_decode(model).ok_or_else(|| {
+        ApiError::invalid_request(
+            Dialect::Google,
+            "model name is not valid percent-encoded UTF-8",
+        )
+    })?;
+    if model.is_empty() {
+        return Err(ApiError::invalid_request(
+            Dialect::Google,
+            "model name is empty",
+        ));
+    }
+    Ok(Some(Endpoint::Gemini {
+        version,
+        model,
+        method: verb,
+    }))
+}
+
+/// Decodes `%XX` escapes; `None` for a malformed escape or non-UTF-8 result.
+/// `+` is left alone: it only means space in form bodies, not in paths.
+pub fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
+    if !s.contains('%') {
+        return Some(Cow::Borrowed(s));
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hi = hex_val(*bytes.get(i + 1)?)?;
+                let lo = hex_val(*bytes.get(i + 2)?)?;
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok().map(Cow::Owned)
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}

@@ -1,0 +1,12 @@
+//! The HTTP surface: which endpoint a request names, which dialect it speaks,
+//! and the error bodies each dialect expects.
+
+pub mod dialect;
+pub mod endpoint;
+pub mod error;
+pub mod response;
+
+pub use dialect::Dialect;
+pub use endpoint::{classify, BatchOp, Endpoint, GeminiMethod, Scope};
+pub use error::{ApiError, ErrorKind};
+pub use response::Response;

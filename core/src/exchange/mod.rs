@@ -1,0 +1,852 @@
+//! `Exchange`: one downstream connection as a state machine, including the
+//! upstream call it makes on a client's behalf.
+//!
+//! Driver contract (str0m's): after every `handle_input`, call `poll_output`
+//! until it returns `Output::Wait`. Each `Output` variant says what the
+//! driver must do before polling again. Time only ever arrives as the `Tick`
+//! inside an `Input`.
+
+mod call;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Method;
+
+use self::call::{Call, CallKind, Finished, Io};
+use crate::api::{self, ApiError, Dialect, Endpoint, ErrorKind, Response, Scope};
+use crate::auth::{self, AuthError};
+use crate::gateway::Gateway;
+use crate::http1::{encode, RequestHead, ServerCodec, ServerEvent};
+use crate::route;
+use crate::translate::openai as openai_dialect;
+use crate::usage::Usage;
+use crate::Tick;
+
+/// Something that happened outside the core.
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// Bytes read from the client.
+    Downstream(Tick, &'a [u8]),
+    /// The client closed its side (or the socket failed).
+    DownstreamEof(Tick),
+    /// The host's answer to the last `Output::Admit`.
+    Admission(Tick, Admission),
+    /// The connection asked for by `Output::ConnectUpstream` is open;
+    /// `reused` when it came from the pool (it may turn out stale).
+    UpstreamConnected { now: Tick, reused: bool },
+    /// The connection asked for by `Output::ConnectUpstream` failed.
+    UpstreamFailed(Tick, ConnectError),
+    /// Bytes read from the upstream connection.
+    Upstream(Tick, &'a [u8]),
+    /// The upstream closed its side (or the socket failed).
+    UpstreamEof(Tick),
+    /// The deadline of the last `Output::Wait` passed.
+    Timeout(Tick),
+    /// The server is shutting down: finish the request in progress without
+    /// keep-alive, and close at once if between requests.
+    Drain(Tick),
+}
+
+/// Why an upstream connection could not be opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectError {
+    Timeout,
+    Refused,
+    Dns,
+    Tls,
+    Other,
+}
+
+/// What the driver must do next.
+#[derive(Debug, PartialEq)]
+#[must_use]
+pub enum Output {
+    /// `poll_output`'s buffer holds bytes for the client: write them all
+    /// (in order), then poll again.
+    TransmitDownstream,
+    /// `poll_output`'s buffer holds bytes for the upstream connection.
+    TransmitUpstream,
+    /// Check this credential (hash lookup, rate limit) and answer with
+    /// `Input::Admission`. Nothing else happens on this connection until then.
+    Admit(AdmitRequest),
+    /// Open a connection to this provider (an index into
+    /// `Gateway::providers()`), taken from the pool unless `fresh`, then
+    /// answer `UpstreamConnected` or `UpstreamFailed`. Bounded by
+    /// `Limits::upstream_connect_timeout_ms`.
+    ConnectUpstream { provider: usize, fresh: bool },
+    /// Done with the upstream connection: back to the pool when `reuse`,
+    /// else close it now (this is how an abandoned request is aborted).
+    ReleaseUpstream { reuse: bool },
+    /// Something to record (access log, usage). No answer expected.
+    Event(Event),
+    /// Flush what was transmitted, then close the client connection.
+    Close,
+    /// Nothing to do until more input arrives or, if given, this deadline
+    /// passes (then send `Input::Timeout`).
+    Wait(Option<Tick>),
+}
+
+/// A credential to check. `Debug` does not print the secret.
+#[derive(PartialEq)]
+pub struct AdmitRequest {
+    pub secret: String,
+    pub scope: Scope,
+}
+
+impl std::fmt::Debug for AdmitRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdmitRequest")
+            .field("secret", &"<redacted>")
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// Why the host refused a credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Unknown, revoked or disabled key.
+    InvalidKey,
+    /// A valid key without the scope the endpoint needs.
+    Forbidden,
+    /// Over the key's rate limit (headers carry Retry-After).
+    RateLimited,
+    /// The key's credit limit or the balance is exhausted.
+    InsufficientCredits,
+}
+
+/// The host's verdict on an `AdmitRequest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    Allowed {
+        /// The key's id in the store; `None` for the master key.
+        key_id: Option<i64>,
+        /// Extra response headers (the `X-RateLimit-*` values).
+        headers: Vec<(&'static str, String)>,
+    },
+    Rejected {
+        reason: Rejection,
+        headers: Vec<(&'static str, String)>,
+    },
+}
+
+/// Records for the host; never contain credentials or query strings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Access(AccessLog),
+    Usage(UsageRecord),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessLog {
+    pub method: Method,
+    /// The path without the query (the query may carry `key=`).
+    pub path: String,
+    pub endpoint: &'static str,
+    pub status: u16,
+    pub key_id: Option<i64>,
+    pub started: Tick,
+    pub finished: Tick,
+}
+
+/// What an upstream call consumed, for billing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageRecord {
+    pub key_id: Option<i64>,
+    pub provider: String,
+    pub model: String,
+    /// `None` when the upstream reported no usage before the call ended.
+    pub usage: Option<Usage>,
+    /// The response reached the client whole (no abort, no cut stream).
+    pub complete: bool,
+    /// Attribution headers (`HTTP-Referer`, `X-Title`).
+    pub referer: Option<String>,
+    pub title: Option<String>,
+}
+
+/// Misuse of the driver contract; a bug in the frontend, not the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UsageError {
+    /// Input after `Output::Close`.
+    Closed,
+    /// `Input::Admission` while no `Output::Admit` was outstanding.
+    UnexpectedAdmission,
+    /// Upstream input while no upstream connection was asked for.
+    UnexpectedUpstream,
+}
+
+#[derive(Debug)]
+enum Admit {
+    /// `/healthz`: no credential needed.
+    NotNeeded,
+    Pending,
+    Allowed {
+        key_id: Option<i64>,
+        headers: Vec<(&'static str, String)>,
+    },
+}
+
+/// The request being read.
+#[derive(Debug)]
+struct Current {
+    head: Box<RequestHead>,
+    started: Tick,
+    body: Vec<u8>,
+    body_done: bool,
+    admit: Admit,
+}
+
+/// A request handed to an upstream call.
+#[derive(Debug)]
+struct Calling {
+    call: Box<Call>,
+    method: Method,
+    path: String,
+    endpoint: &'static str,
+    started: Tick,
+    key_id: Option<i64>,
+    keep_alive: bool,
+    referer: Option<String>,
+    title: Option<String>,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Between requests; nothing of the next one has arrived.
+    Idle {
+        since: Tick,
+    },
+    /// Part of a request head has arrived.
+    Head {
+        since: Tick,
+    },
+    /// Head parsed: reading the body and/or waiting for admission.
+    Request {
+        current: Current,
+        last_progress: Tick,
+    },
+    /// Waiting on a provider.
+    Calling(Calling),
+    /// A final response has been queued and the connection ends after it.
+    Closing,
+    Closed,
+}
+
+/// One downstream connection.
+#[derive(Debug)]
+pub struct Exchange {
+    gateway: Arc<Gateway>,
+    codec: ServerCodec,
+    state: State,
+    down: Vec<u8>,
+    up: Vec<u8>,
+    outputs: VecDeque<Output>,
+    draining: bool,
+}
+
+impl Exchange {
+    pub fn new(gateway: Arc<Gateway>, now: Tick) -> Exchange {
+        let codec = ServerCodec::new(gateway.limits());
+        Exchange {
+            gateway,
+            codec,
+            state: State::Idle { since: now },
+            down: Vec::new(),
+            up: Vec::new(),
+            outputs: VecDeque::new(),
+            draining: false,
+        }
+    }
+
+    /// Feeds one input. For `Downstream` and `Upstream`, returns how many
+    /// bytes were taken; the driver offers the rest again after draining
+    /// `poll_output`.
+    pub fn handle_input(&mut self, input: Input<'_>) -> Result<usize, UsageError> {
+        if matches!(self.state, State::Closed) {
+            return Err(UsageError::Closed);
+        }
+        match input {
+            Input::Downstream(now, bytes) => {
+                if matches!(self.state, State::Closing) {
+                    // The answer is final; drop whatever else the client sends.
+                    return Ok(bytes.len());
+                }
+                let taken = self.codec.feed(bytes);
+                if taken > 0 {
+                    self.progress(now);
+                }
+                self.drive(now);
+                Ok(taken)
+            }
+            Input::DownstreamEof(now) => {
+                self.codec.feed_eof();
+                if let State::Calling(calling) = &mut self.state {
+                    // The client is gone: abort the upstream at once and
+                    // bill what was seen.
+                    let finished = calling.call.on_client_gone(&mut Io {
+                        down: &mut self.down,
+                        up: &mut self.up,
+                        outputs: &mut self.outputs,
+                    });
+                    self.down.clear();
+                    self.end_call(now, finished, true);
+                    return Ok(0);
+                }
+                self.drive(now);
+                Ok(0)
+            }
+            Input::Admission(now, admission) => {
+                self.admission(now, admission)?;
+                Ok(0)
+            }
+            Input::UpstreamConnected { now, reused } => {
+                self.with_call(now, |call, gateway, io| {
+                    call.on_connected(now, gateway, io, reused);
+                    None
+                })?;
+                Ok(0)
+            }
+            Input::UpstreamFailed(now, error) => {
+                self.with_call(now, |call, gateway, io| {
+                    call.on_connect_failed(gateway, io, error)
+                })?;
+                Ok(0)
+            }
+            Input::Upstream(now, bytes) => {
+                let mut taken = 0;
+                self.with_call(now, |call, gateway, io| {
+                    let (n, finished) = call.on_upstream(now, gateway, bytes, io);
+                    taken = n;
+                    finished
+                })?;
+                Ok(taken)
+            }
+            Input::UpstreamEof(now) => {
+                self.with_call(now, |call, gateway, io| {
+                    call.on_upstream_eof(now, gateway, io)
+                })?;
+                Ok(0)
+            }
+            Input::Timeout(now) => {
+                self.timeout(now);
+                Ok(0)
+            }
+            Input::Drain(_) => {
+                self.draining = true;
+                if matches!(self.state, State::Idle { .. }) {
+                    self.close();
+                }
+                Ok(0)
+            }
+        }
+    }
+
+    /// The next thing for the driver to do. Bytes to transmit are appended
+    /// to `out` when this returns `TransmitDownstream` / `TransmitUpstream`.
+    pub fn poll_output(&mut self, out: &mut Vec<u8>) -> Output {
+        if !self.down.is_empty() {
+            move_bytes(&mut self.down, out);
+            return Output::TransmitDownstream;
+        }
+        if let Some(output) = self.outputs.pop_front() {
+            if output == Output::Close {
+                self.state = State::Closed;
+            }
+            return output;
+        }
+        if !self.up.is_empty() {
+            move_bytes(&mut self.up, out);
+            return Output::TransmitUpstream;
+        }
+        Output::Wait(self.deadline())
+    }
+
+    fn with_call(
+        &mut self,
+        now: Tick,
+        f: impl FnOnce(&mut Call, &Gateway, &mut Io<'_>) -> Option<Finished>,
+    ) -> Result<(), UsageError> {
+        let State::Calling(calling) = &mut self.state else {
+            return Err(UsageError::UnexpectedUpstream);
+        };
+        let finished = f(
+            &mut calling.call,
+            &self.gateway,
+            &mut Io {
+                down: &mut self.down,
+                up: &mut self.up,
+                outputs: &mut self.outputs,
+            },
+        );
+        if let Some(finished) = finished {
+            self.end_call(now, finished, false);
+        }
+        Ok(())
+    }
+
+    fn deadline(&self) -> Option<Tick> {
+        let limits = self.gateway.limits();
+        match &self.state {
+            State::Idle { since } => Some(since.after(limits.idle_timeout_ms)),
+            State::Head { since } => Some(since.after(limits.header_timeout_ms)),
+            State::Request {
+                current,
+                last_progress,
+            } if !current.body_done => Some(last_progress.after(limits.idle_timeout_ms)),
+            State::Calling(calling) => calling.call.deadline(&self.gateway),
+            _ => None,
+        }
+    }
+
+    fn progress(&mut self, now: Tick) {
+        match &mut self.state {
+            State::Idle { .. } => self.state = State::Head { since: now },
+            State::Request { last_progress, .. } => *last_progress = now,
+            _ => {}
+        }
+    }
+
+    fn timeout(&mut self, now: Tick) {
+        if matches!(self.state, State::Calling(_)) {
+            let _ = self.with_call(now, |call, gateway, io| call.on_timeout(now, gateway, io));
+            return;
+        }
+        let Some(deadline) = self.deadline() else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        match self.state {
+            // An idle keep-alive connection just goes away.
+            State::Idle { .. } => self.close(),
+            _ => {
+                let err = ApiError::new(
+                    self.dialect(),
+                    ErrorKind::RequestTimeout,
+                    "request not received in time",
+                );
+                self.fail(now, &err);
+            }
+        }
+    }
+
+    /// Pulls events out of the codec until it needs more bytes or the
+    /// current request waits on the host or a provider.
+    fn drive(&mut self, now: Tick) {
+        loop {
+            if matches!(
+                self.state,
+                State::Closing | State::Closed | State::Calling(_)
+            ) {
+                return;
+            }
+            let event = match self.codec.poll_event() {
+                Ok(Some(event)) => event,
+                Ok(None) => return,
+                Err(err) => {
+                    let err = ApiError::from_http(self.dialect(), err);
+                    self.fail(now, &err);
+                    return;
+                }
+            };
+            match event {
+                ServerEvent::Head(head) => self.on_head(now, head),
+                ServerEvent::Body(chunk) => self.on_body(chunk),
+                ServerEvent::End => {
+                    if let State::Request { current, .. } = &mut self.state {
+                        current.body_done = true;
+                    }
+                    self.try_dispatch(now);
+                }
+                ServerEvent::Closed => {
+                    self.close();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_head(&mut self, now: Tick, head: Box<RequestHead>) {
+        let started = match self.state {
+            State::Head { since } => since,
+            _ => now,
+        };
+        let endpoint = api::classify(&head.method, head.path(), &|name| {
+            self.gateway.is_provider(name)
+        });
+        let (scope, dialect, route_error) = match endpoint {
+            Ok(endpoint) => (endpoint.scope(), endpoint.dialect(), None),
+            Err(err) => (Scope::Inference, err.dialect, Some(err)),
+        };
+        let admit = if scope == Scope::Public {
+            Ok(Admit::NotNeeded)
+        } else {
+            match auth::extract(&head.headers, head.query()) {
+                Ok(credential) => {
+                    self.outputs.push_back(Output::Admit(AdmitRequest {
+                        secret: credential.secret.into_owned(),
+                        scope,
+                    }));
+                    Ok(Admit::Pending)
+                }
+                Err(AuthError::Missing) => Err(ApiError::missing_credential(dialect)),
+                Err(AuthError::Malformed) => Err(ApiError::invalid_credential(dialect)),
+            }
+        };
+        let expect_continue = head.expect_continue;
+        self.state = State::Request {
+            current: Current {
+                head,
+                started,
+                body: Vec::new(),
+                body_done: false,
+                admit: Admit::NotNeeded,
+            },
+            last_progress: now,
+        };
+        match admit {
+            // Unauthenticated requests learn nothing about routes: 401 first.
+            Err(err) => self.respond_error(now, &err),
+            Ok(admit) => {
+                let public = matches!(admit, Admit::NotNeeded);
+                if let State::Request { current, .. } = &mut self.state {
+                    current.admit = admit;
+                }
+                match route_error {
+                    Some(err) if public => self.respond_error(now, &err),
+                    // Otherwise the route error is answered once the key is known good.
+                    Some(_) => {}
+                    None if expect_continue && public => encode::write_continue(&mut self.down),
+                    None => {}
+                }
+            }
+        }
+    }
+
+    fn on_body(&mut self, chunk: Bytes) {
+        if let State::Request { current, .. } = &mut self.state {
+            // The codec bounds the total to `max_body_bytes`.
+            current.body.extend_from_slice(&chunk);
+        }
+    }
+
+    fn admission(&mut self, now: Tick, admission: Admission) -> Result<(), UsageError> {
+        let dialect = self.dialect();
+        let State::Request { current, .. } = &mut self.state else {
+            return Err(UsageError::UnexpectedAdmission);
+        };
+        if !matches!(current.admit, Admit::Pending) {
+            return Err(UsageError::UnexpectedAdmission);
+        }
+        match admission {
+            Admission::Allowed { key_id, headers } => {
+                let expect_continue = current.head.expect_continue && !current.body_done;
+                current.admit = Admit::Allowed { key_id, headers };
+                if expect_continue {
+                    encode::write_continue(&mut self.down);
+                }
+                self.try_dispatch(now);
+                // Pipelined requests may be waiting behind this one.
+                self.drive(now);
+            }
+            Admission::Rejected { reason, headers } => {
+                let err = rejection_error(dialect, reason);
+                let mut response = Response::from(&err);
+                response.headers.extend(headers);
+                self.respond(now, response, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers the current request once its body is complete and the host
+    /// has admitted it, or hands it to an upstream call.
+    fn try_dispatch(&mut self, now: Tick) {
+        let State::Request { current, .. } = &self.state else {
+            return;
+        };
+        if !current.body_done {
+            return;
+        }
+        let (key_id, headers) = match &current.admit {
+            Admit::Pending => return,
+            Admit::NotNeeded => (None, Vec::new()),
+            Admit::Allowed { key_id, headers } => (*key_id, headers.clone()),
+        };
+        match self.handle(&current.head, &current.body, headers.clone()) {
+            Handled::Respond(mut response) => {
+                response.headers.extend(headers);
+                self.respond(now, response, key_id);
+            }
+            Handled::Call(kind, body, candidates) => {
+                self.start_call(now, kind, body, candidates, key_id, headers)
+            }
+        }
+    }
+
+    /// The endpoints: answered by the core itself, or by a provider.
+    fn handle(
+        &self,
+        head: &RequestHead,
+        body: &[u8],
+        _headers: Vec<(&'static str, String)>,
+    ) -> Handled {
+        let endpoint = match api::classify(&head.method, head.path(), &|name| {
+            self.gateway.is_provider(name)
+        }) {
+            Ok(endpoint) => endpoint,
+            Err(err) => return Handled::Respond(Response::from(&err)),
+        };
+        let gateway = &self.gateway;
+        let routed = |model: Option<&str>, models: &[String]| {
+            let models: Vec<&str> = models.iter().map(String::as_str).collect();
+            route::candidates(gateway, Dialect::OpenAi, model, &models)
+        };
+        let result = match endpoint {
+            Endpoint::Health => {
+                return Handled::Respond(Response::json(200, br#"{"status":"ok"}"#.to_vec()))
+            }
+            Endpoint::ListModels => {
+                return Handled::Respond(Response::json(200, gateway.models_body().to_vec()))
+            }
+            Endpoint::ChatCompletions => openai_dialect::parse_chat(body).and_then(|req| {
+                let candidates = routed(req.model.as_deref(), &req.models)?;
+                let kind = CallKind::Chat {
+                    stream: req.stream,
+                    include_usage: req.include_usage,
+                };
+                Ok(Handled::Call(kind, req.body, candidates))
+            }),
+            Endpoint::Embeddings => openai_dialect::parse_embeddings(body).and_then(|req| {
+                let candidates = routed(req.model.as_deref(), &req.models)?;
+                Ok(Handled::Call(CallKind::Embeddings, req.body, candidates))
+            }),
+            other => Err(ApiError::new(
+                other.dialect(),
+                ErrorKind::NotImplemented,
+                format!(
+                    "endpoint `{}` is not available in this build yet",
+                    other.name()
+                ),
+            )),
+        };
+        result.unwrap_or_else(|err| Handled::Respond(Response::from(&err)))
+    }
+
+    fn start_call(
+        &mut self,
+        now: Tick,
+        kind: CallKind,
+        body: serde_json::Map<String, serde_json::Value>,
+        candidates: Vec<route::Candidate>,
+        key_id: Option<i64>,
+        headers: Vec<(&'static str, String)>,
+    ) {
+        let State::Request { current, .. } = std::mem::replace(&mut self.state, State::Closing)
+        else {
+            return;
+        };
+        let keep_alive = current.head.keep_alive && !self.draining;
+        let call = Call::new(&self.gateway, kind, body, candidates, keep_alive, headers);
+        self.state = State::Calling(Calling {
+            call: Box::new(call),
+            endpoint: endpoint_name(&current.head, &self.gateway),
+            method: current.head.method.clone(),
+            path: current.head.path().to_string(),
+            started: current.started,
+            key_id,
+            keep_alive,
+            referer: current.head.header("http-referer").map(str::to_owned),
+            title: current.head.header("x-title").map(str::to_owned),
+        });
+        let _ = self.with_call(now, |call, gateway, io| call.start(gateway, io));
+    }
+
+    /// An upstream call is over: log it, bill it, move on.
+    fn end_call(&mut self, now: Tick, finished: Finished, client_gone: bool) {
+        let State::Calling(calling) = std::mem::replace(&mut self.state, State::Closing) else {
+            return;
+        };
+        self.outputs
+            .push_back(Output::Event(Event::Access(AccessLog {
+                method: calling.method,
+                path: calling.path,
+                endpoint: calling.endpoint,
+                status: finished.status,
+                key_id: calling.key_id,
+                started: calling.started,
+                finished: now,
+            })));
+        if let (Some(provider), Some(model)) = (finished.provider, finished.model) {
+            let provider = self
+                .gateway
+                .providers()
+                .get(provider)
+                .map_or_else(String::new, |p| p.name.clone());
+            self.outputs
+                .push_back(Output::Event(Event::Usage(UsageRecord {
+                    key_id: calling.key_id,
+                    provider,
+                    model,
+                    usage: finished.usage,
+                    complete: finished.complete,
+                    referer: calling.referer,
+                    title: calling.title,
+                })));
+        }
+        if calling.keep_alive && !client_gone && !self.draining {
+            self.next_request(now);
+        } else {
+            self.close();
+        }
+    }
+
+    fn dialect(&self) -> Dialect {
+        match &self.state {
+            State::Request { current, .. } => api::endpoint::dialect_of_path(current.head.path()),
+            _ => Dialect::OpenAi,
+        }
+    }
+
+    fn respond_error(&mut self, now: Tick, err: &ApiError) {
+        self.respond(now, Response::from(err), None);
+    }
+
+    /// Writes a response to the current request and moves on to the next
+    /// (or closes when the connection cannot be reused).
+    fn respond(&mut self, now: Tick, response: Response, key_id: Option<i64>) {
+        self.respond_with(now, response, key_id, false);
+    }
+
+    fn respond_with(
+        &mut self,
+        now: Tick,
+        response: Response,
+        key_id: Option<i64>,
+        force_close: bool,
+    ) {
+        let State::Request { current, .. } = std::mem::replace(&mut self.state, State::Closing)
+        else {
+            return;
+        };
+        // Answering before the body was read leaves unread bytes on the
+        // wire; closing is the only safe way to resynchronise.
+        let keep_alive =
+            current.head.keep_alive && current.body_done && !force_close && !self.draining;
+        let headers: Vec<(&str, &str)> = response
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        let body: &[u8] = if current.head.method == Method::HEAD {
+            &[]
+        } else {
+            &response.body
+        };
+        encode::write_response(&mut self.down, response.status, &headers, body, keep_alive);
+        self.outputs
+            .push_back(Output::Event(Event::Access(AccessLog {
+                method: current.head.method.clone(),
+                path: current.head.path().to_string(),
+                endpoint: endpoint_name(&current.head, &self.gateway),
+                status: response.status,
+                key_id,
+                started: current.started,
+                finished: now,
+            })));
+        if keep_alive {
+            self.next_request(now);
+        } else {
+            self.close();
+        }
+    }
+
+    fn next_request(&mut self, now: Tick) {
+        self.codec.start_next();
+        self.state = if self.codec.buffered() > 0 {
+            State::Head { since: now }
+        } else {
+            State::Idle { since: now }
+        };
+        // A pipelined request may already be complete in the buffer.
+        self.drive(now);
+    }
+
+    /// A fault before or outside a parsed request: answer and close.
+    fn fail(&mut self, now: Tick, err: &ApiError) {
+        if matches!(self.state, State::Request { .. }) {
+            self.respond_with(now, Response::from(err), None, true);
+            return;
+        }
+        let response = Response::from(err);
+        let headers: Vec<(&str, &str)> = response
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        encode::write_response(
+            &mut self.down,
+            response.status,
+            &headers,
+            &response.body,
+            false,
+        );
+        self.close();
+    }
+
+    fn close(&mut self) {
+        self.state = State::Closing;
+        self.outputs.push_back(Output::Close);
+    }
+}
+
+enum Handled {
+    Respond(Response),
+    Call(
+        CallKind,
+        serde_json::Map<String, serde_json::Value>,
+        Vec<route::Candidate>,
+    ),
+}
+
+fn rejection_error(dialect: Dialect, reason: Rejection) -> ApiError {
+    match reason {
+        Rejection::InvalidKey => ApiError::invalid_credential(dialect),
+        Rejection::Forbidden => ApiError::new(
+            dialect,
+            ErrorKind::PermissionDenied,
+            "this key may not use the management API",
+        )
+        .with_code("forbidden"),
+        Rejection::RateLimited => ApiError::new(
+            dialect,
+            ErrorKind::RateLimited,
+            "rate limit exceeded for this key",
+        )
+        .with_code("rate_limited"),
+        Rejection::InsufficientCredits => ApiError::new(
+            dialect,
+            ErrorKind::PaymentRequired,
+            "insufficient credits for this key",
+        )
+        .with_code("insufficient_credits"),
+    }
+}
+
+fn move_bytes(from: &mut Vec<u8>, to: &mut Vec<u8>) {
+    if to.is_empty() {
+        std::mem::swap(from, to);
+    } else {
+        to.extend_from_slice(from);
+        from.clear();
+    }
+}
+
+fn endpoint_name(head: &RequestHead, gateway: &Gateway) -> &'static str {
+    api::classify(&head.method, head.path(), &|name| gateway.is_provider(name))
+        .map(|endpoint| endpoint.name())
+        .unwrap_or("unknown")
+}

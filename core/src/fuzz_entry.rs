@@ -1,0 +1,79 @@
+//! Entry points shared by the cargo-fuzz targets (`fuzz/`) and the stable
+//! test that replays their seed corpora (`core/tests/fuzz_corpus.rs`).
+//! Each one feeds arbitrary bytes through a parser, checks the invariants
+//! that must hold for any input, and must never panic or grow unbounded.
+
+/// HTTP/1.1 request parsing: the first byte picks a feed size; whole and
+/// piecewise feeding must agree, with event order, body framing, limits
+/// and the buffer bound checked along the way.
+pub fn http1_server(data: &[u8]) {
+    crate::http1::testing::fuzz_server(data);
+}
+
+/// HTTP/1.1 response parsing, as `http1_server`; the first byte's low bit
+/// also marks the request as HEAD.
+pub fn http1_client(data: &[u8]) {
+    crate::http1::testing::fuzz_client(data);
+}
+
+/// SSE decoding: the input decoded whole and split in two at a position
+/// derived from the data must give the same events and the same verdict, and
+/// no line beyond the (small) bound may ever be accepted.
+pub fn sse_decoder(data: &[u8]) {
+    use crate::sse::SseDecoder;
+
+    const MAX_LINE: usize = 256;
+
+    // Owned copies so runs can be compared; fuzz inputs are small.
+    type Owned = (Option<String>, String, Option<String>, Option<u64>);
+    fn run(parts: &[&[u8]]) -> (Vec<Owned>, Result<(), crate::sse::SseError>, bool) {
+        let mut dec = SseDecoder::new(MAX_LINE);
+        let mut events = Vec::new();
+        let mut result = Ok(());
+        for part in parts {
+            result = dec.feed(part, |e| {
+                assert!(e.data.len() <= MAX_LINE, "event data beyond the bound");
+                events.push((
+                    e.event.map(str::to_owned),
+                    e.data.to_owned(),
+                    e.id.map(str::to_owned),
+                    e.retry,
+                ));
+            });
+            if result.is_err() {
+                break;
+            }
+        }
+        let pending = dec.finish();
+        (events, result, pending)
+    }
+
+    let whole = run(&[data]);
+    if whole.1.is_ok() {
+        // Accepted input: no line past the bound (a leading BOM is not part
+        // of the first line).
+        let body = data.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(data);
+        let longest = body
+            .split(|&b| b == b'\n' || b == b'\r')
+            .map(<[u8]>::len)
+            .max()
+            .unwrap_or(0);
+        assert!(longest <= MAX_LINE, "accepted a {longest}-byte line");
+    }
+    // First and last bytes pick the split, so the fuzzer can steer it
+    // without it being tied to the first line's content alone.
+    let seed = match (data.first(), data.last()) {
+        (Some(&a), Some(&b)) => usize::from(a) * 251 + usize::from(b),
+        _ => 0,
+    };
+    let split_at = seed % (data.len() + 1);
+    let (head, tail) = data.split_at(split_at);
+    let split = run(&[head, tail]);
+    assert_eq!(whole, split, "split at {split_at} changed the result");
+
+    // One byte at a time exercises every carry path (CR/LF, BOM, UTF-8).
+    if data.len() <= 4096 {
+        let bytes: Vec<&[u8]> = data.chunks(1).collect();
+        assert_eq!(whole, run(&bytes), "byte-at-a-time changed the result");
+    }
+}

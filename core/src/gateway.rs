@@ -1,0 +1,173 @@
+//! Process-wide (or per-core) gateway state that every connection reads:
+//! limits, configured providers and the model catalog. Pure lookups.
+
+use serde::Serialize;
+
+use crate::billing::Price;
+use crate::upstream::UpstreamAddr;
+use crate::Limits;
+
+/// The API family a provider speaks upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    /// OpenAI, or any OpenAI-compatible server (vLLM, Ollama, other routers).
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+impl ProviderKind {
+    pub fn parse(s: &str) -> Option<ProviderKind> {
+        match s {
+            "openai" | "openai-compatible" | "openai_compatible" => Some(ProviderKind::OpenAi),
+            "anthropic" => Some(ProviderKind::Anthropic),
+            "gemini" | "google" => Some(ProviderKind::Gemini),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
+        }
+    }
+}
+
+/// A configured upstream provider.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Provider {
+    /// The routing prefix: `name/model`.
+    pub name: String,
+    pub kind: ProviderKind,
+    pub addr: UpstreamAddr,
+    /// The provider's own key, sent upstream in place of the client's.
+    pub api_key: Option<String>,
+    /// The vendor's own API (not a compatible server): parameters it does
+    /// not document are dropped instead of forwarded.
+    pub official: bool,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("addr", &self.addr)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("official", &self.official)
+            .finish()
+    }
+}
+
+/// One model listed by `/v1/models`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ModelEntry {
+    /// List price, for billing; not part of the listing.
+    #[serde(skip)]
+    pub price: Option<Price>,
+    /// `provider/model`.
+    pub id: String,
+    pub object: &'static str,
+    /// Unix seconds the model was published (0 when unknown).
+    pub created: u64,
+    pub owned_by: String,
+}
+
+impl ModelEntry {
+    pub fn new(provider: &str, model: &str, created: u64, owned_by: &str) -> ModelEntry {
+        ModelEntry {
+            price: None,
+            id: format!("{provider}/{model}"),
+            object: "model",
+            created,
+            owned_by: owned_by.to_string(),
+        }
+    }
+}
+
+/// Everything a connection needs to know about the deployment.
+#[derive(Clone, Debug)]
+pub struct Gateway {
+    limits: Limits,
+    providers: Vec<Provider>,
+    default_model: Option<String>,
+    models: Vec<ModelEntry>,
+    /// `/v1/models` is answered from this pre-rendered body.
+    models_body: Vec<u8>,
+}
+
+impl Gateway {
+    pub fn new(
+        limits: Limits,
+        providers: Vec<Provider>,
+        models: Vec<ModelEntry>,
+        default_model: Option<String>,
+    ) -> Gateway {
+        #[derive(Serialize)]
+        struct List<'a> {
+            object: &'static str,
+            data: &'a [ModelEntry],
+        }
+        let models_body = serde_json::to_vec(&List {
+            object: "list",
+            data: &models,
+        })
+        .unwrap_or_default();
+        Gateway {
+            limits,
+            providers,
+            default_model,
+            models,
+            models_body,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// The list price of `provider/model`, if the catalog has one.
+    pub fn price(&self, provider: &str, model: &str) -> Option<Price> {
+        self.models.iter().find_map(|m| {
+            let (p, name) = m.id.split_once('/')?;
+            (p == provider && name == model)
+                .then_some(m.price)
+                .flatten()
+        })
+    }
+
+    /// The provider whose listed models include `model` (a bare name).
+    pub fn provider_listing(&self, model: &str) -> Option<&Provider> {
+        self.models.iter().find_map(|m| {
+            let (provider, name) = m.id.split_once('/')?;
+            (name == model).then(|| self.provider(provider)).flatten()
+        })
+    }
+
+    pub fn is_provider(&self, name: &str) -> bool {
+        self.provider(name).is_some()
+    }
+
+    pub fn default_model(&self) -> Option<&str> {
+        self.default_model.as_deref()
+    }
+
+    pub fn models(&self) -> &[ModelEntry] {
+        &self.models
+    }
+
+    /// The `/v1/models` response body (OpenAI list shape).
+    pub fn models_body(&self) -> &[u8] {
+        &self.models_body
+    }
+}

@@ -1,0 +1,127 @@
+//! Model routing: which provider and upstream model serve a request, in
+//! what order. `model` is `provider/model`; `models[]` adds ordered
+//! fallbacks; an absent model falls back to the tenant default.
+
+use crate::api::{ApiError, Dialect, ErrorKind};
+use crate::gateway::Gateway;
+
+/// One place a request may be sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// Index into `Gateway::providers()`.
+    pub provider: usize,
+    /// The model name the provider knows (prefix stripped).
+    pub model: String,
+}
+
+/// Most candidates one request may name; more is almost certainly a
+/// mistake and would multiply upstream load on failure.
+pub const MAX_CANDIDATES: usize = 8;
+
+/// Resolves one model reference to a candidate.
+pub fn resolve(
+    gateway: &Gateway,
+    dialect: Dialect,
+    reference: &str,
+) -> Result<Candidate, ApiError> {
+    let reference = reference.trim();
+    if reference.is_empty() {
+        return Err(
+            ApiError::invalid_request(dialect, "`model` is empty").with_code("invalid_model")
+        );
+    }
+    let index_of = |name: &str| gateway.providers().iter().position(|p| p.name == name);
+    if let Some((prefix, model)) = reference.split_once('/') {
+        if let Some(provider) = index_of(prefix) {
+            if model.is_empty() {
+                return Err(ApiError::invalid_request(
+                    dialect,
+                    format!("`{reference}` names no model"),
+                )
+                .with_code("invalid_model"));
+            }
+            return Ok(Candidate {
+                provider,
+                model: model.to_string(),
+            });
+        }
+    }
+    // A bare name (or one whose prefix is not a provider, like an
+    // organisation in `meta-llama/Llama-3.1-8B`): the provider that lists it,
+    // else the only provider there is.
+    if let Some(p) = gateway.provider_listing(reference) {
+        if let Some(provider) = index_of(&p.name) {
+            return Ok(Candidate {
+                provider,
+                model: reference.to_string(),
+            });
+        }
+    }
+    if gateway.providers().len() == 1 && !reference.contains('/') {
+        return Ok(Candidate {
+            provider: 0,
+            model: reference.to_string(),
+        });
+    }
+    let known: Vec<&str> = gateway
+        .providers()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    let message = match reference.split_once('/') {
+        Some((prefix, _)) => format!(
+            "unknown provider `{prefix}` in model `{reference}`; configured providers: {}",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ),
+        None => format!(
+            "model `{reference}` must be written as provider/model (configured providers: {})",
+            known.join(", ")
+        ),
+    };
+    Err(ApiError::new(dialect, ErrorKind::InvalidRequest, message).with_code("unknown_provider"))
+}
+
+/// The ordered, de-duplicated candidates for a request naming `model`
+/// and/or `models`.
+pub fn candidates(
+    gateway: &Gateway,
+    dialect: Dialect,
+    model: Option<&str>,
+    models: &[&str],
+) -> Result<Vec<Candidate>, ApiError> {
+    let mut refs: Vec<&str> = Vec::new();
+    if let Some(m) = model {
+        refs.push(m);
+    }
+    refs.extend_from_slice(models);
+    if refs.is_empty() {
+        match gateway.default_model() {
+            Some(default) => refs.push(default),
+            None => {
+                return Err(ApiError::invalid_request(
+                    dialect,
+                    "no `model` given and no default model configured (AROUTER_DEFAULT_MODEL)",
+                )
+                .with_code("model_required"))
+            }
+        }
+    }
+    let mut out: Vec<Candidate> = Vec::with_capacity(refs.len());
+    for r in refs {
+        let c = resolve(gateway, dialect, r)?;
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    if out.len() > MAX_CANDIDATES {
+        return Err(ApiError::invalid_request(
+            dialect,
+            format!("at most {MAX_CANDIDATES} models may be given"),
+        ));
+    }
+    Ok(out)
+}

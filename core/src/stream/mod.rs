@@ -1,0 +1,3 @@
+//! Streaming transducers: upstream SSE events in, client SSE bytes out.
+
+pub mod openai;

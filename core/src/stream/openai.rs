@@ -1,0 +1,307 @@
+//! OpenAI-compatible upstream stream → OpenAI client stream.
+//!
+//! Whatever the upstream does, the client gets a well-formed OpenAI stream:
+//! each tool call's `id` and `name` once, a final chunk with a
+//! `finish_reason` for every choice, at most one usage chunk (last, and only
+//! when the client asked for it), then `data: [DONE]`, and nothing after.
+//! Quirks of compatible servers handled here, each in a named field:
+//! tool-call id/name repeated in every delta (vLLM), no final
+//! `finish_reason` (some Ollama versions), usage inside a chunk that still
+//! has choices, a stream that ends without `[DONE]`.
+
+use serde_json::{json, Map, Value};
+
+use crate::sse;
+use crate::translate::finish::FinishReason;
+use crate::translate::openai::response::{normalize_finish, prefix_model};
+use crate::usage::Usage;
+
+#[derive(Debug, Default)]
+struct ToolState {
+    index: u64,
+    id_sent: bool,
+    name_sent: bool,
+}
+
+#[derive(Debug, Default)]
+struct ChoiceState {
+    index: u64,
+    finished: bool,
+    saw_tool_calls: bool,
+    tools: Vec<ToolState>,
+}
+
+/// The transducer for one response.
+#[derive(Debug)]
+pub struct OpenAiStream {
+    provider: String,
+    requested_model: String,
+    include_usage: bool,
+    /// The upstream's usage object, latched from whichever chunk carried it.
+    usage_value: Option<Value>,
+    /// `id`, `created`, `model` of the last chunk, for chunks we synthesize.
+    meta: Map<String, Value>,
+    choices: Vec<ChoiceState>,
+    /// Set once `[DONE]` (or an error) was written: nothing may follow.
+    done: bool,
+    /// Whether any upstream chunk arrived (a first token was seen).
+    started: bool,
+}
+
+impl OpenAiStream {
+    pub fn new(provider: &str, requested_model: &str, include_usage: bool) -> OpenAiStream {
+        OpenAiStream {
+            provider: provider.to_string(),
+            requested_model: requested_model.to_string(),
+            include_usage,
+            usage_value: None,
+            meta: Map::new(),
+            choices: Vec::new(),
+            done: false,
+            started: false,
+        }
+    }
+
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The usage the upstream reported so far, if any.
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage_value.as_ref().and_then(Usage::from_openai)
+    }
+
+    /// One upstream event's `data`. Client SSE bytes are appended to `out`.
+    pub fn on_event(&mut self, data: &str, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        let trimmed = data.trim();
+        if trimmed == "[DONE]" {
+            self.finish(out);
+            return;
+        }
+        if trimmed.is_empty() {
+            return;
+        }
+        let mut obj = match serde_json::from_str::<Value>(trimmed) {
+            Ok(Value::Object(obj)) => obj,
+            _ => {
+                self.fail("upstream sent a malformed stream event", out);
+                return;
+            }
+        };
+        self.started = true;
+        if let Some(err) = obj.get("error").filter(|e| !e.is_null()) {
+            let message = err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("upstream error")
+                .to_string();
+            self.fail(&message, out);
+            return;
+        }
+        prefix_model(&mut obj, &self.provider, &self.requested_model);
+        for key in ["id", "created", "model", "system_fingerprint"] {
+            if let Some(v) = obj.get(key) {
+                self.meta.insert(key.into(), v.clone());
+            }
+        }
+        let mut carried_usage = false;
+        if let Some(usage) = obj.get_mut("usage") {
+            if usage.is_object() {
+                self.usage_value = Some(usage.take());
+                carried_usage = true;
+            }
+        }
+        let mut has_choices = false;
+        if let Some(Value::Array(choices)) = obj.get_mut("choices") {
+            has_choices = !choices.is_empty();
+            for choice in choices.iter_mut() {
+                if let Value::Object(choice) = choice {
+                    self.fix_choice(choice);
+                }
+            }
+        }
+        if !has_choices && carried_usage {
+            // A usage-only chunk: held back so it goes out last, after any
+            // finish chunk we still owe the client.
+            return;
+        }
+        if carried_usage {
+            // Usage rode on a chunk with choices: send the choices now, the
+            // usage later in a chunk of its own.
+            obj.insert("usage".into(), Value::Null);
+        }
+        write_json(out, &Value::Object(obj));
+    }
+
+    fn fix_choice(&mut self, choice: &mut Map<String, Value>) {
+        let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let pos = match self.choices.iter().position(|c| c.index == index) {
+            Some(p) => p,
+            None => {
+                self.choices.push(ChoiceState {
+                    index,
+                    ..ChoiceState::default()
+                });
+                self.choices.len() - 1
+            }
+        };
+        let state = &mut self.choices[pos];
+        if let Some(Value::Array(calls)) = choice
+            .get_mut("delta")
+            .and_then(|d| d.get_mut("tool_calls"))
+        {
+            state.saw_tool_calls |= !calls.is_empty();
+            for call in calls.iter_mut() {
+                let Value::Object(call) = call else { continue };
+                let tool_index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let tool = match state.tools.iter().position(|t| t.index == tool_index) {
+                    Some(p) => &mut state.tools[p],
+                    None => {
+                        state.tools.push(ToolState {
+                            index: tool_index,
+                            ..ToolState::default()
+                        });
+                        let last = state.tools.len() - 1;
+                        &mut state.tools[last]
+                    }
+                };
+                if call.get("id").is_some_and(|v| !v.is_null()) {
+                    if tool.id_sent {
+                        call.remove("id");
+                        call.remove("type");
+                    } else {
+                        tool.id_sent = true;
+                    }
+                }
+                if let Some(Value::Object(function)) = call.get_mut("function") {
+                    if function.get("name").is_some_and(|v| !v.is_null()) {
+                        if tool.name_sent {
+                            function.remove("name");
+                        } else {
+                            tool.name_sent = true;
+                        }
+                    }
+                }
+            }
+        }
+        if state.finished {
+            // Nothing after a choice's stop: a second finish is dropped.
+            choice.insert("finish_reason".into(), Value::Null);
+            return;
+        }
+        let saw_tools = state.saw_tool_calls;
+        normalize_finish(choice, false, saw_tools);
+        if choice.get("finish_reason").is_some_and(|v| !v.is_null()) {
+            state.finished = true;
+        }
+    }
+
+    /// The upstream ended normally: owe the client a finish chunk for every
+    /// open choice, the usage chunk if asked for, and `[DONE]`.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        let open: Vec<(u64, bool)> = self
+            .choices
+            .iter()
+            .filter(|c| !c.finished)
+            .map(|c| (c.index, c.saw_tool_calls))
+            .collect();
+        for (index, saw_tools) in open {
+            let reason = if saw_tools {
+                FinishReason::ToolCalls
+            } else {
+                FinishReason::Stop
+            };
+            self.synthetic_choice(index, reason, out);
+        }
+        self.close(out);
+    }
+
+    /// The upstream broke mid-stream: an OpenAI-shaped error event, a final
+    /// chunk with `finish_reason: "error"`, then `[DONE]`.
+    pub fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        let error = json!({"error": {"message": message, "type": "upstream_error", "code": 502}});
+        write_json(out, &error);
+        let mut open: Vec<u64> = self
+            .choices
+            .iter()
+            .filter(|c| !c.finished)
+            .map(|c| c.index)
+            .collect();
+        if self.choices.is_empty() {
+            open.push(0);
+        }
+        for index in open {
+            self.synthetic_choice(index, FinishReason::Error, out);
+        }
+        self.close(out);
+    }
+
+    fn synthetic_choice(&mut self, index: u64, reason: FinishReason, out: &mut Vec<u8>) {
+        let mut chunk = self.chunk_base();
+        chunk.insert(
+            "choices".into(),
+            json!([{"index": index, "delta": {}, "finish_reason": reason.as_str(), "native_finish_reason": null}]),
+        );
+        write_json(out, &Value::Object(chunk));
+        if let Some(state) = self.choices.iter_mut().find(|c| c.index == index) {
+            state.finished = true;
+        }
+    }
+
+    fn chunk_base(&self) -> Map<String, Value> {
+        let mut chunk = Map::new();
+        chunk.insert(
+            "id".into(),
+            self.meta
+                .get("id")
+                .cloned()
+                .unwrap_or_else(|| Value::String("chatcmpl-arouter".into())),
+        );
+        chunk.insert(
+            "object".into(),
+            Value::String("chat.completion.chunk".into()),
+        );
+        chunk.insert(
+            "created".into(),
+            self.meta.get("created").cloned().unwrap_or(json!(0)),
+        );
+        chunk.insert(
+            "model".into(),
+            self.meta.get("model").cloned().unwrap_or_else(|| {
+                Value::String(format!("{}/{}", self.provider, self.requested_model))
+            }),
+        );
+        chunk
+    }
+
+    fn close(&mut self, out: &mut Vec<u8>) {
+        if self.include_usage {
+            if let Some(usage) = self.usage_value.clone() {
+                let mut chunk = self.chunk_base();
+                chunk.insert("choices".into(), json!([]));
+                chunk.insert("usage".into(), usage);
+                write_json(out, &Value::Object(chunk));
+            }
+        }
+        sse::write_data_line(out, b"[DONE]");
+        self.done = true;
+    }
+}
+
+fn write_json(out: &mut Vec<u8>, value: &Value) {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    sse::write_data_line(out, &bytes);
+}

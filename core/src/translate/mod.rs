@@ -1,0 +1,5 @@
+//! Translation between client dialects and provider dialects. Each dialect
+//! has its own module; facts shared by all of them live here.
+
+pub mod finish;
+pub mod openai;

@@ -1,0 +1,97 @@
+//! OpenAI-compatible responses normalized for the client: finish reasons in
+//! OpenAI's five values with the provider's own kept, the model named as
+//! `provider/model`, usage read for billing.
+
+use serde_json::{Map, Value};
+
+use crate::translate::finish::FinishReason;
+use crate::usage::Usage;
+
+/// Rewrites `model` to `provider/model` (the served model as the upstream
+/// named it, so a client sees which fallback answered).
+pub fn prefix_model(obj: &mut Map<String, Value>, provider: &str, requested: &str) {
+    let served = obj
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or(requested);
+    let slug = format!("{provider}/{served}");
+    obj.insert("model".into(), Value::String(slug));
+}
+
+/// Normalizes one choice's `finish_reason`, keeping the provider's word as
+/// `native_finish_reason`. `final_choice` says a missing reason must be
+/// filled in (a non-stream response always ends its choices).
+pub fn normalize_finish(choice: &mut Map<String, Value>, final_choice: bool, saw_tool_calls: bool) {
+    let native = match choice.get("finish_reason") {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let normalized = match &native {
+        Some(n) => Some(FinishReason::normalize(n)),
+        None if final_choice => Some(if saw_tool_calls {
+            FinishReason::ToolCalls
+        } else {
+            FinishReason::Stop
+        }),
+        None => None,
+    };
+    if let Some(reason) = normalized {
+        choice.insert(
+            "finish_reason".into(),
+            Value::String(reason.as_str().into()),
+        );
+        if !choice.contains_key("native_finish_reason") {
+            choice.insert(
+                "native_finish_reason".into(),
+                native.map_or(Value::Null, Value::String),
+            );
+        }
+    }
+}
+
+/// A non-stream chat completion, normalized. `None` when the body is not a
+/// JSON object (the caller passes such bodies through untouched).
+pub fn normalize_chat(
+    body: &[u8],
+    provider: &str,
+    requested: &str,
+) -> Option<(Vec<u8>, Option<Usage>)> {
+    let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    prefix_model(&mut obj, provider, requested);
+    if let Some(Value::Array(choices)) = obj.get_mut("choices") {
+        for choice in choices.iter_mut() {
+            if let Value::Object(choice) = choice {
+                let saw_tools = choice
+                    .get("message")
+                    .and_then(|m| m.get("tool_calls"))
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty());
+                normalize_finish(choice, true, saw_tools);
+            }
+        }
+    }
+    let usage = obj.get("usage").and_then(Usage::from_openai);
+    Some((
+        serde_json::to_vec(&Value::Object(obj)).unwrap_or_default(),
+        usage,
+    ))
+}
+
+/// An embeddings response: model prefixed, usage read.
+pub fn normalize_embeddings(
+    body: &[u8],
+    provider: &str,
+    requested: &str,
+) -> Option<(Vec<u8>, Option<Usage>)> {
+    let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    prefix_model(&mut obj, provider, requested);
+    let usage = obj.get("usage").and_then(Usage::from_openai);
+    Some((
+        serde_json::to_vec(&Value::Object(obj)).unwrap_or_default(),
+        usage,
+    ))
+}

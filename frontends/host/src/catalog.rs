@@ -1,0 +1,61 @@
+//! The shipped model catalog (`catalog/models.json`): which models
+//! `/v1/models` lists per provider kind, and their list prices.
+
+use std::collections::BTreeMap;
+
+use arouter_core::gateway::ProviderKind;
+use serde::Deserialize;
+
+const SHIPPED: &str = include_str!("../catalog/models.json");
+
+/// A catalog row. Prices are USD per million tokens.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct CatalogModel {
+    pub id: String,
+    #[serde(default)]
+    pub created: u64,
+    #[serde(default)]
+    pub input: f64,
+    #[serde(default)]
+    pub output: f64,
+    #[serde(default)]
+    pub cached_input: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct File {
+    #[serde(flatten)]
+    kinds: BTreeMap<String, serde_json::Value>,
+}
+
+/// The models shipped for a provider kind.
+pub fn shipped(kind: ProviderKind) -> Vec<CatalogModel> {
+    let Ok(file) = serde_json::from_str::<File>(SHIPPED) else {
+        return Vec::new();
+    };
+    file.kinds
+        .get(kind.as_str())
+        .and_then(|rows| serde_json::from_value(rows.clone()).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_models_with_prices() {
+        for kind in [
+            ProviderKind::OpenAi,
+            ProviderKind::Anthropic,
+            ProviderKind::Gemini,
+        ] {
+            let models = shipped(kind);
+            assert!(models.len() >= 3, "{kind:?} has {} models", models.len());
+            for m in &models {
+                assert!(!m.id.is_empty() && !m.id.contains('/'), "bad id {}", m.id);
+                assert!(m.input > 0.0, "{} has no input price", m.id);
+            }
+        }
+    }
+}

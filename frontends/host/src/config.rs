@@ -1,0 +1,446 @@
+//! Configuration: command-line flags over environment over the optional
+//! TOML file over defaults.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arouter_core::billing::Price;
+use arouter_core::gateway::{Gateway, ModelEntry, Provider, ProviderKind};
+use arouter_core::upstream::UpstreamAddr;
+use arouter_core::Limits;
+use serde::Deserialize;
+
+use crate::catalog;
+use crate::cli::ServeArgs;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./arouter-data";
+
+/// One upstream provider.
+#[derive(Clone, PartialEq)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// As each official SDK spells it: OpenAI's includes `/v1`, Anthropic's
+    /// and Gemini's are the host root.
+    pub base_url: String,
+    pub api_key: Option<String>,
+    /// Models to list; empty means the shipped catalog for well-known providers.
+    pub models: Vec<String>,
+}
+
+impl std::fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("models", &self.models)
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub master_key: Option<String>,
+    pub default_model: Option<String>,
+    pub providers: Vec<ProviderConfig>,
+    pub limits: Limits,
+    pub shutdown_grace_secs: u64,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("default_model", &self.default_model)
+            .field("providers", &self.providers)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    default_model: Option<String>,
+    #[serde(default)]
+    limits: FileLimits,
+    #[serde(default)]
+    providers: BTreeMap<String, FileProvider>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    max_head_bytes: Option<usize>,
+    max_headers: Option<usize>,
+    max_body_bytes: Option<usize>,
+    max_sse_line_bytes: Option<usize>,
+    header_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileProvider {
+    kind: String,
+    base_url: Option<String>,
+    /// Name of the environment variable holding the key (keys stay out of files).
+    api_key_env: Option<String>,
+    #[serde(default)]
+    models: Vec<String>,
+}
+
+fn default_base_url(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::OpenAi => "https://api.openai.com/v1",
+        ProviderKind::Anthropic => "https://api.anthropic.com",
+        ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
+    }
+}
+
+impl Config {
+    /// Builds the config from flags, the process environment and the file.
+    pub fn load(args: &ServeArgs) -> Result<Config, String> {
+        Config::from_sources(args, &|name| {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        })
+    }
+
+    /// `env` looks a variable up; tests pass a map instead of the process
+    /// environment.
+    pub fn from_sources(
+        args: &ServeArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, String> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let mut limits = Limits::default();
+        let l = &file.limits;
+        let set = |slot: &mut usize, v: Option<usize>| {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        };
+        set(&mut limits.max_head_bytes, l.max_head_bytes);
+        set(&mut limits.max_headers, l.max_headers);
+        set(&mut limits.max_body_bytes, l.max_body_bytes);
+        set(&mut limits.max_sse_line_bytes, l.max_sse_line_bytes);
+        if let Some(v) = l.header_timeout_ms {
+            limits.header_timeout_ms = v;
+        }
+        if let Some(v) = l.idle_timeout_ms {
+            limits.idle_timeout_ms = v;
+        }
+
+        let mut providers: Vec<ProviderConfig> = Vec::new();
+        for (name, kind, key_var, url_var) in [
+            (
+                "openai",
+                ProviderKind::OpenAi,
+                "OPENAI_API_KEY",
+                "OPENAI_BASE_URL",
+            ),
+            (
+                "anthropic",
+                ProviderKind::Anthropic,
+                "ANTHROPIC_API_KEY",
+                "ANTHROPIC_BASE_URL",
+            ),
+            (
+                "gemini",
+                ProviderKind::Gemini,
+                "GEMINI_API_KEY",
+                "GEMINI_BASE_URL",
+            ),
+        ] {
+            let api_key = env(key_var);
+            let base_url = env(url_var);
+            // A base URL alone is enough: local servers (Ollama, vLLM) need no key.
+            if api_key.is_some() || base_url.is_some() {
+                providers.push(ProviderConfig {
+                    name: name.to_string(),
+                    kind,
+                    base_url: base_url.unwrap_or_else(|| default_base_url(kind).to_string()),
+                    api_key,
+                    models: Vec::new(),
+                });
+            }
+        }
+        for (name, p) in file.providers {
+            validate_provider_name(&name)?;
+            let kind = ProviderKind::parse(&p.kind).ok_or_else(|| {
+                format!(
+                    "provider `{name}`: unknown kind `{}` (use openai, anthropic or gemini)",
+                    p.kind
+                )
+            })?;
+            let api_key = match &p.api_key_env {
+                Some(var) => env(var),
+                None => None,
+            };
+            let config = ProviderConfig {
+                base_url: p
+                    .base_url
+                    .unwrap_or_else(|| default_base_url(kind).to_string()),
+                name: name.clone(),
+                kind,
+                api_key,
+                models: p.models,
+            };
+            // A file table refines the provider of the same name from the environment.
+            match providers.iter_mut().find(|existing| existing.name == name) {
+                Some(existing) => {
+                    if config.api_key.is_none() {
+                        let key = existing.api_key.take();
+                        *existing = ProviderConfig {
+                            api_key: key,
+                            ..config
+                        };
+                    } else {
+                        *existing = config;
+                    }
+                }
+                None => providers.push(config),
+            }
+        }
+        for p in &providers {
+            validate_base_url(p)?;
+        }
+
+        Ok(Config {
+            listen: args
+                .listen
+                .clone()
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            master_key: env("AROUTER_MASTER_KEY"),
+            default_model: env("AROUTER_DEFAULT_MODEL").or(file.default_model),
+            providers,
+            limits,
+            shutdown_grace_secs: args.shutdown_grace,
+        })
+    }
+
+    /// The core's view of this config: limits, providers, model list.
+    pub fn gateway(&self) -> Result<Gateway, String> {
+        let mut models = Vec::new();
+        for p in &self.providers {
+            if p.models.is_empty() {
+                if p.base_url == default_base_url(p.kind) || p.name == p.kind.as_str() {
+                    for m in catalog::shipped(p.kind) {
+                        let mut entry = ModelEntry::new(&p.name, &m.id, m.created, p.kind.as_str());
+                        entry.price =
+                            Some(Price::from_usd_per_mtok(m.input, m.output, m.cached_input));
+                        models.push(entry);
+                    }
+                }
+            } else {
+                for m in &p.models {
+                    models.push(ModelEntry::new(&p.name, m, 0, &p.name));
+                }
+            }
+        }
+        let providers = self
+            .providers
+            .iter()
+            .map(|p| {
+                let addr = UpstreamAddr::parse(&p.base_url)
+                    .map_err(|e| format!("provider `{}`: {e}", p.name))?;
+                Ok(Provider {
+                    name: p.name.clone(),
+                    kind: p.kind,
+                    official: p.base_url == default_base_url(p.kind),
+                    addr,
+                    api_key: p.api_key.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Gateway::new(
+            self.limits.clone(),
+            providers,
+            models,
+            self.default_model.clone(),
+        ))
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))
+}
+
+/// Provider names become URL prefixes (`/{provider}/...`, `provider/model`),
+/// so they must not collide with our own routes or contain separators.
+fn validate_provider_name(name: &str) -> Result<(), String> {
+    const RESERVED: [&str; 5] = ["v1", "v1beta", "api", "healthz", "metrics"];
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !ok || RESERVED.contains(&name) {
+        return Err(format!(
+            "provider name `{name}` is not allowed (letters, digits, - _ . only; not one of {RESERVED:?})"
+        ));
+    }
+    Ok(())
+}
+
+fn validate_base_url(p: &ProviderConfig) -> Result<(), String> {
+    UpstreamAddr::parse(&p.base_url)
+        .map(|_| ())
+        .map_err(|e| format!("provider `{}`: base URL `{}`: {e}", p.name, p.base_url))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn args() -> ServeArgs {
+        ServeArgs {
+            listen: None,
+            data_dir: None,
+            config: None,
+            shutdown_grace: 10,
+        }
+    }
+
+    fn load(args: &ServeArgs, vars: &[(&str, &str)]) -> Result<Config, String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_sources(args, &|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_without_anything() {
+        let c = load(&args(), &[]).unwrap();
+        assert_eq!(c.listen, DEFAULT_LISTEN);
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert!(c.providers.is_empty());
+        assert!(c.master_key.is_none());
+    }
+
+    #[test]
+    fn providers_from_env_follow_sdk_base_url_conventions() {
+        let c = load(
+            &args(),
+            &[
+                ("OPENAI_API_KEY", "sk-o"),
+                ("ANTHROPIC_API_KEY", "sk-a"),
+                ("GEMINI_BASE_URL", "http://127.0.0.1:9999"),
+            ],
+        )
+        .unwrap();
+        let names: Vec<_> = c.providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["openai", "anthropic", "gemini"]);
+        assert_eq!(c.providers[0].base_url, "https://api.openai.com/v1");
+        assert_eq!(c.providers[1].base_url, "https://api.anthropic.com");
+        assert_eq!(c.providers[2].base_url, "http://127.0.0.1:9999");
+        assert!(c.providers[2].api_key.is_none());
+        let gw = c.gateway().unwrap();
+        assert!(gw.models().iter().any(|m| m.id == "openai/gpt-4o-mini"));
+        assert!(gw
+            .models()
+            .iter()
+            .any(|m| m.id.starts_with("anthropic/claude")));
+        assert!(gw
+            .models()
+            .iter()
+            .any(|m| m.id.starts_with("gemini/gemini")));
+    }
+
+    #[test]
+    fn file_adds_openai_compatible_providers_and_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("arouter.toml");
+        std::fs::write(
+            &path,
+            r#"
+listen = "127.0.0.1:9000"
+default_model = "vllm/llama"
+[limits]
+max_body_bytes = 1024
+[providers.vllm]
+kind = "openai"
+base_url = "http://127.0.0.1:8000/v1"
+api_key_env = "VLLM_KEY"
+models = ["llama", "qwen"]
+"#,
+        )
+        .unwrap();
+        let mut a = args();
+        a.config = Some(path);
+        a.listen = Some("127.0.0.1:7000".into());
+        let c = load(&a, &[("VLLM_KEY", "k")]).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:7000", "flag beats file");
+        assert_eq!(c.limits.max_body_bytes, 1024);
+        assert_eq!(c.default_model.as_deref(), Some("vllm/llama"));
+        assert_eq!(c.providers[0].api_key.as_deref(), Some("k"));
+        let ids: Vec<_> = c
+            .gateway()
+            .unwrap()
+            .models()
+            .iter()
+            .map(|m| m.id.clone())
+            .collect();
+        assert_eq!(ids, ["vllm/llama", "vllm/qwen"]);
+    }
+
+    #[test]
+    fn bad_config_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        for (text, needle) in [
+            ("[providers.x]\nkind = \"cohere\"\n", "unknown kind"),
+            ("[providers.v1]\nkind = \"openai\"\n", "not allowed"),
+            (
+                "[providers.x]\nkind = \"openai\"\nbase_url = \"ftp://h\"\n",
+                "must start with",
+            ),
+            ("nonsense = 1\n", "invalid config"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let mut a = args();
+            a.config = Some(path.clone());
+            let err = load(&a, &[]).unwrap_err();
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let c = load(
+            &args(),
+            &[
+                ("OPENAI_API_KEY", "sk-secret-1"),
+                ("AROUTER_MASTER_KEY", "sk-secret-2"),
+            ],
+        )
+        .unwrap();
+        let text = format!("{c:?}");
+        assert!(!text.contains("sk-secret"), "{text}");
+    }
+}

@@ -1,0 +1,58 @@
+//! Host glue shared by every ARouter frontend: the command line and config,
+//! the model catalog, the store behind a trait, and the key cache that
+//! answers the core's admission requests. Nothing here speaks HTTP; that
+//! lives in `arouter-core`.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod keys;
+pub mod recorder;
+pub mod store;
+
+use std::sync::Arc;
+
+use arouter_core::gateway::Gateway;
+use store::Store;
+
+pub use config::Config;
+
+/// Everything a frontend needs, built once at start-up.
+pub struct Host {
+    pub config: Config,
+    pub gateway: Arc<Gateway>,
+    pub keys: keys::KeyCache,
+    pub store: Arc<dyn store::Store>,
+    pub recorder: recorder::Recorder,
+}
+
+impl Host {
+    /// Opens (creating on first start) the store and builds the gateway.
+    pub fn start(config: Config) -> Result<Host, String> {
+        let store = store::sqlite::SqliteStore::open(&config.data_dir).map_err(|e| {
+            format!(
+                "cannot open the store in {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
+        let records = store
+            .load_keys()
+            .map_err(|e| format!("cannot load keys: {e}"))?;
+        let keys = keys::KeyCache::new(config.master_key.as_deref(), records);
+        let gateway = Arc::new(config.gateway()?);
+        let store: Arc<dyn store::Store> = Arc::new(store);
+        let recorder = recorder::Recorder::start(store.clone(), gateway.clone());
+        Ok(Host {
+            config,
+            gateway,
+            keys,
+            store,
+            recorder,
+        })
+    }
+
+    /// Flushes what must not be lost (queued usage) before exit.
+    pub fn shutdown(&self) {
+        self.recorder.close();
+    }
+}

@@ -1,0 +1,83 @@
+//! Durable state (keys, balance, transactions) behind a trait, so the
+//! embedded SQLite default can give way to Postgres for multi-instance
+//! deployments. The hot path never calls it: keys are cached in memory.
+
+pub mod sqlite;
+
+use std::fmt;
+
+/// A stored API key. The secret itself is never stored, only its SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub id: i64,
+    pub hash: [u8; 32],
+    /// The first characters of the key, shown to identify it.
+    pub prefix: String,
+    pub name: String,
+    /// May use the management API.
+    pub management: bool,
+    pub disabled: bool,
+    /// Per-key rate limit: `requests` per `period_secs`.
+    pub rate_limit: Option<RateLimit>,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub period_secs: u32,
+}
+
+/// A key to insert.
+#[derive(Clone, Debug)]
+pub struct NewKey {
+    pub hash: [u8; 32],
+    pub prefix: String,
+    pub name: String,
+    pub management: bool,
+    pub rate_limit: Option<RateLimit>,
+    pub created_at: i64,
+}
+
+#[derive(Debug)]
+pub enum StoreError {
+    Backend(String),
+    Conflict(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Backend(e) => write!(f, "store backend error: {e}"),
+            StoreError::Conflict(e) => write!(f, "conflict: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// One billed call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transaction {
+    pub created_at: i64,
+    pub key_id: Option<i64>,
+    pub provider: String,
+    pub model: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_micros: u64,
+    /// The response reached the client whole.
+    pub complete: bool,
+    pub referer: Option<String>,
+    pub title: Option<String>,
+}
+
+pub trait Store: Send + Sync {
+    /// Appends transactions atomically (all or none).
+    fn record(&self, batch: &[Transaction]) -> Result<(), StoreError>;
+    /// The newest transactions first, at most `limit`.
+    fn transactions(&self, limit: u32) -> Result<Vec<Transaction>, StoreError>;
+    /// Every key, for the in-memory cache at start-up and after changes.
+    fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError>;
+}

@@ -1,0 +1,274 @@
+//! One client connection: moves bytes between the sockets and the core's
+//! `Exchange`, and carries out its outputs. No protocol decisions here.
+
+use std::net::Shutdown as SocketShutdown;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arouter_core::exchange::{Event, Exchange, Input, Output};
+use arouter_host::Host;
+use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use smol::net::TcpStream;
+use smol::Timer;
+
+use crate::clock::Clock;
+use crate::shutdown::Shutdown;
+use crate::upstream::{Pool, Upstream};
+
+const READ_BUF: usize = 16 * 1024;
+/// After our side closes, how long unread client bytes are drained so the
+/// kernel does not answer them with a reset that destroys our response.
+const LINGER: Duration = Duration::from_millis(500);
+
+enum Wake {
+    Down(std::io::Result<usize>),
+    Up(std::io::Result<usize>),
+    Timeout,
+    Shutdown,
+}
+
+/// Bytes read but not yet taken by the core (backpressure).
+struct Pending {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Pending {
+    fn new() -> Pending {
+        Pending {
+            buf: vec![0u8; READ_BUF],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.start >= self.end
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+}
+
+pub struct Shared {
+    pub host: Arc<Host>,
+    pub pool: Pool,
+    pub clock: Clock,
+    pub shutdown: Arc<Shutdown>,
+}
+
+pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
+    let _ = client.set_nodelay(true);
+    let clock = shared.clock;
+    let mut exchange = Exchange::new(shared.host.gateway.clone(), clock.now());
+    let mut down = Pending::new();
+    let mut up = Pending::new();
+    let mut upstream: Option<Upstream> = None;
+    let mut out = Vec::with_capacity(READ_BUF);
+    let mut drain_sent = false;
+    let mut client_eof = false;
+    loop {
+        // Carry out everything the core asks for, until it waits.
+        let deadline = loop {
+            out.clear();
+            match exchange.poll_output(&mut out) {
+                Output::TransmitDownstream => {
+                    if client.write_all(&out).await.is_err() {
+                        client_eof = true;
+                        let _ = exchange.handle_input(Input::DownstreamEof(clock.now()));
+                    }
+                }
+                Output::TransmitUpstream => {
+                    let failed = match upstream.as_mut() {
+                        Some(u) => u.stream.write_all(&out).await.is_err(),
+                        None => true,
+                    };
+                    if failed {
+                        let _ = exchange.handle_input(Input::UpstreamEof(clock.now()));
+                    }
+                }
+                Output::Admit(request) => {
+                    let admission = shared.host.keys.admit(&request, unix_ms());
+                    let _ = exchange.handle_input(Input::Admission(clock.now(), admission));
+                }
+                Output::ConnectUpstream { provider, fresh } => {
+                    up.start = 0;
+                    up.end = 0;
+                    let input = match shared.pool.get(provider, fresh).await {
+                        Ok((conn, reused)) => {
+                            upstream = Some(conn);
+                            Input::UpstreamConnected {
+                                now: clock.now(),
+                                reused,
+                            }
+                        }
+                        Err(e) => Input::UpstreamFailed(clock.now(), e),
+                    };
+                    let _ = exchange.handle_input(input);
+                }
+                Output::ReleaseUpstream { reuse } => {
+                    if let Some(conn) = upstream.take() {
+                        if reuse && up.is_empty() {
+                            shared.pool.put(conn);
+                        }
+                        // Otherwise dropping it closes the socket: that is
+                        // how an abandoned upstream request is aborted.
+                    }
+                    up.start = 0;
+                    up.end = 0;
+                }
+                Output::Event(event) => record(&shared.host, event),
+                Output::Close => {
+                    drop(upstream.take());
+                    linger_close(client).await;
+                    return;
+                }
+                Output::Wait(deadline) => break deadline,
+            }
+        };
+        if shared.shutdown.is_set() && !drain_sent {
+            drain_sent = true;
+            let _ = exchange.handle_input(Input::Drain(clock.now()));
+            continue;
+        }
+        // Offer bytes the core could not take before.
+        if !up.is_empty() && upstream.is_some() {
+            if let Ok(taken) = exchange.handle_input(Input::Upstream(clock.now(), up.data())) {
+                up.start += taken;
+                if taken > 0 {
+                    continue;
+                }
+            }
+        }
+        if !down.is_empty() {
+            match exchange.handle_input(Input::Downstream(clock.now(), down.data())) {
+                Ok(taken) => {
+                    down.start += taken;
+                    if taken > 0 {
+                        continue;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+        let read_down = !client_eof && down.is_empty();
+        let read_up = upstream.is_some() && up.is_empty();
+        if read_down {
+            down.start = 0;
+            down.end = 0;
+        }
+        if read_up {
+            up.start = 0;
+            up.end = 0;
+        }
+        let wake = {
+            let down_fut = async {
+                if !read_down {
+                    std::future::pending::<()>().await;
+                }
+                Wake::Down(client.read(&mut down.buf).await)
+            };
+            let up_fut = async {
+                match upstream.as_mut() {
+                    Some(u) if read_up => Wake::Up(u.stream.read(&mut up.buf).await),
+                    _ => std::future::pending().await,
+                }
+            };
+            let timer = async {
+                match deadline {
+                    Some(tick) => {
+                        Timer::at(clock.instant(tick)).await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+                Wake::Timeout
+            };
+            let stop = async {
+                if drain_sent {
+                    std::future::pending::<()>().await;
+                }
+                shared.shutdown.wait().await;
+                Wake::Shutdown
+            };
+            up_fut.or(down_fut).or(timer).or(stop).await
+        };
+        let now = clock.now();
+        let result = match wake {
+            Wake::Down(Ok(0)) | Wake::Down(Err(_)) => {
+                client_eof = true;
+                exchange.handle_input(Input::DownstreamEof(now))
+            }
+            Wake::Down(Ok(n)) => {
+                down.end = n;
+                continue;
+            }
+            Wake::Up(Ok(0)) | Wake::Up(Err(_)) => {
+                drop(upstream.take());
+                exchange.handle_input(Input::UpstreamEof(now))
+            }
+            Wake::Up(Ok(n)) => {
+                up.end = n;
+                continue;
+            }
+            Wake::Timeout => exchange.handle_input(Input::Timeout(now)),
+            Wake::Shutdown => continue,
+        };
+        if result.is_err() {
+            return;
+        }
+    }
+}
+
+fn record(host: &Host, event: Event) {
+    match event {
+        Event::Access(log) => log::debug!(
+            target: "access",
+            "{} {} {} {} key={} {}ms",
+            log.method,
+            log.path,
+            log.status,
+            log.endpoint,
+            log.key_id.map_or_else(|| "master".to_string(), |id| id.to_string()),
+            log.finished.since(log.started)
+        ),
+        Event::Usage(usage) => {
+            log::debug!(
+                target: "usage",
+                "{}/{} prompt={} completion={} complete={}",
+                usage.provider,
+                usage.model,
+                usage.usage.map_or(0, |u| u.prompt_tokens),
+                usage.usage.map_or(0, |u| u.completion_tokens),
+                usage.complete
+            );
+            host.recorder.record(usage, (unix_ms() / 1000) as i64);
+        }
+    }
+}
+
+async fn linger_close(mut stream: TcpStream) {
+    let _ = stream.flush().await;
+    let _ = stream.shutdown(SocketShutdown::Write);
+    let mut sink = [0u8; 4096];
+    let drain = async {
+        loop {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    drain
+        .or(async {
+            Timer::after(LINGER).await;
+        })
+        .await;
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

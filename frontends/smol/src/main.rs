@@ -1,0 +1,73 @@
+//! `arouter`: the gateway binary. Parses the command line, builds the host
+//! (config, store, key cache) and runs the smol frontend.
+
+mod clock;
+mod conn;
+mod server;
+mod shutdown;
+mod upstream;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use arouter_host::cli::{Cli, Command};
+use arouter_host::{Config, Host};
+use clap::Parser;
+
+use crate::shutdown::Shutdown;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => match serve(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                log::error!("{message}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn serve(args: &arouter_host::cli::ServeArgs) -> Result<(), String> {
+    let config = Config::load(args)?;
+    let host = Arc::new(Host::start(config)?);
+    let listener = std::net::TcpListener::bind(&host.config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", host.config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let providers: Vec<&str> = host
+        .config
+        .providers
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    log::info!(
+        "arouter listening on http://{addr} (data dir {}, providers: {}, {} models)",
+        host.config.data_dir.display(),
+        if providers.is_empty() {
+            "none configured".to_string()
+        } else {
+            providers.join(", ")
+        },
+        host.gateway.models().len()
+    );
+    if host.config.master_key.is_none() {
+        log::warn!("AROUTER_MASTER_KEY is not set: only keys in the store are accepted");
+    }
+    let shutdown = Arc::new(Shutdown::default());
+    {
+        let shutdown = shutdown.clone();
+        ctrlc::set_handler(move || {
+            if shutdown.is_set() {
+                // A second signal means "now".
+                std::process::exit(130);
+            }
+            shutdown.trigger();
+        })
+        .map_err(|e| format!("cannot install signal handler: {e}"))?;
+    }
+    server::run(host, listener, shutdown.clone()).map_err(|e| format!("server failed: {e}"))?;
+    log::info!("arouter stopped");
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! The accept loop, the executor threads and graceful shutdown.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arouter_host::Host;
+use futures_lite::FutureExt;
+use smol::net::TcpListener;
+use smol::{Executor, Timer};
+
+use crate::clock::Clock;
+use crate::conn::{self, Shared};
+use crate::shutdown::Shutdown;
+use crate::upstream::Pool;
+
+/// Counts live connections; shutdown waits for it to reach zero.
+struct Active(Arc<AtomicUsize>);
+
+impl Active {
+    fn new(counter: &Arc<AtomicUsize>) -> Active {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Active(counter.clone())
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Serves until `shutdown` fires, then lets in-flight requests finish for
+/// up to the configured grace period.
+pub fn run(
+    host: Arc<Host>,
+    listener: std::net::TcpListener,
+    shutdown: Arc<Shutdown>,
+) -> std::io::Result<()> {
+    let executor = Arc::new(Executor::new());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut workers = Vec::new();
+    for i in 1..threads {
+        let executor = executor.clone();
+        let shutdown = shutdown.clone();
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("arouter-worker-{i}"))
+                .spawn(move || smol::block_on(executor.run(shutdown.wait())))?,
+        );
+    }
+    let shared = Arc::new(Shared {
+        pool: Pool::new(host.gateway.clone()),
+        host: host.clone(),
+        clock: Clock::new(),
+        shutdown: shutdown.clone(),
+    });
+    let active = Arc::new(AtomicUsize::new(0));
+    let listener = TcpListener::try_from(listener)?;
+    let grace = Duration::from_secs(host.config.shutdown_grace_secs);
+
+    smol::block_on(executor.run(async {
+        loop {
+            let accepted = async { Some(listener.accept().await) }
+                .or(async {
+                    shutdown.wait().await;
+                    None
+                })
+                .await;
+            match accepted {
+                Some(Ok((stream, _peer))) => {
+                    let guard = Active::new(&active);
+                    let task = conn::serve(stream, shared.clone());
+                    executor
+                        .spawn(async move {
+                            task.await;
+                            drop(guard);
+                        })
+                        .detach();
+                }
+                Some(Err(err)) => {
+                    // Out of descriptors and the like: back off instead of spinning.
+                    log::warn!("accept failed: {err}");
+                    Timer::after(Duration::from_millis(50)).await;
+                }
+                None => break,
+            }
+        }
+        drop(listener);
+        let deadline = Instant::now() + grace;
+        while active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            Timer::after(Duration::from_millis(20)).await;
+        }
+        let left = active.load(Ordering::SeqCst);
+        if left > 0 {
+            log::warn!("shutdown grace period over; dropping {left} connection(s)");
+        }
+    }));
+    for worker in workers {
+        let _ = worker.join();
+    }
+    host.shutdown();
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! Connections to providers: TCP, TLS (rustls with the webpki roots) for
+//! `https` base URLs, and a bounded keep-alive pool per provider.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use arouter_core::exchange::ConnectError;
+use arouter_core::gateway::Gateway;
+use arouter_core::upstream::UpstreamAddr;
+use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
+use futures_rustls::client::TlsStream;
+use futures_rustls::rustls::pki_types::ServerName;
+use futures_rustls::rustls::{ClientConfig, RootCertStore};
+use futures_rustls::TlsConnector;
+use smol::net::TcpStream;
+use smol::Timer;
+
+/// Idle connections kept per provider.
+const MAX_IDLE_PER_PROVIDER: usize = 64;
+
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_close(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+        }
+    }
+}
+
+/// A connection to one provider.
+pub struct Upstream {
+    pub provider: usize,
+    pub stream: Stream,
+}
+
+pub struct Pool {
+    idle: Vec<Mutex<Vec<Stream>>>,
+    tls: TlsConnector,
+    connect_timeout: Duration,
+    gateway: Arc<Gateway>,
+}
+
+impl Pool {
+    pub fn new(gateway: Arc<Gateway>) -> Pool {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        // Built with only rustls's `ring` feature, so `builder()` picks ring.
+        let config = ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Pool {
+            idle: (0..gateway.providers().len())
+                .map(|_| Mutex::new(Vec::new()))
+                .collect(),
+            tls: TlsConnector::from(Arc::new(config)),
+            connect_timeout: Duration::from_millis(gateway.limits().upstream_connect_timeout_ms),
+            gateway,
+        }
+    }
+
+    /// A connection to `provider`: pooled unless `fresh`. The bool says
+    /// whether it came from the pool.
+    pub async fn get(
+        &self,
+        provider: usize,
+        fresh: bool,
+    ) -> Result<(Upstream, bool), ConnectError> {
+        if !fresh {
+            if let Some(stream) = self
+                .idle
+                .get(provider)
+                .and_then(|slot| slot.lock().ok().and_then(|mut v| v.pop()))
+            {
+                return Ok((Upstream { provider, stream }, true));
+            }
+        }
+        let addr = &self
+            .gateway
+            .providers()
+            .get(provider)
+            .ok_or(ConnectError::Other)?
+            .addr;
+        let connect = self.connect(addr);
+        let timeout = async {
+            Timer::after(self.connect_timeout).await;
+            Err(ConnectError::Timeout)
+        };
+        let stream = connect.or(timeout).await?;
+        Ok((Upstream { provider, stream }, false))
+    }
+
+    async fn connect(&self, addr: &UpstreamAddr) -> Result<Stream, ConnectError> {
+        let tcp = TcpStream::connect((addr.host.as_str(), addr.port))
+            .await
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::ConnectionRefused => ConnectError::Refused,
+                io::ErrorKind::NotFound | io::ErrorKind::InvalidInput => ConnectError::Dns,
+                _ if e.to_string().contains("lookup") => ConnectError::Dns,
+                _ => ConnectError::Other,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        if !addr.tls {
+            return Ok(Stream::Plain(tcp));
+        }
+        let name = ServerName::try_from(addr.host.clone()).map_err(|_| ConnectError::Tls)?;
+        let tls = self
+            .tls
+            .connect(name, tcp)
+            .await
+            .map_err(|_| ConnectError::Tls)?;
+        Ok(Stream::Tls(Box::new(tls)))
+    }
+
+    /// Returns a healthy connection for reuse.
+    pub fn put(&self, upstream: Upstream) {
+        if let Some(slot) = self.idle.get(upstream.provider) {
+            if let Ok(mut idle) = slot.lock() {
+                if idle.len() < MAX_IDLE_PER_PROVIDER {
+                    idle.push(upstream.stream);
+                }
+            }
+        }
+    }
+}

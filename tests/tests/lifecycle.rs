@@ -1,0 +1,87 @@
+//! Start-up and graceful shutdown.
+
+use std::io::Write;
+use std::time::Duration;
+
+use arouter_e2e::{closed_within, read_response, Server};
+
+#[test]
+fn sigterm_stops_cleanly_and_closes_idle_connections() {
+    let mut s = Server::start();
+    let mut idle = s.connect();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut idle).unwrap().status, 200);
+    let status = s.terminate().expect("exited within the grace period");
+    assert!(status.success(), "{status}\n{}", s.stderr());
+    assert!(closed_within(&mut idle, Duration::from_secs(2)));
+    assert!(
+        std::net::TcpStream::connect(s.addr).is_err(),
+        "still accepting after shutdown"
+    );
+}
+
+#[test]
+fn bad_config_fails_fast_with_a_message() {
+    let bin = std::env::var_os("AROUTER_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/arouter")
+        });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[providers.x]\nkind = \"nope\"\n").unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.path().join("d"))
+        .output()
+        .expect("run arouter");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown kind"));
+}
+
+#[test]
+fn help_documents_the_contract() {
+    let bin = std::env::var_os("AROUTER_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/arouter")
+        });
+    let out = std::process::Command::new(&bin)
+        .args(["serve", "--help"])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--listen",
+        "AROUTER_LISTEN",
+        "--data-dir",
+        "AROUTER_DATA_DIR",
+        "--config",
+        "AROUTER_CONFIG",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle} missing from serve --help:\n{text}"
+        );
+    }
+    let out = std::process::Command::new(&bin)
+        .arg("--help")
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "AROUTER_MASTER_KEY",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "GEMINI_API_KEY",
+        "AROUTER_DEFAULT_MODEL",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle} missing from --help:\n{text}"
+        );
+    }
+}
