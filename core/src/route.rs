@@ -110,18 +110,20 @@ pub fn candidates(
             }
         }
     }
-    let mut out: Vec<Candidate> = Vec::with_capacity(refs.len());
+    let mut out: Vec<Candidate> = Vec::with_capacity(refs.len().min(MAX_CANDIDATES + 1));
     for r in refs {
         let c = resolve(gateway, dialect, r)?;
         if !out.contains(&c) {
             out.push(c);
         }
-    }
-    if out.len() > MAX_CANDIDATES {
-        return Err(ApiError::invalid_request(
-            dialect,
-            format!("at most {MAX_CANDIDATES} models may be given"),
-        ));
+        // Checked as we go: the de-duplication is quadratic, so a list of
+        // thousands of distinct models must stop here, not at the end.
+        if out.len() > MAX_CANDIDATES {
+            return Err(ApiError::invalid_request(
+                dialect,
+                format!("at most {MAX_CANDIDATES} models may be given"),
+            ));
+        }
     }
     Ok(out)
 }

@@ -139,6 +139,12 @@ impl Call {
         }
     }
 
+    /// The connection will close after this response (the server is
+    /// draining): say so in the response head if it is not written yet.
+    pub(crate) fn disable_keep_alive(&mut self) {
+        self.keep_alive = false;
+    }
+
     fn candidate(&self) -> Option<&Candidate> {
         self.candidates.get(self.attempt)
     }
@@ -340,15 +346,15 @@ impl Call {
                 self.retry(gateway, io, Response::from(&err), false)
             }
             Phase::Buffering { .. } => {
-                io.outputs
-                    .push_back(Output::ReleaseUpstream { reuse: false });
+                // Nothing of a buffered answer reached the client: the next
+                // candidate may still serve it.
                 let err = ApiError::new(
                     self.dialect,
                     ErrorKind::GatewayTimeout,
                     "the provider stalled mid-response",
                 )
                 .with_code("upstream_timeout");
-                Some(self.respond(gateway, io, Response::from(&err), false))
+                self.retry(gateway, io, Response::from(&err), false)
             }
             Phase::Streaming { .. } => {
                 io.outputs
@@ -479,10 +485,16 @@ impl Call {
                 }
                 encode::write_chunk(io.down, &self.scratch);
                 if stream.is_done() {
-                    // Nothing after the stop: the rest of the upstream body is dropped.
-                    io.outputs
-                        .push_back(Output::ReleaseUpstream { reuse: false });
-                    return Some(self.end_stream(io, true));
+                    // Nothing after the stop: the rest of the upstream body is
+                    // dropped. When the body's end already arrived with
+                    // `[DONE]` (the usual case), the connection is clean and
+                    // goes back to the pool.
+                    let complete = !stream.failed();
+                    let reuse = complete
+                        && matches!(self.codec.poll_event(), Ok(Some(ClientEvent::End)))
+                        && self.codec.is_reusable();
+                    io.outputs.push_back(Output::ReleaseUpstream { reuse });
+                    return Some(self.end_stream(io, complete));
                 }
                 None
             }
@@ -496,6 +508,7 @@ impl Call {
         });
         match self.phase {
             Phase::Streaming { .. } => {
+                let mut complete = true;
                 if let Some(stream) = self.stream.as_mut() {
                     self.scratch.clear();
                     let truncated = self.sse.finish();
@@ -504,9 +517,10 @@ impl Call {
                     } else {
                         stream.finish(&mut self.scratch);
                     }
+                    complete = !stream.failed();
                     encode::write_chunk(io.down, &self.scratch);
                 }
-                Some(self.end_stream(io, true))
+                Some(self.end_stream(io, complete))
             }
             Phase::Buffering { .. } => {
                 let response = self.buffered_response(gateway);
@@ -600,7 +614,9 @@ impl Call {
                     "the provider's response was cut off",
                 )
                 .with_code("upstream_error");
-                Some(self.respond(gateway, io, Response::from(&e), false))
+                // A buffered answer has not reached the client: fall back.
+                // Release already queued above.
+                self.retry(gateway, io, Response::from(&e), true)
             }
         }
     }

@@ -335,6 +335,11 @@ impl Exchange {
             }
             Input::Drain(_) => {
                 self.draining = true;
+                if let State::Calling(calling) = &mut self.state {
+                    // A response still to be written must announce the close.
+                    calling.keep_alive = false;
+                    calling.call.disable_keep_alive();
+                }
                 if matches!(self.state, State::Idle { .. }) {
                     self.close();
                 }

@@ -44,6 +44,9 @@ pub struct OpenAiStream {
     choices: Vec<ChoiceState>,
     /// Set once `[DONE]` (or an error) was written: nothing may follow.
     done: bool,
+    /// The stream was ended by an error (upstream error event, malformed
+    /// or truncated stream): the client did not get the whole answer.
+    failed: bool,
     /// Whether any upstream chunk arrived (a first token was seen).
     started: bool,
 }
@@ -58,6 +61,7 @@ impl OpenAiStream {
             meta: Map::new(),
             choices: Vec::new(),
             done: false,
+            failed: false,
             started: false,
         }
     }
@@ -68,6 +72,11 @@ impl OpenAiStream {
 
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// Whether the stream ended with an error event (see `fail`).
+    pub fn failed(&self) -> bool {
+        self.failed
     }
 
     /// The usage the upstream reported so far, if any.
@@ -118,18 +127,21 @@ impl OpenAiStream {
                 carried_usage = true;
             }
         }
-        let mut has_choices = false;
+        let mut had_choices = false;
+        let mut kept_choices = false;
         if let Some(Value::Array(choices)) = obj.get_mut("choices") {
-            has_choices = !choices.is_empty();
-            for choice in choices.iter_mut() {
-                if let Value::Object(choice) = choice {
-                    self.fix_choice(choice);
-                }
-            }
+            had_choices = !choices.is_empty();
+            // Nothing after a choice's stop: later deltas for it are dropped.
+            choices.retain_mut(|choice| match choice {
+                Value::Object(choice) => self.fix_choice(choice),
+                _ => true,
+            });
+            kept_choices = !choices.is_empty();
         }
-        if !has_choices && carried_usage {
+        if !kept_choices && (carried_usage || had_choices) {
             // A usage-only chunk: held back so it goes out last, after any
-            // finish chunk we still owe the client.
+            // finish chunk we still owe the client. A chunk whose every
+            // choice had already finished carries nothing to send.
             return;
         }
         if carried_usage {
@@ -140,7 +152,9 @@ impl OpenAiStream {
         write_json(out, &Value::Object(obj));
     }
 
-    fn fix_choice(&mut self, choice: &mut Map<String, Value>) {
+    /// Repairs one choice of an upstream chunk; `false` when the choice
+    /// had already finished and must not reach the client.
+    fn fix_choice(&mut self, choice: &mut Map<String, Value>) -> bool {
         let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
         let pos = match self.choices.iter().position(|c| c.index == index) {
             Some(p) => p,
@@ -153,6 +167,10 @@ impl OpenAiStream {
             }
         };
         let state = &mut self.choices[pos];
+        if state.finished {
+            // Nothing after a choice's stop (a second finish, late deltas).
+            return false;
+        }
         if let Some(Value::Array(calls)) = choice
             .get_mut("delta")
             .and_then(|d| d.get_mut("tool_calls"))
@@ -191,16 +209,12 @@ impl OpenAiStream {
                 }
             }
         }
-        if state.finished {
-            // Nothing after a choice's stop: a second finish is dropped.
-            choice.insert("finish_reason".into(), Value::Null);
-            return;
-        }
         let saw_tools = state.saw_tool_calls;
         normalize_finish(choice, false, saw_tools);
         if choice.get("finish_reason").is_some_and(|v| !v.is_null()) {
             state.finished = true;
         }
+        true
     }
 
     /// The upstream ended normally: owe the client a finish chunk for every
@@ -232,6 +246,7 @@ impl OpenAiStream {
         if self.done {
             return;
         }
+        self.failed = true;
         let error = json!({"error": {"message": message, "type": "upstream_error", "code": 502}});
         write_json(out, &error);
         let mut open: Vec<u64> = self

@@ -89,6 +89,10 @@ struct FileLimits {
     max_sse_line_bytes: Option<usize>,
     header_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
+    upstream_connect_timeout_ms: Option<u64>,
+    upstream_first_byte_timeout_ms: Option<u64>,
+    upstream_idle_timeout_ms: Option<u64>,
+    stream_keepalive_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,11 +143,26 @@ impl Config {
         set(&mut limits.max_headers, l.max_headers);
         set(&mut limits.max_body_bytes, l.max_body_bytes);
         set(&mut limits.max_sse_line_bytes, l.max_sse_line_bytes);
-        if let Some(v) = l.header_timeout_ms {
-            limits.header_timeout_ms = v;
-        }
-        if let Some(v) = l.idle_timeout_ms {
-            limits.idle_timeout_ms = v;
+        for (slot, v) in [
+            (&mut limits.header_timeout_ms, l.header_timeout_ms),
+            (&mut limits.idle_timeout_ms, l.idle_timeout_ms),
+            (
+                &mut limits.upstream_connect_timeout_ms,
+                l.upstream_connect_timeout_ms,
+            ),
+            (
+                &mut limits.upstream_first_byte_timeout_ms,
+                l.upstream_first_byte_timeout_ms,
+            ),
+            (
+                &mut limits.upstream_idle_timeout_ms,
+                l.upstream_idle_timeout_ms,
+            ),
+            (&mut limits.stream_keepalive_ms, l.stream_keepalive_ms),
+        ] {
+            if let Some(v) = v {
+                *slot = v;
+            }
         }
 
         let mut providers: Vec<ProviderConfig> = Vec::new();

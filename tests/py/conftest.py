@@ -1,0 +1,183 @@
+"""Fixtures for the ARouter contract tests.
+
+`gateway` starts the real server binary once per session:
+
+    $AROUTER_BIN serve --listen 127.0.0.1:<free port> --data-dir <tmp dir>
+
+(default binary: <repo>/target/debug/arouter; build it with `cargo build -p arouter`).
+A missing binary is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+import contract
+
+REPO_ROOT = contract.REPO_ROOT
+MASTER_KEY = "sk-test-master"
+STARTUP_TIMEOUT_S = 30.0
+SHUTDOWN_GRACE_S = 5.0
+
+# Environment variables that could point the gateway at real providers or change its
+# configuration; they are removed so the server sees only what the fixture sets.
+_SCRUB = re.compile(
+    r"(_API_KEY|_API_BASE|_BASE_URL|_ENDPOINT|_TOKEN|_SECRET)$"
+    r"|^(AROUTER_|OPENAI_|ANTHROPIC_|GEMINI_|GOOGLE_|VERTEX|AZURE_|AWS_|OPENROUTER_|MISTRAL_|GROQ_"
+    r"|DEEPSEEK_|XAI_|TOGETHER_|FIREWORKS_|COHERE_|HTTP_PROXY|HTTPS_PROXY|ALL_PROXY)",
+    re.IGNORECASE,
+)
+
+
+def binary_path() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("AROUTER_BIN") or REPO_ROOT / "target" / "debug" / "arouter")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gateway_env(master_key: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not _SCRUB.search(k)}
+    env.update(
+        {
+            "AROUTER_MASTER_KEY": master_key,
+            "OPENAI_API_KEY": "sk-upstream-test",
+            # Port 9 (discard) on loopback: nothing answers, nothing leaves the machine.
+            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+            "NO_PROXY": "*",
+        }
+    )
+    return env
+
+
+def _tail(path: pathlib.Path, limit: int = 8000) -> str:
+    """The log's beginning and end (the first panic and the last words both matter)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return "<unreadable>"
+    if len(data) > limit:
+        half = limit // 2
+        data = data[:half] + b"\n[... %d bytes omitted ...]\n" % (len(data) - limit) + data[-half:]
+    return data.decode("utf-8", "replace")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=SHUTDOWN_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=SHUTDOWN_GRACE_S)
+
+
+@pytest.fixture(scope="session")
+def spec() -> dict:
+    """The parsed spec/openapi.yaml."""
+    return contract.load_spec()
+
+
+@pytest.fixture(scope="session")
+def master_key() -> str:
+    """The gateway's master key (AROUTER_MASTER_KEY); also a valid gateway credential."""
+    return MASTER_KEY
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory, master_key):
+    """Start the real gateway and yield its base URL (http://127.0.0.1:<port>)."""
+    binary = binary_path()
+    if not binary.is_file() or not os.access(binary, os.X_OK):
+        pytest.fail(
+            f"gateway binary not found or not executable: {binary}\n"
+            f"Build it with `cd {REPO_ROOT} && cargo build -p arouter`, "
+            f"or point AROUTER_BIN at a built binary.",
+            pytrace=False,
+        )
+
+    workdir = tmp_path_factory.mktemp("gateway")
+    data_dir = workdir / "data"
+    data_dir.mkdir()
+    stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    cmd = [str(binary), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir)]
+
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        proc = subprocess.Popen(
+            cmd,
+            env=gateway_env(master_key),
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            cwd=workdir,
+        )
+
+    probe = requests.Session()
+    probe.trust_env = False
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    last_error = None
+    while True:
+        code = proc.poll()
+        if code is not None:
+            pytest.fail(
+                f"gateway exited with status {code} before answering /healthz\n"
+                f"command: {' '.join(cmd)}\n--- stderr ---\n{_tail(stderr_path)}\n"
+                f"--- stdout ---\n{_tail(stdout_path, 2000)}",
+                pytrace=False,
+            )
+        try:
+            r = probe.get(base_url + "/healthz", timeout=1)
+            if r.status_code == 200:
+                break
+            last_error = f"/healthz answered {r.status_code}: {r.text[:200]}"
+        except requests.RequestException as e:
+            last_error = repr(e)
+        if time.monotonic() > deadline:
+            _stop(proc)
+            pytest.fail(
+                f"gateway did not answer /healthz within {STARTUP_TIMEOUT_S:.0f}s "
+                f"(last: {last_error})\ncommand: {' '.join(cmd)}\n--- stderr ---\n{_tail(stderr_path)}",
+                pytrace=False,
+            )
+        time.sleep(0.1)
+    probe.close()
+
+    try:
+        yield base_url
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def http():
+    """A requests session that never uses environment proxies."""
+    with requests.Session() as s:
+        s.trust_env = False
+        yield s
+
+
+@pytest.fixture(scope="session")
+def validate_response():
+    """contract.validate_response(method, path_template, status, content_type, body_json)."""
+    return contract.validate_response
+
+
+@pytest.fixture(scope="session")
+def validate_schema():
+    """contract.validate_schema(schema_name, instance)."""
+    return contract.validate_schema
