@@ -447,33 +447,9 @@ fn dispatch(ev: &mut EventBuf, bor: &mut Borrowed<'_>, on_event: &mut dyn FnMut(
     ev.reset_event();
 }
 
-/// Position of the first CR or LF. Scans eight bytes per step (SWAR): long
-/// JSON `data:` lines make this the decoder's inner loop.
+/// The first CR or LF: the end of a line, whichever convention the stream uses.
 fn find_eol(hay: &[u8]) -> Option<usize> {
-    const LO: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HI: u64 = u64::from_ne_bytes([0x80; 8]);
-    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
-    const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
-    let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI != 0;
-    let mut chunks = hay.chunks_exact(8);
-    let mut base = 0;
-    for chunk in &mut chunks {
-        if let Ok(arr) = <[u8; 8]>::try_from(chunk) {
-            let x = u64::from_ne_bytes(arr);
-            if has_zero(x ^ LF) || has_zero(x ^ CR) {
-                return chunk
-                    .iter()
-                    .position(|&b| b == b'\n' || b == b'\r')
-                    .map(|i| base + i);
-            }
-        }
-        base += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-        .map(|i| base + i)
+    memchr::memchr2(b'\n', b'\r', hay)
 }
 
 /// Writes one event: optional `event:` line, one `data:` line per line of `data`, blank line.

@@ -181,3 +181,38 @@ def validate_response():
 def validate_schema():
     """contract.validate_schema(schema_name, instance)."""
     return contract.validate_schema
+
+
+@pytest.fixture(scope="session")
+def replay_upstream(tmp_path_factory):
+    """The replay upstream playing the providers: (base_url, control session)."""
+    import servers
+
+    with servers.replay(tmp_path_factory.mktemp("replay")) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="session")
+def routed_gateway(tmp_path_factory, replay_upstream, master_key):
+    """A gateway whose providers (`openai`, and `backup`, an OpenAI-compatible
+    server) are both played by the replay upstream. Yields its base URL."""
+    import servers
+
+    url, _ = replay_upstream
+    env = {
+        "OPENAI_API_KEY": "sk-provider-openai",
+        "OPENAI_BASE_URL": f"{url}/v1",
+        "BACKUP_KEY": "sk-provider-backup",
+    }
+    config = f'[providers.backup]\nkind = "openai"\nbase_url = "{url}/v1"\napi_key_env = "BACKUP_KEY"\n'
+    with servers.gateway(tmp_path_factory.mktemp("routed"), env, config, master_key) as base:
+        yield base
+
+
+@pytest.fixture()
+def replay_control(replay_upstream):
+    """Control session of the replay upstream; faults and the log are reset per test."""
+    url, control = replay_upstream
+    control.post(url + "/_replay/reset").raise_for_status()
+    yield url, control
+    control.post(url + "/_replay/reset").raise_for_status()

@@ -9,6 +9,9 @@
 //! `finish_reason` (some Ollama versions), usage inside a chunk that still
 //! has choices, a stream that ends without `[DONE]`.
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 use serde_json::{json, Map, Value};
 
 use crate::sse;
@@ -97,6 +100,9 @@ impl OpenAiStream {
         if trimmed.is_empty() {
             return;
         }
+        if self.started && self.pass_through(trimmed, out) {
+            return;
+        }
         let mut obj = match serde_json::from_str::<Value>(trimmed) {
             Ok(Value::Object(obj)) => obj,
             _ => {
@@ -154,6 +160,51 @@ impl OpenAiStream {
 
     /// Repairs one choice of an upstream chunk; `false` when the choice
     /// had already finished and must not reach the client.
+    /// The same-dialect fast path: a plain content delta for choice 0 — no
+    /// tool call, no finish, no usage, no error — goes out as the upstream
+    /// wrote it, with only `provider/` spliced into `model`. No JSON is
+    /// parsed and nothing is allocated. Anything else takes the full path.
+    fn pass_through(&mut self, data: &str, out: &mut Vec<u8>) -> bool {
+        let bytes = data.as_bytes();
+        let n = &*NEEDLES;
+        if memchr::memchr(b'\n', bytes).is_some()
+            || n.tool_calls.find(bytes).is_some()
+            || n.error.find(bytes).is_some()
+            || value_after(bytes, &n.usage).is_some_and(|i| bytes[i] != b'n')
+            || value_after(bytes, &n.finish_reason).is_some_and(|i| bytes[i] != b'n')
+        {
+            return false;
+        }
+        // Exactly one choice, index 0, still open.
+        let Some(first) = n.index.find(bytes) else {
+            return false;
+        };
+        let after = first + n.index.needle().len();
+        if n.index.find(&bytes[after..]).is_some()
+            || value_after(bytes, &n.index)
+                .map(|i| &bytes[i..])
+                .is_none_or(|v| !v.starts_with(b"0") || v.get(1).is_some_and(u8::is_ascii_digit))
+        {
+            return false;
+        }
+        match self.choices.iter().find(|c| c.index == 0) {
+            Some(choice) if !choice.finished => {}
+            _ => return false,
+        }
+        out.extend_from_slice(b"data: ");
+        match value_after(bytes, &n.model).filter(|&i| bytes[i] == b'"') {
+            Some(i) => {
+                out.extend_from_slice(&bytes[..=i]);
+                out.extend_from_slice(self.provider.as_bytes());
+                out.push(b'/');
+                out.extend_from_slice(&bytes[i + 1..]);
+            }
+            None => out.extend_from_slice(bytes),
+        }
+        out.extend_from_slice(b"\n\n");
+        true
+    }
+
     fn fix_choice(&mut self, choice: &mut Map<String, Value>) -> bool {
         let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
         let pos = match self.choices.iter().position(|c| c.index == index) {
@@ -319,4 +370,43 @@ impl OpenAiStream {
 fn write_json(out: &mut Vec<u8>, value: &Value) {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
     sse::write_data_line(out, &bytes);
+}
+
+/// The keys the fast path looks for, with their searchers built once.
+struct Needles {
+    tool_calls: Finder<'static>,
+    error: Finder<'static>,
+    usage: Finder<'static>,
+    finish_reason: Finder<'static>,
+    index: Finder<'static>,
+    model: Finder<'static>,
+}
+
+static NEEDLES: LazyLock<Needles> = LazyLock::new(|| Needles {
+    tool_calls: Finder::new(b"\"tool_calls\""),
+    error: Finder::new(b"\"error\""),
+    usage: Finder::new(b"\"usage\""),
+    finish_reason: Finder::new(b"\"finish_reason\""),
+    index: Finder::new(b"\"index\""),
+    model: Finder::new(b"\"model\""),
+});
+
+/// Index of the first byte of the value of `key` (a quoted JSON key), if
+/// the key occurs: past the key, blanks, the colon and blanks. Within a JSON
+/// text a quoted key cannot occur inside a string value (its quotes would
+/// be escaped there), so the first match is a real key.
+fn value_after(bytes: &[u8], key: &Finder<'_>) -> Option<usize> {
+    let mut i = key.find(bytes)? + key.needle().len();
+    let skip = |i: &mut usize| {
+        while bytes.get(*i).is_some_and(|b| b.is_ascii_whitespace()) {
+            *i += 1;
+        }
+    };
+    skip(&mut i);
+    if bytes.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    skip(&mut i);
+    (i < bytes.len()).then_some(i)
 }

@@ -1,11 +1,13 @@
-//! Usage recording off the hot path: connections hand usage records to a
-//! channel; one writer thread prices them and commits them to the store in
-//! batches. `Recorder::close` drains everything, so no debit is lost on a
-//! clean shutdown.
+//! Usage recording off the hot path: connections push usage records onto a
+//! shared queue; one writer thread prices nothing, waits nothing on the hot
+//! path, and commits the queue to the store in batches. A push wakes the
+//! writer only when a batch is full, so a busy gateway pays neither a
+//! thread wake-up nor a SQLite commit per request. `Recorder::close`
+//! drains everything, so no debit is lost on a clean shutdown.
 
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use arouter_core::billing::cost_micro_usd;
 use arouter_core::exchange::UsageRecord;
@@ -13,26 +15,44 @@ use arouter_core::gateway::Gateway;
 
 use crate::store::{Store, Transaction};
 
+/// A full batch wakes the writer at once.
 const BATCH: usize = 256;
+/// Otherwise the writer commits what it has this often.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+#[derive(Default)]
+struct Queue {
+    items: Vec<Transaction>,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
 
 pub struct Recorder {
-    sender: Mutex<Option<Sender<Transaction>>>,
+    shared: Arc<Shared>,
     writer: Mutex<Option<JoinHandle<()>>>,
     gateway: Arc<Gateway>,
 }
 
 impl Recorder {
     pub fn start(store: Arc<dyn Store>, gateway: Arc<Gateway>) -> Recorder {
-        let (sender, receiver) = mpsc::channel();
-        let writer = std::thread::Builder::new()
-            .name("arouter-recorder".into())
-            .spawn(move || write_loop(store.as_ref(), &receiver))
-            .ok();
+        let shared = Arc::new(Shared::default());
+        let writer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("arouter-recorder".into())
+                .spawn(move || write_loop(store.as_ref(), &shared))
+                .ok()
+        };
         if writer.is_none() {
             log::error!("could not start the usage recorder thread; usage will not be stored");
         }
         Recorder {
-            sender: Mutex::new(Some(sender)),
+            shared,
             writer: Mutex::new(writer),
             gateway,
         }
@@ -57,40 +77,53 @@ impl Recorder {
             referer: usage.referer,
             title: usage.title,
         };
-        let sent = self
-            .sender
-            .lock()
-            .ok()
-            .and_then(|s| s.as_ref().map(|s| s.send(tx).is_ok()));
-        if sent != Some(true) {
+        let Ok(mut queue) = self.shared.queue.lock() else {
+            log::error!("usage queue poisoned; a transaction was not stored");
+            return;
+        };
+        if queue.closed {
             log::error!("usage recorder is closed; a transaction was not stored");
+            return;
+        }
+        queue.items.push(tx);
+        if queue.items.len() >= BATCH {
+            self.shared.wake.notify_one();
         }
     }
 
     /// Stops taking records and waits until every queued one is stored.
     pub fn close(&self) {
-        if let Ok(mut sender) = self.sender.lock() {
-            sender.take();
+        if let Ok(mut queue) = self.shared.queue.lock() {
+            queue.closed = true;
         }
+        self.shared.wake.notify_one();
         if let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) {
             let _ = handle.join();
         }
     }
 }
 
-fn write_loop(store: &dyn Store, receiver: &Receiver<Transaction>) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while let Ok(first) = receiver.recv() {
-        batch.push(first);
-        while batch.len() < BATCH {
-            match receiver.try_recv() {
-                Ok(tx) => batch.push(tx),
-                Err(_) => break,
+fn write_loop(store: &dyn Store, shared: &Shared) {
+    loop {
+        let (batch, closed) = {
+            let Ok(mut queue) = shared.queue.lock() else {
+                return;
+            };
+            if queue.items.len() < BATCH && !queue.closed {
+                queue = match shared.wake.wait_timeout(queue, FLUSH_EVERY) {
+                    Ok((q, _)) => q,
+                    Err(_) => return,
+                };
+            }
+            (std::mem::take(&mut queue.items), queue.closed)
+        };
+        if !batch.is_empty() {
+            if let Err(e) = store.record(&batch) {
+                log::error!("storing {} transaction(s) failed: {e}", batch.len());
             }
         }
-        if let Err(e) = store.record(&batch) {
-            log::error!("storing {} transaction(s) failed: {e}", batch.len());
+        if closed {
+            return;
         }
-        batch.clear();
     }
 }

@@ -69,6 +69,12 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
     let mut out = Vec::with_capacity(READ_BUF);
     let mut drain_sent = false;
     let mut client_eof = false;
+    // One timer, re-armed only when the core's deadline moves earlier:
+    // registering a new timer with the reactor on every wake-up costs a
+    // cross-thread notification. A timer that fires early is harmless (the
+    // core answers a premature `Timeout` with its current deadline).
+    let mut timer = Timer::never();
+    let mut armed: Option<std::time::Instant> = None;
     loop {
         // Carry out everything the core asks for, until it waits.
         let deadline = loop {
@@ -176,13 +182,18 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
                     _ => std::future::pending().await,
                 }
             };
-            let timer = async {
-                match deadline {
-                    Some(tick) => {
-                        Timer::at(clock.instant(tick)).await;
-                    }
-                    None => std::future::pending::<()>().await,
+            if let Some(tick) = deadline {
+                let at = clock.instant(tick);
+                if armed.is_none_or(|current| at < current) {
+                    timer.set_at(at);
+                    armed = Some(at);
                 }
+            }
+            let timer_fut = async {
+                if armed.is_none() {
+                    std::future::pending::<()>().await;
+                }
+                (&mut timer).await;
                 Wake::Timeout
             };
             let stop = async {
@@ -192,7 +203,7 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
                 shared.shutdown.wait().await;
                 Wake::Shutdown
             };
-            up_fut.or(down_fut).or(timer).or(stop).await
+            up_fut.or(down_fut).or(timer_fut).or(stop).await
         };
         let now = clock.now();
         let result = match wake {
@@ -212,7 +223,10 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
                 up.end = n;
                 continue;
             }
-            Wake::Timeout => exchange.handle_input(Input::Timeout(now)),
+            Wake::Timeout => {
+                armed = None;
+                exchange.handle_input(Input::Timeout(now))
+            }
             Wake::Shutdown => continue,
         };
         if result.is_err() {

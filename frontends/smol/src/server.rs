@@ -1,4 +1,6 @@
-//! The accept loop, the executor threads and graceful shutdown.
+//! Thread-per-core serving: one single-threaded executor per core, all
+//! accepting from the same listener, so a connection's task never migrates
+//! between threads and I/O readiness is handled on the thread that owns it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -7,7 +9,7 @@ use std::time::{Duration, Instant};
 use arouter_host::Host;
 use futures_lite::FutureExt;
 use smol::net::TcpListener;
-use smol::{Executor, Timer};
+use smol::{LocalExecutor, Timer};
 
 use crate::clock::Clock;
 use crate::conn::{self, Shared};
@@ -37,33 +39,46 @@ pub fn run(
     listener: std::net::TcpListener,
     shutdown: Arc<Shutdown>,
 ) -> std::io::Result<()> {
-    let executor = Arc::new(Executor::new());
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut workers = Vec::new();
-    for i in 1..threads {
-        let executor = executor.clone();
-        let shutdown = shutdown.clone();
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("arouter-worker-{i}"))
-                .spawn(move || smol::block_on(executor.run(shutdown.wait())))?,
-        );
-    }
+    let threads = match std::env::var("AROUTER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        Some(n) if n > 0 => n,
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let listener = TcpListener::try_from(listener)?;
     let shared = Arc::new(Shared {
         pool: Pool::new(host.gateway.clone()),
         host: host.clone(),
         clock: Clock::new(),
-        shutdown: shutdown.clone(),
+        shutdown,
     });
     let active = Arc::new(AtomicUsize::new(0));
-    let listener = TcpListener::try_from(listener)?;
-    let grace = Duration::from_secs(host.config.shutdown_grace_secs);
+    let mut workers = Vec::new();
+    for i in 1..threads {
+        let (listener, shared, active) = (listener.clone(), shared.clone(), active.clone());
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("arouter-worker-{i}"))
+                .spawn(move || serve_thread(listener, shared, active))?,
+        );
+    }
+    serve_thread(listener, shared, active);
+    for worker in workers {
+        let _ = worker.join();
+    }
+    host.shutdown();
+    Ok(())
+}
 
+fn serve_thread(listener: TcpListener, shared: Arc<Shared>, active: Arc<AtomicUsize>) {
+    let executor = LocalExecutor::new();
+    let grace = Duration::from_secs(shared.host.config.shutdown_grace_secs);
     smol::block_on(executor.run(async {
         loop {
             let accepted = async { Some(listener.accept().await) }
                 .or(async {
-                    shutdown.wait().await;
+                    shared.shutdown.wait().await;
                     None
                 })
                 .await;
@@ -96,9 +111,4 @@ pub fn run(
             log::warn!("shutdown grace period over; dropping {left} connection(s)");
         }
     }));
-    for worker in workers {
-        let _ = worker.join();
-    }
-    host.shutdown();
-    Ok(())
 }
