@@ -1,5 +1,8 @@
 //! Translation between client dialects and provider dialects. Each dialect
 //! has its own module; facts shared by all of them live here.
 
+pub mod anthropic;
+pub mod canonical;
 pub mod finish;
+pub mod gemini;
 pub mod openai;

@@ -1,6 +1,7 @@
 //! The OpenAI dialect: requests in from clients, out to OpenAI-compatible
 //! providers, and their responses normalized on the way back.
 
+pub mod canonical;
 pub mod params;
 pub mod request;
 pub mod response;
