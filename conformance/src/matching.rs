@@ -96,7 +96,11 @@ pub fn check(
     }
     let rec = &t.request.body;
     for f in CONVERSATION_FIELDS {
-        if body.get(f) != rec.get(f) {
+        let same = match (body.get(f), rec.get(f)) {
+            (Some(a), Some(b)) => a == b || canonical_form(a) == canonical_form(b),
+            (a, b) => a == b,
+        };
+        if !same {
             return Err(Mismatch::Field(f));
         }
     }
@@ -104,6 +108,40 @@ pub fn check(
         return Err(Mismatch::Stream);
     }
     Ok(score(body, rec, path == rpath))
+}
+
+/// A conversation with the spellings that mean the same thing made equal,
+/// so a request that a gateway rebuilt from another dialect still finds
+/// its transcript: a message `content` string is its one text block;
+/// `null`, `false` and empty-string members are left out (they are the
+/// APIs' defaults: `is_error: false`, `refusal: null`, ...); a Gemini
+/// turn without `role` is a `user` turn.
+pub fn canonical_form(v: &Value) -> Value {
+    match v {
+        Value::Array(items) => Value::Array(items.iter().map(canonical_form).collect()),
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, item) in map {
+                let skip =
+                    matches!(item, Value::Null | Value::Bool(false)) || item.as_str() == Some("");
+                if skip {
+                    continue;
+                }
+                let item = match (k.as_str(), item) {
+                    ("content", Value::String(text)) if map.contains_key("role") => {
+                        serde_json::json!([{"type": "text", "text": text}])
+                    }
+                    _ => canonical_form(item),
+                };
+                out.insert(k.clone(), item);
+            }
+            if map.contains_key("parts") && !out.contains_key("role") {
+                out.insert("role".into(), Value::String("user".into()));
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
 }
 
 /// Ranking of a matching transcript: higher is better.
@@ -225,5 +263,24 @@ mod tests {
             Some("gemini-2.0-flash")
         );
         assert_eq!(gemini_path_model("/v1/chat/completions"), None);
+    }
+
+    #[test]
+    fn equivalent_conversation_spellings_match() {
+        use serde_json::json;
+        let recorded = json!([{"role": "user", "content": [{"type": "text", "text": "hi"}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "x", "is_error": false}]}]);
+        let rebuilt = json!([{"role": "user", "content": "hi"},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "x"}]}]);
+        assert_eq!(canonical_form(&recorded), canonical_form(&rebuilt));
+        let gemini = json!([{"parts": [{"text": "hi"}]}]);
+        assert_eq!(
+            canonical_form(&gemini),
+            canonical_form(&json!([{"role": "user", "parts": [{"text": "hi"}]}]))
+        );
+        assert_ne!(
+            canonical_form(&json!([{"role": "user", "content": "hi"}])),
+            canonical_form(&json!([{"role": "user", "content": "ho"}]))
+        );
     }
 }

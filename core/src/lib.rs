@@ -19,6 +19,7 @@ pub mod route;
 pub mod sse;
 pub mod stream;
 pub mod time;
+pub mod tokens;
 pub mod translate;
 pub mod upstream;
 pub mod usage;

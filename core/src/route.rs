@@ -3,7 +3,7 @@
 //! fallbacks; an absent model falls back to the tenant default.
 
 use crate::api::{ApiError, Dialect, ErrorKind};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, ProviderKind};
 
 /// One place a request may be sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,18 @@ pub const MAX_CANDIDATES: usize = 8;
 pub fn resolve(
     gateway: &Gateway,
     dialect: Dialect,
+    reference: &str,
+) -> Result<Candidate, ApiError> {
+    resolve_native(gateway, dialect, None, reference)
+}
+
+/// Like `resolve`, but a bare model name the catalog does not know goes to
+/// a provider of `native` kind: the Anthropic SDK names `claude-…` models
+/// and the Gemini SDK `gemini-…` models without any prefix.
+pub fn resolve_native(
+    gateway: &Gateway,
+    dialect: Dialect,
+    native: Option<ProviderKind>,
     reference: &str,
 ) -> Result<Candidate, ApiError> {
     let reference = reference.trim();
@@ -51,6 +63,19 @@ pub fn resolve(
     // else the only provider there is.
     if let Some(p) = gateway.provider_listing(reference) {
         if let Some(provider) = index_of(&p.name) {
+            return Ok(Candidate {
+                provider,
+                model: reference.to_string(),
+            });
+        }
+    }
+    if let Some(kind) = native.filter(|_| !reference.contains('/')) {
+        let providers = gateway.providers();
+        let pick = providers
+            .iter()
+            .position(|p| p.kind == kind && p.name == kind.as_str())
+            .or_else(|| providers.iter().position(|p| p.kind == kind));
+        if let Some(provider) = pick {
             return Ok(Candidate {
                 provider,
                 model: reference.to_string(),
@@ -93,6 +118,18 @@ pub fn candidates(
     model: Option<&str>,
     models: &[&str],
 ) -> Result<Vec<Candidate>, ApiError> {
+    candidates_native(gateway, dialect, None, model, models)
+}
+
+/// `candidates` with bare names resolved towards `native` providers (see
+/// `resolve_native`).
+pub fn candidates_native(
+    gateway: &Gateway,
+    dialect: Dialect,
+    native: Option<ProviderKind>,
+    model: Option<&str>,
+    models: &[&str],
+) -> Result<Vec<Candidate>, ApiError> {
     let mut refs: Vec<&str> = Vec::new();
     if let Some(m) = model {
         refs.push(m);
@@ -112,7 +149,7 @@ pub fn candidates(
     }
     let mut out: Vec<Candidate> = Vec::with_capacity(refs.len().min(MAX_CANDIDATES + 1));
     for r in refs {
-        let c = resolve(gateway, dialect, r)?;
+        let c = resolve_native(gateway, dialect, native, r)?;
         if !out.contains(&c) {
             out.push(c);
         }

@@ -550,10 +550,38 @@ fn upstream_cut_mid_stream() {
 
 #[test]
 fn upstream_cut_before_the_first_event() {
+    // Nothing reached the client yet (the head waits for the first bytes),
+    // so the failure is an ordinary error response, not a broken stream.
     let mut s = start_stream(false);
     s.upstream_eof();
-    assert_error_tail(&s);
+    let r = s.response();
+    assert_eq!(r.status, 502);
+    assert!(r.header("transfer-encoding").is_none());
+    assert!(r.json()["error"]["message"].is_string());
     assert!(!s.usage_event().complete);
+}
+
+#[test]
+fn stream_fallback_when_the_upstream_dies_after_its_head() {
+    let mut s = Scenario::builder().backup().build();
+    let mut body = chat_body("openai/a", true);
+    body["models"] = json!(["backup/b"]);
+    s.chat(&body);
+    s.upstream(&sse_head());
+    assert!(
+        s.down.is_empty(),
+        "the client head waits for the first bytes"
+    );
+    s.upstream_eof();
+    assert_eq!(s.connects(), vec![(0, false), (1, false)]);
+    s.upstream(&sse_response(&events(&[
+        delta("ok", Some("stop")),
+        "[DONE]".into(),
+    ])));
+    let r = s.response();
+    let first: Value = serde_json::from_str(&r.sse_data()[0]).unwrap();
+    assert_eq!(first["model"], "backup/llama");
+    assert_eq!(s.usage_event().provider, "backup");
 }
 
 #[test]
@@ -620,8 +648,10 @@ fn oversized_event_mid_stream() {
 fn keepalive_comments_while_waiting_for_the_first_token() {
     let mut s = start_stream(false);
     let limits = s.gateway.limits().clone();
-    let head_len = s.down.len();
-    assert!(head_len > 0, "the stream head went out with the upstream's");
+    assert!(
+        s.down.is_empty(),
+        "the client head waits for the first bytes"
+    );
     let started = s.now;
     assert_eq!(s.deadline, Some(started.after(limits.stream_keepalive_ms)));
     for n in 1..=3u64 {

@@ -194,14 +194,19 @@ def replay_upstream(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def routed_gateway(tmp_path_factory, replay_upstream, master_key):
-    """A gateway whose providers (`openai`, and `backup`, an OpenAI-compatible
-    server) are both played by the replay upstream. Yields its base URL."""
+    """A gateway whose providers (`openai`, `anthropic`, `gemini`, and `backup`,
+    an OpenAI-compatible server) are all played by the replay upstream.
+    Yields its base URL."""
     import servers
 
     url, _ = replay_upstream
     env = {
         "OPENAI_API_KEY": "sk-provider-openai",
         "OPENAI_BASE_URL": f"{url}/v1",
+        "ANTHROPIC_API_KEY": "sk-provider-anthropic",
+        "ANTHROPIC_BASE_URL": url,
+        "GEMINI_API_KEY": "sk-provider-gemini",
+        "GEMINI_BASE_URL": url,
         "BACKUP_KEY": "sk-provider-backup",
     }
     config = f'[providers.backup]\nkind = "openai"\nbase_url = "{url}/v1"\napi_key_env = "BACKUP_KEY"\n'

@@ -53,6 +53,26 @@ impl ErrorKind {
         }
     }
 
+    /// The kind for a provider's error status when it is re-rendered in
+    /// another dialect. A provider's 401/403 means the gateway's own
+    /// credentials for it were refused: the client's request was fine, so
+    /// that is a bad gateway, not the client's authentication error.
+    pub fn from_upstream_status(status: u16) -> ErrorKind {
+        match status {
+            400 | 422 => ErrorKind::InvalidRequest,
+            402 => ErrorKind::PaymentRequired,
+            404 => ErrorKind::NotFound,
+            408 => ErrorKind::RequestTimeout,
+            413 => ErrorKind::PayloadTooLarge,
+            429 => ErrorKind::RateLimited,
+            500 => ErrorKind::Internal,
+            503 | 529 => ErrorKind::Unavailable,
+            504 => ErrorKind::GatewayTimeout,
+            _ if status < 500 && status != 401 && status != 403 => ErrorKind::InvalidRequest,
+            _ => ErrorKind::BadGateway,
+        }
+    }
+
     /// OpenAI's `error.type`.
     fn openai_type(self) -> &'static str {
         match self {

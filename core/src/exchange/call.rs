@@ -6,13 +6,18 @@ use std::collections::VecDeque;
 
 use serde_json::{Map, Value};
 
-use super::{ConnectError, Output};
+use super::{count, ConnectError, Output};
 use crate::api::{ApiError, Dialect, ErrorKind, Response};
 use crate::gateway::{Gateway, ProviderKind};
 use crate::http1::{client, encode, ClientCodec, ClientEvent, HttpError};
 use crate::route::Candidate;
 use crate::sse::SseDecoder;
 use crate::stream::openai::OpenAiStream;
+use crate::stream::passthrough::PassThroughStream;
+use crate::stream::translated::TranslatedStream;
+use crate::stream::ClientStream;
+use crate::translate::canonical::ChatRequest;
+use crate::translate::dispatch;
 use crate::translate::openai::{normalize_chat, normalize_embeddings, request::upstream_body};
 use crate::upstream;
 use crate::usage::Usage;
@@ -21,14 +26,22 @@ use crate::Tick;
 /// What the client asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CallKind {
-    Chat { stream: bool, include_usage: bool },
+    Chat {
+        stream: bool,
+        include_usage: bool,
+        /// Gemini's `streamGenerateContent` without `alt=sse`: the client
+        /// reads one JSON array, not events.
+        json_array: bool,
+    },
     Embeddings,
+    /// Input tokens of a would-be chat request (never streamed, never billed).
+    CountTokens,
 }
 
 impl CallKind {
     fn path(self) -> &'static str {
         match self {
-            CallKind::Chat { .. } => "/chat/completions",
+            CallKind::Chat { .. } | CallKind::CountTokens => "/chat/completions",
             CallKind::Embeddings => "/embeddings",
         }
     }
@@ -36,6 +49,29 @@ impl CallKind {
     fn stream(self) -> bool {
         matches!(self, CallKind::Chat { stream: true, .. })
     }
+}
+
+/// The client's request, as the call keeps it for every candidate.
+#[derive(Debug)]
+pub(crate) enum CallRequest {
+    /// An OpenAI-dialect body: parsed for the same-dialect fast path, raw
+    /// for decoding into the canonical form when a candidate speaks
+    /// another dialect (decoded once, on first need).
+    OpenAi {
+        body: Map<String, Value>,
+        raw: Vec<u8>,
+        canonical: Option<Box<ChatRequest>>,
+    },
+    /// A request in another dialect (Anthropic, Gemini): its body kept
+    /// for a provider of the same dialect (minimal rewrite), its canonical
+    /// form for any other.
+    Foreign {
+        body: Map<String, Value>,
+        canonical: Box<ChatRequest>,
+        /// Client headers a same-dialect provider gets too
+        /// (`anthropic-version`, `anthropic-beta`).
+        forward: Vec<(&'static str, String)>,
+    },
 }
 
 /// Where the driver's byte sinks and output queue are.
@@ -69,6 +105,9 @@ enum Phase {
     Streaming {
         last_upstream: Tick,
         last_keepalive: Tick,
+        /// The response head went to the client: from here on a failure
+        /// is an in-stream error, not a fallback to the next candidate.
+        head_sent: bool,
     },
     Done,
 }
@@ -82,8 +121,9 @@ struct Failure {
 #[derive(Debug)]
 pub(crate) struct Call {
     kind: CallKind,
+    /// The client's dialect: responses and errors are rendered in it.
     dialect: Dialect,
-    body: Map<String, Value>,
+    request: CallRequest,
     candidates: Vec<Candidate>,
     attempt: usize,
     phase: Phase,
@@ -93,7 +133,7 @@ pub(crate) struct Call {
     retry_after: Option<String>,
     buffered: Vec<u8>,
     sse: SseDecoder,
-    stream: Option<OpenAiStream>,
+    stream: Option<ClientStream>,
     scratch: Vec<u8>,
     keep_alive: bool,
     usage: Option<Usage>,
@@ -110,15 +150,16 @@ impl Call {
     pub(crate) fn new(
         gateway: &Gateway,
         kind: CallKind,
-        body: Map<String, Value>,
+        dialect: Dialect,
+        request: CallRequest,
         candidates: Vec<Candidate>,
         keep_alive: bool,
         extra_headers: Vec<(&'static str, String)>,
     ) -> Call {
         Call {
             kind,
-            dialect: Dialect::OpenAi,
-            body,
+            dialect,
+            request,
             candidates,
             attempt: 0,
             phase: Phase::Done,
@@ -149,27 +190,65 @@ impl Call {
         self.candidates.get(self.attempt)
     }
 
+    /// Whether a provider of `kind` takes the client's request as it is
+    /// (same dialect): minimal rewrite, no canonical translation.
+    fn native(&self, kind: ProviderKind) -> bool {
+        dispatch::dialect_of(kind) == self.dialect
+    }
+
+    /// Decodes the client's request into the canonical form, once.
+    fn canonical(&mut self) -> Result<(), ApiError> {
+        if let CallRequest::OpenAi { raw, canonical, .. } = &mut self.request {
+            if canonical.is_none() {
+                let mut req = crate::translate::openai::canonical::decode_request(raw)?;
+                if let CallKind::Chat { include_usage, .. } = self.kind {
+                    req.include_usage = include_usage;
+                }
+                *canonical = Some(Box::new(req));
+            }
+        }
+        Ok(())
+    }
+
+    fn upstream_kind(&self, gateway: &Gateway) -> ProviderKind {
+        self.candidate()
+            .and_then(|c| gateway.providers().get(c.provider))
+            .map_or(ProviderKind::OpenAi, |p| p.kind)
+    }
+
     /// Opens the connection for the current candidate.
     pub(crate) fn start(&mut self, gateway: &Gateway, io: &mut Io<'_>) -> Option<Finished> {
         let Some(candidate) = self.candidate() else {
             return Some(self.give_up(gateway, io));
         };
         let provider = candidate.provider;
-        if gateway.providers().get(provider).map(|p| p.kind) != Some(ProviderKind::OpenAi) {
-            let kind = gateway
-                .providers()
-                .get(provider)
-                .map_or("unknown", |p| p.kind.as_str());
+        let upstream_kind = gateway.providers().get(provider).map(|p| p.kind);
+        if self.kind == CallKind::Embeddings && upstream_kind != Some(ProviderKind::OpenAi) {
             let err = ApiError::new(
                 self.dialect,
-                ErrorKind::NotImplemented,
-                format!("providers of kind `{kind}` are not supported on this endpoint yet"),
-            );
+                ErrorKind::InvalidRequest,
+                "embeddings are served by OpenAI-compatible providers only",
+            )
+            .with_code("unsupported_provider");
             self.failure = Some(Failure {
                 response: Response::from(&err),
             });
             self.attempt += 1;
             return self.start(gateway, io);
+        }
+        if self.kind == CallKind::CountTokens && upstream_kind == Some(ProviderKind::OpenAi) {
+            return Some(self.count_locally(gateway, io));
+        }
+        if upstream_kind.is_some_and(|k| !self.native(k)) {
+            // The client's request must be understood before another
+            // dialect can be written: a bad one is the client's error.
+            if let Err(err) = self.canonical() {
+                self.attempt = self.candidates.len();
+                self.failure = Some(Failure {
+                    response: Response::from(&err),
+                });
+                return Some(self.give_up(gateway, io));
+            }
         }
         // A fresh codec per connection: a pooled one starts clean too.
         self.codec = ClientCodec::new(gateway.limits(), false);
@@ -198,13 +277,78 @@ impl Call {
         let Some(provider) = gateway.providers().get(candidate.provider) else {
             return;
         };
-        let body = upstream_body(
-            &self.body,
-            &candidate.model,
-            provider.official,
-            self.kind.stream(),
-        );
-        let target = format!("{}{}", provider.addr.base_path, self.kind.path());
+        let stream = self.kind.stream();
+        let mut forward: &[(&'static str, String)] = &[];
+        let (target, body) = match &self.request {
+            _ if self.kind == CallKind::CountTokens => {
+                let (native, canonical) = match &self.request {
+                    CallRequest::Foreign {
+                        body,
+                        canonical,
+                        forward: headers,
+                    } => {
+                        if self.native(provider.kind) {
+                            forward = headers;
+                        }
+                        (
+                            self.native(provider.kind).then_some(body),
+                            canonical.as_ref(),
+                        )
+                    }
+                    CallRequest::OpenAi {
+                        canonical: Some(canonical),
+                        ..
+                    } => (None, canonical.as_ref()),
+                    CallRequest::OpenAi { .. } => return,
+                };
+                (
+                    format!(
+                        "{}{}",
+                        provider.addr.base_path,
+                        count::target(provider.kind, &candidate.model)
+                    ),
+                    count::body(provider.kind, &candidate.model, native, canonical),
+                )
+            }
+            CallRequest::OpenAi { body, .. } if self.native(provider.kind) => (
+                format!("{}{}", provider.addr.base_path, self.kind.path()),
+                upstream_body(body, &candidate.model, provider.official, stream),
+            ),
+            CallRequest::Foreign {
+                body,
+                forward: headers,
+                ..
+            } if self.native(provider.kind) => {
+                forward = headers;
+                (
+                    format!(
+                        "{}{}",
+                        provider.addr.base_path,
+                        dispatch::chat_target(provider.kind, &candidate.model, stream)
+                    ),
+                    dispatch::native_body(provider.kind, body, &candidate.model, stream),
+                )
+            }
+            CallRequest::OpenAi {
+                canonical: Some(req),
+                ..
+            }
+            | CallRequest::Foreign { canonical: req, .. } => {
+                let mut req = ChatRequest::clone(req);
+                req.model = candidate.model.clone();
+                req.stream = stream;
+                (
+                    format!(
+                        "{}{}",
+                        provider.addr.base_path,
+                        dispatch::chat_target(provider.kind, &candidate.model, stream)
+                    ),
+                    dispatch::encode_request(provider.kind, &req),
+                )
+            }
+            // `start` decoded the canonical form before connecting.
+            CallRequest::OpenAi { .. } => return,
+        };
         let host = provider.addr.host_header();
         let auth = provider
             .api_key
@@ -225,6 +369,13 @@ impl Call {
         if let Some((name, value)) = &auth {
             headers.push((name, value.as_str()));
         }
+        for (name, value) in dispatch::extra_headers(provider.kind) {
+            // The client's own version header, when it sent one, wins.
+            if !forward.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                headers.push((name, value));
+            }
+        }
+        headers.extend(forward.iter().map(|(n, v)| (*n, v.as_str())));
         client::write_request(io.up, "POST", &target, &host, &headers, &body);
         self.phase = Phase::AwaitingHead { since: now };
     }
@@ -297,6 +448,7 @@ impl Call {
             Phase::Streaming {
                 last_upstream,
                 last_keepalive,
+                ..
             } => {
                 let idle = last_upstream.after(l.upstream_idle_timeout_ms);
                 match &self.stream {
@@ -320,14 +472,16 @@ impl Call {
         if let Phase::Streaming {
             last_upstream,
             last_keepalive,
+            ..
         } = &mut self.phase
         {
             if now < last_upstream.after(l.upstream_idle_timeout_ms) {
                 if now >= last_keepalive.after(l.stream_keepalive_ms) {
                     // Waiting for the first token: a comment keeps proxies
-                    // and clients from timing the connection out.
+                    // and clients from timing the connection out. It
+                    // commits the response to this candidate.
                     *last_keepalive = now;
-                    encode::write_chunk(io.down, b": keep-alive\n\n");
+                    self.send_stream_bytes(io, b": keep-alive\n\n");
                 }
                 return None;
             }
@@ -359,7 +513,7 @@ impl Call {
             Phase::Streaming { .. } => {
                 io.outputs
                     .push_back(Output::ReleaseUpstream { reuse: false });
-                Some(self.fail_stream(io, "the provider stalled mid-stream"))
+                self.fail_stream(gateway, io, "the provider stalled mid-stream", true)
             }
             _ => None,
         }
@@ -418,18 +572,42 @@ impl Call {
                     ..
                 }
             );
-            self.stream = Some(OpenAiStream::new(&provider, &model, include_usage));
+            let json_array = matches!(
+                self.kind,
+                CallKind::Chat {
+                    json_array: true,
+                    ..
+                }
+            );
+            let upstream = self.upstream_kind(gateway);
+            self.stream = Some(if self.native(upstream) {
+                match self.dialect {
+                    Dialect::OpenAi => {
+                        ClientStream::Native(OpenAiStream::new(&provider, &model, include_usage))
+                    }
+                    _ => ClientStream::PassThrough(PassThroughStream::new(
+                        upstream,
+                        self.dialect,
+                        json_array,
+                    )),
+                }
+            } else {
+                let label = format!("{provider}/{model}");
+                ClientStream::Translated(TranslatedStream::new(
+                    upstream,
+                    self.dialect,
+                    &label,
+                    include_usage,
+                    json_array,
+                ))
+            });
             self.sse = SseDecoder::new(gateway.limits().max_sse_line_bytes);
-            let mut headers: Vec<(&str, &str)> = vec![
-                ("Content-Type", "text/event-stream"),
-                ("Cache-Control", "no-cache"),
-                ("X-Accel-Buffering", "no"),
-            ];
-            headers.extend(self.extra_headers.iter().map(|(k, v)| (*k, v.as_str())));
-            encode::write_chunked_head(io.down, 200, &headers, self.keep_alive);
+            // The client's head waits for the first bytes of the answer, so
+            // an upstream that dies before then can still fall back.
             self.phase = Phase::Streaming {
                 last_upstream: now,
                 last_keepalive: now,
+                head_sent: false,
             };
             return None;
         }
@@ -472,24 +650,26 @@ impl Call {
             Phase::Streaming { last_upstream, .. } => {
                 *last_upstream = now;
                 let stream = self.stream.as_mut()?;
-                self.scratch.clear();
-                let scratch = &mut self.scratch;
-                let result = self
-                    .sse
-                    .feed(bytes, |event| stream.on_event(event.data, scratch));
+                let mut scratch = std::mem::take(&mut self.scratch);
+                scratch.clear();
+                let result = self.sse.feed(bytes, |event| {
+                    stream.on_event(event.event, event.data, &mut scratch)
+                });
                 if result.is_err() {
                     stream.fail(
                         "the provider sent an oversized or invalid stream event",
-                        scratch,
+                        &mut scratch,
                     );
                 }
-                encode::write_chunk(io.down, &self.scratch);
-                if stream.is_done() {
+                let done = stream.is_done();
+                let complete = !stream.failed();
+                self.send_stream_bytes(io, &scratch);
+                self.scratch = scratch;
+                if done {
                     // Nothing after the stop: the rest of the upstream body is
                     // dropped. When the body's end already arrived with
                     // `[DONE]` (the usual case), the connection is clean and
                     // goes back to the pool.
-                    let complete = !stream.failed();
                     let reuse = complete
                         && matches!(self.codec.poll_event(), Ok(Some(ClientEvent::End)))
                         && self.codec.is_reusable();
@@ -510,15 +690,13 @@ impl Call {
             Phase::Streaming { .. } => {
                 let mut complete = true;
                 if let Some(stream) = self.stream.as_mut() {
-                    self.scratch.clear();
+                    let mut scratch = std::mem::take(&mut self.scratch);
+                    scratch.clear();
                     let truncated = self.sse.finish();
-                    if truncated {
-                        stream.fail("the provider's stream ended mid-event", &mut self.scratch);
-                    } else {
-                        stream.finish(&mut self.scratch);
-                    }
+                    stream.finish(truncated, &mut scratch);
                     complete = !stream.failed();
-                    encode::write_chunk(io.down, &self.scratch);
+                    self.send_stream_bytes(io, &scratch);
+                    self.scratch = scratch;
                 }
                 Some(self.end_stream(io, complete))
             }
@@ -533,19 +711,48 @@ impl Call {
     /// The final answer from a whole upstream body.
     fn buffered_response(&mut self, gateway: &Gateway) -> Response {
         let body = std::mem::take(&mut self.buffered);
-        let content_type = self
-            .content_type
-            .clone()
-            .unwrap_or_else(|| "application/json".into());
-        if (200..300).contains(&self.status) {
-            let (provider, model) = self.served(gateway);
-            let normalized = match self.kind {
-                CallKind::Chat { .. } => normalize_chat(&body, &provider, &model),
-                CallKind::Embeddings => normalize_embeddings(&body, &provider, &model),
-            };
-            if let Some((bytes, usage)) = normalized {
-                self.usage = usage;
-                return Response::json(self.status, bytes);
+        let upstream = self.upstream_kind(gateway);
+        let (provider, model) = self.served(gateway);
+        if (200..300).contains(&self.status) && self.kind == CallKind::CountTokens {
+            if let Some(tokens) = count::read(upstream, &body) {
+                return Response::json(200, count::render(self.dialect, tokens));
+            }
+        } else if (200..300).contains(&self.status) {
+            if self.native(upstream) && self.dialect != Dialect::OpenAi {
+                // Same dialect: the body goes back as sent; it is read only
+                // for the usage to bill.
+                if let Ok(resp) = dispatch::decode_response(upstream, &body) {
+                    self.usage = resp.usage;
+                    let content_type = self
+                        .content_type
+                        .clone()
+                        .unwrap_or_else(|| "application/json".into());
+                    return Response {
+                        status: self.status,
+                        headers: vec![("Content-Type", content_type)],
+                        body,
+                    };
+                }
+            } else if self.native(upstream) {
+                let normalized = match self.kind {
+                    CallKind::Chat { .. } | CallKind::CountTokens => {
+                        normalize_chat(&body, &provider, &model)
+                    }
+                    CallKind::Embeddings => normalize_embeddings(&body, &provider, &model),
+                };
+                if let Some((bytes, usage)) = normalized {
+                    self.usage = usage;
+                    return Response::json(self.status, bytes);
+                }
+            } else if let Ok(resp) = dispatch::decode_response(upstream, &body) {
+                self.usage = resp.usage;
+                let served = if resp.model.is_empty() {
+                    &model
+                } else {
+                    &resp.model
+                };
+                let label = format!("{provider}/{served}");
+                return Response::json(200, dispatch::encode_response(self.dialect, &resp, &label));
             }
             let err = ApiError::new(
                 self.dialect,
@@ -554,12 +761,26 @@ impl Call {
             );
             return Response::from(&err);
         }
-        // A provider error is relayed as sent: same status, same body, so
-        // SDKs raise the same exception they would against the provider.
-        let mut response = Response {
-            status: self.status,
-            headers: vec![("Content-Type", content_type)],
-            body,
+        let mut response = if dispatch::dialect_of(upstream) == self.dialect {
+            // A provider error in the client's own dialect is relayed as
+            // sent: same status, same body, so SDKs raise the same
+            // exception they would against the provider.
+            let content_type = self
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/json".into());
+            Response {
+                status: self.status,
+                headers: vec![("Content-Type", content_type)],
+                body,
+            }
+        } else {
+            // Another dialect's error: same status class, the provider's
+            // message, in the shape the client's SDK parses.
+            let message = dispatch::decode_error(upstream, &body)
+                .unwrap_or_else(|| format!("the provider answered {}", self.status));
+            let kind = ErrorKind::from_upstream_status(self.status);
+            Response::from(&ApiError::new(self.dialect, kind, message).with_code("upstream_error"))
         };
         if let Some(retry_after) = self.retry_after.take() {
             response = response.header("Retry-After", retry_after);
@@ -594,9 +815,12 @@ impl Call {
             return None;
         }
         match self.phase {
-            Phase::Streaming { .. } => {
-                Some(self.fail_stream(io, "the provider's connection broke mid-stream"))
-            }
+            Phase::Streaming { .. } => self.fail_stream(
+                gateway,
+                io,
+                "the provider's connection broke mid-stream",
+                true,
+            ),
             Phase::AwaitingHead { .. } => {
                 let e = ApiError::new(
                     self.dialect,
@@ -678,20 +902,105 @@ impl Call {
         self.finished(response.status, complete)
     }
 
-    fn fail_stream(&mut self, io: &mut Io<'_>, message: &str) -> Finished {
-        if let Some(stream) = self.stream.as_mut() {
-            self.scratch.clear();
-            stream.fail(message, &mut self.scratch);
-            encode::write_chunk(io.down, &self.scratch);
+    /// The upstream failed mid-stream. Before the client saw anything, the
+    /// next candidate gets its turn (`released`: the connection is already
+    /// let go); after, the stream ends with an error in the client's dialect.
+    fn fail_stream(
+        &mut self,
+        gateway: &Gateway,
+        io: &mut Io<'_>,
+        message: &str,
+        released: bool,
+    ) -> Option<Finished> {
+        if matches!(
+            self.phase,
+            Phase::Streaming {
+                head_sent: false,
+                ..
+            }
+        ) {
+            let err = ApiError::new(self.dialect, ErrorKind::BadGateway, message.to_string())
+                .with_code("upstream_error");
+            self.stream = None;
+            return self.retry(gateway, io, Response::from(&err), released);
         }
-        self.end_stream(io, false)
+        if let Some(stream) = self.stream.as_mut() {
+            let mut scratch = std::mem::take(&mut self.scratch);
+            scratch.clear();
+            stream.fail(message, &mut scratch);
+            self.send_stream_bytes(io, &scratch);
+            self.scratch = scratch;
+        }
+        Some(self.end_stream(io, false))
+    }
+
+    /// Writes stream bytes to the client, sending the response head first
+    /// if it has not gone out yet.
+    fn send_stream_bytes(&mut self, io: &mut Io<'_>, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Phase::Streaming { head_sent, .. } = &mut self.phase {
+            if !*head_sent {
+                *head_sent = true;
+                let json_array = matches!(
+                    self.kind,
+                    CallKind::Chat {
+                        json_array: true,
+                        ..
+                    }
+                );
+                let content_type = if json_array {
+                    "application/json"
+                } else {
+                    "text/event-stream"
+                };
+                let mut headers: Vec<(&str, &str)> = vec![
+                    ("Content-Type", content_type),
+                    ("Cache-Control", "no-cache"),
+                    ("X-Accel-Buffering", "no"),
+                ];
+                headers.extend(self.extra_headers.iter().map(|(k, v)| (*k, v.as_str())));
+                encode::write_chunked_head(io.down, 200, &headers, self.keep_alive);
+            }
+        }
+        encode::write_chunk(io.down, bytes);
     }
 
     fn end_stream(&mut self, io: &mut Io<'_>, complete: bool) -> Finished {
-        encode::write_last_chunk(io.down);
+        if matches!(
+            self.phase,
+            Phase::Streaming {
+                head_sent: true,
+                ..
+            }
+        ) {
+            encode::write_last_chunk(io.down);
+        }
         self.phase = Phase::Done;
-        self.usage = self.stream.as_ref().and_then(OpenAiStream::usage);
+        self.usage = self.stream.as_ref().and_then(ClientStream::usage);
         self.finished(200, complete)
+    }
+
+    /// Counting for an OpenAI-compatible provider, which has no counting
+    /// endpoint: the model's own tokenizer, here.
+    fn count_locally(&mut self, gateway: &Gateway, io: &mut Io<'_>) -> Finished {
+        let model = self
+            .candidate()
+            .map(|c| c.model.clone())
+            .unwrap_or_default();
+        let tokens = match &self.request {
+            CallRequest::Foreign { canonical, .. } => {
+                crate::tokens::count_chat_input(&model, canonical)
+            }
+            CallRequest::OpenAi {
+                canonical: Some(canonical),
+                ..
+            } => crate::tokens::count_chat_input(&model, canonical),
+            CallRequest::OpenAi { .. } => 0,
+        };
+        let response = Response::json(200, count::render(self.dialect, tokens));
+        self.respond(gateway, io, response, true)
     }
 
     /// The provider name and model of the candidate being tried.
@@ -709,14 +1018,17 @@ impl Call {
     }
 
     fn finished(&self, status: u16, complete: bool) -> Finished {
-        let candidate = self.candidate();
+        // Counting consumes nothing billable.
+        let candidate = self
+            .candidate()
+            .filter(|_| self.kind != CallKind::CountTokens);
         Finished {
             status,
             provider: candidate.map(|c| c.provider),
             model: candidate.map(|c| c.model.clone()),
             usage: self
                 .usage
-                .or_else(|| self.stream.as_ref().and_then(OpenAiStream::usage)),
+                .or_else(|| self.stream.as_ref().and_then(ClientStream::usage)),
             complete,
         }
     }

@@ -7,6 +7,8 @@
 //! inside an `Input`.
 
 mod call;
+mod count;
+mod plan;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,13 +16,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::Method;
 
-use self::call::{Call, CallKind, Finished, Io};
-use crate::api::{self, ApiError, Dialect, Endpoint, ErrorKind, Response, Scope};
+use self::call::{Call, Finished, Io};
+use self::plan::Plan;
+use crate::api::{self, ApiError, Dialect, Endpoint, ErrorKind, GeminiMethod, Response, Scope};
 use crate::auth::{self, AuthError};
 use crate::gateway::Gateway;
 use crate::http1::{encode, RequestHead, ServerCodec, ServerEvent};
-use crate::route;
-use crate::translate::openai as openai_dialect;
 use crate::usage::Usage;
 use crate::Tick;
 
@@ -586,9 +587,7 @@ impl Exchange {
                 response.headers.extend(headers);
                 self.respond(now, response, key_id);
             }
-            Handled::Call(kind, body, candidates) => {
-                self.start_call(now, kind, body, candidates, key_id, headers)
-            }
+            Handled::Call(plan) => self.start_call(now, plan, key_id, headers),
         }
     }
 
@@ -606,10 +605,6 @@ impl Exchange {
             Err(err) => return Handled::Respond(Response::from(&err)),
         };
         let gateway = &self.gateway;
-        let routed = |model: Option<&str>, models: &[String]| {
-            let models: Vec<&str> = models.iter().map(String::as_str).collect();
-            route::candidates(gateway, Dialect::OpenAi, model, &models)
-        };
         let result = match endpoint {
             Endpoint::Health => {
                 return Handled::Respond(Response::json(200, br#"{"status":"ok"}"#.to_vec()))
@@ -617,18 +612,23 @@ impl Exchange {
             Endpoint::ListModels => {
                 return Handled::Respond(Response::json(200, gateway.models_body().to_vec()))
             }
-            Endpoint::ChatCompletions => openai_dialect::parse_chat(body).and_then(|req| {
-                let candidates = routed(req.model.as_deref(), &req.models)?;
-                let kind = CallKind::Chat {
-                    stream: req.stream,
-                    include_usage: req.include_usage,
-                };
-                Ok(Handled::Call(kind, req.body, candidates))
-            }),
-            Endpoint::Embeddings => openai_dialect::parse_embeddings(body).and_then(|req| {
-                let candidates = routed(req.model.as_deref(), &req.models)?;
-                Ok(Handled::Call(CallKind::Embeddings, req.body, candidates))
-            }),
+            Endpoint::ChatCompletions => plan::openai_chat(gateway, body).map(Handled::Call),
+            Endpoint::Embeddings => plan::openai_embeddings(gateway, body).map(Handled::Call),
+            Endpoint::Messages => plan::anthropic_messages(gateway, head, body).map(Handled::Call),
+            Endpoint::Gemini {
+                model,
+                method:
+                    method @ (GeminiMethod::GenerateContent | GeminiMethod::StreamGenerateContent),
+                ..
+            } => plan::gemini_generate(gateway, head, &model, method, body).map(Handled::Call),
+            Endpoint::CountTokens => {
+                plan::anthropic_count_tokens(gateway, head, body).map(Handled::Call)
+            }
+            Endpoint::Gemini {
+                model,
+                method: GeminiMethod::CountTokens,
+                ..
+            } => plan::gemini_count_tokens(gateway, &model, body).map(Handled::Call),
             other => Err(ApiError::new(
                 other.dialect(),
                 ErrorKind::NotImplemented,
@@ -644,9 +644,7 @@ impl Exchange {
     fn start_call(
         &mut self,
         now: Tick,
-        kind: CallKind,
-        body: serde_json::Map<String, serde_json::Value>,
-        candidates: Vec<route::Candidate>,
+        plan: Plan,
         key_id: Option<i64>,
         headers: Vec<(&'static str, String)>,
     ) {
@@ -655,7 +653,15 @@ impl Exchange {
             return;
         };
         let keep_alive = current.head.keep_alive && !self.draining;
-        let call = Call::new(&self.gateway, kind, body, candidates, keep_alive, headers);
+        let call = Call::new(
+            &self.gateway,
+            plan.kind,
+            plan.dialect,
+            plan.request,
+            plan.candidates,
+            keep_alive,
+            headers,
+        );
         self.state = State::Calling(Calling {
             call: Box::new(call),
             endpoint: endpoint_name(&current.head, &self.gateway),
@@ -810,11 +816,7 @@ impl Exchange {
 
 enum Handled {
     Respond(Response),
-    Call(
-        CallKind,
-        serde_json::Map<String, serde_json::Value>,
-        Vec<route::Candidate>,
-    ),
+    Call(Plan),
 }
 
 fn rejection_error(dialect: Dialect, reason: Rejection) -> ApiError {

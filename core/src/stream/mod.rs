@@ -1,3 +1,81 @@
 //! Streaming transducers: upstream SSE events in, client SSE bytes out.
 
 pub mod openai;
+pub mod passthrough;
+pub mod translated;
+
+use crate::usage::Usage;
+
+/// The transducer of one streamed response: the same-dialect OpenAI fast
+/// path, or a translation through the canonical events.
+#[derive(Debug)]
+pub enum ClientStream {
+    Native(openai::OpenAiStream),
+    PassThrough(passthrough::PassThroughStream),
+    Translated(translated::TranslatedStream),
+}
+
+impl ClientStream {
+    /// One upstream SSE event.
+    pub fn on_event(&mut self, event: Option<&str>, data: &str, out: &mut Vec<u8>) {
+        match self {
+            ClientStream::Native(s) => s.on_event(data, out),
+            ClientStream::PassThrough(s) => s.on_event(event, data, out),
+            ClientStream::Translated(s) => s.on_event(event, data, out),
+        }
+    }
+
+    /// The upstream body ended; `truncated` when it stopped mid-event.
+    pub fn finish(&mut self, truncated: bool, out: &mut Vec<u8>) {
+        match self {
+            ClientStream::Native(s) if truncated => {
+                s.fail("the provider's stream ended mid-event", out)
+            }
+            ClientStream::Native(s) => s.finish(out),
+            ClientStream::PassThrough(s) => s.finish(truncated, out),
+            ClientStream::Translated(s) => s.finish(truncated, out),
+        }
+    }
+
+    pub fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+        match self {
+            ClientStream::Native(s) => s.fail(message, out),
+            ClientStream::PassThrough(s) => s.fail(message, out),
+            ClientStream::Translated(s) => s.fail(message, out),
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        match self {
+            ClientStream::Native(s) => s.is_done(),
+            ClientStream::PassThrough(s) => s.is_done(),
+            ClientStream::Translated(s) => s.is_done(),
+        }
+    }
+
+    /// The stream ended with an error event: the client lacks part of it.
+    pub fn failed(&self) -> bool {
+        match self {
+            ClientStream::Native(s) => s.failed(),
+            ClientStream::PassThrough(s) => s.failed(),
+            ClientStream::Translated(s) => s.failed(),
+        }
+    }
+
+    /// Content (not just a start) has been seen.
+    pub fn started(&self) -> bool {
+        match self {
+            ClientStream::Native(s) => s.started(),
+            ClientStream::PassThrough(s) => s.started(),
+            ClientStream::Translated(s) => s.started(),
+        }
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        match self {
+            ClientStream::Native(s) => s.usage(),
+            ClientStream::PassThrough(s) => s.usage(),
+            ClientStream::Translated(s) => s.usage(),
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod anthropic;
 pub mod canonical;
+pub mod dispatch;
 pub mod finish;
 pub mod gemini;
 pub mod openai;

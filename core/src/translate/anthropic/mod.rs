@@ -1,77 +1,54 @@
-//! PLACEHOLDER SIGNATURES (helper task): the anthropic dialect <-> canonical.
+//! The Anthropic Messages dialect <-> canonical.
+//!
+//! Requests (canonical -> `/v1/messages`, `encode_request`):
+//! | canonical | Anthropic |
+//! |---|---|
+//! | `system` | `system`: one entry a string, several text blocks; empty entries dropped |
+//! | User / Tool messages | `user` turns; `Text` -> `text`, `Image` -> `image` (url, base64; `data:` URLs become base64), `ToolResult` -> `tool_result` (`is_error` only when true) |
+//! | Assistant messages | `assistant` turns; `ToolCall` -> `tool_use` (`input` = arguments parsed; empty or non-object arguments -> `{}`, raw text dropped), signed `Reasoning` -> `thinking`, redacted -> `redacted_thinking` |
+//! | adjacent same-role turns | merged (Anthropic requires alternation); tool results first in a user turn |
+//! | dropped | empty text, unsigned reasoning (other providers' thoughts), parts a role cannot hold (images/results in assistant turns, calls/reasoning in user turns), turns left empty |
+//! | a final assistant message | stays last: a prefill Anthropic continues |
+//! | `tools` | `tools: [{name, description, input_schema}]`; `strict` dropped (model-gated on Anthropic); an Anthropic client's own tool fields and server tools come back from `extra["tools"]` |
+//! | `tool_choice` | Auto `auto`, Required `any`, Named `tool`, None `none`; `parallel_tool_calls: false` -> `disable_parallel_tool_use: true` (not on `none`); sent only with tools |
+//! | `max_tokens` | `max_tokens`, default 4096; with thinking it must exceed the budget (absent: budget + 4096; too small: budget + cap) |
+//! | `temperature`, `top_p`, `top_k` | same; with thinking, temperature other than 1, top_p < 0.95 and top_k are dropped (Anthropic refuses them) |
+//! | `stop` | `stop_sequences` |
+//! | `response_format` | JsonSchema -> `output_config.format {type: json_schema, schema}` (name and strict dropped); JsonObject -> an instruction appended to `system` |
+//! | `reasoning` | `thinking {type: enabled, budget_tokens}`; budget wins; effort low/medium/high = 1024/4096/16384 (minimal 1024, xhigh/max 32768, none off) |
+//! | `user` | `metadata.user_id` |
+//! | `stream` | `stream` (always written); `include_usage` has no Anthropic form (usage always streams) |
+//! | `extra` | top-level fields not written by a typed field (objects merged key by key); OpenAI-only keys are never forwarded |
+//!
+//! Responses: text/tool_use/thinking/redacted_thinking blocks map to parts;
+//! server-tool blocks (`server_tool_use`, `web_search_tool_result`, ...)
+//! and citations are skipped: Anthropic ran those tools itself, and the
+//! client can neither run nor answer them. Usage: `prompt_tokens` =
+//! `input_tokens` + cache read + cache creation.
 
-use crate::api::ApiError;
-use crate::translate::canonical::{ChatRequest, ChatResponse, StreamEvent};
+mod blocks;
+mod error;
+mod request_decode;
+mod request_encode;
+mod response;
+mod stop_reason;
+mod stream_decode;
+mod stream_encode;
+mod usage;
 
-/// Client request body in this dialect -> canonical. `model` is the model
-/// named by the route (path for Gemini, body for Anthropic is also read).
-pub fn decode_request(_model: Option<&str>, _body: &[u8]) -> Result<ChatRequest, ApiError> {
-    todo!()
-}
+pub use error::decode_error;
+pub use request_decode::decode_request;
+pub use request_encode::{
+    effective_max_tokens, encode_request, thinking_budget, DEFAULT_MAX_TOKENS,
+    JSON_OBJECT_INSTRUCTION, MIN_THINKING_BUDGET,
+};
+pub use response::{decode_response, encode_response};
+pub use stream_decode::StreamDecoder;
+pub use stream_encode::StreamEncoder;
 
-/// Canonical -> upstream request body in this dialect.
-pub fn encode_request(_req: &ChatRequest) -> Vec<u8> {
-    todo!()
-}
-
-/// Upstream path (after the provider's base path) and query for a request.
+/// Upstream path and query for a request; the provider's base URL is the
+/// host root, per the Anthropic SDK convention, and streaming is a body
+/// field, not a path.
 pub fn upstream_target(_model: &str, _stream: bool) -> String {
-    todo!()
-}
-
-/// Upstream non-stream response body -> canonical.
-pub fn decode_response(_body: &[u8]) -> Result<ChatResponse, String> {
-    todo!()
-}
-
-/// Canonical -> client response body in this dialect; `model` is the label to show.
-pub fn encode_response(_resp: &ChatResponse, _model: &str) -> Vec<u8> {
-    todo!()
-}
-
-/// The human message of a provider error body in this dialect.
-pub fn decode_error(_body: &[u8]) -> Option<String> {
-    todo!()
-}
-
-/// Upstream stream (SSE events) -> canonical events.
-#[derive(Debug, Default)]
-pub struct StreamDecoder {}
-
-impl StreamDecoder {
-    pub fn new() -> StreamDecoder {
-        StreamDecoder {}
-    }
-    /// One SSE event (`event:` name, `data:` text).
-    pub fn on_event(&mut self, _event: Option<&str>, _data: &str, _out: &mut Vec<StreamEvent>) {
-        todo!()
-    }
-    /// Upstream ended; returns whether the stream was complete.
-    pub fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> bool {
-        todo!()
-    }
-}
-
-/// Canonical events -> client stream bytes in this dialect.
-#[derive(Debug)]
-pub struct StreamEncoder {}
-
-impl StreamEncoder {
-    pub fn new(_model: &str, _include_usage: bool) -> StreamEncoder {
-        StreamEncoder {}
-    }
-    pub fn on_event(&mut self, _event: &StreamEvent, _out: &mut Vec<u8>) {
-        todo!()
-    }
-    /// Upstream ended normally.
-    pub fn finish(&mut self, _out: &mut Vec<u8>) {
-        todo!()
-    }
-    /// Upstream failed mid-stream.
-    pub fn fail(&mut self, _message: &str, _out: &mut Vec<u8>) {
-        todo!()
-    }
-    pub fn is_done(&self) -> bool {
-        todo!()
-    }
+    "/v1/messages".to_owned()
 }

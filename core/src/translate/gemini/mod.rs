@@ -1,77 +1,49 @@
-//! PLACEHOLDER SIGNATURES (helper task): the gemini dialect <-> canonical.
+//! The Google Gemini `generateContent` dialect <-> canonical.
+//!
+//! Requests (canonical -> Gemini, and the inverse for Gemini clients):
+//!
+//! | canonical | Gemini |
+//! |---|---|
+//! | `system` | `systemInstruction.parts[].text` |
+//! | User / Assistant / Tool messages | `contents[]` roles `user` / `model` / `user`; consecutive same-role turns merged |
+//! | `Text` | `{text}` |
+//! | `Image::Base64`, `data:` URL | `{inlineData:{mimeType,data}}` |
+//! | `Image::Url` | `{fileData:{mimeType (from the extension, default image/jpeg; none for YouTube), fileUri}}` |
+//! | `ToolCall` | `{functionCall:{id,name,args}, thoughtSignature}` |
+//! | `ToolResult` | `{functionResponse:{id,name,response}}`; a non-object result wrapped as `{"result":..}` (`{"error":..}` when `is_error`) |
+//! | `Reasoning` | `{text, thought:true, thoughtSignature}`; empty text = a bare signature `{text:"", thoughtSignature}` |
+//! | `tools` | `tools[{functionDeclarations[{name,description,parametersJsonSchema}]}]` |
+//! | `tool_choice` Auto/None/Required/Named | `toolConfig.functionCallingConfig.mode` AUTO/NONE/ANY/ANY+`allowedFunctionNames` |
+//! | `temperature`, `top_p`, `top_k`, `max_tokens`, `stop` | `generationConfig.temperature/topP/topK/maxOutputTokens/stopSequences` |
+//! | `response_format` JsonObject / JsonSchema | `responseMimeType: application/json` (+ `responseJsonSchema`) |
+//! | `reasoning` | `thinkingConfig{thinkingBudget, includeThoughts}`; effort none/minimal/low/medium/high = 0/512/1024/8192/24576, other words -1 (dynamic) |
+//! | `extra` | `safetySettings`, `cachedContent`, `labels`, built-in `tools`, other `toolConfig` and `generationConfig` keys, when a Gemini client sent them |
+//!
+//! Dropped going to Gemini: `parallel_tool_calls`, `user`, `Tool::strict`,
+//! the JSON schema's `name`/`strict`, redacted reasoning, `include_usage`
+//! (Gemini always reports usage). Dropped coming from Gemini clients:
+//! `candidateCount` (one candidate only), `fileData.mimeType`, the
+//! `response` schema of function declarations, code-execution parts.
+//!
+//! Responses: thoughts -> `Reasoning`; a `thoughtSignature` on a plain text
+//! part -> an empty `Reasoning` after the text; function calls without an
+//! `id` get `call_<n>` (n = position among the response's calls); usage:
+//! prompt = promptTokenCount + toolUsePromptTokenCount, completion =
+//! candidatesTokenCount + thoughtsTokenCount (Gemini bills thoughts as
+//! output), reasoning = thoughtsTokenCount, cached = cachedContentTokenCount.
 
-use crate::api::ApiError;
-use crate::translate::canonical::{ChatRequest, ChatResponse, StreamEvent};
+mod error;
+mod request_decode;
+mod request_encode;
+mod response;
+mod schema;
+mod stream_decode;
+mod stream_encode;
+mod wire;
 
-/// Client request body in this dialect -> canonical. `model` is the model
-/// named by the route (path for Gemini, body for Anthropic is also read).
-pub fn decode_request(_model: Option<&str>, _body: &[u8]) -> Result<ChatRequest, ApiError> {
-    todo!()
-}
-
-/// Canonical -> upstream request body in this dialect.
-pub fn encode_request(_req: &ChatRequest) -> Vec<u8> {
-    todo!()
-}
-
-/// Upstream path (after the provider's base path) and query for a request.
-pub fn upstream_target(_model: &str, _stream: bool) -> String {
-    todo!()
-}
-
-/// Upstream non-stream response body -> canonical.
-pub fn decode_response(_body: &[u8]) -> Result<ChatResponse, String> {
-    todo!()
-}
-
-/// Canonical -> client response body in this dialect; `model` is the label to show.
-pub fn encode_response(_resp: &ChatResponse, _model: &str) -> Vec<u8> {
-    todo!()
-}
-
-/// The human message of a provider error body in this dialect.
-pub fn decode_error(_body: &[u8]) -> Option<String> {
-    todo!()
-}
-
-/// Upstream stream (SSE events) -> canonical events.
-#[derive(Debug, Default)]
-pub struct StreamDecoder {}
-
-impl StreamDecoder {
-    pub fn new() -> StreamDecoder {
-        StreamDecoder {}
-    }
-    /// One SSE event (`event:` name, `data:` text).
-    pub fn on_event(&mut self, _event: Option<&str>, _data: &str, _out: &mut Vec<StreamEvent>) {
-        todo!()
-    }
-    /// Upstream ended; returns whether the stream was complete.
-    pub fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> bool {
-        todo!()
-    }
-}
-
-/// Canonical events -> client stream bytes in this dialect.
-#[derive(Debug)]
-pub struct StreamEncoder {}
-
-impl StreamEncoder {
-    pub fn new(_model: &str, _include_usage: bool) -> StreamEncoder {
-        StreamEncoder {}
-    }
-    pub fn on_event(&mut self, _event: &StreamEvent, _out: &mut Vec<u8>) {
-        todo!()
-    }
-    /// Upstream ended normally.
-    pub fn finish(&mut self, _out: &mut Vec<u8>) {
-        todo!()
-    }
-    /// Upstream failed mid-stream.
-    pub fn fail(&mut self, _message: &str, _out: &mut Vec<u8>) {
-        todo!()
-    }
-    pub fn is_done(&self) -> bool {
-        todo!()
-    }
-}
+pub use error::decode_error;
+pub use request_decode::decode_request;
+pub use request_encode::{encode_request, upstream_target};
+pub use response::{decode_response, encode_response};
+pub use stream_decode::StreamDecoder;
+pub use stream_encode::StreamEncoder;

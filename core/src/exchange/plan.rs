@@ -1,0 +1,215 @@
+//! From a validated request to the upstream call that serves it: which
+//! dialect the client speaks, what it asked for, and where it may go.
+
+use serde_json::{Map, Value};
+
+use super::call::{CallKind, CallRequest};
+use crate::api::{ApiError, Dialect, GeminiMethod};
+use crate::gateway::{Gateway, ProviderKind};
+use crate::http1::RequestHead;
+use crate::route::{self, Candidate};
+use crate::translate::{anthropic, gemini, openai};
+
+/// An upstream call to make: what, in which client dialect, to whom.
+pub(crate) struct Plan {
+    pub kind: CallKind,
+    pub dialect: Dialect,
+    pub request: CallRequest,
+    pub candidates: Vec<Candidate>,
+}
+
+pub(crate) fn openai_chat(gateway: &Gateway, body: &[u8]) -> Result<Plan, ApiError> {
+    let req = openai::parse_chat(body)?;
+    let models: Vec<&str> = req.models.iter().map(String::as_str).collect();
+    let candidates = route::candidates(gateway, Dialect::OpenAi, req.model.as_deref(), &models)?;
+    Ok(Plan {
+        kind: CallKind::Chat {
+            stream: req.stream,
+            include_usage: req.include_usage,
+            json_array: false,
+        },
+        dialect: Dialect::OpenAi,
+        request: CallRequest::OpenAi {
+            body: req.body,
+            raw: body.to_vec(),
+            canonical: None,
+        },
+        candidates,
+    })
+}
+
+pub(crate) fn openai_embeddings(gateway: &Gateway, body: &[u8]) -> Result<Plan, ApiError> {
+    let req = openai::parse_embeddings(body)?;
+    let models: Vec<&str> = req.models.iter().map(String::as_str).collect();
+    let candidates = route::candidates(gateway, Dialect::OpenAi, req.model.as_deref(), &models)?;
+    Ok(Plan {
+        kind: CallKind::Embeddings,
+        dialect: Dialect::OpenAi,
+        request: CallRequest::OpenAi {
+            body: req.body,
+            raw: Vec::new(),
+            canonical: None,
+        },
+        candidates,
+    })
+}
+
+/// `POST /v1/messages`. A bare `claude-…` model goes to the Anthropic
+/// provider; `provider/model` to any.
+pub(crate) fn anthropic_messages(
+    gateway: &Gateway,
+    head: &RequestHead,
+    body: &[u8],
+) -> Result<Plan, ApiError> {
+    let canonical = anthropic::decode_request(None, body)?;
+    let candidates = route::candidates_native(
+        gateway,
+        Dialect::Anthropic,
+        Some(ProviderKind::Anthropic),
+        Some(&canonical.model),
+        &[],
+    )?;
+    let mut forward = Vec::new();
+    for name in ["anthropic-version", "anthropic-beta"] {
+        if let Some(value) = head.header(name) {
+            forward.push((name, value.to_string()));
+        }
+    }
+    Ok(Plan {
+        kind: CallKind::Chat {
+            stream: canonical.stream,
+            // Anthropic streams always carry usage.
+            include_usage: true,
+            json_array: false,
+        },
+        dialect: Dialect::Anthropic,
+        request: CallRequest::Foreign {
+            body: object(body, Dialect::Anthropic)?,
+            canonical: Box::new(canonical),
+            forward,
+        },
+        candidates,
+    })
+}
+
+/// `POST /v1beta/models/{model}:generateContent` and
+/// `:streamGenerateContent` (also under `/v1/`). A bare `gemini-…` model
+/// goes to the Gemini provider.
+pub(crate) fn gemini_generate(
+    gateway: &Gateway,
+    head: &RequestHead,
+    model: &str,
+    method: GeminiMethod,
+    body: &[u8],
+) -> Result<Plan, ApiError> {
+    let stream = method == GeminiMethod::StreamGenerateContent;
+    let mut canonical = gemini::decode_request(Some(model), body)?;
+    canonical.stream = stream;
+    canonical.include_usage = true;
+    let candidates = route::candidates_native(
+        gateway,
+        Dialect::Google,
+        Some(ProviderKind::Gemini),
+        Some(model),
+        &[],
+    )?;
+    let sse = head
+        .query()
+        .is_some_and(|q| q.split('&').any(|pair| pair == "alt=sse"));
+    Ok(Plan {
+        kind: CallKind::Chat {
+            stream,
+            include_usage: true,
+            json_array: stream && !sse,
+        },
+        dialect: Dialect::Google,
+        request: CallRequest::Foreign {
+            body: object(body, Dialect::Google)?,
+            canonical: Box::new(canonical),
+            forward: Vec::new(),
+        },
+        candidates,
+    })
+}
+
+fn object(body: &[u8], dialect: Dialect) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(ApiError::invalid_request(
+            dialect,
+            "request body must be a JSON object",
+        )),
+    }
+}
+
+/// `POST /v1/messages/count_tokens`. The body is a messages request
+/// without `max_tokens`.
+pub(crate) fn anthropic_count_tokens(
+    gateway: &Gateway,
+    head: &RequestHead,
+    body: &[u8],
+) -> Result<Plan, ApiError> {
+    let native = object(body, Dialect::Anthropic)?;
+    let mut for_decoding = native.clone();
+    // Only the decoder needs it; it is not sent.
+    for_decoding.entry("max_tokens").or_insert(Value::from(1));
+    let bytes = serde_json::to_vec(&for_decoding).unwrap_or_default();
+    let canonical = anthropic::decode_request(None, &bytes)?;
+    let candidates = route::candidates_native(
+        gateway,
+        Dialect::Anthropic,
+        Some(ProviderKind::Anthropic),
+        Some(&canonical.model),
+        &[],
+    )?;
+    let mut forward = Vec::new();
+    for name in ["anthropic-version", "anthropic-beta"] {
+        if let Some(value) = head.header(name) {
+            forward.push((name, value.to_string()));
+        }
+    }
+    Ok(Plan {
+        kind: CallKind::CountTokens,
+        dialect: Dialect::Anthropic,
+        request: CallRequest::Foreign {
+            body: native,
+            canonical: Box::new(canonical),
+            forward,
+        },
+        candidates,
+    })
+}
+
+/// `POST …/models/{model}:countTokens`: `{"contents": …}` or a whole
+/// `{"generateContentRequest": …}`.
+pub(crate) fn gemini_count_tokens(
+    gateway: &Gateway,
+    model: &str,
+    body: &[u8],
+) -> Result<Plan, ApiError> {
+    let native = object(body, Dialect::Google)?;
+    let canonical = match native.get("generateContentRequest") {
+        Some(inner) => {
+            let bytes = serde_json::to_vec(inner).unwrap_or_default();
+            gemini::decode_request(Some(model), &bytes)?
+        }
+        None => gemini::decode_request(Some(model), body)?,
+    };
+    let candidates = route::candidates_native(
+        gateway,
+        Dialect::Google,
+        Some(ProviderKind::Gemini),
+        Some(model),
+        &[],
+    )?;
+    Ok(Plan {
+        kind: CallKind::CountTokens,
+        dialect: Dialect::Google,
+        request: CallRequest::Foreign {
+            body: native,
+            canonical: Box::new(canonical),
+            forward: Vec::new(),
+        },
+        candidates,
+    })
+}

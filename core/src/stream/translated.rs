@@ -1,0 +1,100 @@
+//! A stream crossing dialects: upstream SSE → the provider's decoder →
+//! canonical events → the client dialect's encoder.
+
+use crate::api::Dialect;
+use crate::gateway::ProviderKind;
+use crate::translate::canonical::{merge_usage, StreamEvent};
+use crate::translate::dispatch::{StreamDecoder, StreamEncoder};
+use crate::usage::Usage;
+
+#[derive(Debug)]
+pub struct TranslatedStream {
+    decoder: StreamDecoder,
+    encoder: StreamEncoder,
+    /// Reused between events so decoding allocates no vector per event.
+    events: Vec<StreamEvent>,
+    usage: Option<Usage>,
+    started: bool,
+    failed: bool,
+}
+
+impl TranslatedStream {
+    pub fn new(
+        upstream: ProviderKind,
+        client: Dialect,
+        model: &str,
+        include_usage: bool,
+        json_array: bool,
+    ) -> TranslatedStream {
+        TranslatedStream {
+            decoder: StreamDecoder::new(upstream),
+            encoder: StreamEncoder::new(client, model, include_usage, json_array),
+            events: Vec::new(),
+            usage: None,
+            started: false,
+            failed: false,
+        }
+    }
+
+    pub fn on_event(&mut self, event: Option<&str>, data: &str, out: &mut Vec<u8>) {
+        if self.encoder.is_done() {
+            return;
+        }
+        self.decoder.on_event(event, data, &mut self.events);
+        self.pump(out);
+    }
+
+    fn pump(&mut self, out: &mut Vec<u8>) {
+        for event in self.events.drain(..) {
+            match &event {
+                StreamEvent::Usage(u) => match &mut self.usage {
+                    Some(seen) => merge_usage(seen, u),
+                    None => self.usage = Some(*u),
+                },
+                StreamEvent::Error { .. } => self.failed = true,
+                StreamEvent::Start { .. } => {}
+                _ => self.started = true,
+            }
+            self.encoder.on_event(&event, out);
+        }
+    }
+
+    /// The upstream body ended; `truncated` when it stopped mid-event.
+    pub fn finish(&mut self, truncated: bool, out: &mut Vec<u8>) {
+        if self.encoder.is_done() {
+            return;
+        }
+        if truncated {
+            self.fail("the provider's stream ended mid-event", out);
+            return;
+        }
+        let complete = self.decoder.finish(&mut self.events);
+        self.pump(out);
+        if complete {
+            self.encoder.finish(out);
+        } else {
+            self.fail("the provider's stream ended before it was complete", out);
+        }
+    }
+
+    pub fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+        self.failed = true;
+        self.encoder.fail(message, out);
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.encoder.is_done()
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}

@@ -1,0 +1,99 @@
+//! Local token counting for OpenAI-family models, with OpenAI's own
+//! tokenizer tables (tiktoken): `count_tokens` for a provider that has no
+//! counting endpoint is computed, not guessed.
+//!
+//! Chat overhead follows OpenAI's published accounting for its chat
+//! format: 3 tokens per message, 1 more when a name is present, 3 to prime
+//! the reply. Tool definitions are counted as the JSON the API receives;
+//! OpenAI does not publish its exact tool encoding, so that part is the
+//! tokenizer's count of the definitions rather than the server's.
+
+use tiktoken_rs::CoreBPE;
+
+use crate::translate::canonical::{ChatRequest, Part};
+
+const PER_MESSAGE: u64 = 3;
+const REPLY_PRIMING: u64 = 3;
+
+fn bpe_for(model: &str) -> &'static CoreBPE {
+    // gpt-4o, gpt-4.1, gpt-5, o-series and their successors use o200k;
+    // the gpt-3.5/gpt-4 generation used cl100k.
+    let legacy = model.starts_with("gpt-3.5")
+        || (model.starts_with("gpt-4")
+            && !model.starts_with("gpt-4o")
+            && !model.starts_with("gpt-4.1"));
+    if legacy {
+        tiktoken_rs::cl100k_base_singleton()
+    } else {
+        tiktoken_rs::o200k_base_singleton()
+    }
+}
+
+fn count(bpe: &CoreBPE, text: &str) -> u64 {
+    bpe.encode_ordinary(text).len() as u64
+}
+
+/// Input tokens of a chat request for an OpenAI-family `model`.
+pub fn count_chat_input(model: &str, req: &ChatRequest) -> u64 {
+    let bpe = bpe_for(model);
+    let mut total = REPLY_PRIMING;
+    for system in &req.system {
+        total += PER_MESSAGE + count(bpe, "system") + count(bpe, system);
+    }
+    for message in &req.messages {
+        total += PER_MESSAGE;
+        for part in &message.content {
+            total += match part {
+                Part::Text(text) => count(bpe, text),
+                Part::ToolCall {
+                    name, arguments, ..
+                } => count(bpe, name) + count(bpe, arguments),
+                Part::ToolResult { content, .. } => count(bpe, content),
+                Part::Reasoning { text, .. } => count(bpe, text),
+                // Image cost depends on resolution the gateway does not
+                // fetch; OpenAI's low-detail flat rate is the floor.
+                Part::Image(_) => 85,
+            };
+        }
+    }
+    for tool in &req.tools {
+        let parameters = serde_json::to_string(&tool.parameters).unwrap_or_default();
+        total += count(bpe, &tool.name)
+            + tool.description.as_deref().map_or(0, |d| count(bpe, d))
+            + count(bpe, &parameters);
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::canonical::{Message, Role};
+
+    #[test]
+    fn counts_with_the_chat_format_overhead() {
+        let req = ChatRequest {
+            system: vec!["You are a helpful assistant.".into()],
+            messages: vec![Message {
+                role: Role::User,
+                content: vec![Part::Text("Hello, world!".into())],
+            }],
+            ..ChatRequest::default()
+        };
+        let bpe = tiktoken_rs::o200k_base_singleton();
+        let want = REPLY_PRIMING
+            + PER_MESSAGE
+            + count(bpe, "system")
+            + count(bpe, "You are a helpful assistant.")
+            + PER_MESSAGE
+            + count(bpe, "Hello, world!");
+        assert_eq!(count_chat_input("gpt-4o-mini", &req), want);
+        assert_eq!(count(bpe, "Hello, world!"), 4);
+        // Longer input, more tokens.
+        let mut longer = req.clone();
+        longer.messages[0]
+            .content
+            .push(Part::Text(" And more words here.".into()));
+        assert!(count_chat_input("gpt-4o-mini", &longer) > count_chat_input("gpt-4o-mini", &req));
+    }
+}
