@@ -311,3 +311,43 @@ def test_gemini_error_in_openai_shape(client):
     with pytest.raises(openai.NotFoundError) as err:
         client.chat.completions.create(model="gemini/gemini-3.6-flahs", messages=[{"role": "user", "content": "hello"}])
     assert err.value.body["message"] == rec["error"]["message"]
+
+
+def test_gemini_thought_signature_survives_an_openai_client(client, replay_control):
+    """Gemini wants each function call's `thoughtSignature` back on the next
+    turn; an OpenAI client has no field for it, so it rides in the tool call
+    id, which every OpenAI client echoes verbatim."""
+    call_rec = transcripts.load("gemini/function_call_nonstream_call.json")
+    out = client.chat.completions.create(
+        model="gemini/gemini-2.5-pro",
+        messages=[{"role": "system", "content": "You are a helpful chatbot."}, {"role": "user", "content": "What is the capital of France?"}],
+        tools=[GET_CAPITAL],
+        temperature=0,
+    )
+    signature = call_rec["response"]["body"]["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
+    assert out.choices[0].message.tool_calls[0].id.endswith(signature)
+
+    follow = transcripts.load("gemini/function_call_nonstream_followup.json")
+    recorded_call = follow["request"]["body"]["contents"][1]["parts"][0]
+    call_id = recorded_call["functionCall"]["id"] + "__sig__" + recorded_call["thoughtSignature"]
+    answer = json.dumps(follow["request"]["body"]["contents"][2]["parts"][0]["functionResponse"]["response"])
+    out = client.chat.completions.create(
+        model="gemini/gemini-2.5-pro",
+        messages=[
+            {"role": "system", "content": "You are a helpful chatbot."},
+            {"role": "user", "content": "What is the capital of France?"},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": call_id, "type": "function", "function": {"name": "get_capital", "arguments": json.dumps(recorded_call["functionCall"]["args"])}}]},
+            {"role": "tool", "tool_call_id": call_id, "content": answer},
+        ],
+        tools=[GET_CAPITAL],
+        temperature=0,
+    )
+    sent = upstream_log(replay_control)[-1]
+    assert sent["transcript"] == "gemini/function_call_nonstream_followup.json"
+    part = sent["body"]["contents"][1]["parts"][0]
+    assert part["thoughtSignature"] == recorded_call["thoughtSignature"]
+    assert part["functionCall"]["id"] == recorded_call["functionCall"]["id"]
+    want = follow["response"]["body"]["candidates"][0]["content"]["parts"][0]
+    call = out.choices[0].message.tool_calls[0]
+    assert json.loads(call.function.arguments) == want["functionCall"]["args"]
+    assert call.id.endswith(want["thoughtSignature"])

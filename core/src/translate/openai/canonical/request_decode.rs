@@ -349,7 +349,7 @@ impl Decoder {
             "assistant" => self.assistant(i, m, content)?,
             "tool" => {
                 let id = match m.remove("tool_call_id") {
-                    Some(Value::String(id)) => id,
+                    Some(Value::String(id)) => super::split_tool_call_id(&id).0,
                     _ => return Err(bad(format!("messages[{i}].tool_call_id must be a string"))),
                 };
                 let name = self.call_names.get(&id).cloned();
@@ -452,12 +452,13 @@ impl Decoder {
             // Some clients send the arguments as an object, not JSON text.
             Some(other) => other.to_string(),
         };
+        let (id, signature) = super::split_tool_call_id(&id);
         self.call_names.insert(id.clone(), name.clone());
         Ok(Part::ToolCall {
             id,
             name,
             arguments,
-            signature: None,
+            signature,
         })
     }
 

@@ -178,9 +178,9 @@ pub fn encode_response(resp: &ChatResponse, model: &str) -> Vec<u8> {
                 id,
                 name,
                 arguments,
-                ..
+                signature,
             } => calls.push(json!({
-                "id": id,
+                "id": super::tool_call_id(id, signature.as_deref()),
                 "type": "function",
                 "function": {"name": name, "arguments": arguments},
             })),

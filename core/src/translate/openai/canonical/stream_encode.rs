@@ -96,7 +96,10 @@ impl StreamEncoder {
                 }
             }
             StreamEvent::ToolCallStart {
-                index, id, name, ..
+                index,
+                id,
+                name,
+                signature,
             } => {
                 if !self.tools_started.contains(index) {
                     self.tools_started.push(*index);
@@ -104,7 +107,7 @@ impl StreamEncoder {
                         out.extend_from_slice(b"\"tool_calls\":[{\"index\":");
                         json::uint(out, u64::from(*index));
                         out.extend_from_slice(b",\"id\":");
-                        json::string(out, id);
+                        json::string(out, &super::tool_call_id(id, signature.as_deref()));
                         out.extend_from_slice(b",\"type\":\"function\",\"function\":{\"name\":");
                         json::string(out, name);
                         out.extend_from_slice(b",\"arguments\":\"\"}}]");
