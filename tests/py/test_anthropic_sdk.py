@@ -35,6 +35,9 @@ import pytest
 import sdk_cases as cases
 from sdk_cases import upstream_log
 
+# The recordings name models the SDK now calls deprecated; that is expected.
+pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
+
 
 @pytest.fixture()
 def client(routed_gateway, replay_control, master_key):
@@ -380,7 +383,6 @@ def test_gemini_tool_call(client):
     assert (out.usage.input_tokens, out.usage.output_tokens) == (meta["promptTokenCount"], cases.gemini_output_tokens(meta))
 
 
-@pytest.mark.xfail(strict=True, reason="gateway bug: a Gemini functionCall's thoughtSignature is dropped on the Anthropic side, so the tool loop sends the call back unsigned")
 def test_gemini_tool_loop_keeps_the_thought_signature(client, replay_control):
     """gemini-2.5-pro signs its function calls (`thoughtSignature`) and Gemini
     wants the signature back with the call in the next turn (Gemini 3
@@ -405,7 +407,10 @@ def test_gemini_tool_loop_keeps_the_thought_signature(client, replay_control):
         client.messages.create(messages=messages, **kw)
     contents = upstream_log(replay_control)[1]["body"]["contents"]
     [call_part] = [p for c in contents for p in c["parts"] if "functionCall" in p]
-    assert call_part.get("thoughtSignature") == signature
+    # The signature rides in the tool id in URL-safe base64 (Anthropic ids
+    # allow only [A-Za-z0-9_-]); Gemini accepts that alphabet, as the
+    # recorded pydantic-ai follow-up shows.
+    assert call_part.get("thoughtSignature") == signature.replace("+", "-").replace("/", "_")
 
 
 def test_gemini_stream_helper_tool_call_and_loop(client):

@@ -40,7 +40,6 @@ from sdk_cases import upstream_log
 
 # Gemini's documented convention for a function's result: `{"output": ...}`
 # (and `{"error": ...}` for a failure); see `types.FunctionResponse.response`.
-UNWRAP_BUG = "gateway bug: a Gemini functionResponse {'output': X} reaches OpenAI/Anthropic as the JSON text of the wrapper, not X"
 
 
 @pytest.fixture()
@@ -265,7 +264,6 @@ def test_openai_tool_call(client, replay_control):
     assert upstream_log(replay_control)[0]["body"]["tool_choice"] == "required"
 
 
-@pytest.mark.xfail(strict=True, reason=UNWRAP_BUG)
 def test_openai_chat_tool_loop(client):
     """The SDK's chat keeps the model's function call (with the id the
     gateway gave it) in its history and sends it back with the result."""
@@ -293,7 +291,6 @@ def test_openai_stream_tool_call(client):
     assert usage_of(got["usage"]) == openai_usage(name)
 
 
-@pytest.mark.xfail(strict=True, reason=UNWRAP_BUG)
 def test_openai_stream_tool_loop(client):
     call, follow = "openai/chat_tool_call_stream_include_usage.json", "openai/chat_stream_text_after_tool_include_usage.json"
     cfg = config(tools=cases.UK_CAPITAL_TOOLS, mode="AUTO")
@@ -367,7 +364,6 @@ def test_anthropic_tool_call(client, replay_control):
     assert upstream_log(replay_control)[0]["body"]["tool_choice"] == {"type": "any"}
 
 
-@pytest.mark.xfail(strict=True, reason=UNWRAP_BUG)
 def test_anthropic_chat_tool_loop(client):
     follow = cases.response("anthropic/tool_use_nonstream_followup.json")["body"]
     chat = client.chats.create(model="anthropic/claude-sonnet-4-5", config=config(tools=cases.CITY_TOOLS, mode="ANY", max_output_tokens=4096))
@@ -377,7 +373,6 @@ def test_anthropic_chat_tool_loop(client):
     assert (fc.id, fc.name, fc.args) == (follow["content"][0]["id"], "final_result", {"city": "Mexico City", "country": "Mexico"})
 
 
-@pytest.mark.xfail(strict=True, reason="gateway bug: a Gemini functionResponse {'error': X} reaches Anthropic as the JSON text of the wrapper, without is_error")
 def test_anthropic_function_error_is_a_tool_error(client, replay_control):
     """`{"error": X}` is Gemini's failed call: Anthropic's `is_error` result."""
     chat = client.chats.create(model="anthropic/claude-sonnet-4-5", config=config(tools=cases.CITY_TOOLS, mode="ANY", max_output_tokens=4096))
@@ -403,7 +398,6 @@ def test_anthropic_stream_tool_calls(client):
     assert usage_of(got["usage"]) == (inp, outp, inp + outp)
 
 
-@pytest.mark.xfail(strict=True, reason=UNWRAP_BUG)
 def test_anthropic_stream_tool_loop(client):
     call, follow = "anthropic/llm_stream_tool_use_call.json", "anthropic/llm_stream_tool_use_followup.json"
     cfg = config(tools=cases.PELICAN_TOOLS, max_output_tokens=8192, temperature=1.0)

@@ -325,7 +325,10 @@ def test_gemini_thought_signature_survives_an_openai_client(client, replay_contr
         temperature=0,
     )
     signature = call_rec["response"]["body"]["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
-    assert out.choices[0].message.tool_calls[0].id.endswith(signature)
+    # Carried URL-safe and unpadded, so the id stays [A-Za-z0-9_-]; Gemini
+    # accepts that alphabet (the recorded follow-up below uses it).
+    urlsafe = signature.replace("+", "-").replace("/", "_").rstrip("=")
+    assert out.choices[0].message.tool_calls[0].id.endswith("__sig__" + urlsafe)
 
     follow = transcripts.load("gemini/function_call_nonstream_followup.json")
     recorded_call = follow["request"]["body"]["contents"][1]["parts"][0]
@@ -350,4 +353,4 @@ def test_gemini_thought_signature_survives_an_openai_client(client, replay_contr
     want = follow["response"]["body"]["candidates"][0]["content"]["parts"][0]
     call = out.choices[0].message.tool_calls[0]
     assert json.loads(call.function.arguments) == want["functionCall"]["args"]
-    assert call.id.endswith(want["thoughtSignature"])
+    assert call.id.endswith(want["thoughtSignature"].replace("+", "-").replace("/", "_").rstrip("="))

@@ -199,3 +199,47 @@ pub fn merge_usage(into: &mut Usage, later: &Usage) {
     pick(&mut into.cache_write_tokens, later.cache_write_tokens);
     pick(&mut into.reasoning_tokens, later.reasoning_tokens);
 }
+
+/// Marks a provider's signature carried inside a tool call id.
+const SIGNATURE_MARK: &str = "__sig__";
+
+/// A tool call id that carries the provider's signature for that call.
+///
+/// Gemini requires each function call's `thoughtSignature` back on the
+/// next turn, but the OpenAI and Anthropic dialects have no field for it.
+/// Their clients do echo tool call ids verbatim (on the assistant turn and
+/// on the tool result), so the signature rides inside the id. It is written
+/// in the URL-safe base64 alphabet without padding, so the id stays within
+/// `[A-Za-z0-9_-]`, the pattern Anthropic enforces on tool ids.
+pub fn id_with_signature(id: &str, signature: Option<&str>) -> String {
+    match signature {
+        Some(sig) if !sig.is_empty() => {
+            let safe: String = sig
+                .chars()
+                .filter(|c| *c != '=')
+                .map(|c| match c {
+                    '+' => '-',
+                    '/' => '_',
+                    c => c,
+                })
+                .collect();
+            format!("{id}{SIGNATURE_MARK}{safe}")
+        }
+        _ => id.to_string(),
+    }
+}
+
+/// The inverse of `id_with_signature`: the provider's own id, and the
+/// signature (URL-safe base64, padding restored), if one was carried.
+pub fn split_signature(id: &str) -> (String, Option<String>) {
+    match id.split_once(SIGNATURE_MARK) {
+        Some((id, sig)) if !sig.is_empty() => {
+            let mut sig = sig.to_string();
+            while sig.len() % 4 != 0 {
+                sig.push('=');
+            }
+            (id.to_string(), Some(sig))
+        }
+        _ => (id.to_string(), None),
+    }
+}

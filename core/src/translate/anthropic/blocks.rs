@@ -76,6 +76,25 @@ pub(crate) fn output_block(part: &Part) -> Option<Value> {
     }
 }
 
+/// `output_block` for a response to an Anthropic client: a tool call
+/// signed by its provider (Gemini) carries the signature in its id, which
+/// the client echoes back on the next turn.
+pub(crate) fn client_output_block(part: &Part) -> Option<Value> {
+    let mut block = output_block(part)?;
+    if let Part::ToolCall {
+        id,
+        signature: Some(sig),
+        ..
+    } = part
+    {
+        block["id"] = Value::String(crate::translate::canonical::id_with_signature(
+            id,
+            Some(sig),
+        ));
+    }
+    Some(block)
+}
+
 /// An Anthropic block the model produced -> a canonical part. Server-tool
 /// blocks (`server_tool_use`, `web_search_tool_result`, ...) ran inside
 /// Anthropic; the client can neither run nor answer them and the canonical

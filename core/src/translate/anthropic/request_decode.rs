@@ -243,14 +243,15 @@ fn decode_assistant_blocks(
                 }
             }
             Some("tool_use") => {
-                let id = str_field(block, "id", &path)?.to_owned();
+                let (id, signature) =
+                    crate::translate::canonical::split_signature(str_field(block, "id", &path)?);
                 let name = str_field(block, "name", &path)?.to_owned();
                 call_names.insert(id.clone(), name.clone());
                 parts.push(Part::ToolCall {
                     id,
                     name,
                     arguments: input_to_arguments(block.get("input")),
-                    signature: None,
+                    signature,
                 });
             }
             Some("thinking") => parts.push(Part::Reasoning {
@@ -299,7 +300,12 @@ fn decode_user_blocks(
                         content: std::mem::take(&mut pending),
                     });
                 }
-                let id = str_field(block, "tool_use_id", &path)?.to_owned();
+                let id = crate::translate::canonical::split_signature(str_field(
+                    block,
+                    "tool_use_id",
+                    &path,
+                )?)
+                .0;
                 let content = tool_result_text(block.get("content"), &path)?;
                 let is_error = block
                     .get("is_error")

@@ -2,7 +2,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::blocks::{decode_output_block, output_block};
+use super::blocks::client_output_block;
+use super::blocks::decode_output_block;
 use super::error::decode_error;
 use super::stop_reason::{finish_from_stop_reason, stop_reason};
 use super::usage::{usage_object, RawUsage};
@@ -59,7 +60,11 @@ pub(crate) fn message_id(id: &str) -> String {
 /// Canonical -> an Anthropic Message body. `stop_sequence` is always null:
 /// the canonical finish does not keep which sequence matched.
 pub fn encode_response(resp: &ChatResponse, model: &str) -> Vec<u8> {
-    let content: Vec<Value> = resp.content.iter().filter_map(output_block).collect();
+    let content: Vec<Value> = resp
+        .content
+        .iter()
+        .filter_map(client_output_block)
+        .collect();
     let has_tool_calls = resp
         .content
         .iter()

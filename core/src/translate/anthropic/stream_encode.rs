@@ -144,9 +144,13 @@ impl StreamEncoder {
                 }
             }
             StreamEvent::ToolCallStart {
-                index, id, name, ..
+                index,
+                id,
+                name,
+                signature,
             } => {
                 self.has_tool_calls = true;
+                let id = crate::translate::canonical::id_with_signature(id, signature.as_deref());
                 self.open_block(
                     OpenKind::Tool(*index),
                     json!({"type": "tool_use", "id": id, "name": name, "input": {}}),

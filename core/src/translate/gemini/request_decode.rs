@@ -278,13 +278,14 @@ impl Messages {
             let content = field(resp, "response")
                 .cloned()
                 .unwrap_or_else(|| Map::new().into());
+            let (content, is_error) = unwrap_result(content);
             self.push(
                 Role::Tool,
                 Part::ToolResult {
                     id,
                     name: Some(name),
-                    content: content.to_string(),
-                    is_error: false,
+                    content,
+                    is_error,
                 },
             );
         } else {
@@ -293,6 +294,29 @@ impl Messages {
         }
         Ok(())
     }
+}
+
+/// Gemini wraps a tool's answer as `{"output": …}`, or `{"error": …}` for
+/// a failure (the google-genai SDK's documented convention; `result` is
+/// accepted too). Such a wrapper is unwrapped: other dialects carry the
+/// answer itself, with the failure as a flag. Any other object is the
+/// answer itself, as JSON text.
+fn unwrap_result(response: Value) -> (String, bool) {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if let Value::Object(map) = &response {
+        if map.len() == 1 {
+            if let Some(v) = map.get("output").or_else(|| map.get("result")) {
+                return (text(v), false);
+            }
+            if let Some(v) = map.get("error") {
+                return (text(v), true);
+            }
+        }
+    }
+    (response.to_string(), false)
 }
 
 /// `tools` -> function declarations, and Gemini's built-in tools

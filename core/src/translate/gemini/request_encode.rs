@@ -160,13 +160,13 @@ pub(crate) fn reasoning_part(text: &str, signature: Option<&str>) -> Option<Valu
 }
 
 /// `functionResponse.response` must be an object: a JSON object result is
-/// sent as is, anything else wrapped under `result` (or `error`, the key
-/// Gemini's docs use for failures, when the tool failed).
+/// sent as is, anything else wrapped under `output` (or `error` when the
+/// tool failed), the keys Gemini's documentation gives for them.
 fn result_object(content: &str, is_error: bool) -> Value {
     if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(content) {
         return v;
     }
-    let key = if is_error { "error" } else { "result" };
+    let key = if is_error { "error" } else { "output" };
     json!({ key: content })
 }
 
@@ -463,7 +463,7 @@ mod tests {
             );
             assert_eq!(
                 body["contents"][0]["parts"][0]["functionResponse"]["response"],
-                json!({"result": "42"})
+                json!({"output": "42"})
             );
             assert!(body.get("generationConfig").is_none());
         }

@@ -57,28 +57,9 @@ pub use response::{decode_error, decode_response, encode_response};
 pub use stream_decode::StreamDecoder;
 pub use stream_encode::StreamEncoder;
 
-/// Marks a provider's signature carried inside a tool call id.
-const SIGNATURE_MARK: &str = "__sig__";
-
-/// OpenAI clients echo a tool call's `id` back verbatim in the next turn
-/// (on the assistant message and on the tool result), but have no field
-/// for a provider's signature on it. Gemini requires its `thoughtSignature`
-/// back with each function call, so the signature rides inside the id and
-/// `split_tool_call_id` recovers both on the way in.
-pub(crate) fn tool_call_id(id: &str, signature: Option<&str>) -> String {
-    match signature {
-        Some(sig) if !sig.is_empty() => format!("{id}{SIGNATURE_MARK}{sig}"),
-        _ => id.to_string(),
-    }
-}
-
-/// The inverse of `tool_call_id`: the provider's own id and its signature.
-pub(crate) fn split_tool_call_id(id: &str) -> (String, Option<String>) {
-    match id.split_once(SIGNATURE_MARK) {
-        Some((id, sig)) if !sig.is_empty() => (id.to_string(), Some(sig.to_string())),
-        _ => (id.to_string(), None),
-    }
-}
+pub(crate) use crate::translate::canonical::{
+    id_with_signature as tool_call_id, split_signature as split_tool_call_id,
+};
 
 #[cfg(test)]
 mod signature_tests {
@@ -87,9 +68,11 @@ mod signature_tests {
     #[test]
     fn signatures_ride_in_tool_call_ids_and_come_back() {
         let id = tool_call_id("call_1", Some("Cp+Y/z=="));
+        // URL-safe and unpadded: Anthropic allows only [A-Za-z0-9_-] in ids.
+        assert_eq!(id, "call_1__sig__Cp-Y_z");
         assert_eq!(
             split_tool_call_id(&id),
-            ("call_1".to_string(), Some("Cp+Y/z==".to_string()))
+            ("call_1".to_string(), Some("Cp-Y_z==".to_string()))
         );
         assert_eq!(tool_call_id("call_1", None), "call_1");
         assert_eq!(split_tool_call_id("call_1"), ("call_1".to_string(), None));
