@@ -6,6 +6,7 @@ upstream; each request here is the OpenAI form of a recorded native one."""
 from __future__ import annotations
 
 import json
+import time
 
 import openai
 import pytest
@@ -61,6 +62,8 @@ def test_anthropic_plain_chat(client, replay_control):
         ],
     )
     assert out.choices[0].message.content == rec["content"][0]["text"]
+    # Anthropic's answer has no timestamp; the gateway's clock supplies one.
+    assert abs(out.created - time.time()) < 300
     assert out.choices[0].finish_reason == "stop"
     assert out.choices[0].model_extra["native_finish_reason"] == "end_turn"
     assert out.model.startswith("anthropic/")

@@ -137,6 +137,10 @@ pub(crate) struct Call {
     scratch: Vec<u8>,
     keep_alive: bool,
     usage: Option<Usage>,
+    /// Unix seconds when the call started, for `created` in translated
+    /// answers (the upstream's own dialect may carry none); `None` when the
+    /// driver gave no wall-clock origin.
+    created: Option<u64>,
     /// Response headers decided before the call (rate-limit values).
     extra_headers: Vec<(&'static str, String)>,
     failure: Option<Failure>,
@@ -173,11 +177,17 @@ impl Call {
             scratch: Vec::new(),
             keep_alive,
             usage: None,
+            created: None,
             extra_headers,
             failure: None,
             reused: false,
             refreshed: false,
         }
+    }
+
+    /// Sets the Unix time (seconds) this call started.
+    pub(crate) fn set_created(&mut self, unix_s: Option<u64>) {
+        self.created = unix_s;
     }
 
     /// The connection will close after this response (the server is
@@ -599,6 +609,7 @@ impl Call {
                     &label,
                     include_usage,
                     json_array,
+                    self.created,
                 ))
             });
             self.sse = SseDecoder::new(gateway.limits().max_sse_line_bytes);
@@ -744,8 +755,11 @@ impl Call {
                     self.usage = usage;
                     return Response::json(self.status, bytes);
                 }
-            } else if let Ok(resp) = dispatch::decode_response(upstream, &body) {
+            } else if let Ok(mut resp) = dispatch::decode_response(upstream, &body) {
                 self.usage = resp.usage;
+                if resp.created.is_none() {
+                    resp.created = self.created;
+                }
                 let served = if resp.model.is_empty() {
                     &model
                 } else {

@@ -245,6 +245,8 @@ pub struct Exchange {
     up: Vec<u8>,
     outputs: VecDeque<Output>,
     draining: bool,
+    /// Unix milliseconds at `Tick(0)`, when the driver provides it.
+    unix_origin_ms: Option<u64>,
 }
 
 impl Exchange {
@@ -258,7 +260,16 @@ impl Exchange {
             up: Vec::new(),
             outputs: VecDeque::new(),
             draining: false,
+            unix_origin_ms: None,
         }
+    }
+
+    /// Tells the exchange which Unix time (ms) `Tick(0)` is, so answers
+    /// built by translation can carry a real `created` timestamp. Time
+    /// stays an input: the frontend reads its clock once, the core only adds.
+    pub fn with_unix_origin(mut self, unix_ms_at_tick_zero: u64) -> Exchange {
+        self.unix_origin_ms = Some(unix_ms_at_tick_zero);
+        self
     }
 
     /// Feeds one input. For `Downstream` and `Upstream`, returns how many
@@ -653,7 +664,7 @@ impl Exchange {
             return;
         };
         let keep_alive = current.head.keep_alive && !self.draining;
-        let call = Call::new(
+        let mut call = Call::new(
             &self.gateway,
             plan.kind,
             plan.dialect,
@@ -661,6 +672,10 @@ impl Exchange {
             plan.candidates,
             keep_alive,
             headers,
+        );
+        call.set_created(
+            self.unix_origin_ms
+                .map(|origin| origin.saturating_add(now.as_millis()) / 1000),
         );
         self.state = State::Calling(Calling {
             call: Box::new(call),

@@ -25,10 +25,12 @@ impl TranslatedStream {
         model: &str,
         include_usage: bool,
         json_array: bool,
+        created: Option<u64>,
     ) -> TranslatedStream {
         TranslatedStream {
             decoder: StreamDecoder::new(upstream),
-            encoder: StreamEncoder::new(client, model, include_usage, json_array),
+            encoder: StreamEncoder::new(client, model, include_usage, json_array)
+                .with_created(created),
             events: Vec::new(),
             usage: None,
             started: false,

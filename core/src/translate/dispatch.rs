@@ -156,6 +156,15 @@ impl StreamEncoder {
         }
     }
 
+    /// The Unix time chunks report as `created`, where the dialect has one
+    /// (OpenAI); upstream events of other dialects carry no timestamp.
+    pub fn with_created(self, created: Option<u64>) -> StreamEncoder {
+        match (self, created) {
+            (StreamEncoder::OpenAi(e), Some(t)) => StreamEncoder::OpenAi(e.with_created(t)),
+            (other, _) => other,
+        }
+    }
+
     pub fn on_event(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
         match self {
             StreamEncoder::OpenAi(e) => e.on_event(event, out),

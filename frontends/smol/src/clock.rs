@@ -8,13 +8,23 @@ use arouter_core::Tick;
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     origin: Instant,
+    /// Unix milliseconds at `origin`, read once: the core derives wall
+    /// time from ticks for timestamps in translated answers.
+    unix_origin_ms: u64,
 }
 
 impl Clock {
     pub fn new() -> Clock {
         Clock {
             origin: Instant::now(),
+            unix_origin_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
         }
+    }
+
+    pub fn unix_origin_ms(&self) -> u64 {
+        self.unix_origin_ms
     }
 
     pub fn now(&self) -> Tick {

@@ -62,7 +62,8 @@ pub struct Shared {
 pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
     let _ = client.set_nodelay(true);
     let clock = shared.clock;
-    let mut exchange = Exchange::new(shared.host.gateway.clone(), clock.now());
+    let mut exchange = Exchange::new(shared.host.gateway.clone(), clock.now())
+        .with_unix_origin(clock.unix_origin_ms());
     let mut down = Pending::new();
     let mut up = Pending::new();
     let mut upstream: Option<Upstream> = None;
