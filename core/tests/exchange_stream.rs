@@ -801,3 +801,43 @@ fn stream_connection_is_dropped_when_its_end_is_not_seen() {
     assert_eq!(s.releases(), vec![false]);
     assert!(s.usage_event().complete);
 }
+
+#[test]
+fn a_whole_answer_to_a_stream_request_is_streamed_to_the_client() {
+    // Some compatible servers ignore `stream` and answer in one piece; the
+    // client asked for a stream and gets one.
+    let mut s = Scenario::new();
+    let mut body = chat_body("openai/llama", true);
+    body["stream_options"] = json!({"include_usage": true});
+    s.chat(&body);
+    let answer = json!({
+        "id": "chatcmpl-whole", "object": "chat.completion", "created": 1700000000, "model": "llama",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "all at once"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+    });
+    s.upstream(&json_response(200, &answer, &[]));
+    let r = s.response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let data = r.sse_data();
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).expect("chunk json"))
+        .collect();
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "all at once");
+    let finishes: Vec<&Value> = chunks
+        .iter()
+        .map(|c| &c["choices"][0]["finish_reason"])
+        .filter(|f| !f.is_null())
+        .collect();
+    assert_eq!(finishes, [&json!("stop")]);
+    let usage = chunks.last().expect("usage chunk");
+    assert_eq!(usage["usage"]["total_tokens"], 8);
+    assert!(chunks.iter().all(|c| c["model"] == "openai/llama"));
+    assert_eq!(s.usage_event().usage.map(|u| u.completion_tokens), Some(3));
+}

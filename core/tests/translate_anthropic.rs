@@ -140,105 +140,6 @@ fn summarize(events: &[StreamEvent]) -> Summary {
     s
 }
 
-/// Canonical stream events -> the non-stream canonical response.
-fn collect_response(events: &[StreamEvent]) -> ChatResponse {
-    let mut resp = ChatResponse::default();
-    let mut usage: Option<Usage> = None;
-    let mut tools: BTreeMap<u32, usize> = BTreeMap::new();
-    for ev in events {
-        match ev {
-            StreamEvent::Start { id, model } => {
-                resp.id = id.clone();
-                resp.model = model.clone();
-            }
-            StreamEvent::Text(t) => match resp.content.last_mut() {
-                Some(Part::Text(have)) => have.push_str(t),
-                _ => resp.content.push(Part::Text(t.clone())),
-            },
-            StreamEvent::Reasoning { text, signature } => match resp.content.last_mut() {
-                Some(Part::Reasoning {
-                    text: have,
-                    signature: sig,
-                    ..
-                }) if sig.is_none() => {
-                    have.push_str(text);
-                    *sig = signature.clone();
-                }
-                _ => resp.content.push(Part::Reasoning {
-                    text: text.clone(),
-                    signature: signature.clone(),
-                    redacted: None,
-                }),
-            },
-            StreamEvent::ToolCallStart {
-                index, id, name, ..
-            } => {
-                tools.insert(*index, resp.content.len());
-                resp.content.push(Part::ToolCall {
-                    id: id.clone(),
-                    name: name.clone(),
-                    arguments: String::new(),
-                    signature: None,
-                });
-            }
-            StreamEvent::ToolCallArguments { index, fragment } => {
-                if let Some(Part::ToolCall { arguments, .. }) =
-                    tools.get(index).and_then(|i| resp.content.get_mut(*i))
-                {
-                    arguments.push_str(fragment);
-                }
-            }
-            StreamEvent::Usage(u) => merge_usage(usage.get_or_insert_with(Usage::default), u),
-            StreamEvent::Finish(f) => resp.finish = Some(f.clone()),
-            StreamEvent::Error { .. } => {}
-        }
-    }
-    resp.usage = usage;
-    resp
-}
-
-/// The non-stream canonical response -> the stream events that carry it.
-fn response_events(resp: &ChatResponse) -> Vec<StreamEvent> {
-    let mut out = vec![StreamEvent::Start {
-        id: resp.id.clone(),
-        model: resp.model.clone(),
-    }];
-    let mut tool = 0;
-    for part in &resp.content {
-        match part {
-            Part::Text(t) => out.push(StreamEvent::Text(t.clone())),
-            Part::Reasoning {
-                text, signature, ..
-            } => out.push(StreamEvent::Reasoning {
-                text: text.clone(),
-                signature: signature.clone(),
-            }),
-            Part::ToolCall {
-                id,
-                name,
-                arguments,
-                ..
-            } => {
-                out.push(StreamEvent::ToolCallStart {
-                    index: tool,
-                    id: id.clone(),
-                    name: name.clone(),
-                    signature: None,
-                });
-                out.push(StreamEvent::ToolCallArguments {
-                    index: tool,
-                    fragment: arguments.clone(),
-                });
-                tool += 1;
-            }
-            Part::Image(_) | Part::ToolResult { .. } => {}
-        }
-    }
-    out.extend(resp.usage.map(StreamEvent::Usage));
-    out.extend(resp.finish.clone().map(StreamEvent::Finish));
-    out
-}
-
 /// Parses our own SSE output into (event name, data) pairs.
 fn sse_events(text: &str) -> Vec<(String, Value)> {
     let mut dec = SseDecoder::new(1 << 20);
@@ -384,7 +285,7 @@ fn every_recorded_nonstream_response_translates_both_ways() {
         let resp = decode_response(&body_bytes(&t["response"]["body"]))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let body: Value = serde_json::from_slice(&encode_response(&resp, model)).expect("json");
-        let stream = encode_stream(&response_events(&resp), model);
+        let stream = encode_stream(&resp.to_events(), model);
         insta::with_settings!({snapshot_suffix => name.clone()}, {
             insta::assert_debug_snapshot!("response_canonical", resp);
             insta::assert_json_snapshot!("response_reencoded", body);
@@ -403,11 +304,7 @@ fn every_recorded_nonstream_response_translates_both_ways() {
         assert_well_formed(&stream);
         let (events, complete) = decode_stream(&stream);
         assert!(complete);
-        assert_eq!(
-            summarize(&events),
-            summarize(&response_events(&resp)),
-            "{name}"
-        );
+        assert_eq!(summarize(&events), summarize(&resp.to_events()), "{name}");
     }
 }
 
@@ -434,7 +331,7 @@ fn every_recorded_stream_translates_both_ways() {
         }
 
         let stream = encode_stream(&events, model);
-        let resp = collect_response(&events);
+        let resp = ChatResponse::from_events(&events);
         let body: Value = serde_json::from_slice(&encode_response(&resp, model)).expect("json");
         insta::with_settings!({snapshot_suffix => name.clone()}, {
             insta::assert_debug_snapshot!("stream_canonical", events);

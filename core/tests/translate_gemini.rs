@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use arouter_core::api::ErrorKind;
 use arouter_core::sse::SseDecoder;
-use arouter_core::translate::canonical::{merge_usage, ChatResponse, Finish, Part, StreamEvent};
+use arouter_core::translate::canonical::{ChatResponse, Finish, Part, StreamEvent};
 use arouter_core::translate::gemini::{
     decode_error, decode_request, decode_response, encode_request, encode_response,
     upstream_target, StreamDecoder, StreamEncoder,
@@ -108,62 +108,6 @@ fn recorded_sse(t: &Value) -> Option<String> {
         return Some(sse.to_string());
     }
     resp["body_raw"].as_str().map(json_array_as_sse)
-}
-
-/// Canonical events folded into a response: text and reasoning deltas
-/// joined, tool-call fragments joined, usage merged.
-fn collect(events: &[StreamEvent]) -> ChatResponse {
-    let mut resp = ChatResponse::default();
-    for ev in events {
-        match ev {
-            StreamEvent::Start { id, model } => {
-                resp.id.clone_from(id);
-                resp.model.clone_from(model);
-            }
-            StreamEvent::Text(t) => match resp.content.last_mut() {
-                Some(Part::Text(prev)) => prev.push_str(t),
-                _ => resp.content.push(Part::Text(t.clone())),
-            },
-            StreamEvent::Reasoning { text, signature } => match resp.content.last_mut() {
-                Some(Part::Reasoning {
-                    text: prev,
-                    signature: sig,
-                    ..
-                }) if sig.is_none() && !text.is_empty() => {
-                    prev.push_str(text);
-                    sig.clone_from(signature);
-                }
-                _ => resp.content.push(Part::Reasoning {
-                    text: text.clone(),
-                    signature: signature.clone(),
-                    redacted: None,
-                }),
-            },
-            StreamEvent::ToolCallStart {
-                id,
-                name,
-                signature,
-                ..
-            } => resp.content.push(Part::ToolCall {
-                id: id.clone(),
-                name: name.clone(),
-                arguments: String::new(),
-                signature: signature.clone(),
-            }),
-            StreamEvent::ToolCallArguments { fragment, .. } => {
-                if let Some(Part::ToolCall { arguments, .. }) = resp.content.last_mut() {
-                    arguments.push_str(fragment);
-                }
-            }
-            StreamEvent::Usage(u) => match &mut resp.usage {
-                Some(seen) => merge_usage(seen, u),
-                None => resp.usage = Some(*u),
-            },
-            StreamEvent::Finish(f) => resp.finish = Some(f.clone()),
-            StreamEvent::Error { message } => panic!("unexpected stream error: {message}"),
-        }
-    }
-    resp
 }
 
 /// A whole response replayed as the events a decoder would have produced.
@@ -503,7 +447,7 @@ fn every_transcript_response_decodes_and_re_encodes() {
             insta::with_settings!({snapshot_suffix => name.clone()}, {
                 insta::assert_debug_snapshot!("stream_events", events);
             });
-            (collect(&events), events)
+            (ChatResponse::from_events(&events), events)
         };
 
         // Whole body, as a Gemini client would get it.
@@ -522,7 +466,7 @@ fn every_transcript_response_decodes_and_re_encodes() {
         let (redecoded, complete) = decode_sse(&sse);
         assert!(complete, "{name}: our SSE stream is complete");
         assert_eq!(
-            summary(&collect(&redecoded)),
+            summary(&ChatResponse::from_events(&redecoded)),
             summary(&canonical),
             "{name}: SSE round trip"
         );
@@ -533,7 +477,7 @@ fn every_transcript_response_decodes_and_re_encodes() {
         let (redecoded, complete) = decode_json_array(&array_text);
         assert!(complete, "{name}: our JSON-array stream is complete");
         assert_eq!(
-            summary(&collect(&redecoded)),
+            summary(&ChatResponse::from_events(&redecoded)),
             summary(&canonical),
             "{name}: array round trip"
         );

@@ -94,117 +94,6 @@ fn decode_sse_text(text: &str) -> (Vec<StreamEvent>, bool) {
     decode_stream(text.as_bytes(), &[])
 }
 
-/// What a client reconstructs from canonical events.
-fn aggregate(events: &[StreamEvent]) -> ChatResponse {
-    let mut resp = ChatResponse::default();
-    let mut calls: BTreeMap<u32, usize> = BTreeMap::new();
-    for e in events {
-        match e {
-            StreamEvent::Start { id, model } => {
-                resp.id = id.clone();
-                resp.model = model.clone();
-            }
-            StreamEvent::Text(t) => match resp.content.last_mut() {
-                Some(Part::Text(prev)) => prev.push_str(t),
-                _ => resp.content.push(Part::Text(t.clone())),
-            },
-            StreamEvent::Reasoning { text, signature } => match resp.content.last_mut() {
-                Some(Part::Reasoning {
-                    text: prev,
-                    signature: sig,
-                    ..
-                }) => {
-                    prev.push_str(text);
-                    if signature.is_some() {
-                        sig.clone_from(signature);
-                    }
-                }
-                _ => resp.content.push(Part::Reasoning {
-                    text: text.clone(),
-                    signature: signature.clone(),
-                    redacted: None,
-                }),
-            },
-            StreamEvent::ToolCallStart {
-                index,
-                id,
-                name,
-                signature,
-            } => {
-                calls.insert(*index, resp.content.len());
-                resp.content.push(Part::ToolCall {
-                    id: id.clone(),
-                    name: name.clone(),
-                    arguments: String::new(),
-                    signature: signature.clone(),
-                });
-            }
-            StreamEvent::ToolCallArguments { index, fragment } => {
-                let pos = calls[index];
-                if let Part::ToolCall { arguments, .. } = &mut resp.content[pos] {
-                    arguments.push_str(fragment);
-                }
-            }
-            StreamEvent::Usage(u) => match &mut resp.usage {
-                Some(seen) => arouter_core::translate::canonical::merge_usage(seen, u),
-                None => resp.usage = Some(*u),
-            },
-            StreamEvent::Finish(f) => {
-                assert!(resp.finish.is_none(), "one Finish per stream");
-                resp.finish = Some(f.clone());
-            }
-            StreamEvent::Error { message } => panic!("unexpected error event: {message}"),
-        }
-    }
-    resp
-}
-
-/// A complete response replayed as stream events.
-fn to_events(resp: &ChatResponse) -> Vec<StreamEvent> {
-    let mut out = vec![StreamEvent::Start {
-        id: resp.id.clone(),
-        model: resp.model.clone(),
-    }];
-    let mut index = 0;
-    for part in &resp.content {
-        match part {
-            Part::Text(t) => out.push(StreamEvent::Text(t.clone())),
-            Part::Reasoning {
-                text, signature, ..
-            } => out.push(StreamEvent::Reasoning {
-                text: text.clone(),
-                signature: signature.clone(),
-            }),
-            Part::ToolCall {
-                id,
-                name,
-                arguments,
-                signature,
-            } => {
-                out.push(StreamEvent::ToolCallStart {
-                    index,
-                    id: id.clone(),
-                    name: name.clone(),
-                    signature: signature.clone(),
-                });
-                out.push(StreamEvent::ToolCallArguments {
-                    index,
-                    fragment: arguments.clone(),
-                });
-                index += 1;
-            }
-            Part::Image(_) | Part::ToolResult { .. } => {}
-        }
-    }
-    if let Some(u) = resp.usage {
-        out.push(StreamEvent::Usage(u));
-    }
-    if let Some(f) = &resp.finish {
-        out.push(StreamEvent::Finish(f.clone()));
-    }
-    out
-}
-
 fn encode_stream(events: &[StreamEvent], model: &str, include_usage: bool) -> String {
     let mut enc = StreamEncoder::new(model, include_usage);
     let mut out = Vec::new();
@@ -412,7 +301,7 @@ fn every_chat_response_decodes_and_re_encodes() {
                 insta::with_settings!({snapshot_suffix => name.as_str()}, {
                     insta::assert_debug_snapshot!("stream_canonical", events);
                 });
-                (aggregate(&events), events)
+                (ChatResponse::from_events(&events), events)
             }
             None => {
                 let body = serde_json::to_vec(&t["response"]["body"]).expect("body");
@@ -420,7 +309,7 @@ fn every_chat_response_decodes_and_re_encodes() {
                 insta::with_settings!({snapshot_suffix => name.as_str()}, {
                     insta::assert_debug_snapshot!("response_canonical", resp);
                 });
-                let events = to_events(&resp);
+                let events = resp.to_events();
                 (resp, events)
             }
         };
@@ -458,7 +347,7 @@ fn every_chat_response_decodes_and_re_encodes() {
         let (again, complete) = decode_sse_text(&sse);
         assert!(complete);
         assert_eq!(
-            essentials(&aggregate(&again)),
+            essentials(&ChatResponse::from_events(&again)),
             essentials(&canonical),
             "{name}"
         );
@@ -494,7 +383,7 @@ fn every_error_transcript_yields_its_message() {
 fn recorded_tool_call_arguments_are_valid_json() {
     for (name, t) in stream_transcripts() {
         let (events, _) = decode_sse_text(t["response"]["sse"].as_str().expect("sse"));
-        for p in aggregate(&events).content {
+        for p in ChatResponse::from_events(&events).content {
             if let Part::ToolCall { arguments, .. } = p {
                 assert!(
                     serde_json::from_str::<Value>(&arguments).is_ok(),
@@ -530,7 +419,7 @@ proptest! {
         let (events, complete) = decode_stream(bytes, &cuts);
         prop_assert!(complete);
         prop_assert_eq!(&events, &decode_stream(bytes, &[]).0);
-        for p in aggregate(&events).content {
+        for p in ChatResponse::from_events(&events).content {
             if let Part::ToolCall { arguments, .. } = p {
                 prop_assert!(serde_json::from_str::<Value>(&arguments).is_ok());
             }
@@ -1589,7 +1478,7 @@ fn stream_encoder_writes_the_openai_chunk_stream() {
     assert_eq!(chunks[0]["id"], "chatcmpl-msg_1");
     let (again, complete) = decode_sse_text(&sse);
     assert!(complete);
-    let r = aggregate(&again);
+    let r = ChatResponse::from_events(&again);
     assert_eq!(
         r.content,
         [

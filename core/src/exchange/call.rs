@@ -728,6 +728,13 @@ impl Call {
             if let Some(tokens) = count::read(upstream, &body) {
                 return Response::json(200, count::render(self.dialect, tokens));
             }
+        } else if (200..300).contains(&self.status) && self.kind.stream() {
+            // Asked to stream, answered in one piece (some compatible
+            // servers ignore `stream`): the client still gets the stream
+            // it asked for, in its dialect.
+            if let Some(response) = self.stream_from_whole(upstream, &body, &provider, &model) {
+                return response;
+            }
         } else if (200..300).contains(&self.status) {
             if self.native(upstream) && self.dialect != Dialect::OpenAi {
                 // Same dialect: the body goes back as sent; it is read only
@@ -994,6 +1001,56 @@ impl Call {
         self.phase = Phase::Done;
         self.usage = self.stream.as_ref().and_then(ClientStream::usage);
         self.finished(200, complete)
+    }
+
+    /// A whole upstream answer as a complete stream in the client's dialect.
+    fn stream_from_whole(
+        &mut self,
+        upstream: ProviderKind,
+        body: &[u8],
+        provider: &str,
+        model: &str,
+    ) -> Option<Response> {
+        let mut resp = dispatch::decode_response(upstream, body).ok()?;
+        self.usage = resp.usage;
+        if resp.created.is_none() {
+            resp.created = self.created;
+        }
+        let (include_usage, json_array) = match self.kind {
+            CallKind::Chat {
+                include_usage,
+                json_array,
+                ..
+            } => (include_usage, json_array),
+            _ => (false, false),
+        };
+        let served = if resp.model.is_empty() {
+            model
+        } else {
+            resp.model.as_str()
+        };
+        let label = format!("{provider}/{served}");
+        let mut encoder =
+            dispatch::StreamEncoder::new(self.dialect, &label, include_usage, json_array)
+                .with_created(resp.created);
+        let mut out = Vec::new();
+        for event in resp.to_events() {
+            encoder.on_event(&event, &mut out);
+        }
+        encoder.finish(&mut out);
+        let content_type = if json_array {
+            "application/json"
+        } else {
+            "text/event-stream"
+        };
+        Some(Response {
+            status: 200,
+            headers: vec![
+                ("Content-Type", content_type.to_string()),
+                ("Cache-Control", "no-cache".to_string()),
+            ],
+            body: out,
+        })
     }
 
     /// Counting for an OpenAI-compatible provider, which has no counting

@@ -185,6 +185,121 @@ pub enum StreamEvent {
     },
 }
 
+impl ChatResponse {
+    /// The whole answer a stream of canonical events carries: what a
+    /// client's stream accumulator builds. Text deltas join into one text
+    /// part until something else comes between; a reasoning part ends at
+    /// its signature; arguments join onto their tool call by index.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a StreamEvent>) -> ChatResponse {
+        let mut resp = ChatResponse::default();
+        let mut calls: Vec<(u32, usize)> = Vec::new();
+        for event in events {
+            match event {
+                StreamEvent::Start { id, model } => {
+                    resp.id.clone_from(id);
+                    resp.model.clone_from(model);
+                }
+                StreamEvent::Text(t) => match resp.content.last_mut() {
+                    Some(Part::Text(have)) => have.push_str(t),
+                    _ => resp.content.push(Part::Text(t.clone())),
+                },
+                StreamEvent::Reasoning { text, signature } => match resp.content.last_mut() {
+                    Some(Part::Reasoning {
+                        text: have,
+                        signature: sig @ None,
+                        redacted: None,
+                    }) => {
+                        have.push_str(text);
+                        sig.clone_from(signature);
+                    }
+                    _ => resp.content.push(Part::Reasoning {
+                        text: text.clone(),
+                        signature: signature.clone(),
+                        redacted: None,
+                    }),
+                },
+                StreamEvent::ToolCallStart {
+                    index,
+                    id,
+                    name,
+                    signature,
+                } => {
+                    calls.push((*index, resp.content.len()));
+                    resp.content.push(Part::ToolCall {
+                        id: id.clone(),
+                        name: name.clone(),
+                        arguments: String::new(),
+                        signature: signature.clone(),
+                    });
+                }
+                StreamEvent::ToolCallArguments { index, fragment } => {
+                    let at = calls
+                        .iter()
+                        .rev()
+                        .find(|(i, _)| i == index)
+                        .map(|(_, at)| *at);
+                    if let Some(Part::ToolCall { arguments, .. }) =
+                        at.and_then(|at| resp.content.get_mut(at))
+                    {
+                        arguments.push_str(fragment);
+                    }
+                }
+                StreamEvent::Usage(u) => match &mut resp.usage {
+                    Some(seen) => merge_usage(seen, u),
+                    None => resp.usage = Some(*u),
+                },
+                StreamEvent::Finish(f) => resp.finish = Some(f.clone()),
+                StreamEvent::Error { .. } => {}
+            }
+        }
+        resp
+    }
+
+    /// The stream events that carry this whole answer (each tool call's
+    /// arguments in one fragment), for a client that asked to stream from
+    /// a provider that answered in one piece.
+    pub fn to_events(&self) -> Vec<StreamEvent> {
+        let mut out = vec![StreamEvent::Start {
+            id: self.id.clone(),
+            model: self.model.clone(),
+        }];
+        let mut index = 0;
+        for part in &self.content {
+            match part {
+                Part::Text(t) => out.push(StreamEvent::Text(t.clone())),
+                Part::Reasoning {
+                    text, signature, ..
+                } => out.push(StreamEvent::Reasoning {
+                    text: text.clone(),
+                    signature: signature.clone(),
+                }),
+                Part::ToolCall {
+                    id,
+                    name,
+                    arguments,
+                    signature,
+                } => {
+                    out.push(StreamEvent::ToolCallStart {
+                        index,
+                        id: id.clone(),
+                        name: name.clone(),
+                        signature: signature.clone(),
+                    });
+                    out.push(StreamEvent::ToolCallArguments {
+                        index,
+                        fragment: arguments.clone(),
+                    });
+                    index += 1;
+                }
+                Part::Image(_) | Part::ToolResult { .. } => {}
+            }
+        }
+        out.extend(self.usage.map(StreamEvent::Usage));
+        out.extend(self.finish.clone().map(StreamEvent::Finish));
+        out
+    }
+}
+
 /// Merges a later usage report into an earlier one: non-zero fields win.
 /// (Anthropic reports input tokens at the start and output at the end.)
 pub fn merge_usage(into: &mut Usage, later: &Usage) {
