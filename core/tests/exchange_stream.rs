@@ -841,3 +841,38 @@ fn a_whole_answer_to_a_stream_request_is_streamed_to_the_client() {
     assert!(chunks.iter().all(|c| c["model"] == "openai/llama"));
     assert_eq!(s.usage_event().usage.map(|u| u.completion_tokens), Some(3));
 }
+
+#[test]
+fn an_http_1_0_client_gets_a_stream_delimited_by_close() {
+    // HTTP/1.0 has no chunked encoding: the body runs until the close.
+    let mut s = Scenario::new();
+    let body = serde_json::to_vec(&chat_body("openai/llama", true)).unwrap();
+    let mut raw = format!(
+        "POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer k\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    s.send(&raw);
+    s.upstream(&sse_response(&events(&[
+        delta("hi", Some("stop")),
+        "[DONE]".into(),
+    ])));
+    let text = String::from_utf8_lossy(&s.down).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").expect("head");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("transfer-encoding"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    assert!(body.starts_with("data: "), "no chunk framing: {body:?}");
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body:?}");
+    assert!(
+        s.log.iter().any(|r| matches!(r, Rec::Close)),
+        "closed after the stream"
+    );
+}

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::{count, ConnectError, Output};
 use crate::api::{ApiError, Dialect, ErrorKind, Response};
 use crate::gateway::{Gateway, ProviderKind};
+use crate::http1::encode::StreamFraming;
 use crate::http1::{client, encode, ClientCodec, ClientEvent, HttpError};
 use crate::route::Candidate;
 use crate::sse::SseDecoder;
@@ -137,6 +138,8 @@ pub(crate) struct Call {
     scratch: Vec<u8>,
     keep_alive: bool,
     usage: Option<Usage>,
+    /// How a streamed answer is delimited for this client.
+    framing: StreamFraming,
     /// Unix seconds when the call started, for `created` in translated
     /// answers (the upstream's own dialect may carry none); `None` when the
     /// driver gave no wall-clock origin.
@@ -176,6 +179,7 @@ impl Call {
             stream: None,
             scratch: Vec::new(),
             keep_alive,
+            framing: StreamFraming::Chunked,
             usage: None,
             created: None,
             extra_headers,
@@ -183,6 +187,13 @@ impl Call {
             reused: false,
             refreshed: false,
         }
+    }
+
+    /// The client speaks HTTP/1.0: a streamed answer runs until close, and
+    /// the connection is not kept.
+    pub(crate) fn set_http10(&mut self) {
+        self.framing = StreamFraming::UntilClose;
+        self.keep_alive = false;
     }
 
     /// Sets the Unix time (seconds) this call started.
@@ -982,10 +993,10 @@ impl Call {
                     ("X-Accel-Buffering", "no"),
                 ];
                 headers.extend(self.extra_headers.iter().map(|(k, v)| (*k, v.as_str())));
-                encode::write_chunked_head(io.down, 200, &headers, self.keep_alive);
+                encode::write_stream_head(io.down, 200, &headers, self.framing, self.keep_alive);
             }
         }
-        encode::write_chunk(io.down, bytes);
+        encode::write_stream_bytes(io.down, self.framing, bytes);
     }
 
     fn end_stream(&mut self, io: &mut Io<'_>, complete: bool) -> Finished {
@@ -996,7 +1007,7 @@ impl Call {
                 ..
             }
         ) {
-            encode::write_last_chunk(io.down);
+            encode::write_stream_end(io.down, self.framing);
         }
         self.phase = Phase::Done;
         self.usage = self.stream.as_ref().and_then(ClientStream::usage);

@@ -663,7 +663,10 @@ impl Exchange {
         else {
             return;
         };
-        let keep_alive = current.head.keep_alive && !self.draining;
+        // An HTTP/1.0 client may be answered with a body that runs until
+        // close, so its connection ends with the call.
+        let keep_alive =
+            current.head.keep_alive && !self.draining && current.head.version_minor > 0;
         let mut call = Call::new(
             &self.gateway,
             plan.kind,
@@ -673,6 +676,9 @@ impl Exchange {
             keep_alive,
             headers,
         );
+        if current.head.version_minor == 0 {
+            call.set_http10();
+        }
         call.set_created(
             self.unix_origin_ms
                 .map(|origin| origin.saturating_add(now.as_millis()) / 1000),

@@ -44,6 +44,48 @@ pub fn write_chunked_head(
     out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
 }
 
+/// How a streamed response body is delimited: chunked for HTTP/1.1
+/// clients; for HTTP/1.0 clients, which do not know chunked encoding, the
+/// body runs until the server closes the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamFraming {
+    Chunked,
+    UntilClose,
+}
+
+/// Writes the head of a streamed response.
+pub fn write_stream_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    headers: &[(&str, &str)],
+    framing: StreamFraming,
+    keep_alive: bool,
+) {
+    match framing {
+        StreamFraming::Chunked => write_chunked_head(out, status, headers, keep_alive),
+        StreamFraming::UntilClose => {
+            out.reserve(128);
+            push_head_start(out, status, headers, false);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// Writes a piece of a streamed body.
+pub fn write_stream_bytes(out: &mut Vec<u8>, framing: StreamFraming, data: &[u8]) {
+    match framing {
+        StreamFraming::Chunked => write_chunk(out, data),
+        StreamFraming::UntilClose => out.extend_from_slice(data),
+    }
+}
+
+/// Ends a streamed body (for `UntilClose`, closing the connection does).
+pub fn write_stream_end(out: &mut Vec<u8>, framing: StreamFraming) {
+    if framing == StreamFraming::Chunked {
+        write_last_chunk(out);
+    }
+}
+
 /// Writes one chunk; an empty `data` writes nothing (it would end the body).
 pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
     if data.is_empty() {
