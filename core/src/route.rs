@@ -14,6 +14,23 @@ pub struct Candidate {
     pub model: String,
 }
 
+/// A model name goes into upstream URLs (Gemini's path) and bodies, so it
+/// must not be able to carry anything else: no spaces or control bytes (a
+/// CR LF would write its own request head upstream), no `?`/`#`/`%`, and no
+/// `..` segment (which would climb to other provider endpoints with the
+/// gateway's key). Real names fit easily: `gpt-4o-mini`,
+/// `claude-sonnet-4-5@20250929`, `meta-llama/Llama-3.1-8B`, `llama3:8b`.
+pub fn valid_model_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 256
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':' | b'@' | b'+' | b'/')
+        })
+        && !name
+            .split('/')
+            .any(|segment| segment == ".." || segment == ".")
+}
+
 /// Most candidates one request may name; more is almost certainly a
 /// mistake and would multiply upstream load on failure.
 pub const MAX_CANDIDATES: usize = 8;
@@ -41,6 +58,13 @@ pub fn resolve_native(
         return Err(
             ApiError::invalid_request(dialect, "`model` is empty").with_code("invalid_model")
         );
+    }
+    if !valid_model_name(reference) {
+        return Err(ApiError::invalid_request(
+            dialect,
+            "`model` may contain only letters, digits and . _ - : @ + /, with no `..`, up to 256 characters",
+        )
+        .with_code("invalid_model"));
     }
     let index_of = |name: &str| gateway.providers().iter().position(|p| p.name == name);
     if let Some((prefix, model)) = reference.split_once('/') {

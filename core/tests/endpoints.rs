@@ -291,3 +291,31 @@ fn errors_pick_the_dialect_of_the_path() {
         );
     }
 }
+
+#[test]
+fn model_names_that_could_escape_a_url_are_refused() {
+    use arouter_core::route::valid_model_name;
+    for ok in [
+        "gpt-4o-mini",
+        "claude-sonnet-4-5@20250929",
+        "meta-llama/Llama-3.1-8B",
+        "llama3:8b",
+        "models/gemini-2.5-pro",
+    ] {
+        assert!(valid_model_name(ok), "{ok}");
+    }
+    for bad in [
+        "gemini-2.5-flash HTTP/1.1\r\nX: y",
+        "x\r\n",
+        "x/../../v1beta/files",
+        "..",
+        "a?b",
+        "a#b",
+        "a%2F..",
+        "a b",
+        "",
+    ] {
+        assert!(!valid_model_name(bad), "{bad:?}");
+    }
+    assert!(!valid_model_name(&"a".repeat(257)));
+}

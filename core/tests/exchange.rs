@@ -778,3 +778,22 @@ fn a_huge_models_list_is_rejected_without_quadratic_work() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_model_name_cannot_inject_into_the_upstream_request() {
+    for model in [
+        "openai/x\r\nX-Injected: 1",
+        "openai/x/../../files",
+        "openai/x y",
+    ] {
+        let mut s = Scenario::new();
+        s.chat(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}));
+        let r = s.response();
+        assert_eq!(r.status, 400, "{model:?}");
+        assert_eq!(r.json()["error"]["code"], "invalid_model");
+        assert!(
+            s.connects().is_empty(),
+            "nothing may go upstream for {model:?}"
+        );
+    }
+}

@@ -247,6 +247,8 @@ fn parse_response(
 /// Writes a request with a `Content-Length` body (or none when `body` is
 /// empty and the method carries none). `headers` must not contain Host,
 /// Content-Length or Transfer-Encoding.
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
 pub fn write_request(
     out: &mut Vec<u8>,
     method: &str,
@@ -256,7 +258,7 @@ pub fn write_request(
     body: &[u8],
 ) {
     debug_assert!(!method.is_empty() && method.bytes().all(|b| b.is_ascii_graphic()));
-    debug_assert!(!target.is_empty() && target.bytes().all(|b| b.is_ascii_graphic()));
+    debug_assert!(!target.is_empty());
     debug_assert!(headers.iter().all(|(name, _)| {
         !name.eq_ignore_ascii_case("host")
             && !name.eq_ignore_ascii_case("content-length")
@@ -265,7 +267,16 @@ pub fn write_request(
     out.reserve(64 + target.len() + host.len() + body.len());
     out.extend_from_slice(method.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
+    // Callers validate what goes into a target; should anything unprintable
+    // slip through anyway, it is percent-encoded here rather than allowed to
+    // end the request line.
+    for &b in target.as_bytes() {
+        if b.is_ascii_graphic() {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
     out.extend_from_slice(b" HTTP/1.1\r\n");
     push_line_field(out, "Host", host);
     for (name, value) in headers {

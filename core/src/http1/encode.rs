@@ -1,7 +1,8 @@
 //! Response writing (server side), plus the small writers the client's
-//! request encoder shares. Header names and values come from the core
-//! itself, not from peers; they are trusted, but a CR or LF in one would
-//! split the message, so debug builds check for it.
+//! request encoder shares. Header names are the core's own; values are
+//! either the core's or `http::HeaderValue`s from a parsed request, which
+//! cannot hold CR or LF. A CR or LF would split the message, so debug
+//! builds check for it.
 
 /// Writes a complete response with a `Content-Length` body.
 /// `headers` must not contain Content-Length, Transfer-Encoding or Connection;
