@@ -876,3 +876,100 @@ fn an_http_1_0_client_gets_a_stream_delimited_by_close() {
         "closed after the stream"
     );
 }
+
+#[test]
+fn a_key_name_inside_content_does_not_hide_usage_or_finish() {
+    // The fast path looks for keys by their quoted names; a content string
+    // equal to a key name must not be mistaken for the key.
+    let mut s = Scenario::new();
+    let mut body = chat_body("openai/llama", true);
+    body["stream_options"] = json!({"include_usage": true});
+    s.chat(&body);
+    let first = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "llama",
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]});
+    let tricky = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "llama",
+        "choices": [{"index": 0, "delta": {"content": "usage"}, "finish_reason": null}],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8}});
+    let finish = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "llama",
+        "choices": [{"index": 0, "delta": {"content": "finish_reason"}, "finish_reason": "stop"}]});
+    s.upstream(&sse_response(&events(&[
+        first.to_string(),
+        tricky.to_string(),
+        finish.to_string(),
+        "[DONE]".into(),
+    ])));
+    let data = s.response().sse_data();
+    let finishes = data
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(|c| {
+            !c["choices"][0]["finish_reason"].is_null()
+                && c["choices"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .count();
+    assert_eq!(finishes, 1, "exactly one finish: {data:?}");
+    assert_eq!(s.usage_event().usage.map(|u| u.prompt_tokens), Some(7));
+}
+
+#[test]
+fn no_keepalive_comment_once_tokens_flow_even_on_an_early_timer() {
+    // A driver's timer may fire at an old, earlier deadline; a premature
+    // Timeout must change nothing once the stream has started.
+    let mut s = start_stream(false);
+    let limits = s.gateway.limits().clone();
+    s.upstream(&chunk(events(&[delta("a", None)]).as_bytes()));
+    s.advance_and_tick(limits.stream_keepalive_ms + 1);
+    s.advance_and_tick(limits.stream_keepalive_ms + 1);
+    s.upstream(&chunk(
+        events(&[delta("b", Some("stop")), "[DONE]".into()]).as_bytes(),
+    ));
+    let r = s.response();
+    assert!(!r.text().contains(": keep-alive"), "{}", r.text());
+    assert_eq!(r.sse_data().last().map(String::as_str), Some("[DONE]"));
+}
+
+#[test]
+fn an_error_as_the_first_event_falls_back_to_the_next_candidate() {
+    // Nothing reached the client yet, so an upstream that opens its stream
+    // with an error (an overloaded provider) gives way to the next one.
+    let mut s = Scenario::builder().backup().build();
+    let mut body = chat_body("openai/a", true);
+    body["models"] = json!(["backup/b"]);
+    s.chat(&body);
+    s.upstream(&sse_response(&events(&[
+        json!({"error": {"message": "overloaded", "type": "server_error"}}).to_string(),
+    ])));
+    assert_eq!(s.connects(), vec![(0, false), (1, false)]);
+    assert!(
+        s.down.is_empty(),
+        "nothing went to the client from the failed attempt"
+    );
+    s.upstream(&sse_response(&events(&[
+        delta("ok", Some("stop")),
+        "[DONE]".into(),
+    ])));
+    let r = s.response();
+    let data = r.sse_data();
+    let first: Value = serde_json::from_str(&data[0]).unwrap();
+    assert_eq!(first["model"], "backup/llama");
+    assert!(!r.text().contains("overloaded"));
+}
+
+#[test]
+fn an_upstream_closing_right_after_its_head_falls_back() {
+    let mut s = Scenario::builder().backup().build();
+    let mut body = chat_body("openai/a", true);
+    body["models"] = json!(["backup/b"]);
+    s.chat(&body);
+    // A complete, empty chunked body: the stream ended before any event.
+    let mut empty = sse_head();
+    empty.extend_from_slice(b"0\r\n\r\n");
+    s.upstream(&empty);
+    assert_eq!(s.connects(), vec![(0, false), (1, false)]);
+    s.upstream(&sse_response(&events(&[
+        delta("ok", Some("stop")),
+        "[DONE]".into(),
+    ])));
+    let first: Value = serde_json::from_str(&s.response().sse_data()[0]).unwrap();
+    assert_eq!(first["model"], "backup/llama");
+}

@@ -490,6 +490,14 @@ impl Call {
     ) -> Option<Finished> {
         let deadline = self.deadline(gateway)?;
         let l = gateway.limits();
+        let started = self.stream.as_ref().is_some_and(ClientStream::started);
+        let json_array = matches!(
+            self.kind,
+            CallKind::Chat {
+                json_array: true,
+                ..
+            }
+        );
         if let Phase::Streaming {
             last_upstream,
             last_keepalive,
@@ -497,12 +505,21 @@ impl Call {
         } = &mut self.phase
         {
             if now < last_upstream.after(l.upstream_idle_timeout_ms) {
-                if now >= last_keepalive.after(l.stream_keepalive_ms) {
-                    // Waiting for the first token: a comment keeps proxies
-                    // and clients from timing the connection out. It
-                    // commits the response to this candidate.
+                // Only while waiting for the first token: a driver's timer
+                // may fire at an older, earlier deadline, which must change
+                // nothing once tokens flow.
+                if !started && now >= last_keepalive.after(l.stream_keepalive_ms) {
                     *last_keepalive = now;
-                    self.send_stream_bytes(io, b": keep-alive\n\n");
+                    // A comment keeps proxies and clients from timing the
+                    // connection out, and commits the response to this
+                    // candidate. A JSON-array stream gets whitespace, which
+                    // JSON allows before `[` and between elements.
+                    let filler: &[u8] = if json_array {
+                        b"\n"
+                    } else {
+                        b": keep-alive\n\n"
+                    };
+                    self.send_stream_bytes(io, filler);
                 }
                 return None;
             }
@@ -685,6 +702,21 @@ impl Call {
                 }
                 let done = stream.is_done();
                 let complete = !stream.failed();
+                let started = stream.started();
+                if !complete && !started && !self.head_sent() {
+                    // The upstream failed before the client saw anything
+                    // (an error as its first event): the next candidate
+                    // gets its turn.
+                    self.scratch = scratch;
+                    io.outputs
+                        .push_back(Output::ReleaseUpstream { reuse: false });
+                    return self.fail_stream(
+                        gateway,
+                        io,
+                        "the provider's stream failed before its first token",
+                        true,
+                    );
+                }
                 self.send_stream_bytes(io, &scratch);
                 self.scratch = scratch;
                 if done {
@@ -711,7 +743,19 @@ impl Call {
         match self.phase {
             Phase::Streaming { .. } => {
                 let mut complete = true;
+                let head_sent = self.head_sent();
                 if let Some(stream) = self.stream.as_mut() {
+                    if !stream.started() && !head_sent {
+                        // The stream ended, or broke, before any token: a
+                        // failed attempt, not an empty answer. (The release
+                        // above already let the connection go.)
+                        return self.fail_stream(
+                            gateway,
+                            io,
+                            "the provider's stream ended before its first token",
+                            true,
+                        );
+                    }
                     let mut scratch = std::mem::take(&mut self.scratch);
                     scratch.clear();
                     let truncated = self.sse.finish();
@@ -964,6 +1008,16 @@ impl Call {
             self.scratch = scratch;
         }
         Some(self.end_stream(io, false))
+    }
+
+    fn head_sent(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Streaming {
+                head_sent: true,
+                ..
+            }
+        )
     }
 
     /// Writes stream bytes to the client, sending the response head first

@@ -110,7 +110,6 @@ impl OpenAiStream {
                 return;
             }
         };
-        self.started = true;
         if let Some(err) = obj.get("error").filter(|e| !e.is_null()) {
             let message = err
                 .get("message")
@@ -120,6 +119,9 @@ impl OpenAiStream {
             self.fail(&message, out);
             return;
         }
+        // An error is not a token: a stream that opens with one has not
+        // started, so the call may still fall back.
+        self.started = true;
         prefix_model(&mut obj, &self.provider, &self.requested_model);
         for key in ["id", "created", "model", "system_fingerprint"] {
             if let Some(v) = obj.get(key) {
@@ -392,21 +394,23 @@ static NEEDLES: LazyLock<Needles> = LazyLock::new(|| Needles {
 });
 
 /// Index of the first byte of the value of `key` (a quoted JSON key), if
-/// the key occurs: past the key, blanks, the colon and blanks. Within a JSON
-/// text a quoted key cannot occur inside a string value (its quotes would
-/// be escaped there), so the first match is a real key.
+/// the key occurs. A string value can spell the same bytes (`"usage"` as
+/// content), so every occurrence is tried and only one followed by a colon
+/// counts; inside a string a quote would be escaped, so `"usage":` can only
+/// be a key.
 fn value_after(bytes: &[u8], key: &Finder<'_>) -> Option<usize> {
-    let mut i = key.find(bytes)? + key.needle().len();
-    let skip = |i: &mut usize| {
-        while bytes.get(*i).is_some_and(|b| b.is_ascii_whitespace()) {
-            *i += 1;
+    let skip = |mut i: usize| {
+        while bytes.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+            i += 1;
         }
+        i
     };
-    skip(&mut i);
-    if bytes.get(i) != Some(&b':') {
-        return None;
-    }
-    i += 1;
-    skip(&mut i);
-    (i < bytes.len()).then_some(i)
+    key.find_iter(bytes).find_map(|at| {
+        let i = skip(at + key.needle().len());
+        if bytes.get(i) != Some(&b':') {
+            return None;
+        }
+        let i = skip(i + 1);
+        (i < bytes.len()).then_some(i)
+    })
 }
