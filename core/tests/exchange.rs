@@ -797,3 +797,29 @@ fn a_model_name_cannot_inject_into_the_upstream_request() {
         );
     }
 }
+
+#[test]
+fn thousands_of_pipelined_requests_are_answered_without_deep_recursion() {
+    // Each pipelined request already in the buffer used to add a level of
+    // recursion (respond -> next request -> drive -> respond ...).
+    let mut s = Scenario::new();
+    let one = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    let many: Vec<u8> = one.iter().copied().cycle().take(one.len() * 3000).collect();
+    let mut offered = 0;
+    while offered < many.len() {
+        let taken = s.input(Input::Downstream(s.now, &many[offered..]));
+        assert!(taken > 0, "the core stopped taking bytes at {offered}");
+        offered += taken;
+    }
+    assert_eq!(s.responses().len(), 3000);
+    assert!(s.responses().iter().all(|r| r.status == 200));
+}
+
+#[test]
+fn a_rejected_request_does_not_stall_the_pipelined_ones_behind_it() {
+    let mut s = Scenario::new();
+    s.admit = AdmitScript::Reject(Rejection::RateLimited, vec![("Retry-After", "1".into())]);
+    s.send(b"GET /v1/models HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer k\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    let statuses: Vec<u16> = s.responses().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [429, 200]);
+}

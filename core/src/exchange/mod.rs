@@ -574,6 +574,8 @@ impl Exchange {
                 let mut response = Response::from(&err);
                 response.headers.extend(headers);
                 self.respond(now, response, None);
+                // Pipelined requests may be waiting behind this one.
+                self.drive(now);
             }
         }
         Ok(())
@@ -731,6 +733,8 @@ impl Exchange {
         }
         if calling.keep_alive && !client_gone && !self.draining {
             self.next_request(now);
+            // A pipelined request may already be complete in the buffer.
+            self.drive(now);
         } else {
             self.close();
         }
@@ -796,6 +800,10 @@ impl Exchange {
         }
     }
 
+    /// Readies the connection for the next request. Callers inside the
+    /// `drive` loop just return to it; others call `drive` afterwards, so a
+    /// buffer full of pipelined requests is answered iteratively, never by
+    /// recursion.
     fn next_request(&mut self, now: Tick) {
         self.codec.start_next();
         self.state = if self.codec.buffered() > 0 {
@@ -803,8 +811,6 @@ impl Exchange {
         } else {
             State::Idle { since: now }
         };
-        // A pipelined request may already be complete in the buffer.
-        self.drive(now);
     }
 
     /// A fault before or outside a parsed request: answer and close.
