@@ -823,3 +823,47 @@ fn a_rejected_request_does_not_stall_the_pipelined_ones_behind_it() {
     let statuses: Vec<u16> = s.responses().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [429, 200]);
 }
+
+#[test]
+fn a_stray_crlf_after_a_request_does_not_earn_a_408() {
+    let mut s = Scenario::new();
+    s.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n\r\n");
+    assert_eq!(s.responses().len(), 1);
+    let before = s.down.len();
+    s.fire_deadline();
+    assert_eq!(
+        s.down.len(),
+        before,
+        "no unsolicited answer: {:?}",
+        String::from_utf8_lossy(&s.down[before..])
+    );
+    assert!(s.log.iter().any(|r| matches!(r, Rec::Close)));
+}
+
+#[test]
+fn a_provider_refusing_the_gateway_key_is_a_502_not_the_clients_401() {
+    let mut s = Scenario::new();
+    s.chat(
+        &json!({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    let refusal = json!({"error": {"message": "Incorrect API key provided: sk-up****tream.", "type": "invalid_request_error", "code": "invalid_api_key"}});
+    s.upstream(&json_response(401, &refusal, &[]));
+    let r = s.response();
+    assert_eq!(r.status, 502);
+    assert_eq!(r.json()["error"]["code"], "upstream_auth_failed");
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("sk-up"),
+        "provider text relayed"
+    );
+}
+
+#[test]
+fn a_call_that_never_reached_a_provider_bills_nothing() {
+    let mut s = Scenario::new();
+    s.connects = [ConnectAnswer::Failed(ConnectError::Refused)].into();
+    s.chat(
+        &json!({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    assert_eq!(s.response().status, 502);
+    assert!(s.usage_events().is_empty(), "{:?}", s.usage_events());
+}

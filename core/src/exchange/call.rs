@@ -151,6 +151,9 @@ pub(crate) struct Call {
     reused: bool,
     /// A stale pooled connection was already replaced once this attempt.
     refreshed: bool,
+    /// The current attempt's request went to a provider: only then is
+    /// there anything to bill.
+    reached: bool,
 }
 
 impl Call {
@@ -186,6 +189,7 @@ impl Call {
             failure: None,
             reused: false,
             refreshed: false,
+            reached: false,
         }
     }
 
@@ -277,6 +281,7 @@ impl Call {
         self.buffered.clear();
         self.phase = Phase::Connecting;
         self.refreshed = false;
+        self.reached = false;
         io.outputs.push_back(Output::ConnectUpstream {
             provider,
             fresh: false,
@@ -398,6 +403,7 @@ impl Call {
         }
         headers.extend(forward.iter().map(|(n, v)| (*n, v.as_str())));
         client::write_request(io.up, "POST", &target, &host, &headers, &body);
+        self.reached = true;
         self.phase = Phase::AwaitingHead { since: now };
     }
 
@@ -837,6 +843,21 @@ impl Call {
             );
             return Response::from(&err);
         }
+        if matches!(self.status, 401 | 403 | 407) {
+            // The provider refused the gateway's own key. Relayed as is, the
+            // client's SDK would blame the client's key, and OpenAI's text
+            // even quotes part of ours.
+            let err = ApiError::new(
+                self.dialect,
+                ErrorKind::BadGateway,
+                format!(
+                    "provider `{provider}` rejected the gateway's credentials ({})",
+                    self.status
+                ),
+            )
+            .with_code("upstream_auth_failed");
+            return Response::from(&err);
+        }
         let mut response = if dispatch::dialect_of(upstream) == self.dialect {
             // A provider error in the client's own dialect is relayed as
             // sent: same status, same body, so SDKs raise the same
@@ -1154,10 +1175,11 @@ impl Call {
     }
 
     fn finished(&self, status: u16, complete: bool) -> Finished {
-        // Counting consumes nothing billable.
+        // Counting consumes nothing billable, nor does an attempt that
+        // never reached its provider.
         let candidate = self
             .candidate()
-            .filter(|_| self.kind != CallKind::CountTokens);
+            .filter(|_| self.kind != CallKind::CountTokens && self.reached);
         Finished {
             status,
             provider: candidate.map(|c| c.provider),

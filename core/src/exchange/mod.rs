@@ -437,8 +437,12 @@ impl Exchange {
             return;
         }
         match self.state {
-            // An idle keep-alive connection just goes away.
+            // An idle keep-alive connection just goes away; so does one whose
+            // only bytes since the last answer were blank lines the codec
+            // skipped (RFC 9112 allows a stray CRLF after a request): nobody
+            // is waiting for a 408.
             State::Idle { .. } => self.close(),
+            State::Head { .. } if self.codec.buffered() == 0 => self.close(),
             _ => {
                 let err = ApiError::new(
                     self.dialect(),
