@@ -867,3 +867,16 @@ fn a_call_that_never_reached_a_provider_bills_nothing() {
     assert_eq!(s.response().status, 502);
     assert!(s.usage_events().is_empty(), "{:?}", s.usage_events());
 }
+
+#[test]
+fn a_public_request_announcing_a_body_is_answered_at_the_head() {
+    // Without a key, nobody may make the server hold a body (up to 32 MiB).
+    let mut s = Scenario::new();
+    s.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 30000000\r\n\r\n");
+    let r = s.response();
+    assert_eq!(r.status, 200);
+    assert!(
+        s.log.iter().any(|r| matches!(r, Rec::Close)),
+        "closed: the body is unread"
+    );
+}

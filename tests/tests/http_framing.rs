@@ -50,7 +50,7 @@ fn oversized_head_is_431() {
 #[test]
 fn oversized_body_is_413() {
     let s = Server::start_with(Options {
-        config_toml: Some("[limits]\nmax_body_bytes = 1000\n".into()),
+        config_toml: Some("[limits]\nmax_body_bytes = 2000\n".into()),
         ..Default::default()
     });
     let a = auth();
@@ -60,11 +60,11 @@ fn oversized_body_is_413() {
             .as_bytes(),
         413,
     );
-    let chunk = "x".repeat(600);
+    let chunk = "x".repeat(1200);
     expect_status_and_close(
         &s,
         format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n{a}Transfer-Encoding: chunked\r\n\r\n258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n"
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n{a}Transfer-Encoding: chunked\r\n\r\n4b0\r\n{chunk}\r\n4b0\r\n{chunk}\r\n0\r\n\r\n"
         )
         .as_bytes(),
         413,
@@ -219,4 +219,30 @@ fn http_1_0_closes_by_default() {
     let r = read_response(&mut c).unwrap();
     assert_eq!(r.status, 200);
     assert!(closed_within(&mut c, Duration::from_secs(3)));
+}
+
+#[test]
+fn connections_over_the_cap_are_refused() {
+    let s = Server::start_with(Options {
+        config_toml: Some("[limits]\nmax_connections = 2\n".into()),
+        ..Default::default()
+    });
+    // The readiness probe's connection lingers briefly after it closes.
+    std::thread::sleep(Duration::from_millis(800));
+    let mut held: Vec<_> = (0..2).map(|_| s.connect()).collect();
+    // Let the server register both before the next arrives.
+    for c in &mut held {
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(c).unwrap().status, 200);
+    }
+    let mut extra = s.connect();
+    let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(
+        closed_within(&mut extra, Duration::from_secs(3)),
+        "third connection served"
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(s.get("/healthz", "").status, 200, "capacity comes back");
 }

@@ -21,7 +21,7 @@ use self::plan::Plan;
 use crate::api::{self, ApiError, Dialect, Endpoint, ErrorKind, GeminiMethod, Response, Scope};
 use crate::auth::{self, AuthError};
 use crate::gateway::Gateway;
-use crate::http1::{encode, RequestHead, ServerCodec, ServerEvent};
+use crate::http1::{encode, BodyKind, RequestHead, ServerCodec, ServerEvent};
 use crate::usage::Usage;
 use crate::Tick;
 
@@ -518,6 +518,7 @@ impl Exchange {
             }
         };
         let expect_continue = head.expect_continue;
+        let head_body = head.body;
         self.state = State::Request {
             current: Current {
                 head,
@@ -536,8 +537,15 @@ impl Exchange {
                 if let State::Request { current, .. } = &mut self.state {
                     current.admit = admit;
                 }
+                let announced_body = !matches!(head_body, BodyKind::Empty | BodyKind::Length(0));
                 match route_error {
                     Some(err) if public => self.respond_error(now, &err),
+                    // A public endpoint takes no body: answer at the head,
+                    // rather than let anyone without a key make the server
+                    // hold an announced body, and close (the body is unread).
+                    None if public && announced_body => {
+                        self.respond_with(now, health(), None, true);
+                    }
                     // Otherwise the route error is answered once the key is known good.
                     Some(_) => {}
                     None if expect_continue && public => encode::write_continue(&mut self.down),
@@ -623,9 +631,7 @@ impl Exchange {
         };
         let gateway = &self.gateway;
         let result = match endpoint {
-            Endpoint::Health => {
-                return Handled::Respond(Response::json(200, br#"{"status":"ok"}"#.to_vec()))
-            }
+            Endpoint::Health => return Handled::Respond(health()),
             Endpoint::ListModels => {
                 return Handled::Respond(Response::json(200, gateway.models_body().to_vec()))
             }
@@ -848,6 +854,10 @@ impl Exchange {
 enum Handled {
     Respond(Response),
     Call(Plan),
+}
+
+fn health() -> Response {
+    Response::json(200, br#"{"status":"ok"}"#.to_vec())
 }
 
 fn rejection_error(dialect: Dialect, reason: Rejection) -> ApiError {

@@ -15,6 +15,7 @@ use crate::cli::ServeArgs;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./arouter-data";
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// One upstream provider.
 #[derive(Clone, PartialEq)]
@@ -49,6 +50,8 @@ pub struct Config {
     pub default_model: Option<String>,
     pub providers: Vec<ProviderConfig>,
     pub limits: Limits,
+    /// Concurrent client connections; more are refused at accept.
+    pub max_connections: usize,
     pub shutdown_grace_secs: u64,
 }
 
@@ -93,6 +96,7 @@ struct FileLimits {
     upstream_first_byte_timeout_ms: Option<u64>,
     upstream_idle_timeout_ms: Option<u64>,
     stream_keepalive_ms: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +169,10 @@ impl Config {
             }
         }
 
+        validate_limits(&limits)?;
+        if file.limits.max_connections == Some(0) {
+            return Err("limits.max_connections must be at least 1".into());
+        }
         let mut providers: Vec<ProviderConfig> = Vec::new();
         for (name, kind, key_var, url_var) in [
             (
@@ -254,6 +262,10 @@ impl Config {
             master_key: env("AROUTER_MASTER_KEY"),
             default_model: env("AROUTER_DEFAULT_MODEL").or(file.default_model),
             providers,
+            max_connections: file
+                .limits
+                .max_connections
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
             limits,
             shutdown_grace_secs: args.shutdown_grace,
         })
@@ -300,6 +312,49 @@ impl Config {
             self.default_model.clone(),
         ))
     }
+}
+
+/// Limits out of range would make the gateway useless or spin (a zero
+/// keep-alive interval fires at once, forever), so they are refused at start.
+fn validate_limits(l: &Limits) -> Result<(), String> {
+    const DAY_MS: u64 = 24 * 3600 * 1000;
+    let sizes = [
+        ("max_head_bytes", l.max_head_bytes, 1024),
+        ("max_headers", l.max_headers, 8),
+        ("max_body_bytes", l.max_body_bytes, 1024),
+        ("max_sse_line_bytes", l.max_sse_line_bytes, 1024),
+    ];
+    for (name, value, min) in sizes {
+        if value < min {
+            return Err(format!(
+                "limits.{name} must be at least {min} (got {value})"
+            ));
+        }
+    }
+    let times = [
+        ("header_timeout_ms", l.header_timeout_ms, 100),
+        ("idle_timeout_ms", l.idle_timeout_ms, 100),
+        (
+            "upstream_connect_timeout_ms",
+            l.upstream_connect_timeout_ms,
+            100,
+        ),
+        (
+            "upstream_first_byte_timeout_ms",
+            l.upstream_first_byte_timeout_ms,
+            100,
+        ),
+        ("upstream_idle_timeout_ms", l.upstream_idle_timeout_ms, 100),
+        ("stream_keepalive_ms", l.stream_keepalive_ms, 100),
+    ];
+    for (name, value, min) in times {
+        if !(min..=DAY_MS).contains(&value) {
+            return Err(format!(
+                "limits.{name} must be between {min} and {DAY_MS} ms (got {value})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, String> {
@@ -440,6 +495,22 @@ models = ["llama", "qwen"]
                 "must start with",
             ),
             ("nonsense = 1\n", "invalid config"),
+            (
+                "[limits]\nstream_keepalive_ms = 0\n",
+                "stream_keepalive_ms must be between",
+            ),
+            (
+                "[limits]\nidle_timeout_ms = 18446744073709551615\n",
+                "idle_timeout_ms must be between",
+            ),
+            (
+                "[limits]\nmax_body_bytes = 0\n",
+                "max_body_bytes must be at least",
+            ),
+            (
+                "[limits]\nmax_connections = 0\n",
+                "max_connections must be at least",
+            ),
         ] {
             std::fs::write(&path, text).unwrap();
             let mut a = args();

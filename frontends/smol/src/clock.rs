@@ -31,7 +31,11 @@ impl Clock {
         Tick::from_millis(self.origin.elapsed().as_millis() as u64)
     }
 
+    /// The instant of a tick; a tick beyond what `Instant` can hold (a
+    /// timeout configured as practically infinite) is a year away.
     pub fn instant(&self, tick: Tick) -> Instant {
-        self.origin + Duration::from_millis(tick.as_millis())
+        self.origin
+            .checked_add(Duration::from_millis(tick.as_millis()))
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600))
     }
 }

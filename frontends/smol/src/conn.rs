@@ -70,6 +70,7 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
     let mut out = Vec::with_capacity(READ_BUF);
     let mut drain_sent = false;
     let mut client_eof = false;
+    let write_timeout = Duration::from_millis(shared.host.gateway.limits().idle_timeout_ms);
     // One timer, re-armed only when the core's deadline moves earlier:
     // registering a new timer with the reactor on every wake-up costs a
     // cross-thread notification. A timer that fires early is harmless (the
@@ -82,14 +83,17 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
             out.clear();
             match exchange.poll_output(&mut out) {
                 Output::TransmitDownstream => {
-                    if client.write_all(&out).await.is_err() {
+                    if !write_within(&mut client, &out, write_timeout).await {
+                        // A client that stops reading is gone as far as the
+                        // core is concerned: the upstream is aborted and
+                        // the usage so far billed.
                         client_eof = true;
                         let _ = exchange.handle_input(Input::DownstreamEof(clock.now()));
                     }
                 }
                 Output::TransmitUpstream => {
                     let failed = match upstream.as_mut() {
-                        Some(u) => u.stream.write_all(&out).await.is_err(),
+                        Some(u) => !write_within(&mut u.stream, &out, write_timeout).await,
                         None => true,
                     };
                     if failed {
@@ -261,6 +265,21 @@ fn record(host: &Host, event: Event) {
             host.recorder.record(usage, (unix_ms() / 1000) as i64);
         }
     }
+}
+
+/// Writes everything, or gives up after `timeout` without progress on the
+/// whole write; false when the peer failed or stalled.
+async fn write_within<W: futures_lite::AsyncWrite + Unpin>(
+    stream: &mut W,
+    bytes: &[u8],
+    timeout: Duration,
+) -> bool {
+    let write = async { stream.write_all(bytes).await.is_ok() };
+    let stall = async {
+        Timer::after(timeout).await;
+        false
+    };
+    write.or(stall).await
 }
 
 async fn linger_close(mut stream: TcpStream) {

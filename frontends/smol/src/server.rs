@@ -84,6 +84,12 @@ fn serve_thread(listener: TcpListener, shared: Arc<Shared>, active: Arc<AtomicUs
                 .await;
             match accepted {
                 Some(Ok((stream, _peer))) => {
+                    if active.load(Ordering::SeqCst) >= shared.host.config.max_connections {
+                        // Over the cap, a new connection is refused at once
+                        // rather than let connections exhaust memory.
+                        drop(stream);
+                        continue;
+                    }
                     let guard = Active::new(&active);
                     let task = conn::serve(stream, shared.clone());
                     executor
