@@ -29,8 +29,32 @@ fn bpe_for(model: &str) -> &'static CoreBPE {
     }
 }
 
+/// Text is tokenized in pieces of at most this many bytes, cut at
+/// whitespace: byte-pair merging is superlinear in the length of one
+/// pre-tokenized piece, so a megabyte without a break (`"____…"`) would
+/// stall the event loop. For ordinary text the pieces end at word breaks
+/// and the count is exact; a cut inside an unbroken run can change the
+/// count by a token or so per piece.
+const PIECE: usize = 8 * 1024;
+
 fn count(bpe: &CoreBPE, text: &str) -> u64 {
-    bpe.encode_ordinary(text).len() as u64
+    let mut total = 0;
+    let mut rest = text;
+    while rest.len() > PIECE {
+        let mut cut = PIECE;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        // Prefer the last whitespace in the piece, so words stay whole.
+        if let Some(space) = rest[..cut].rfind(char::is_whitespace) {
+            if space > 0 {
+                cut = space;
+            }
+        }
+        total += bpe.encode_ordinary(&rest[..cut]).len() as u64;
+        rest = &rest[cut..];
+    }
+    total + bpe.encode_ordinary(rest).len() as u64
 }
 
 /// Input tokens of a chat request for an OpenAI-family `model`.
@@ -95,5 +119,16 @@ mod tests {
             .content
             .push(Part::Text(" And more words here.".into()));
         assert!(count_chat_input("gpt-4o-mini", &longer) > count_chat_input("gpt-4o-mini", &req));
+    }
+
+    #[test]
+    fn long_text_is_counted_in_pieces_that_keep_words_whole() {
+        let bpe = tiktoken_rs::o200k_base_singleton();
+        let prose = "The quick brown fox jumps over the lazy dog. ".repeat(2000);
+        assert!(prose.len() > 4 * PIECE);
+        assert_eq!(count(bpe, &prose), bpe.encode_ordinary(&prose).len() as u64);
+        // An unbroken run is counted piece by piece rather than all at once.
+        let run = "_".repeat(3 * PIECE + 17);
+        assert!(count(bpe, &run) > 0);
     }
 }

@@ -880,3 +880,15 @@ fn a_public_request_announcing_a_body_is_answered_at_the_head() {
         "closed: the body is unread"
     );
 }
+
+#[test]
+fn debug_output_of_an_exchange_holds_no_credentials() {
+    let mut s = Scenario::new();
+    s.admit = AdmitScript::Hold;
+    s.send(
+        b"GET /v1/models HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer sk-client-secret-key\r\n\r\n",
+    );
+    let text = format!("{:?}", s.ex);
+    assert!(!text.contains("sk-client-secret-key"), "{text}");
+    assert!(text.contains("request"), "{text}");
+}

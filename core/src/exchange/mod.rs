@@ -235,8 +235,8 @@ enum State {
     Closed,
 }
 
-/// One downstream connection.
-#[derive(Debug)]
+/// One downstream connection. `Debug` shows the state only: the buffers
+/// and the request hold credentials (the client's key, the provider's).
 pub struct Exchange {
     gateway: Arc<Gateway>,
     codec: ServerCodec,
@@ -247,6 +247,25 @@ pub struct Exchange {
     draining: bool,
     /// Unix milliseconds at `Tick(0)`, when the driver provides it.
     unix_origin_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            State::Idle { .. } => "idle",
+            State::Head { .. } => "head",
+            State::Request { .. } => "request",
+            State::Calling(_) => "calling",
+            State::Closing => "closing",
+            State::Closed => "closed",
+        };
+        f.debug_struct("Exchange")
+            .field("state", &state)
+            .field("pending_down", &self.down.len())
+            .field("pending_up", &self.up.len())
+            .field("draining", &self.draining)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Exchange {

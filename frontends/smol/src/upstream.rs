@@ -5,7 +5,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arouter_core::exchange::ConnectError;
 use arouter_core::gateway::Gateway;
@@ -20,6 +20,10 @@ use smol::Timer;
 
 /// Idle connections kept per provider.
 const MAX_IDLE_PER_PROVIDER: usize = 64;
+/// A pooled connection idle longer than this is dropped rather than reused:
+/// providers close idle keep-alive connections after tens of seconds, and
+/// a socket they closed fails on first use.
+const MAX_IDLE_AGE: Duration = Duration::from_secs(30);
 
 pub enum Stream {
     Plain(TcpStream),
@@ -73,7 +77,7 @@ pub struct Upstream {
 }
 
 pub struct Pool {
-    idle: Vec<Mutex<Vec<Stream>>>,
+    idle: Vec<Mutex<Vec<(Stream, Instant)>>>,
     tls: TlsConnector,
     connect_timeout: Duration,
     gateway: Arc<Gateway>,
@@ -105,11 +109,13 @@ impl Pool {
         fresh: bool,
     ) -> Result<(Upstream, bool), ConnectError> {
         if !fresh {
-            if let Some(stream) = self
-                .idle
-                .get(provider)
-                .and_then(|slot| slot.lock().ok().and_then(|mut v| v.pop()))
-            {
+            let pooled = self.idle.get(provider).and_then(|slot| {
+                let mut idle = slot.lock().ok()?;
+                // Oldest first in the vector: drop the expired ones.
+                idle.retain(|(_, since)| since.elapsed() < MAX_IDLE_AGE);
+                idle.pop().map(|(stream, _)| stream)
+            });
+            if let Some(stream) = pooled {
                 return Ok((Upstream { provider, stream }, true));
             }
         }
@@ -155,7 +161,7 @@ impl Pool {
         if let Some(slot) = self.idle.get(upstream.provider) {
             if let Ok(mut idle) = slot.lock() {
                 if idle.len() < MAX_IDLE_PER_PROVIDER {
-                    idle.push(upstream.stream);
+                    idle.push((upstream.stream, Instant::now()));
                 }
             }
         }
