@@ -9,6 +9,12 @@
 mod call;
 mod count;
 mod plan;
+mod types;
+
+pub use types::{
+    AccessLog, Admission, AdmitRequest, ConnectError, Event, Input, Output, Rejection, UsageError,
+    UsageRecord,
+};
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -22,161 +28,7 @@ use crate::api::{self, ApiError, Dialect, Endpoint, ErrorKind, GeminiMethod, Res
 use crate::auth::{self, AuthError};
 use crate::gateway::Gateway;
 use crate::http1::{encode, BodyKind, RequestHead, ServerCodec, ServerEvent};
-use crate::usage::Usage;
 use crate::Tick;
-
-/// Something that happened outside the core.
-#[derive(Debug)]
-pub enum Input<'a> {
-    /// Bytes read from the client.
-    Downstream(Tick, &'a [u8]),
-    /// The client closed its side (or the socket failed).
-    DownstreamEof(Tick),
-    /// The host's answer to the last `Output::Admit`.
-    Admission(Tick, Admission),
-    /// The connection asked for by `Output::ConnectUpstream` is open;
-    /// `reused` when it came from the pool (it may turn out stale).
-    UpstreamConnected { now: Tick, reused: bool },
-    /// The connection asked for by `Output::ConnectUpstream` failed.
-    UpstreamFailed(Tick, ConnectError),
-    /// Bytes read from the upstream connection.
-    Upstream(Tick, &'a [u8]),
-    /// The upstream closed its side (or the socket failed).
-    UpstreamEof(Tick),
-    /// The deadline of the last `Output::Wait` passed.
-    Timeout(Tick),
-    /// The server is shutting down: finish the request in progress without
-    /// keep-alive, and close at once if between requests.
-    Drain(Tick),
-}
-
-/// Why an upstream connection could not be opened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConnectError {
-    Timeout,
-    Refused,
-    Dns,
-    Tls,
-    Other,
-}
-
-/// What the driver must do next.
-#[derive(Debug, PartialEq)]
-#[must_use]
-pub enum Output {
-    /// `poll_output`'s buffer holds bytes for the client: write them all
-    /// (in order), then poll again.
-    TransmitDownstream,
-    /// `poll_output`'s buffer holds bytes for the upstream connection.
-    TransmitUpstream,
-    /// Check this credential (hash lookup, rate limit) and answer with
-    /// `Input::Admission`. Nothing else happens on this connection until then.
-    Admit(AdmitRequest),
-    /// Open a connection to this provider (an index into
-    /// `Gateway::providers()`), taken from the pool unless `fresh`, then
-    /// answer `UpstreamConnected` or `UpstreamFailed`. Bounded by
-    /// `Limits::upstream_connect_timeout_ms`.
-    ConnectUpstream { provider: usize, fresh: bool },
-    /// Done with the upstream connection: back to the pool when `reuse`,
-    /// else close it now (this is how an abandoned request is aborted).
-    ReleaseUpstream { reuse: bool },
-    /// Something to record (access log, usage). No answer expected.
-    Event(Event),
-    /// Flush what was transmitted, then close the client connection.
-    Close,
-    /// Nothing to do until more input arrives or, if given, this deadline
-    /// passes (then send `Input::Timeout`).
-    Wait(Option<Tick>),
-}
-
-/// A credential to check. `Debug` does not print the secret.
-#[derive(PartialEq)]
-pub struct AdmitRequest {
-    pub secret: String,
-    pub scope: Scope,
-}
-
-impl std::fmt::Debug for AdmitRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdmitRequest")
-            .field("secret", &"<redacted>")
-            .field("scope", &self.scope)
-            .finish()
-    }
-}
-
-/// Why the host refused a credential.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rejection {
-    /// Unknown, revoked or disabled key.
-    InvalidKey,
-    /// A valid key without the scope the endpoint needs.
-    Forbidden,
-    /// Over the key's rate limit (headers carry Retry-After).
-    RateLimited,
-    /// The key's credit limit or the balance is exhausted.
-    InsufficientCredits,
-}
-
-/// The host's verdict on an `AdmitRequest`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Admission {
-    Allowed {
-        /// The key's id in the store; `None` for the master key.
-        key_id: Option<i64>,
-        /// Extra response headers (the `X-RateLimit-*` values).
-        headers: Vec<(&'static str, String)>,
-    },
-    Rejected {
-        reason: Rejection,
-        headers: Vec<(&'static str, String)>,
-    },
-}
-
-/// Records for the host; never contain credentials or query strings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
-    Access(AccessLog),
-    Usage(UsageRecord),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccessLog {
-    pub method: Method,
-    /// The path without the query (the query may carry `key=`).
-    pub path: String,
-    pub endpoint: &'static str,
-    pub status: u16,
-    pub key_id: Option<i64>,
-    pub started: Tick,
-    pub finished: Tick,
-}
-
-/// What an upstream call consumed, for billing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UsageRecord {
-    pub key_id: Option<i64>,
-    pub provider: String,
-    pub model: String,
-    /// `None` when the upstream reported no usage before the call ended.
-    pub usage: Option<Usage>,
-    /// The response reached the client whole (no abort, no cut stream).
-    pub complete: bool,
-    /// Attribution headers (`HTTP-Referer`, `X-Title`).
-    pub referer: Option<String>,
-    pub title: Option<String>,
-}
-
-/// Misuse of the driver contract; a bug in the frontend, not the peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UsageError {
-    /// Input after `Output::Close`.
-    Closed,
-    /// `Input::Admission` while no `Output::Admit` was outstanding.
-    UnexpectedAdmission,
-    /// Upstream input while no upstream connection was asked for.
-    UnexpectedUpstream,
-}
 
 #[derive(Debug)]
 enum Admit {

@@ -1,0 +1,124 @@
+//! Building the request for the current candidate's provider: the client's
+//! own body on the same-dialect path, a translation otherwise.
+
+use super::*;
+
+impl Call {
+    pub(crate) fn on_connected(
+        &mut self,
+        now: Tick,
+        gateway: &Gateway,
+        io: &mut Io<'_>,
+        reused: bool,
+    ) {
+        self.reused = reused;
+        let (Some(candidate), Phase::Connecting) = (self.candidate(), &self.phase) else {
+            return;
+        };
+        let Some(provider) = gateway.providers().get(candidate.provider) else {
+            return;
+        };
+        let stream = self.kind.stream();
+        let mut forward: &[(&'static str, String)] = &[];
+        let (target, body) = match &self.request {
+            _ if self.kind == CallKind::CountTokens => {
+                let (native, canonical) = match &self.request {
+                    CallRequest::Foreign {
+                        body,
+                        canonical,
+                        forward: headers,
+                    } => {
+                        if self.native(provider.kind) {
+                            forward = headers;
+                        }
+                        (
+                            self.native(provider.kind).then_some(body),
+                            canonical.as_ref(),
+                        )
+                    }
+                    CallRequest::OpenAi {
+                        canonical: Some(canonical),
+                        ..
+                    } => (None, canonical.as_ref()),
+                    CallRequest::OpenAi { .. } => return,
+                };
+                (
+                    format!(
+                        "{}{}",
+                        provider.addr.base_path,
+                        count::target(provider.kind, &candidate.model)
+                    ),
+                    count::body(provider.kind, &candidate.model, native, canonical),
+                )
+            }
+            CallRequest::OpenAi { body, .. } if self.native(provider.kind) => (
+                format!("{}{}", provider.addr.base_path, self.kind.path()),
+                upstream_body(body, &candidate.model, provider.official, stream),
+            ),
+            CallRequest::Foreign {
+                body,
+                forward: headers,
+                ..
+            } if self.native(provider.kind) => {
+                forward = headers;
+                (
+                    format!(
+                        "{}{}",
+                        provider.addr.base_path,
+                        dispatch::chat_target(provider.kind, &candidate.model, stream)
+                    ),
+                    dispatch::native_body(provider.kind, body, &candidate.model, stream),
+                )
+            }
+            CallRequest::OpenAi {
+                canonical: Some(req),
+                ..
+            }
+            | CallRequest::Foreign { canonical: req, .. } => {
+                let mut req = ChatRequest::clone(req);
+                req.model = candidate.model.clone();
+                req.stream = stream;
+                (
+                    format!(
+                        "{}{}",
+                        provider.addr.base_path,
+                        dispatch::chat_target(provider.kind, &candidate.model, stream)
+                    ),
+                    dispatch::encode_request(provider.kind, &req),
+                )
+            }
+            // `start` decoded the canonical form before connecting.
+            CallRequest::OpenAi { .. } => return,
+        };
+        let host = provider.addr.host_header();
+        let auth = provider
+            .api_key
+            .as_deref()
+            .map(|key| upstream::auth_header(provider.kind, key));
+        let mut headers: Vec<(&str, &str)> = vec![
+            ("Content-Type", "application/json"),
+            (
+                "Accept",
+                if self.kind.stream() {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
+            ),
+            ("User-Agent", concat!("arouter/", env!("CARGO_PKG_VERSION"))),
+        ];
+        if let Some((name, value)) = &auth {
+            headers.push((name, value.as_str()));
+        }
+        for (name, value) in dispatch::extra_headers(provider.kind) {
+            // The client's own version header, when it sent one, wins.
+            if !forward.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                headers.push((name, value));
+            }
+        }
+        headers.extend(forward.iter().map(|(n, v)| (*n, v.as_str())));
+        client::write_request(io.up, "POST", &target, &host, &headers, &body);
+        self.reached = true;
+        self.phase = Phase::AwaitingHead { since: now };
+    }
+}

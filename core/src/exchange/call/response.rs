@@ -1,0 +1,183 @@
+//! Whole answers: the normalized or translated body of a non-stream call,
+//! a provider's error in the client's dialect, a whole answer streamed to
+//! a client that asked to stream, and locally counted tokens.
+
+use super::*;
+
+impl Call {
+    /// The final answer from a whole upstream body.
+    pub(super) fn buffered_response(&mut self, gateway: &Gateway) -> Response {
+        let body = std::mem::take(&mut self.buffered);
+        let upstream = self.upstream_kind(gateway);
+        let (provider, model) = self.served(gateway);
+        if (200..300).contains(&self.status) && self.kind == CallKind::CountTokens {
+            if let Some(tokens) = count::read(upstream, &body) {
+                return Response::json(200, count::render(self.dialect, tokens));
+            }
+        } else if (200..300).contains(&self.status) && self.kind.stream() {
+            // Asked to stream, answered in one piece (some compatible
+            // servers ignore `stream`): the client still gets the stream
+            // it asked for, in its dialect.
+            if let Some(response) = self.stream_from_whole(upstream, &body, &provider, &model) {
+                return response;
+            }
+        } else if (200..300).contains(&self.status) {
+            if self.native(upstream) && self.dialect != Dialect::OpenAi {
+                // Same dialect: the body goes back as sent; it is read only
+                // for the usage to bill.
+                if let Ok(resp) = dispatch::decode_response(upstream, &body) {
+                    self.usage = resp.usage;
+                    let content_type = self
+                        .content_type
+                        .clone()
+                        .unwrap_or_else(|| "application/json".into());
+                    return Response {
+                        status: self.status,
+                        headers: vec![("Content-Type", content_type)],
+                        body,
+                    };
+                }
+            } else if self.native(upstream) {
+                let normalized = match self.kind {
+                    CallKind::Chat { .. } | CallKind::CountTokens => {
+                        normalize_chat(&body, &provider, &model)
+                    }
+                    CallKind::Embeddings => normalize_embeddings(&body, &provider, &model),
+                };
+                if let Some((bytes, usage)) = normalized {
+                    self.usage = usage;
+                    return Response::json(self.status, bytes);
+                }
+            } else if let Ok(mut resp) = dispatch::decode_response(upstream, &body) {
+                self.usage = resp.usage;
+                if resp.created.is_none() {
+                    resp.created = self.created;
+                }
+                let served = if resp.model.is_empty() {
+                    &model
+                } else {
+                    &resp.model
+                };
+                let label = format!("{provider}/{served}");
+                return Response::json(200, dispatch::encode_response(self.dialect, &resp, &label));
+            }
+            let err = ApiError::new(
+                self.dialect,
+                ErrorKind::BadGateway,
+                "the provider's response is not valid JSON",
+            );
+            return Response::from(&err);
+        }
+        if matches!(self.status, 401 | 403 | 407) {
+            // The provider refused the gateway's own key. Relayed as is, the
+            // client's SDK would blame the client's key, and OpenAI's text
+            // even quotes part of ours.
+            let err = ApiError::new(
+                self.dialect,
+                ErrorKind::BadGateway,
+                format!(
+                    "provider `{provider}` rejected the gateway's credentials ({})",
+                    self.status
+                ),
+            )
+            .with_code("upstream_auth_failed");
+            return Response::from(&err);
+        }
+        let mut response = if dispatch::dialect_of(upstream) == self.dialect {
+            // A provider error in the client's own dialect is relayed as
+            // sent: same status, same body, so SDKs raise the same
+            // exception they would against the provider.
+            let content_type = self
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/json".into());
+            Response {
+                status: self.status,
+                headers: vec![("Content-Type", content_type)],
+                body,
+            }
+        } else {
+            // Another dialect's error: same status class, the provider's
+            // message, in the shape the client's SDK parses.
+            let message = dispatch::decode_error(upstream, &body)
+                .unwrap_or_else(|| format!("the provider answered {}", self.status));
+            let kind = ErrorKind::from_upstream_status(self.status);
+            Response::from(&ApiError::new(self.dialect, kind, message).with_code("upstream_error"))
+        };
+        if let Some(retry_after) = self.retry_after.take() {
+            response = response.header("Retry-After", retry_after);
+        }
+        response
+    }
+
+    /// A whole upstream answer as a complete stream in the client's dialect.
+    pub(super) fn stream_from_whole(
+        &mut self,
+        upstream: ProviderKind,
+        body: &[u8],
+        provider: &str,
+        model: &str,
+    ) -> Option<Response> {
+        let mut resp = dispatch::decode_response(upstream, body).ok()?;
+        self.usage = resp.usage;
+        if resp.created.is_none() {
+            resp.created = self.created;
+        }
+        let (include_usage, json_array) = match self.kind {
+            CallKind::Chat {
+                include_usage,
+                json_array,
+                ..
+            } => (include_usage, json_array),
+            _ => (false, false),
+        };
+        let served = if resp.model.is_empty() {
+            model
+        } else {
+            resp.model.as_str()
+        };
+        let label = format!("{provider}/{served}");
+        let mut encoder =
+            dispatch::StreamEncoder::new(self.dialect, &label, include_usage, json_array)
+                .with_created(resp.created);
+        let mut out = Vec::new();
+        for event in resp.to_events() {
+            encoder.on_event(&event, &mut out);
+        }
+        encoder.finish(&mut out);
+        let content_type = if json_array {
+            "application/json"
+        } else {
+            "text/event-stream"
+        };
+        Some(Response {
+            status: 200,
+            headers: vec![
+                ("Content-Type", content_type.to_string()),
+                ("Cache-Control", "no-cache".to_string()),
+            ],
+            body: out,
+        })
+    }
+
+    /// Counting for an OpenAI-compatible provider, which has no counting
+    /// endpoint: the model's own tokenizer, here.
+    pub(super) fn count_locally(&mut self, gateway: &Gateway, io: &mut Io<'_>) -> Finished {
+        let model = self
+            .candidate()
+            .map(|c| c.model.clone())
+            .unwrap_or_default();
+        let tokens = match &self.request {
+            CallRequest::Foreign { canonical, .. } => {
+                crate::tokens::count_chat_input(&model, canonical)
+            }
+            CallRequest::OpenAi {
+                canonical: Some(canonical),
+                ..
+            } => crate::tokens::count_chat_input(&model, canonical),
+            CallRequest::OpenAi { .. } => 0,
+        };
+        let response = Response::json(200, count::render(self.dialect, tokens));
+        self.respond(gateway, io, response, true)
+    }
+}
