@@ -17,8 +17,6 @@ pub struct Limits {
     pub max_upstream_body_bytes: usize,
     /// One SSE line (and one SSE event's data), in bytes.
     pub max_sse_line_bytes: usize,
-    /// Pending bytes queued for a peer before the core stops taking input.
-    pub out_high_water: usize,
     /// Time allowed for a client to send a complete request head, in ms.
     pub header_timeout_ms: u64,
     /// Time a keep-alive connection may sit idle between requests, in ms;
@@ -47,7 +45,6 @@ impl Default for Limits {
             max_upstream_head_bytes: 64 * 1024,
             max_upstream_body_bytes: 64 * 1024 * 1024,
             max_sse_line_bytes: 1024 * 1024,
-            out_high_water: 1024 * 1024,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             upstream_connect_timeout_ms: 10_000,

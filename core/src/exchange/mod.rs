@@ -186,8 +186,7 @@ impl Exchange {
             }
             Input::UpstreamConnected { now, reused } => {
                 self.with_call(now, |call, gateway, io| {
-                    call.on_connected(now, gateway, io, reused);
-                    None
+                    call.on_connected(now, gateway, io, reused)
                 })?;
                 Ok(0)
             }
@@ -478,7 +477,7 @@ impl Exchange {
             Admit::NotNeeded => (None, Vec::new()),
             Admit::Allowed { key_id, headers } => (*key_id, headers.clone()),
         };
-        match self.handle(&current.head, &current.body, headers.clone()) {
+        match self.handle(&current.head, &current.body) {
             Handled::Respond(mut response) => {
                 response.headers.extend(headers);
                 self.respond(now, response, key_id);
@@ -488,12 +487,7 @@ impl Exchange {
     }
 
     /// The endpoints: answered by the core itself, or by a provider.
-    fn handle(
-        &self,
-        head: &RequestHead,
-        body: &[u8],
-        _headers: Vec<(&'static str, String)>,
-    ) -> Handled {
+    fn handle(&self, head: &RequestHead, body: &[u8]) -> Handled {
         let endpoint = match api::classify(&head.method, head.path(), &|name| {
             self.gateway.is_provider(name)
         }) {

@@ -248,7 +248,7 @@ impl Call {
     /// Opens the connection for the current candidate.
     pub(crate) fn start(&mut self, gateway: &Gateway, io: &mut Io<'_>) -> Option<Finished> {
         let Some(candidate) = self.candidate() else {
-            return Some(self.give_up(gateway, io));
+            return Some(self.give_up(io));
         };
         let provider = candidate.provider;
         let upstream_kind = gateway.providers().get(provider).map(|p| p.kind);
@@ -266,7 +266,7 @@ impl Call {
             return self.start(gateway, io);
         }
         if self.kind == CallKind::CountTokens && upstream_kind == Some(ProviderKind::OpenAi) {
-            return Some(self.count_locally(gateway, io));
+            return Some(self.count_locally(io));
         }
         if upstream_kind.is_some_and(|k| !self.native(k)) {
             // The client's request must be understood before another
@@ -276,7 +276,7 @@ impl Call {
                 self.failure = Some(Failure {
                     response: Response::from(&err),
                 });
-                return Some(self.give_up(gateway, io));
+                return Some(self.give_up(io));
             }
         }
         // A fresh codec per connection: a pooled one starts clean too.
@@ -572,10 +572,10 @@ impl Call {
         if self.attempt < self.candidates.len() {
             return self.start(gateway, io);
         }
-        Some(self.give_up(gateway, io))
+        Some(self.give_up(io))
     }
 
-    fn give_up(&mut self, gateway: &Gateway, io: &mut Io<'_>) -> Finished {
+    fn give_up(&mut self, io: &mut Io<'_>) -> Finished {
         let response = match self.failure.take() {
             Some(f) => f.response,
             None => Response::from(&ApiError::new(
@@ -585,16 +585,10 @@ impl Call {
             )),
         };
         self.attempt = self.attempt.min(self.candidates.len().saturating_sub(1));
-        self.respond(gateway, io, response, false)
+        self.respond(io, response, false)
     }
 
-    fn respond(
-        &mut self,
-        _gateway: &Gateway,
-        io: &mut Io<'_>,
-        mut response: Response,
-        complete: bool,
-    ) -> Finished {
+    fn respond(&mut self, io: &mut Io<'_>, mut response: Response, complete: bool) -> Finished {
         response.headers.append(&mut self.extra_headers);
         let headers: Vec<(&str, &str)> = response
             .headers

@@ -4,19 +4,39 @@
 use super::*;
 
 impl Call {
+    /// A request the call cannot write (a broken invariant, not a peer's
+    /// fault): the connection goes and the client gets a 502 rather than
+    /// a call left waiting with no deadline.
+    fn abandon(&mut self, io: &mut Io<'_>) -> Finished {
+        io.outputs
+            .push_back(Output::ReleaseUpstream { reuse: false });
+        self.attempt = self.candidates.len();
+        self.failure = Some(Failure {
+            response: Response::from(&ApiError::new(
+                self.dialect,
+                ErrorKind::Internal,
+                "the gateway could not build the provider request",
+            )),
+        });
+        self.give_up(io)
+    }
+
     pub(crate) fn on_connected(
         &mut self,
         now: Tick,
         gateway: &Gateway,
         io: &mut Io<'_>,
         reused: bool,
-    ) {
+    ) -> Option<Finished> {
         self.reused = reused;
         let (Some(candidate), Phase::Connecting) = (self.candidate(), &self.phase) else {
-            return;
+            // Not waiting for a connection: let this one go.
+            io.outputs
+                .push_back(Output::ReleaseUpstream { reuse: false });
+            return None;
         };
         let Some(provider) = gateway.providers().get(candidate.provider) else {
-            return;
+            return Some(self.abandon(io));
         };
         let stream = self.kind.stream();
         let mut forward: &[(&'static str, String)] = &[];
@@ -40,7 +60,7 @@ impl Call {
                         canonical: Some(canonical),
                         ..
                     } => (None, canonical.as_ref()),
-                    CallRequest::OpenAi { .. } => return,
+                    CallRequest::OpenAi { .. } => return Some(self.abandon(io)),
                 };
                 (
                     format!(
@@ -88,7 +108,7 @@ impl Call {
                 )
             }
             // `start` decoded the canonical form before connecting.
-            CallRequest::OpenAi { .. } => return,
+            CallRequest::OpenAi { .. } => return Some(self.abandon(io)),
         };
         let host = provider.addr.host_header();
         let auth = provider
@@ -120,5 +140,6 @@ impl Call {
         client::write_request(io.up, "POST", &target, &host, &headers, &body);
         self.reached = true;
         self.phase = Phase::AwaitingHead { since: now };
+        None
     }
 }

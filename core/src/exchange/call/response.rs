@@ -162,7 +162,7 @@ impl Call {
 
     /// Counting for an OpenAI-compatible provider, which has no counting
     /// endpoint: the model's own tokenizer, here.
-    pub(super) fn count_locally(&mut self, gateway: &Gateway, io: &mut Io<'_>) -> Finished {
+    pub(super) fn count_locally(&mut self, io: &mut Io<'_>) -> Finished {
         let model = self
             .candidate()
             .map(|c| c.model.clone())
@@ -178,6 +178,6 @@ impl Call {
             CallRequest::OpenAi { .. } => 0,
         };
         let response = Response::json(200, count::render(self.dialect, tokens));
-        self.respond(gateway, io, response, true)
+        self.respond(io, response, true)
     }
 }

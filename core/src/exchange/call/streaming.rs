@@ -23,7 +23,7 @@ impl Call {
                         ErrorKind::BadGateway,
                         "the provider's response is too large",
                     );
-                    return Some(self.respond(gateway, io, Response::from(&err), false));
+                    return Some(self.respond(io, Response::from(&err), false));
                 }
                 self.buffered.extend_from_slice(bytes);
                 None
@@ -110,7 +110,7 @@ impl Call {
             }
             Phase::Buffering { .. } => {
                 let response = self.buffered_response(gateway);
-                Some(self.respond(gateway, io, response, true))
+                Some(self.respond(io, response, true))
             }
             _ => None,
         }
