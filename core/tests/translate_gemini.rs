@@ -110,57 +110,32 @@ fn recorded_sse(t: &Value) -> Option<String> {
     resp["body_raw"].as_str().map(json_array_as_sse)
 }
 
-/// A whole response replayed as the events a decoder would have produced.
+/// A whole response replayed as the events a decoder would have produced,
+/// each tool call's arguments split in two to show the encoder waits for
+/// the whole call.
 fn events_of(resp: &ChatResponse) -> Vec<StreamEvent> {
-    let mut out = vec![StreamEvent::Start {
-        id: resp.id.clone(),
-        model: resp.model.clone(),
-    }];
-    let mut index = 0;
-    for part in &resp.content {
-        match part {
-            Part::Text(t) => out.push(StreamEvent::Text(t.clone())),
-            Part::Reasoning {
-                text, signature, ..
-            } => out.push(StreamEvent::Reasoning {
-                text: text.clone(),
-                signature: signature.clone(),
-            }),
-            Part::ToolCall {
-                id,
-                name,
-                arguments,
-                signature,
-            } => {
-                out.push(StreamEvent::ToolCallStart {
-                    index,
-                    id: id.clone(),
-                    name: name.clone(),
-                    signature: signature.clone(),
-                });
-                // Split to show the encoder waits for the whole call.
-                let mid = arguments.len() / 2;
-                let mid = (mid..=arguments.len())
-                    .find(|i| arguments.is_char_boundary(*i))
-                    .unwrap_or(arguments.len());
-                for fragment in [&arguments[..mid], &arguments[mid..]] {
-                    out.push(StreamEvent::ToolCallArguments {
+    resp.to_events()
+        .into_iter()
+        .flat_map(|event| match event {
+            StreamEvent::ToolCallArguments { index, fragment } => {
+                let mid = (fragment.len() / 2..=fragment.len())
+                    .find(|i| fragment.is_char_boundary(*i))
+                    .unwrap_or(fragment.len());
+                let (a, b) = fragment.split_at(mid);
+                vec![
+                    StreamEvent::ToolCallArguments {
                         index,
-                        fragment: fragment.to_string(),
-                    });
-                }
-                index += 1;
+                        fragment: a.to_string(),
+                    },
+                    StreamEvent::ToolCallArguments {
+                        index,
+                        fragment: b.to_string(),
+                    },
+                ]
             }
-            Part::Image(_) | Part::ToolResult { .. } => {}
-        }
-    }
-    if let Some(u) = resp.usage {
-        out.push(StreamEvent::Usage(u));
-    }
-    if let Some(f) = &resp.finish {
-        out.push(StreamEvent::Finish(f.clone()));
-    }
-    out
+            other => vec![other],
+        })
+        .collect()
 }
 
 fn encode_stream(mut enc: StreamEncoder, events: &[StreamEvent]) -> Vec<u8> {
