@@ -62,19 +62,8 @@ pub(crate) fn anthropic_messages(
     body: &[u8],
 ) -> Result<Plan, ApiError> {
     let canonical = anthropic::decode_request(None, body)?;
-    let candidates = route::candidates_native(
-        gateway,
-        Dialect::Anthropic,
-        Some(ProviderKind::Anthropic),
-        Some(&canonical.model),
-        &[],
-    )?;
-    let mut forward = Vec::new();
-    for name in ["anthropic-version", "anthropic-beta"] {
-        if let Some(value) = head.header(name) {
-            forward.push((name, value.to_string()));
-        }
-    }
+    let candidates = native_candidates(gateway, Dialect::Anthropic, &canonical.model)?;
+    let forward = anthropic_headers(head);
     Ok(Plan {
         kind: CallKind::Chat {
             stream: canonical.stream,
@@ -106,13 +95,7 @@ pub(crate) fn gemini_generate(
     let mut canonical = gemini::decode_request(Some(model), body)?;
     canonical.stream = stream;
     canonical.include_usage = true;
-    let candidates = route::candidates_native(
-        gateway,
-        Dialect::Google,
-        Some(ProviderKind::Gemini),
-        Some(model),
-        &[],
-    )?;
+    let candidates = native_candidates(gateway, Dialect::Google, model)?;
     let sse = head
         .query()
         .is_some_and(|q| q.split('&').any(|pair| pair == "alt=sse"));
@@ -130,6 +113,30 @@ pub(crate) fn gemini_generate(
         },
         candidates,
     })
+}
+
+/// Where a native-dialect request's model may go: a bare name to the
+/// dialect's own provider, `provider/model` to any.
+fn native_candidates(
+    gateway: &Gateway,
+    dialect: Dialect,
+    model: &str,
+) -> Result<Vec<Candidate>, ApiError> {
+    let native = match dialect {
+        Dialect::Anthropic => ProviderKind::Anthropic,
+        Dialect::Google => ProviderKind::Gemini,
+        Dialect::OpenAi => ProviderKind::OpenAi,
+    };
+    route::candidates_native(gateway, dialect, Some(native), Some(model), &[])
+}
+
+/// The client's Anthropic API version and beta flags, forwarded to an
+/// Anthropic provider.
+fn anthropic_headers(head: &RequestHead) -> Vec<(&'static str, String)> {
+    ["anthropic-version", "anthropic-beta"]
+        .into_iter()
+        .filter_map(|name| head.header(name).map(|value| (name, value.to_string())))
+        .collect()
 }
 
 fn object(body: &[u8], dialect: Dialect) -> Result<Map<String, Value>, ApiError> {
@@ -155,19 +162,8 @@ pub(crate) fn anthropic_count_tokens(
     for_decoding.entry("max_tokens").or_insert(Value::from(1));
     let bytes = serde_json::to_vec(&for_decoding).unwrap_or_default();
     let canonical = anthropic::decode_request(None, &bytes)?;
-    let candidates = route::candidates_native(
-        gateway,
-        Dialect::Anthropic,
-        Some(ProviderKind::Anthropic),
-        Some(&canonical.model),
-        &[],
-    )?;
-    let mut forward = Vec::new();
-    for name in ["anthropic-version", "anthropic-beta"] {
-        if let Some(value) = head.header(name) {
-            forward.push((name, value.to_string()));
-        }
-    }
+    let candidates = native_candidates(gateway, Dialect::Anthropic, &canonical.model)?;
+    let forward = anthropic_headers(head);
     Ok(Plan {
         kind: CallKind::CountTokens,
         dialect: Dialect::Anthropic,
@@ -195,13 +191,7 @@ pub(crate) fn gemini_count_tokens(
         }
         None => gemini::decode_request(Some(model), body)?,
     };
-    let candidates = route::candidates_native(
-        gateway,
-        Dialect::Google,
-        Some(ProviderKind::Gemini),
-        Some(model),
-        &[],
-    )?;
+    let candidates = native_candidates(gateway, Dialect::Google, model)?;
     Ok(Plan {
         kind: CallKind::CountTokens,
         dialect: Dialect::Google,
