@@ -28,6 +28,9 @@ pub struct ProviderConfig {
     pub api_key: Option<String>,
     /// Models to list; empty means the shipped catalog for well-known providers.
     pub models: Vec<String>,
+    /// Extra CA certificates (PEM) trusted for this provider's TLS, beside
+    /// the public roots: for servers behind a private CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -38,6 +41,7 @@ impl std::fmt::Debug for ProviderConfig {
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("models", &self.models)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -108,6 +112,7 @@ struct FileProvider {
     api_key_env: Option<String>,
     #[serde(default)]
     models: Vec<String>,
+    ca_file: Option<PathBuf>,
 }
 
 fn default_base_url(kind: ProviderKind) -> &'static str {
@@ -204,6 +209,7 @@ impl Config {
                     base_url: base_url.unwrap_or_else(|| default_base_url(kind).to_string()),
                     api_key,
                     models: Vec::new(),
+                    ca_file: None,
                 });
             }
         }
@@ -227,6 +233,7 @@ impl Config {
                 kind,
                 api_key,
                 models: p.models,
+                ca_file: p.ca_file,
             };
             // A file table refines the provider of the same name from the environment.
             match providers.iter_mut().find(|existing| existing.name == name) {

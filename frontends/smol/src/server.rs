@@ -47,8 +47,14 @@ pub fn run(
         _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let listener = TcpListener::try_from(listener)?;
+    let ca_files: Vec<_> = host
+        .config
+        .providers
+        .iter()
+        .map(|p| p.ca_file.clone())
+        .collect();
     let shared = Arc::new(Shared {
-        pool: Pool::new(host.gateway.clone()),
+        pool: Pool::new(host.gateway.clone(), &ca_files).map_err(std::io::Error::other)?,
         host: host.clone(),
         clock: Clock::new(),
         shutdown,

@@ -2,6 +2,7 @@
 //! `https` base URLs, and a bounded keep-alive pool per provider.
 
 use std::io;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -12,7 +13,8 @@ use arouter_core::gateway::Gateway;
 use arouter_core::upstream::UpstreamAddr;
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 use futures_rustls::client::TlsStream;
-use futures_rustls::rustls::pki_types::ServerName;
+use futures_rustls::rustls::pki_types::pem::PemObject;
+use futures_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use futures_rustls::rustls::{ClientConfig, RootCertStore};
 use futures_rustls::TlsConnector;
 use smol::net::TcpStream;
@@ -78,27 +80,59 @@ pub struct Upstream {
 
 pub struct Pool {
     idle: Vec<Mutex<Vec<(Stream, Instant)>>>,
-    tls: TlsConnector,
+    /// One TLS client per provider: the public roots, plus the provider's
+    /// own CA file when it names one.
+    tls: Vec<TlsConnector>,
     connect_timeout: Duration,
     gateway: Arc<Gateway>,
 }
 
 impl Pool {
-    pub fn new(gateway: Arc<Gateway>) -> Pool {
-        let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        // Built with only rustls's `ring` feature, so `builder()` picks ring.
-        let config = ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Pool {
+    /// `ca_files[i]` is provider `i`'s extra trusted CA file, if any.
+    pub fn new(gateway: Arc<Gateway>, ca_files: &[Option<PathBuf>]) -> Result<Pool, String> {
+        let mut tls = Vec::with_capacity(gateway.providers().len());
+        for (i, provider) in gateway.providers().iter().enumerate() {
+            let mut roots = RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            if let Some(path) = ca_files.get(i).and_then(Option::as_ref) {
+                let certs = CertificateDer::pem_file_iter(path).map_err(|e| {
+                    format!(
+                        "provider `{}`: cannot read ca_file {}: {e}",
+                        provider.name,
+                        path.display()
+                    )
+                })?;
+                for cert in certs {
+                    let cert = cert.map_err(|e| {
+                        format!(
+                            "provider `{}`: bad certificate in {}: {e}",
+                            provider.name,
+                            path.display()
+                        )
+                    })?;
+                    roots.add(cert).map_err(|e| {
+                        format!(
+                            "provider `{}`: unusable certificate in {}: {e}",
+                            provider.name,
+                            path.display()
+                        )
+                    })?;
+                }
+            }
+            // Built with only rustls's `ring` feature, so `builder()` picks ring.
+            let config = ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            tls.push(TlsConnector::from(Arc::new(config)));
+        }
+        Ok(Pool {
             idle: (0..gateway.providers().len())
                 .map(|_| Mutex::new(Vec::new()))
                 .collect(),
-            tls: TlsConnector::from(Arc::new(config)),
+            tls,
             connect_timeout: Duration::from_millis(gateway.limits().upstream_connect_timeout_ms),
             gateway,
-        }
+        })
     }
 
     /// A connection to `provider`: pooled unless `fresh`. The bool says
@@ -125,7 +159,7 @@ impl Pool {
             .get(provider)
             .ok_or(ConnectError::Other)?
             .addr;
-        let connect = self.connect(addr);
+        let connect = self.connect(provider, addr);
         let timeout = async {
             Timer::after(self.connect_timeout).await;
             Err(ConnectError::Timeout)
@@ -134,7 +168,7 @@ impl Pool {
         Ok((Upstream { provider, stream }, false))
     }
 
-    async fn connect(&self, addr: &UpstreamAddr) -> Result<Stream, ConnectError> {
+    async fn connect(&self, provider: usize, addr: &UpstreamAddr) -> Result<Stream, ConnectError> {
         let tcp = TcpStream::connect((addr.host.as_str(), addr.port))
             .await
             .map_err(|e| match e.kind() {
@@ -148,8 +182,8 @@ impl Pool {
             return Ok(Stream::Plain(tcp));
         }
         let name = ServerName::try_from(addr.host.clone()).map_err(|_| ConnectError::Tls)?;
-        let tls = self
-            .tls
+        let connector = self.tls.get(provider).ok_or(ConnectError::Other)?;
+        let tls = connector
             .connect(name, tcp)
             .await
             .map_err(|_| ConnectError::Tls)?;
