@@ -57,6 +57,14 @@ fn count(bpe: &CoreBPE, text: &str) -> u64 {
     total + bpe.encode_ordinary(rest).len() as u64
 }
 
+/// Builds the tokenizer tables now (they are built on first use, which
+/// takes a noticeable moment): a host calls this at start-up, off its
+/// serving threads, so no request pays for it.
+pub fn warm_up() {
+    let _ = tiktoken_rs::o200k_base_singleton();
+    let _ = tiktoken_rs::cl100k_base_singleton();
+}
+
 /// Input tokens of a chat request for an OpenAI-family `model`.
 pub fn count_chat_input(model: &str, req: &ChatRequest) -> u64 {
     let bpe = bpe_for(model);

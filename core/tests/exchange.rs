@@ -584,7 +584,12 @@ fn client_gone_while_waiting_for_upstream() {
     assert!(!s.upstream_open);
     let usage = s.usage_event();
     assert!(!usage.complete);
-    assert_eq!(usage.usage, None);
+    // The provider already has the prompt: it is billed, as the gateway's
+    // own count, with no output.
+    assert!(usage.estimated);
+    let tokens = usage.usage.expect("the prompt is billed");
+    assert!(tokens.prompt_tokens > 0);
+    assert_eq!(tokens.completion_tokens, 0);
     assert_eq!(usage.provider, "openai");
     assert!(s.closed);
     assert!(s.down.is_empty(), "nothing written to a gone client");

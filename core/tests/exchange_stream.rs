@@ -973,3 +973,27 @@ fn an_upstream_closing_right_after_its_head_falls_back() {
     let first: Value = serde_json::from_str(&s.response().sse_data()[0]).unwrap();
     assert_eq!(first["model"], "backup/llama");
 }
+
+#[test]
+fn a_stream_the_client_abandons_before_usage_is_still_billed() {
+    // OpenAI reports usage only at the end; a client that leaves earlier
+    // must not make the call free. The gateway counts the prompt with the
+    // model's tokenizer and the tokens relayed (one per content chunk, as
+    // OpenAI streams them), and marks the figures as its own estimate.
+    let mut s = start_stream(false);
+    s.upstream(&chunk(
+        events(&[
+            delta("one", None),
+            delta(" two", None),
+            delta(" three", None),
+        ])
+        .as_bytes(),
+    ));
+    s.client_eof();
+    let record = s.usage_event();
+    assert!(!record.complete);
+    assert!(record.estimated, "the figures are the gateway's own");
+    let usage = record.usage.expect("an aborted stream is billed");
+    assert_eq!(usage.completion_tokens, 3);
+    assert!(usage.prompt_tokens > 0);
+}

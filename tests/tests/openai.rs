@@ -363,6 +363,40 @@ fn client_disconnect_aborts_the_upstream_within_a_second() {
         lag < 1000,
         "upstream saw the close {lag} ms after the client left"
     );
+    // No usage came before the abort, yet the call is billed, as an
+    // estimate: the prompt counted, the tokens relayed so far.
+    let rows = wait_for_transaction(
+        &server,
+        "select prompt_tokens, completion_tokens, complete, estimated from transactions",
+    );
+    let row: Vec<i64> = rows
+        .split(',')
+        .map(|v| v.trim().parse().unwrap_or(-1))
+        .collect();
+    assert!(row[0] > 0 && row[1] > 0, "{rows}");
+    assert_eq!(&row[2..], [0, 1], "incomplete, estimated: {rows}");
+}
+
+/// Polls the store until the query returns a row; the row as `a, b, …`.
+fn wait_for_transaction(server: &Server, query: &str) -> String {
+    let db = server.data_dir.path().join("data/arouter.sqlite3");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                "import sqlite3;c=sqlite3.connect('{}');r=c.execute('{query}').fetchone();print(', '.join(map(str,r)) if r else '')",
+                db.display()
+            ))
+            .output()
+            .expect("python3");
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !text.is_empty() {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "no transaction recorded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]

@@ -99,6 +99,9 @@ pub struct Exchange {
     draining: bool,
     /// Unix milliseconds at `Tick(0)`, when the driver provides it.
     unix_origin_ms: Option<u64>,
+    /// A call cut short whose usage the gateway estimates when its usage
+    /// event is polled, after the driver has let the upstream go.
+    unbilled: Option<Box<Call>>,
 }
 
 impl std::fmt::Debug for Exchange {
@@ -132,6 +135,7 @@ impl Exchange {
             outputs: VecDeque::new(),
             draining: false,
             unix_origin_ms: None,
+            unbilled: None,
         }
     }
 
@@ -237,9 +241,17 @@ impl Exchange {
             move_bytes(&mut self.down, out);
             return Output::TransmitDownstream;
         }
-        if let Some(output) = self.outputs.pop_front() {
+        if let Some(mut output) = self.outputs.pop_front() {
             if output == Output::Close {
                 self.state = State::Closed;
+            }
+            if let Output::Event(Event::Usage(record)) = &mut output {
+                if record.estimated && record.usage.is_none() {
+                    record.usage = self
+                        .unbilled
+                        .take()
+                        .and_then(|mut call| call.estimated_usage());
+                }
             }
             return output;
         }
@@ -602,9 +614,13 @@ impl Exchange {
                     model,
                     usage: finished.usage,
                     complete: finished.complete,
+                    estimated: finished.estimated,
                     referer: calling.referer,
                     title: calling.title,
                 })));
+            if finished.estimated && finished.usage.is_none() {
+                self.unbilled = Some(calling.call);
+            }
         }
         if calling.keep_alive && !client_gone && !self.draining {
             self.next_request(now);

@@ -144,6 +144,9 @@ pub struct UsageRecord {
     pub usage: Option<Usage>,
     /// The response reached the client whole (no abort, no cut stream).
     pub complete: bool,
+    /// `usage` is the gateway's estimate (the provider never reported it:
+    /// the call was cut short), not the provider's figures.
+    pub estimated: bool,
     /// Attribution headers (`HTTP-Referer`, `X-Title`).
     pub referer: Option<String>,
     pub title: Option<String>,

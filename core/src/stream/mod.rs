@@ -71,6 +71,16 @@ impl ClientStream {
         }
     }
 
+    /// Content chunks relayed so far: the output-token estimate for a
+    /// stream abandoned before the provider reported its usage.
+    pub fn relayed(&self) -> u64 {
+        match self {
+            ClientStream::Native(s) => s.relayed(),
+            ClientStream::PassThrough(s) => s.relayed(),
+            ClientStream::Translated(s) => s.relayed(),
+        }
+    }
+
     pub fn usage(&self) -> Option<Usage> {
         match self {
             ClientStream::Native(s) => s.usage(),

@@ -52,6 +52,9 @@ pub struct OpenAiStream {
     failed: bool,
     /// Whether any upstream chunk arrived (a first token was seen).
     started: bool,
+    /// Chunks with choices relayed to the client: OpenAI streams one token
+    /// per chunk, so this estimates the output of an abandoned stream.
+    relayed: u64,
 }
 
 impl OpenAiStream {
@@ -66,6 +69,7 @@ impl OpenAiStream {
             done: false,
             failed: false,
             started: false,
+            relayed: 0,
         }
     }
 
@@ -101,6 +105,7 @@ impl OpenAiStream {
             return;
         }
         if self.started && self.pass_through(trimmed, out) {
+            self.relayed += 1;
             return;
         }
         let mut obj = match serde_json::from_str::<Value>(trimmed) {
@@ -157,7 +162,15 @@ impl OpenAiStream {
             // usage later in a chunk of its own.
             obj.insert("usage".into(), Value::Null);
         }
+        if kept_choices {
+            self.relayed += 1;
+        }
         write_json(out, &Value::Object(obj));
+    }
+
+    /// Chunks with choices relayed so far (see `relayed`).
+    pub fn relayed(&self) -> u64 {
+        self.relayed
     }
 
     /// Repairs one choice of an upstream chunk; `false` when the choice

@@ -21,6 +21,9 @@ pub struct PassThroughStream {
     /// event's data becomes an element. `Some(false)` until `[` is written.
     json_array: Option<bool>,
     started: bool,
+    /// Content events (text, reasoning, tool arguments) seen: an estimate
+    /// of output tokens if the stream is abandoned before its usage.
+    relayed: u64,
     failed: bool,
     done: bool,
 }
@@ -34,6 +37,7 @@ impl PassThroughStream {
             usage: None,
             json_array: json_array.then_some(false),
             started: false,
+            relayed: 0,
             failed: false,
             done: false,
         }
@@ -60,7 +64,10 @@ impl PassThroughStream {
                 },
                 StreamEvent::Error { .. } => self.failed = true,
                 StreamEvent::Start { .. } => {}
-                _ => self.started = true,
+                _ => {
+                    self.started = true;
+                    self.relayed += 1;
+                }
             }
         }
     }
@@ -133,6 +140,10 @@ impl PassThroughStream {
 
     pub fn started(&self) -> bool {
         self.started
+    }
+
+    pub fn relayed(&self) -> u64 {
+        self.relayed
     }
 
     pub fn usage(&self) -> Option<Usage> {

@@ -15,6 +15,9 @@ pub struct TranslatedStream {
     events: Vec<StreamEvent>,
     usage: Option<Usage>,
     started: bool,
+    /// Content events (text, reasoning, tool arguments) seen: an estimate
+    /// of output tokens if the stream is abandoned before its usage.
+    relayed: u64,
     failed: bool,
 }
 
@@ -34,6 +37,7 @@ impl TranslatedStream {
             events: Vec::new(),
             usage: None,
             started: false,
+            relayed: 0,
             failed: false,
         }
     }
@@ -55,7 +59,10 @@ impl TranslatedStream {
                 },
                 StreamEvent::Error { .. } => self.failed = true,
                 StreamEvent::Start { .. } => {}
-                _ => self.started = true,
+                _ => {
+                    self.started = true;
+                    self.relayed += 1;
+                }
             }
             self.encoder.on_event(&event, out);
         }
@@ -94,6 +101,10 @@ impl TranslatedStream {
 
     pub fn started(&self) -> bool {
         self.started
+    }
+
+    pub fn relayed(&self) -> u64 {
+        self.relayed
     }
 
     pub fn usage(&self) -> Option<Usage> {

@@ -74,6 +74,7 @@ impl Recorder {
             completion_tokens: tokens.completion_tokens,
             cost_micros: cost,
             complete: usage.complete,
+            estimated: usage.estimated,
             referer: usage.referer,
             title: usage.title,
         };

@@ -95,6 +95,8 @@ pub(crate) struct Finished {
     pub usage: Option<Usage>,
     /// The response reached the client whole (no abort, no cut stream).
     pub complete: bool,
+    /// `usage` is the gateway's estimate, not the provider's report.
+    pub estimated: bool,
 }
 
 #[derive(Debug)]
@@ -158,6 +160,8 @@ pub(crate) struct Call {
     /// The current attempt's request went to a provider: only then is
     /// there anything to bill.
     reached: bool,
+    /// `usage` was estimated by the gateway (see `estimate_usage`).
+    estimated: bool,
 }
 
 impl Call {
@@ -194,6 +198,7 @@ impl Call {
             reused: false,
             refreshed: false,
             reached: false,
+            estimated: false,
         }
     }
 
@@ -346,9 +351,50 @@ impl Call {
         if !matches!(self.phase, Phase::Done) {
             io.outputs
                 .push_back(Output::ReleaseUpstream { reuse: false });
+            self.mark_for_estimate();
         }
         self.phase = Phase::Done;
         self.finished(499, false)
+    }
+
+    /// Notes that this call, cut short, has no usage from its provider and
+    /// will need the gateway's estimate. The estimate itself is computed
+    /// later (`estimated_usage`), once the upstream has been let go: a
+    /// tokenizer must never stand between a client leaving and the
+    /// provider being told.
+    pub(super) fn mark_for_estimate(&mut self) {
+        let reported =
+            self.usage.is_some() || self.stream.as_ref().is_some_and(|s| s.usage().is_some());
+        if !reported && self.reached && matches!(self.kind, CallKind::Chat { .. }) {
+            self.estimated = true;
+        }
+    }
+
+    /// The gateway's estimate for a call cut short before the provider
+    /// reported its usage (OpenAI reports it only at the end of a stream):
+    /// the prompt counted with the tokenizer, the output as the content
+    /// chunks relayed (providers stream about one token per chunk).
+    pub(crate) fn estimated_usage(&mut self) -> Option<Usage> {
+        if !self.estimated || self.canonical().is_err() {
+            return None;
+        }
+        let model = self
+            .candidate()
+            .map(|c| c.model.clone())
+            .unwrap_or_default();
+        let prompt_tokens = match &self.request {
+            CallRequest::Foreign { canonical, .. }
+            | CallRequest::OpenAi {
+                canonical: Some(canonical),
+                ..
+            } => crate::tokens::count_chat_input(&model, canonical),
+            CallRequest::OpenAi { .. } => 0,
+        };
+        Some(Usage {
+            prompt_tokens,
+            completion_tokens: self.stream.as_ref().map_or(0, ClientStream::relayed),
+            ..Usage::default()
+        })
     }
 
     pub(crate) fn deadline(&self, gateway: &Gateway) -> Option<Tick> {
@@ -634,6 +680,7 @@ impl Call {
                 .usage
                 .or_else(|| self.stream.as_ref().and_then(ClientStream::usage)),
             complete,
+            estimated: self.estimated,
         }
     }
 }

@@ -249,6 +249,10 @@ impl Call {
     }
 
     pub(super) fn end_stream(&mut self, io: &mut Io<'_>, complete: bool) -> Finished {
+        if !complete {
+            // Cut short: the provider may never have sent its usage.
+            self.mark_for_estimate();
+        }
         if matches!(
             self.phase,
             Phase::Streaming {

@@ -68,6 +68,9 @@ pub struct Transaction {
     pub cost_micros: u64,
     /// The response reached the client whole.
     pub complete: bool,
+    /// The token counts are the gateway's estimate: the call was cut short
+    /// before the provider reported its usage.
+    pub estimated: bool,
     pub referer: Option<String>,
     pub title: Option<String>,
 }

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     completion_tokens INTEGER NOT NULL DEFAULT 0,
     cost_micros       INTEGER NOT NULL DEFAULT 0,
     complete          INTEGER NOT NULL DEFAULT 1,
+    estimated         INTEGER NOT NULL DEFAULT 0,
     referer           TEXT,
     title             TEXT
 );
@@ -118,8 +119,8 @@ impl Store for SqliteStore {
                 let mut stmt = tx
                     .prepare_cached(
                         "INSERT INTO transactions (created_at, key_id, provider, model, prompt_tokens,
-                         completion_tokens, cost_micros, complete, referer, title)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                         completion_tokens, cost_micros, complete, estimated, referer, title)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     )
                     .map_err(backend)?;
                 for t in batch {
@@ -132,6 +133,7 @@ impl Store for SqliteStore {
                         t.completion_tokens as i64,
                         t.cost_micros as i64,
                         t.complete,
+                        t.estimated,
                         t.referer,
                         t.title,
                     ])
@@ -158,6 +160,7 @@ impl Store for SqliteStore {
                         completion_tokens: r.get::<_, i64>("completion_tokens")?.max(0) as u64,
                         cost_micros: r.get::<_, i64>("cost_micros")?.max(0) as u64,
                         complete: r.get("complete")?,
+                        estimated: r.get("estimated")?,
                         referer: r.get("referer")?,
                         title: r.get("title")?,
                     })
@@ -247,6 +250,7 @@ mod tests {
             completion_tokens: 5,
             cost_micros: 7,
             complete: false,
+            estimated: true,
             referer: Some("https://app.example".into()),
             title: None,
         };
