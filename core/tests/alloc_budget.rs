@@ -164,11 +164,11 @@ fn a_whole_non_stream_request_stays_within_budget() {
     cycle(&mut ex, &mut out);
     let used = allocs() - before;
     // Parsing the request head and body, routing, the upstream request, the
-    // normalized response and the log/usage records: 132 when measured.
+    // normalized response and the log/usage records: 108 when measured.
     assert!(
         used <= BUDGET,
         "{used} allocations for one non-stream request (budget {BUDGET})"
     );
 }
 
-const BUDGET: u64 = 132;
+const BUDGET: u64 = 108;

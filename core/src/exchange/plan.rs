@@ -31,7 +31,6 @@ pub(crate) fn openai_chat(gateway: &Gateway, body: &[u8]) -> Result<Plan, ApiErr
         dialect: Dialect::OpenAi,
         request: CallRequest::OpenAi {
             body: req.body,
-            raw: body.to_vec(),
             canonical: None,
         },
         candidates,
@@ -47,7 +46,6 @@ pub(crate) fn openai_embeddings(gateway: &Gateway, body: &[u8]) -> Result<Plan, 
         dialect: Dialect::OpenAi,
         request: CallRequest::OpenAi {
             body: req.body,
-            raw: Vec::new(),
             canonical: None,
         },
         candidates,

@@ -59,12 +59,12 @@ impl CallKind {
 /// The client's request, as the call keeps it for every candidate.
 #[derive(Debug)]
 pub(crate) enum CallRequest {
-    /// An OpenAI-dialect body: parsed for the same-dialect fast path, raw
-    /// for decoding into the canonical form when a candidate speaks
-    /// another dialect (decoded once, on first need).
+    /// An OpenAI-dialect body, parsed: the same-dialect fast path writes
+    /// it upstream as it is; its canonical form is derived once, only when
+    /// a candidate speaks another dialect or a cut-short call needs its
+    /// prompt counted.
     OpenAi {
         body: Map<String, Value>,
-        raw: Vec<u8>,
         canonical: Option<Box<ChatRequest>>,
     },
     /// A request in another dialect (Anthropic, Gemini): its body kept
@@ -232,9 +232,10 @@ impl Call {
 
     /// Decodes the client's request into the canonical form, once.
     fn canonical(&mut self) -> Result<(), ApiError> {
-        if let CallRequest::OpenAi { raw, canonical, .. } = &mut self.request {
+        if let CallRequest::OpenAi { body, canonical } = &mut self.request {
             if canonical.is_none() {
-                let mut req = crate::translate::openai::canonical::decode_request(raw)?;
+                let bytes = serde_json::to_vec(body).unwrap_or_default();
+                let mut req = crate::translate::openai::canonical::decode_request(&bytes)?;
                 if let CallKind::Chat { include_usage, .. } = self.kind {
                     req.include_usage = include_usage;
                 }

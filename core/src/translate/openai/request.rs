@@ -127,23 +127,61 @@ pub fn upstream_body(
     official: bool,
     stream: bool,
 ) -> Vec<u8> {
-    let mut out = Map::with_capacity(body.len() + 1);
+    // Written straight from the parsed request, in its key order, with no
+    // copy of the (possibly large) messages.
+    let mut out = Vec::with_capacity(256);
+    out.push(b'{');
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, name: &str| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_json(out, name);
+        out.push(b':');
+    };
     for (k, v) in body {
-        if params::forwarded(k, official) {
-            out.insert(k.clone(), v.clone());
+        if !params::forwarded(k, official) {
+            continue;
+        }
+        key(&mut out, k);
+        match k.as_str() {
+            "model" => write_json(&mut out, model),
+            "stream_options" if stream => write_stream_options(&mut out, v),
+            _ => write_json(&mut out, v),
         }
     }
-    out.insert("model".into(), Value::String(model.to_string()));
-    if stream {
-        let options = out
-            .entry("stream_options")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !options.is_object() {
-            *options = Value::Object(Map::new());
-        }
-        if let Value::Object(o) = options {
-            o.insert("include_usage".into(), Value::Bool(true));
+    if !body.contains_key("model") {
+        key(&mut out, "model");
+        write_json(&mut out, model);
+    }
+    if stream && !body.contains_key("stream_options") {
+        key(&mut out, "stream_options");
+        write_stream_options(&mut out, &Value::Null);
+    }
+    out.push(b'}');
+    out
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Serializing a string or a parsed `Value` into memory cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// The client's stream options with usage always requested, so every
+/// streamed call can be billed.
+fn write_stream_options(out: &mut Vec<u8>, options: &Value) {
+    out.push(b'{');
+    if let Value::Object(options) = options {
+        for (k, v) in options
+            .iter()
+            .filter(|(k, _)| k.as_str() != "include_usage")
+        {
+            write_json(out, k);
+            out.push(b':');
+            write_json(out, v);
+            out.push(b',');
         }
     }
-    serde_json::to_vec(&Value::Object(out)).unwrap_or_default()
+    out.extend_from_slice(br#""include_usage":true}"#);
 }
