@@ -33,3 +33,19 @@ fn http1_client_corpus() {
 fn sse_decoder_corpus() {
     replay("sse_decoder", arouter_core::fuzz_entry::sse_decoder);
 }
+
+#[test]
+fn translate_request_corpus() {
+    replay(
+        "translate_request",
+        arouter_core::fuzz_entry::translate_request,
+    );
+}
+
+#[test]
+fn translate_response_corpus() {
+    replay(
+        "translate_response",
+        arouter_core::fuzz_entry::translate_response,
+    );
+}
