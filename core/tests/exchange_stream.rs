@@ -558,7 +558,8 @@ fn upstream_cut_before_the_first_event() {
     assert_eq!(r.status, 502);
     assert!(r.header("transfer-encoding").is_none());
     assert!(r.json()["error"]["message"].is_string());
-    assert!(!s.usage_event().complete);
+    // The provider reported nothing and the client got nothing: no bill.
+    assert!(s.usage_events().is_empty(), "{:?}", s.usage_events());
 }
 
 #[test]
@@ -996,4 +997,39 @@ fn a_stream_the_client_abandons_before_usage_is_still_billed() {
     let usage = record.usage.expect("an aborted stream is billed");
     assert_eq!(usage.completion_tokens, 3);
     assert!(usage.prompt_tokens > 0);
+}
+
+#[test]
+fn usage_a_provider_reported_before_failing_is_billed_even_after_fallback() {
+    // Anthropic reports the input tokens in message_start; if its stream
+    // then fails and the next candidate serves the answer, the first
+    // provider has still charged for the prompt.
+    let mut s = Scenario::builder().anthropic_first().backup().build();
+    let mut body = chat_body("anthropic/claude-x", true);
+    body["models"] = json!(["backup/b"]);
+    s.chat(&body);
+    let start = json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant",
+        "model": "claude-x", "content": [], "stop_reason": null,
+        "usage": {"input_tokens": 25, "output_tokens": 1}}});
+    let error =
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+    let sse = format!("event: message_start\ndata: {start}\n\nevent: error\ndata: {error}\n\n");
+    s.upstream(&sse_response(&sse));
+    assert_eq!(
+        s.connects(),
+        vec![(0, false), (1, false)],
+        "fell back: {}",
+        String::from_utf8_lossy(&s.down)
+    );
+    s.upstream(&sse_response(&events(&[
+        delta("ok", Some("stop")),
+        "[DONE]".into(),
+    ])));
+    let records = s.usage_events();
+    assert_eq!(records.len(), 2, "{records:?}");
+    let first = &records[0];
+    assert_eq!(first.provider, "anthropic");
+    assert!(!first.complete && !first.estimated);
+    assert_eq!(first.usage.map(|u| u.prompt_tokens), Some(25));
+    assert_eq!(records[1].provider, "backup");
 }

@@ -601,6 +601,24 @@ impl Exchange {
                 started: calling.started,
                 finished: now,
             })));
+        for earlier in &finished.earlier {
+            let provider = self
+                .gateway
+                .providers()
+                .get(earlier.provider)
+                .map_or_else(String::new, |p| p.name.clone());
+            self.outputs
+                .push_back(Output::Event(Event::Usage(UsageRecord {
+                    key_id: calling.key_id,
+                    provider,
+                    model: earlier.model.clone(),
+                    usage: Some(earlier.usage),
+                    complete: false,
+                    estimated: false,
+                    referer: calling.referer.clone(),
+                    title: calling.title.clone(),
+                })));
+        }
         if let (Some(provider), Some(model)) = (finished.provider, finished.model) {
             let provider = self
                 .gateway

@@ -120,6 +120,7 @@ pub enum Rec {
 pub struct Builder {
     limits: Limits,
     backup: bool,
+    anthropic_first: bool,
     default_model: Option<String>,
     models: Vec<ModelEntry>,
 }
@@ -127,6 +128,12 @@ pub struct Builder {
 impl Builder {
     pub fn limits(mut self, f: impl FnOnce(&mut Limits)) -> Builder {
         f(&mut self.limits);
+        self
+    }
+
+    /// Makes the first provider an Anthropic one, named `anthropic`.
+    pub fn anthropic_first(mut self) -> Builder {
+        self.anthropic_first = true;
         self
     }
 
@@ -143,6 +150,15 @@ impl Builder {
 
     pub fn build(self) -> Scenario {
         let mut providers = vec![provider("openai", "http://127.0.0.1:1/v1", UPSTREAM_KEY)];
+        if self.anthropic_first {
+            providers[0] = Provider {
+                name: "anthropic".into(),
+                kind: ProviderKind::Anthropic,
+                addr: UpstreamAddr::parse("http://127.0.0.1:1").expect("provider url"),
+                api_key: Some(UPSTREAM_KEY.into()),
+                official: false,
+            };
+        }
         if self.backup {
             providers.push(provider(
                 "backup",
@@ -201,6 +217,7 @@ impl Scenario {
         Builder {
             limits: Limits::default(),
             backup: false,
+            anthropic_first: false,
             default_model: None,
             models: Vec::new(),
         }

@@ -97,6 +97,8 @@ pub(crate) struct Finished {
     pub complete: bool,
     /// `usage` is the gateway's estimate, not the provider's report.
     pub estimated: bool,
+    /// Usage reported by providers of earlier attempts that then failed.
+    pub earlier: Vec<EarlierUsage>,
 }
 
 #[derive(Debug)]
@@ -160,8 +162,22 @@ pub(crate) struct Call {
     /// The current attempt's request went to a provider: only then is
     /// there anything to bill.
     reached: bool,
-    /// `usage` was estimated by the gateway (see `estimate_usage`).
+    /// `usage` was estimated by the gateway (see `estimated_usage`).
     estimated: bool,
+    /// Stream bytes written before the first token (role chunk, message
+    /// start), held until a token commits the response to this candidate.
+    held: Vec<u8>,
+    /// Usage that providers of earlier, failed attempts reported: they
+    /// charged for it, so it is billed too.
+    earlier: Vec<EarlierUsage>,
+}
+
+/// What a failed attempt's provider reported before it failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct EarlierUsage {
+    pub provider: usize,
+    pub model: String,
+    pub usage: Usage,
 }
 
 impl Call {
@@ -199,6 +215,8 @@ impl Call {
             refreshed: false,
             reached: false,
             estimated: false,
+            held: Vec::new(),
+            earlier: Vec::new(),
         }
     }
 
@@ -614,12 +632,33 @@ impl Call {
             io.outputs
                 .push_back(Output::ReleaseUpstream { reuse: false });
         }
+        self.bank_reported_usage();
         self.failure = Some(Failure { response: failure });
         self.attempt += 1;
         if self.attempt < self.candidates.len() {
             return self.start(gateway, io);
         }
         Some(self.give_up(io))
+    }
+
+    /// Keeps the usage the current attempt's provider reported before the
+    /// call moves on to another candidate.
+    pub(super) fn bank_reported_usage(&mut self) {
+        let reported = self
+            .usage
+            .take()
+            .or_else(|| self.stream.as_ref().and_then(ClientStream::usage));
+        if let (Some(usage), Some(candidate), true) = (reported, self.candidate(), self.reached) {
+            let record = EarlierUsage {
+                provider: candidate.provider,
+                model: candidate.model.clone(),
+                usage,
+            };
+            self.earlier.push(record);
+        }
+        // Banked once: the stream that carried it is not consulted again.
+        self.stream = None;
+        self.reached = false;
     }
 
     fn give_up(&mut self, io: &mut Io<'_>) -> Finished {
@@ -682,6 +721,7 @@ impl Call {
                 .or_else(|| self.stream.as_ref().and_then(ClientStream::usage)),
             complete,
             estimated: self.estimated,
+            earlier: self.earlier.clone(),
         }
     }
 }

@@ -59,6 +59,18 @@ impl Call {
                         true,
                     );
                 }
+                if !started && !done && !self.head_sent() {
+                    // Preamble only (a role chunk, a message start): held
+                    // back until the first token, so the call can still
+                    // fall back if the upstream fails before it.
+                    self.held.extend_from_slice(&scratch);
+                    self.scratch = scratch;
+                    return None;
+                }
+                if !self.held.is_empty() {
+                    let held = std::mem::take(&mut self.held);
+                    self.send_stream_bytes(io, &held);
+                }
                 self.send_stream_bytes(io, &scratch);
                 self.scratch = scratch;
                 if done {
@@ -103,6 +115,8 @@ impl Call {
                     let truncated = self.sse.finish();
                     stream.finish(truncated, &mut scratch);
                     complete = !stream.failed();
+                    let held = std::mem::take(&mut self.held);
+                    self.send_stream_bytes(io, &held);
                     self.send_stream_bytes(io, &scratch);
                     self.scratch = scratch;
                 }
@@ -192,7 +206,9 @@ impl Call {
         ) {
             let err = ApiError::new(self.dialect, ErrorKind::BadGateway, message.to_string())
                 .with_code("upstream_error");
+            self.bank_reported_usage();
             self.stream = None;
+            self.held.clear();
             return self.retry(gateway, io, Response::from(&err), released);
         }
         if let Some(stream) = self.stream.as_mut() {
