@@ -267,19 +267,25 @@ fn record(host: &Host, event: Event) {
     }
 }
 
-/// Writes everything, or gives up after `timeout` without progress on the
-/// whole write; false when the peer failed or stalled.
+/// Writes everything, or gives up after `timeout` without the write
+/// finishing; false when the peer failed or stalled. Almost every write
+/// completes at once, so the timer (a reactor registration) is only set up
+/// for one that would block.
 async fn write_within<W: futures_lite::AsyncWrite + Unpin>(
     stream: &mut W,
     bytes: &[u8],
     timeout: Duration,
 ) -> bool {
-    let write = async { stream.write_all(bytes).await.is_ok() };
+    let mut write = std::pin::pin!(stream.write_all(bytes));
+    if let Some(result) = futures_lite::future::poll_once(&mut write).await {
+        return result.is_ok();
+    }
+    let finish = async { write.await.is_ok() };
     let stall = async {
         Timer::after(timeout).await;
         false
     };
-    write.or(stall).await
+    finish.or(stall).await
 }
 
 async fn linger_close(mut stream: TcpStream) {
