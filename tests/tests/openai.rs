@@ -460,31 +460,20 @@ fn usage_is_recorded_as_a_transaction() {
         .unwrap()
         .trim_start_matches("openai/")
         .to_string();
-    let db = server.data_dir.path().join("data/arouter.sqlite3");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(format!(
-                "import sqlite3;c=sqlite3.connect('{}');print(c.execute('select provider,model,prompt_tokens,completion_tokens,cost_micros,complete from transactions').fetchall())",
-                db.display()
-            ))
-            .output()
-            .expect("python3");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        if text.contains("openai") {
-            let expect = format!(
-                "'openai', '{model}', {}, {},",
-                usage["prompt_tokens"], usage["completion_tokens"]
-            );
-            assert!(text.contains(&expect), "{text} lacks {expect}");
-            assert!(
-                !text.contains(", 0, 1)"),
-                "priced model billed at zero: {text}"
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "no transaction recorded: {text}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let row = wait_for_transaction(
+        &server,
+        "select provider, model, prompt_tokens, completion_tokens, cost_micros, complete from transactions",
+    );
+    let expect = format!(
+        "openai, {model}, {}, {}, ",
+        usage["prompt_tokens"], usage["completion_tokens"]
+    );
+    assert!(row.starts_with(&expect), "{row} lacks {expect}");
+    let cost: i64 = row
+        .split(", ")
+        .nth(4)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    assert!(cost > 0, "priced model billed at zero: {row}");
+    assert!(row.ends_with(", 1"), "complete: {row}");
 }
