@@ -1,8 +1,8 @@
 //! `arouter-conformance`: the replay upstream server.
 //!
 //! Plays OpenAI, Anthropic and Gemini from recorded transcripts
-//! (`../shared/transcripts`, plus the synthetic ones in
-//! `conformance/transcripts`), with fault injection and a request log,
+//! (`conformance/transcripts`: the recorded ones copied from the source set,
+//! plus synthetic ones in `openai_compat/`), with fault injection and a request log,
 //! so gateway tests never touch the network. See `README.md`.
 //!
 //! In-process use from a test:
@@ -41,20 +41,17 @@ use server::State;
 /// Default pause between two streamed events.
 pub const DEFAULT_CHUNK_DELAY: Duration = Duration::from_millis(2);
 
-/// `shared/transcripts` beside the repository (`<repo>/../shared/transcripts`).
-pub fn shared_transcripts_dir() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/transcripts");
-    p.canonicalize().unwrap_or(p)
-}
-
-/// The synthetic transcripts of this crate (`conformance/transcripts`).
-pub fn synthetic_transcripts_dir() -> PathBuf {
+/// The repository's transcripts (`conformance/transcripts`): recorded
+/// provider exchanges under `openai/`, `anthropic/`, `gemini/` and
+/// `openai_responses/`, synthetic compatible-server quirks under
+/// `openai_compat/`. Everything a test replays lives in the repository.
+pub fn transcripts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("transcripts")
 }
 
-/// The default transcript dirs: shared, then synthetic.
+/// The default transcript dirs: the repository's own.
 pub fn default_transcript_dirs() -> Vec<PathBuf> {
-    vec![shared_transcripts_dir(), synthetic_transcripts_dir()]
+    vec![transcripts_dir()]
 }
 
 /// Load every transcript under `dirs` (recursively), in dir order, each dir

@@ -13,8 +13,7 @@ usage: arouter-replay [--transcripts DIR]... [--listen ADDR] [--addr-file PATH]
                       [--chunk-delay-ms N] [--verbose]
 
   --transcripts DIR    load every *.json under DIR (recursively); repeatable.
-                       Default: <repo>/../shared/transcripts and
-                       <repo>/conformance/transcripts
+                       Default: <repo>/conformance/transcripts
   --listen ADDR        address to bind (default 127.0.0.1:0 = a free port)
   --addr-file PATH     write the bound HOST:PORT to PATH once listening
   --chunk-delay-ms N   pause between streamed events (default 2)

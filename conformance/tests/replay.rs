@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use arouter_conformance::{
-    load_transcripts, shared_transcripts_dir, spawn, synthetic_transcripts_dir, Fault, FaultRule,
-    ReplayConfig, ReplayHandle,
+    load_transcripts, spawn, transcripts_dir, Fault, FaultRule, ReplayConfig, ReplayHandle,
 };
 use serde_json::{json, Value};
 
@@ -216,11 +215,7 @@ fn one_shot(replay: &ReplayHandle, path: &str, body: &Value) -> Response {
 /// Recorded request of a transcript file, from the file itself (not through
 /// the library's loader).
 fn recorded(name: &str) -> Value {
-    let path = if name.starts_with("openai_compat/") {
-        synthetic_transcripts_dir().join(name)
-    } else {
-        shared_transcripts_dir().join(name)
-    };
+    let path = transcripts_dir().join(name);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -243,11 +238,8 @@ fn stream_transcript() -> (String, Value, usize) {
 fn every_transcript_replays_byte_for_byte() {
     let replay = server();
     let mut files: Vec<(PathBuf, String)> = Vec::new();
-    for dir in [shared_transcripts_dir(), synthetic_transcripts_dir()] {
-        let loaded = load_transcripts(std::slice::from_ref(&dir)).unwrap();
-        assert!(!loaded.is_empty(), "no transcripts in {}", dir.display());
-        files.extend(loaded.into_iter().map(|t| (t.file, t.name)));
-    }
+    let loaded = load_transcripts(&[transcripts_dir()]).unwrap();
+    files.extend(loaded.into_iter().map(|t| (t.file, t.name)));
     assert_eq!(files.len(), replay.transcripts().len());
     assert!(files.len() >= 60, "only {} transcripts", files.len());
 

@@ -446,7 +446,7 @@ fn write_data_line_fast_path_and_fallback() {
 // ---- recorded provider streams ------------------------------------------
 
 fn transcript_sse(rel: &str) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/transcripts/").to_owned() + rel;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../conformance/transcripts/").to_owned() + rel;
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["response"]["sse"]

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 const DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/transcripts/anthropic"
+    "/../conformance/transcripts/anthropic"
 );
 
 fn transcripts() -> Vec<(String, Value)> {

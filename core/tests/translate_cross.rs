@@ -18,7 +18,7 @@ use serde_json::Value;
 fn dir() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/transcripts"
+        "/../conformance/transcripts"
     ))
 }
 

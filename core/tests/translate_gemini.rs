@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 fn transcripts_dir() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/transcripts/gemini"
+        "/../conformance/transcripts/gemini"
     ))
 }
 

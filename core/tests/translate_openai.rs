@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 
 const DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/transcripts/openai"
+    "/../conformance/transcripts/openai"
 );
 
 /// Every chat transcript, by file stem, sorted.

@@ -1,7 +1,6 @@
 """The spec's schemas accept what the real providers send.
 
-Replays the recorded provider exchanges (default /work/shared/transcripts, or
-$AROUTER_TRANSCRIPTS) through the spec: request bodies against the request schemas,
+Replays the recorded provider exchanges (conformance/transcripts in the repository) through the spec: request bodies against the request schemas,
 response bodies / SSE events against the response schemas of the matching ARouter
 endpoint. The gateway passes same-dialect traffic through, so whatever a provider sends
 must be allowed by the contract. No server needed.
@@ -10,7 +9,6 @@ must be allowed by the contract. No server needed.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import re
 
@@ -18,15 +16,16 @@ import pytest
 
 import contract
 
-TRANSCRIPTS = pathlib.Path(os.environ.get("AROUTER_TRANSCRIPTS", "/work/shared/transcripts"))
+TRANSCRIPTS = contract.REPO_ROOT / "conformance" / "transcripts"
 
 _GEMINI_OP = re.compile(r"^/v1(?:beta)?/models/[^/:]+:(generateContent|streamGenerateContent|countTokens)$")
 
 
 def _files():
-    if not TRANSCRIPTS.is_dir():
-        return []
-    return sorted(TRANSCRIPTS.glob("*/*.json"))
+    files = sorted(TRANSCRIPTS.glob("*/*.json"))
+    # A missing directory must fail the suite, not quietly test nothing.
+    assert len(files) >= 60, f"only {len(files)} transcripts under {TRANSCRIPTS}"
+    return files
 
 
 def _template(provider: str, path: str) -> str | None:

@@ -1,4 +1,4 @@
-"""The recorded provider transcripts in ../shared/transcripts (read-only)."""
+"""The recorded provider transcripts kept in the repository (conformance/transcripts)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pathlib
 
 import contract
 
-DIR = contract.REPO_ROOT.parent / "shared" / "transcripts"
+DIR = contract.REPO_ROOT / "conformance" / "transcripts"
 
 
 def load(name: str) -> dict:

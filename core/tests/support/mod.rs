@@ -34,7 +34,7 @@ pub const BACKUP_HOST: &str = "backup.internal:8080";
 pub fn transcripts_dir() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/transcripts/openai"
+        "/../conformance/transcripts/openai"
     ))
 }
 
