@@ -17,11 +17,18 @@ pub struct Limits {
     pub max_upstream_body_bytes: usize,
     /// One SSE line (and one SSE event's data), in bytes.
     pub max_sse_line_bytes: usize,
-    /// Time allowed for a client to send a complete request head, in ms.
+    /// Time allowed for a client to send a complete request head, in ms:
+    /// from accept for a connection's first request (a client that
+    /// connects and sends nothing is dropped after it), from the first
+    /// byte for later requests on a keep-alive connection.
     pub header_timeout_ms: u64,
-    /// Time a keep-alive connection may sit idle between requests, in ms;
-    /// also bounds the gap between body bytes of a slow client.
+    /// Time a keep-alive connection may sit idle between requests (after an
+    /// answer, before the next request's first byte), in ms; also bounds
+    /// the gap between body bytes of a slow client.
     pub idle_timeout_ms: u64,
+    /// Total time allowed for a request body, from the end of its head, in
+    /// ms (408 beyond): a client trickling bytes cannot hold a connection.
+    pub body_timeout_ms: u64,
     /// Time to open a connection to a provider, in ms (enforced by the
     /// frontend, which owns sockets).
     pub upstream_connect_timeout_ms: u64,
@@ -34,6 +41,9 @@ pub struct Limits {
     /// While a stream waits for its first token, a `: keep-alive` comment
     /// goes to the client this often, in ms.
     pub stream_keepalive_ms: u64,
+    /// A pooled idle provider connection is closed after this long, in ms
+    /// (enforced by the frontend, which owns the pool).
+    pub upstream_pool_idle_ms: u64,
 }
 
 impl Default for Limits {
@@ -47,10 +57,12 @@ impl Default for Limits {
             max_sse_line_bytes: 1024 * 1024,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
+            body_timeout_ms: 120_000,
             upstream_connect_timeout_ms: 10_000,
             upstream_first_byte_timeout_ms: 600_000,
             upstream_idle_timeout_ms: 120_000,
             stream_keepalive_ms: 15_000,
+            upstream_pool_idle_ms: 30_000,
         }
     }
 }

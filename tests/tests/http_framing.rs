@@ -170,6 +170,11 @@ fn idle_keep_alive_connections_are_closed() {
         ..Default::default()
     });
     let mut c = s.connect();
+    // Idle after an answer: a connection that never sent anything is the
+    // header timeout's (client_deadlines.rs).
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut c).unwrap().status, 200);
     assert!(
         closed_within(&mut c, Duration::from_secs(3)),
         "idle connection not closed"

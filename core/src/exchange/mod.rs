@@ -8,6 +8,7 @@
 
 mod call;
 mod count;
+mod deadlines;
 mod plan;
 mod types;
 
@@ -67,6 +68,11 @@ struct Calling {
 
 #[derive(Debug)]
 enum State {
+    /// A new connection; nothing has arrived yet. The first head's
+    /// header timeout runs from here.
+    Accepted {
+        since: Tick,
+    },
     /// Between requests; nothing of the next one has arrived.
     Idle {
         since: Tick,
@@ -79,6 +85,8 @@ enum State {
     Request {
         current: Current,
         last_progress: Tick,
+        /// When the head was complete: the body deadline counts from here.
+        head_done: Tick,
     },
     /// Waiting on a provider.
     Calling(Calling),
@@ -107,6 +115,7 @@ pub struct Exchange {
 impl std::fmt::Debug for Exchange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match &self.state {
+            State::Accepted { .. } => "accepted",
             State::Idle { .. } => "idle",
             State::Head { .. } => "head",
             State::Request { .. } => "request",
@@ -129,7 +138,7 @@ impl Exchange {
         Exchange {
             gateway,
             codec,
-            state: State::Idle { since: now },
+            state: State::Accepted { since: now },
             down: Vec::new(),
             up: Vec::new(),
             outputs: VecDeque::new(),
@@ -220,15 +229,11 @@ impl Exchange {
                 Ok(0)
             }
             Input::Drain(_) => {
-                self.draining = true;
-                if let State::Calling(calling) = &mut self.state {
-                    // A response still to be written must announce the close.
-                    calling.keep_alive = false;
-                    calling.call.disable_keep_alive();
-                }
-                if matches!(self.state, State::Idle { .. }) {
-                    self.close();
-                }
+                self.drain();
+                Ok(0)
+            }
+            Input::GraceExpired(now) => {
+                self.grace_expired(now);
                 Ok(0)
             }
         }
@@ -246,11 +251,8 @@ impl Exchange {
                 self.state = State::Closed;
             }
             if let Output::Event(Event::Usage(record)) = &mut output {
-                if record.estimated && record.usage.is_none() {
-                    record.usage = self
-                        .unbilled
-                        .take()
-                        .and_then(|mut call| call.estimated_usage());
+                if record.estimated {
+                    self.complete_estimate(record);
                 }
             }
             return output;
@@ -260,6 +262,22 @@ impl Exchange {
             return Output::TransmitUpstream;
         }
         Output::Wait(self.deadline())
+    }
+
+    /// Counts the prompt of an estimated usage record, now that the
+    /// driver has let the upstream go; the call is dropped with the last
+    /// record that needs it.
+    fn complete_estimate(&mut self, record: &mut UsageRecord) {
+        if let (Some(call), Some(usage)) = (self.unbilled.as_mut(), record.usage.as_mut()) {
+            usage.prompt_tokens = call.count_prompt(&record.model);
+        }
+        let more = self
+            .outputs
+            .iter()
+            .any(|o| matches!(o, Output::Event(Event::Usage(r)) if r.estimated));
+        if !more {
+            self.unbilled = None;
+        }
     }
 
     fn with_call(
@@ -283,57 +301,6 @@ impl Exchange {
             self.end_call(now, finished, false);
         }
         Ok(())
-    }
-
-    fn deadline(&self) -> Option<Tick> {
-        let limits = self.gateway.limits();
-        match &self.state {
-            State::Idle { since } => Some(since.after(limits.idle_timeout_ms)),
-            State::Head { since } => Some(since.after(limits.header_timeout_ms)),
-            State::Request {
-                current,
-                last_progress,
-            } if !current.body_done => Some(last_progress.after(limits.idle_timeout_ms)),
-            State::Calling(calling) => calling.call.deadline(&self.gateway),
-            _ => None,
-        }
-    }
-
-    fn progress(&mut self, now: Tick) {
-        match &mut self.state {
-            State::Idle { .. } => self.state = State::Head { since: now },
-            State::Request { last_progress, .. } => *last_progress = now,
-            _ => {}
-        }
-    }
-
-    fn timeout(&mut self, now: Tick) {
-        if matches!(self.state, State::Calling(_)) {
-            let _ = self.with_call(now, |call, gateway, io| call.on_timeout(now, gateway, io));
-            return;
-        }
-        let Some(deadline) = self.deadline() else {
-            return;
-        };
-        if now < deadline {
-            return;
-        }
-        match self.state {
-            // An idle keep-alive connection just goes away; so does one whose
-            // only bytes since the last answer were blank lines the codec
-            // skipped (RFC 9112 allows a stray CRLF after a request): nobody
-            // is waiting for a 408.
-            State::Idle { .. } => self.close(),
-            State::Head { .. } if self.codec.buffered() == 0 => self.close(),
-            _ => {
-                let err = ApiError::new(
-                    self.dialect(),
-                    ErrorKind::RequestTimeout,
-                    "request not received in time",
-                );
-                self.fail(now, &err);
-            }
-        }
     }
 
     /// Pulls events out of the codec until it needs more bytes or the
@@ -410,6 +377,7 @@ impl Exchange {
                 admit: Admit::NotNeeded,
             },
             last_progress: now,
+            head_done: now,
         };
         match admit {
             // Unauthenticated requests learn nothing about routes: 401 first.
@@ -614,7 +582,7 @@ impl Exchange {
                     model: earlier.model.clone(),
                     usage: Some(earlier.usage),
                     complete: false,
-                    estimated: false,
+                    estimated: earlier.estimated,
                     referer: calling.referer.clone(),
                     title: calling.title.clone(),
                 })));
@@ -636,9 +604,9 @@ impl Exchange {
                     referer: calling.referer,
                     title: calling.title,
                 })));
-            if finished.estimated && finished.usage.is_none() {
-                self.unbilled = Some(calling.call);
-            }
+        }
+        if finished.estimated || finished.earlier.iter().any(|e| e.estimated) {
+            self.unbilled = Some(calling.call);
         }
         if calling.keep_alive && !client_gone && !self.draining {
             self.next_request(now);

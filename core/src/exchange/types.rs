@@ -30,6 +30,12 @@ pub enum Input<'a> {
     /// The server is shutting down: finish the request in progress without
     /// keep-alive, and close at once if between requests.
     Drain(Tick),
+    /// The shutdown grace is over: end whatever is in progress now, as a
+    /// provider failure would end it (a stream gets its dialect's error
+    /// event and terminator, a pending answer a 503), bill what the
+    /// provider was asked for, and close. The driver then flushes what
+    /// `poll_output` hands it before the process exits.
+    GraceExpired(Tick),
 }
 
 /// Why an upstream connection could not be opened.

@@ -162,7 +162,8 @@ pub(crate) struct Call {
     /// The current attempt's request went to a provider: only then is
     /// there anything to bill.
     reached: bool,
-    /// `usage` was estimated by the gateway (see `estimated_usage`).
+    /// This attempt needs the gateway's usage estimate (see
+    /// `mark_for_estimate`).
     estimated: bool,
     /// Stream bytes written before the first token (role chunk, message
     /// start), held until a token commits the response to this candidate.
@@ -172,12 +173,16 @@ pub(crate) struct Call {
     earlier: Vec<EarlierUsage>,
 }
 
-/// What a failed attempt's provider reported before it failed.
+/// What a failed attempt's provider reported before it failed, or the
+/// gateway's estimate when it did work but reported nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct EarlierUsage {
     pub provider: usize,
     pub model: String,
     pub usage: Usage,
+    /// `usage` is the gateway's estimate; its prompt is counted later (see
+    /// `Call::count_prompt`).
+    pub estimated: bool,
 }
 
 impl Call {
@@ -376,11 +381,11 @@ impl Call {
         self.finished(499, false)
     }
 
-    /// Notes that this call, cut short, has no usage from its provider and
-    /// will need the gateway's estimate. The estimate itself is computed
-    /// later (`estimated_usage`), once the upstream has been let go: a
-    /// tokenizer must never stand between a client leaving and the
-    /// provider being told.
+    /// Notes that this attempt, cut short, has no usage from its provider
+    /// and will need the gateway's estimate. The prompt is counted later
+    /// (`count_prompt`), once the upstream has been let go: a tokenizer
+    /// must never stand between a client leaving and the provider being
+    /// told.
     pub(super) fn mark_for_estimate(&mut self) {
         let reported =
             self.usage.is_some() || self.stream.as_ref().is_some_and(|s| s.usage().is_some());
@@ -389,31 +394,64 @@ impl Call {
         }
     }
 
-    /// The gateway's estimate for a call cut short before the provider
-    /// reported its usage (OpenAI reports it only at the end of a stream):
-    /// the prompt counted with the tokenizer, the output as the content
-    /// chunks relayed (providers stream about one token per chunk).
-    pub(crate) fn estimated_usage(&mut self) -> Option<Usage> {
-        if !self.estimated || self.canonical().is_err() {
-            return None;
+    /// A successful whole answer broke off mid-body (cut or stalled): the
+    /// provider did the work and bills for it, so the attempt is billed
+    /// too, as an estimate, even though the client gets an error.
+    pub(super) fn mark_if_answer_lost(&mut self) {
+        if matches!(self.phase, Phase::Buffering { .. }) && (200..300).contains(&self.status) {
+            self.mark_for_estimate();
         }
-        let model = self
-            .candidate()
-            .map(|c| c.model.clone())
-            .unwrap_or_default();
-        let prompt_tokens = match &self.request {
+    }
+
+    /// The output half of the gateway's estimate for an attempt cut short
+    /// before its provider reported usage (OpenAI reports it only at the
+    /// end of a stream): the content chunks relayed, as providers stream
+    /// about one token per chunk. A whole answer cut off never reached
+    /// the client, so its output is unknown and counted as none. The
+    /// prompt half comes from `count_prompt`.
+    fn estimate_output(&self) -> Usage {
+        Usage {
+            completion_tokens: self.stream.as_ref().map_or(0, ClientStream::relayed),
+            ..Usage::default()
+        }
+    }
+
+    /// The prompt, counted with `model`'s tokenizer: the input half of an
+    /// estimate. Run when the usage event is polled, after the upstream
+    /// has been let go.
+    pub(crate) fn count_prompt(&mut self, model: &str) -> u64 {
+        if self.canonical().is_err() {
+            return 0;
+        }
+        match &self.request {
             CallRequest::Foreign { canonical, .. }
             | CallRequest::OpenAi {
                 canonical: Some(canonical),
                 ..
-            } => crate::tokens::count_chat_input(&model, canonical),
+            } => crate::tokens::count_chat_input(model, canonical),
             CallRequest::OpenAi { .. } => 0,
-        };
-        Some(Usage {
-            prompt_tokens,
-            completion_tokens: self.stream.as_ref().map_or(0, ClientStream::relayed),
-            ..Usage::default()
-        })
+        }
+    }
+
+    /// The server's shutdown grace is over: end the call now, as a
+    /// provider failure would, and bill what the provider was asked for.
+    pub(crate) fn on_shutdown(&mut self, io: &mut Io<'_>) -> Finished {
+        const MESSAGE: &str = "the server is shutting down";
+        if !matches!(self.phase, Phase::Done) {
+            io.outputs
+                .push_back(Output::ReleaseUpstream { reuse: false });
+        }
+        if self.head_sent() {
+            return self.end_stream_with_error(io, MESSAGE);
+        }
+        // Nothing reached the client yet: an ordinary error answer.
+        if !matches!(self.phase, Phase::Done) {
+            self.mark_for_estimate();
+        }
+        self.held.clear();
+        let err =
+            ApiError::new(self.dialect, ErrorKind::Unavailable, MESSAGE).with_code("shutting_down");
+        self.respond(io, Response::from(&err), false)
     }
 
     pub(crate) fn deadline(&self, gateway: &Gateway) -> Option<Tick> {
@@ -497,6 +535,7 @@ impl Call {
             Phase::Buffering { .. } => {
                 // Nothing of a buffered answer reached the client: the next
                 // candidate may still serve it.
+                self.mark_if_answer_lost();
                 let err = ApiError::new(
                     self.dialect,
                     ErrorKind::GatewayTimeout,
@@ -641,24 +680,30 @@ impl Call {
         Some(self.give_up(io))
     }
 
-    /// Keeps the usage the current attempt's provider reported before the
-    /// call moves on to another candidate.
+    /// Keeps the usage the current attempt's provider reported (or the
+    /// estimate of an attempt marked for one) before the call moves on to
+    /// another candidate.
     pub(super) fn bank_reported_usage(&mut self) {
         let reported = self
             .usage
             .take()
             .or_else(|| self.stream.as_ref().and_then(ClientStream::usage));
-        if let (Some(usage), Some(candidate), true) = (reported, self.candidate(), self.reached) {
+        let estimated = reported.is_none() && self.estimated;
+        let usage = reported.or_else(|| estimated.then(|| self.estimate_output()));
+        if let (Some(usage), Some(candidate), true) = (usage, self.candidate(), self.reached) {
             let record = EarlierUsage {
                 provider: candidate.provider,
                 model: candidate.model.clone(),
                 usage,
+                estimated,
             };
             self.earlier.push(record);
         }
-        // Banked once: the stream that carried it is not consulted again.
+        // Banked once: the stream that carried it is not consulted again,
+        // and the next attempt starts with no estimate of its own.
         self.stream = None;
         self.reached = false;
+        self.estimated = false;
     }
 
     fn give_up(&mut self, io: &mut Io<'_>) -> Finished {
@@ -718,7 +763,8 @@ impl Call {
             model: candidate.map(|c| c.model.clone()),
             usage: self
                 .usage
-                .or_else(|| self.stream.as_ref().and_then(ClientStream::usage)),
+                .or_else(|| self.stream.as_ref().and_then(ClientStream::usage))
+                .or_else(|| self.estimated.then(|| self.estimate_output())),
             complete,
             estimated: self.estimated,
             earlier: self.earlier.clone(),

@@ -174,6 +174,7 @@ impl Call {
                 self.retry(gateway, io, Response::from(&e), true)
             }
             _ => {
+                self.mark_if_answer_lost();
                 let e = ApiError::new(
                     self.dialect,
                     ErrorKind::BadGateway,
@@ -211,6 +212,12 @@ impl Call {
             self.held.clear();
             return self.retry(gateway, io, Response::from(&err), released);
         }
+        Some(self.end_stream_with_error(io, message))
+    }
+
+    /// Ends a stream the client is reading with an error in its dialect
+    /// (error event, then the dialect's terminator) and the framing's end.
+    pub(super) fn end_stream_with_error(&mut self, io: &mut Io<'_>, message: &str) -> Finished {
         if let Some(stream) = self.stream.as_mut() {
             let mut scratch = std::mem::take(&mut self.scratch);
             scratch.clear();
@@ -218,7 +225,7 @@ impl Call {
             self.send_stream_bytes(io, &scratch);
             self.scratch = scratch;
         }
-        Some(self.end_stream(io, false))
+        self.end_stream(io, false)
     }
 
     pub(super) fn head_sent(&self) -> bool {
