@@ -182,6 +182,11 @@ impl Server {
         None
     }
 
+    /// The process id, while it runs (for `/proc/PID/...`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))

@@ -61,6 +61,8 @@ fn help_documents_the_contract() {
         "AROUTER_DATA_DIR",
         "--config",
         "AROUTER_CONFIG",
+        "body_timeout_ms",
+        "upstream_pool_idle_ms",
     ] {
         assert!(
             text.contains(needle),

@@ -35,10 +35,17 @@ pub struct ServeArgs {
     /// Directory for the embedded store (SQLite), created on first start.
     #[arg(long, env = "AROUTER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Optional TOML config file (providers, limits, defaults).
+    /// Optional TOML config file (providers, limits, defaults). Its [limits]
+    /// table sets, in ms: header_timeout_ms (10000; a request head, from
+    /// accept for a connection's first request), idle_timeout_ms (60000;
+    /// between keep-alive requests), body_timeout_ms (120000; a whole request
+    /// body, 408 beyond), upstream_pool_idle_ms (30000; a pooled idle
+    /// provider connection is closed after it); see the README for the rest.
     #[arg(long, env = "AROUTER_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
+    /// Seconds to let in-flight requests finish after SIGTERM/SIGINT; then
+    /// each is ended as a provider failure would end it (a stream gets its
+    /// dialect's error event and terminator) and its usage recorded.
     #[arg(long, env = "AROUTER_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
 }

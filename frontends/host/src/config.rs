@@ -96,10 +96,12 @@ struct FileLimits {
     max_sse_line_bytes: Option<usize>,
     header_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
     upstream_connect_timeout_ms: Option<u64>,
     upstream_first_byte_timeout_ms: Option<u64>,
     upstream_idle_timeout_ms: Option<u64>,
     stream_keepalive_ms: Option<u64>,
+    upstream_pool_idle_ms: Option<u64>,
     max_connections: Option<usize>,
 }
 
@@ -155,6 +157,7 @@ impl Config {
         for (slot, v) in [
             (&mut limits.header_timeout_ms, l.header_timeout_ms),
             (&mut limits.idle_timeout_ms, l.idle_timeout_ms),
+            (&mut limits.body_timeout_ms, l.body_timeout_ms),
             (
                 &mut limits.upstream_connect_timeout_ms,
                 l.upstream_connect_timeout_ms,
@@ -168,6 +171,7 @@ impl Config {
                 l.upstream_idle_timeout_ms,
             ),
             (&mut limits.stream_keepalive_ms, l.stream_keepalive_ms),
+            (&mut limits.upstream_pool_idle_ms, l.upstream_pool_idle_ms),
         ] {
             if let Some(v) = v {
                 *slot = v;
@@ -341,6 +345,7 @@ fn validate_limits(l: &Limits) -> Result<(), String> {
     let times = [
         ("header_timeout_ms", l.header_timeout_ms, 100),
         ("idle_timeout_ms", l.idle_timeout_ms, 100),
+        ("body_timeout_ms", l.body_timeout_ms, 100),
         (
             "upstream_connect_timeout_ms",
             l.upstream_connect_timeout_ms,
@@ -353,6 +358,7 @@ fn validate_limits(l: &Limits) -> Result<(), String> {
         ),
         ("upstream_idle_timeout_ms", l.upstream_idle_timeout_ms, 100),
         ("stream_keepalive_ms", l.stream_keepalive_ms, 100),
+        ("upstream_pool_idle_ms", l.upstream_pool_idle_ms, 100),
     ];
     for (name, value, min) in times {
         if !(min..=DAY_MS).contains(&value) {
@@ -464,6 +470,8 @@ listen = "127.0.0.1:9000"
 default_model = "vllm/llama"
 [limits]
 max_body_bytes = 1024
+body_timeout_ms = 5000
+upstream_pool_idle_ms = 2500
 [providers.vllm]
 kind = "openai"
 base_url = "http://127.0.0.1:8000/v1"
@@ -478,6 +486,8 @@ models = ["llama", "qwen"]
         let c = load(&a, &[("VLLM_KEY", "k")]).unwrap();
         assert_eq!(c.listen, "127.0.0.1:7000", "flag beats file");
         assert_eq!(c.limits.max_body_bytes, 1024);
+        assert_eq!(c.limits.body_timeout_ms, 5000);
+        assert_eq!(c.limits.upstream_pool_idle_ms, 2500);
         assert_eq!(c.default_model.as_deref(), Some("vllm/llama"));
         assert_eq!(c.providers[0].api_key.as_deref(), Some("k"));
         let ids: Vec<_> = c
@@ -509,6 +519,14 @@ models = ["llama", "qwen"]
             (
                 "[limits]\nidle_timeout_ms = 18446744073709551615\n",
                 "idle_timeout_ms must be between",
+            ),
+            (
+                "[limits]\nbody_timeout_ms = 0\n",
+                "body_timeout_ms must be between",
+            ),
+            (
+                "[limits]\nupstream_pool_idle_ms = 10\n",
+                "upstream_pool_idle_ms must be between",
             ),
             (
                 "[limits]\nmax_body_bytes = 0\n",

@@ -19,12 +19,17 @@ const READ_BUF: usize = 16 * 1024;
 /// After our side closes, how long unread client bytes are drained so the
 /// kernel does not answer them with a reset that destroys our response.
 const LINGER: Duration = Duration::from_millis(500);
+/// Once the shutdown grace is over, how long a write may still take: the
+/// server stops waiting for connections shortly after, and a client that
+/// does not read must not keep its call's usage from being recorded.
+const FINAL_WRITE: Duration = Duration::from_secs(1);
 
 enum Wake {
     Down(std::io::Result<usize>),
     Up(std::io::Result<usize>),
     Timeout,
     Shutdown,
+    GraceOver,
 }
 
 /// Bytes read but not yet taken by the core (backpressure).
@@ -69,6 +74,7 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
     let mut upstream: Option<Upstream> = None;
     let mut out = Vec::with_capacity(READ_BUF);
     let mut drain_sent = false;
+    let mut grace_over_sent = false;
     let mut client_eof = false;
     let write_timeout = Duration::from_millis(shared.host.gateway.limits().idle_timeout_ms);
     // One timer, re-armed only when the core's deadline moves earlier:
@@ -83,7 +89,9 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
             out.clear();
             match exchange.poll_output(&mut out) {
                 Output::TransmitDownstream => {
-                    if !write_within(&mut client, &out, write_timeout).await {
+                    let written =
+                        write_within(&mut client, &out, write_timeout, &shared.shutdown).await;
+                    if !written {
                         // A client that stops reading is gone as far as the
                         // core is concerned: the upstream is aborted and
                         // the usage so far billed.
@@ -93,7 +101,10 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
                 }
                 Output::TransmitUpstream => {
                     let failed = match upstream.as_mut() {
-                        Some(u) => !write_within(&mut u.stream, &out, write_timeout).await,
+                        Some(u) => {
+                            !write_within(&mut u.stream, &out, write_timeout, &shared.shutdown)
+                                .await
+                        }
                         None => true,
                     };
                     if failed {
@@ -142,6 +153,11 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
         if shared.shutdown.is_set() && !drain_sent {
             drain_sent = true;
             let _ = exchange.handle_input(Input::Drain(clock.now()));
+            continue;
+        }
+        if shared.shutdown.is_expired() && !grace_over_sent {
+            grace_over_sent = true;
+            let _ = exchange.handle_input(Input::GraceExpired(clock.now()));
             continue;
         }
         // Offer bytes the core could not take before.
@@ -202,11 +218,15 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
                 Wake::Timeout
             };
             let stop = async {
-                if drain_sent {
+                if !drain_sent {
+                    shared.shutdown.wait().await;
+                    return Wake::Shutdown;
+                }
+                if grace_over_sent {
                     std::future::pending::<()>().await;
                 }
-                shared.shutdown.wait().await;
-                Wake::Shutdown
+                shared.shutdown.wait_expired().await;
+                Wake::GraceOver
             };
             up_fut.or(down_fut).or(timer_fut).or(stop).await
         };
@@ -232,7 +252,7 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
                 armed = None;
                 exchange.handle_input(Input::Timeout(now))
             }
-            Wake::Shutdown => continue,
+            Wake::Shutdown | Wake::GraceOver => continue,
         };
         if result.is_err() {
             return;
@@ -267,14 +287,15 @@ fn record(host: &Host, event: Event) {
     }
 }
 
-/// Writes everything, or gives up after `timeout` without the write
-/// finishing; false when the peer failed or stalled. Almost every write
-/// completes at once, so the timer (a reactor registration) is only set up
-/// for one that would block.
+/// Writes everything, or gives up after `timeout` (or `FINAL_WRITE` once
+/// the shutdown grace is over) without the write finishing; false when the
+/// peer failed or stalled. Almost every write completes at once, so the
+/// timers (reactor registrations) are only set up for one that would block.
 async fn write_within<W: futures_lite::AsyncWrite + Unpin>(
     stream: &mut W,
     bytes: &[u8],
     timeout: Duration,
+    shutdown: &Shutdown,
 ) -> bool {
     let mut write = std::pin::pin!(stream.write_all(bytes));
     if let Some(result) = futures_lite::future::poll_once(&mut write).await {
@@ -285,7 +306,12 @@ async fn write_within<W: futures_lite::AsyncWrite + Unpin>(
         Timer::after(timeout).await;
         false
     };
-    finish.or(stall).await
+    let grace_over = async {
+        shutdown.wait_expired().await;
+        Timer::after(FINAL_WRITE).await;
+        false
+    };
+    finish.or(stall).or(grace_over).await
 }
 
 async fn linger_close(mut stream: TcpStream) {

@@ -16,6 +16,10 @@ use crate::conn::{self, Shared};
 use crate::shutdown::Shutdown;
 use crate::upstream::Pool;
 
+/// After the grace, how long connections get to write the endings the core
+/// gave them (error events, terminators) and close, before they are dropped.
+const FINAL_FLUSH: Duration = Duration::from_secs(2);
+
 /// Counts live connections; shutdown waits for it to reach zero.
 struct Active(Arc<AtomicUsize>);
 
@@ -66,10 +70,10 @@ pub fn run(
         workers.push(
             std::thread::Builder::new()
                 .name(format!("arouter-worker-{i}"))
-                .spawn(move || serve_thread(listener, shared, active))?,
+                .spawn(move || serve_thread(listener, shared, active, false))?,
         );
     }
-    serve_thread(listener, shared, active);
+    serve_thread(listener, shared, active, true);
     for worker in workers {
         let _ = worker.join();
     }
@@ -77,9 +81,30 @@ pub fn run(
     Ok(())
 }
 
-fn serve_thread(listener: TcpListener, shared: Arc<Shared>, active: Arc<AtomicUsize>) {
+/// Waits until no connection is left or `deadline` passes.
+async fn wait_idle(active: &AtomicUsize, deadline: Instant) {
+    while active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        Timer::after(Duration::from_millis(20)).await;
+    }
+}
+
+/// `reaper`: this thread also closes expired pooled upstream connections
+/// (one thread does it for the shared pool).
+fn serve_thread(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    active: Arc<AtomicUsize>,
+    reaper: bool,
+) {
     let executor = LocalExecutor::new();
     let grace = Duration::from_secs(shared.host.config.shutdown_grace_secs);
+    if reaper {
+        let shared = shared.clone();
+        // Dropped with the executor when serving ends.
+        executor
+            .spawn(async move { shared.pool.reap_idle().await })
+            .detach();
+    }
     smol::block_on(executor.run(async {
         loop {
             let accepted = async { Some(listener.accept().await) }
@@ -115,12 +140,15 @@ fn serve_thread(listener: TcpListener, shared: Arc<Shared>, active: Arc<AtomicUs
         }
         drop(listener);
         let deadline = Instant::now() + grace;
-        while active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            Timer::after(Duration::from_millis(20)).await;
-        }
+        wait_idle(&active, deadline).await;
         let left = active.load(Ordering::SeqCst);
         if left > 0 {
-            log::warn!("shutdown grace period over; dropping {left} connection(s)");
+            // Every connection ends what it has in progress (the core
+            // decides how) and closes; those that cannot write in time
+            // are dropped.
+            log::warn!("shutdown grace period over; ending {left} connection(s)");
+            shared.shutdown.expire();
+            wait_idle(&active, Instant::now() + FINAL_FLUSH).await;
         }
     }));
 }

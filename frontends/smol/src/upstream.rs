@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use arouter_core::exchange::ConnectError;
 use arouter_core::gateway::Gateway;
 use arouter_core::upstream::UpstreamAddr;
+use event_listener::Event;
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 use futures_rustls::client::TlsStream;
 use futures_rustls::rustls::pki_types::pem::PemObject;
@@ -22,10 +23,6 @@ use smol::Timer;
 
 /// Idle connections kept per provider.
 const MAX_IDLE_PER_PROVIDER: usize = 64;
-/// A pooled connection idle longer than this is dropped rather than reused:
-/// providers close idle keep-alive connections after tens of seconds, and
-/// a socket they closed fails on first use.
-const MAX_IDLE_AGE: Duration = Duration::from_secs(30);
 
 pub enum Stream {
     Plain(TcpStream),
@@ -79,7 +76,16 @@ pub struct Upstream {
 }
 
 pub struct Pool {
+    /// Per provider, oldest first: each connection with when it went idle.
     idle: Vec<Mutex<Vec<(Stream, Instant)>>>,
+    /// A pooled connection idle this long is closed
+    /// (`Limits::upstream_pool_idle_ms`): providers close idle keep-alive
+    /// connections after tens of seconds, a socket they closed fails on
+    /// first use, and an unused one holds a descriptor on both sides.
+    max_idle_age: Duration,
+    /// Notified when a connection goes back to the pool, so the reaper
+    /// sleeps without a timer while the pool is empty.
+    returned: Event,
     /// One TLS client per provider: the public roots, plus the provider's
     /// own CA file when it names one.
     tls: Vec<TlsConnector>,
@@ -129,6 +135,8 @@ impl Pool {
             idle: (0..gateway.providers().len())
                 .map(|_| Mutex::new(Vec::new()))
                 .collect(),
+            max_idle_age: Duration::from_millis(gateway.limits().upstream_pool_idle_ms),
+            returned: Event::new(),
             tls,
             connect_timeout: Duration::from_millis(gateway.limits().upstream_connect_timeout_ms),
             gateway,
@@ -145,8 +153,8 @@ impl Pool {
         if !fresh {
             let pooled = self.idle.get(provider).and_then(|slot| {
                 let mut idle = slot.lock().ok()?;
-                // Oldest first in the vector: drop the expired ones.
-                idle.retain(|(_, since)| since.elapsed() < MAX_IDLE_AGE);
+                // The reaper may not have run yet: drop the expired ones.
+                idle.retain(|(_, since)| since.elapsed() < self.max_idle_age);
                 idle.pop().map(|(stream, _)| stream)
             });
             if let Some(stream) = pooled {
@@ -199,5 +207,42 @@ impl Pool {
                 }
             }
         }
+        self.returned.notify(1);
+    }
+
+    /// Closes pooled connections when their idle time runs out, whether or
+    /// not another request comes: sleeps until the oldest one expires, or,
+    /// with the pool empty, until a connection is returned. Runs until
+    /// dropped.
+    pub async fn reap_idle(&self) {
+        loop {
+            // Listening before looking: a connection returned in between
+            // still wakes us.
+            let returned = self.returned.listen();
+            match self.reap(Instant::now()) {
+                Some(next) => {
+                    Timer::at(next).await;
+                }
+                None => returned.await,
+            }
+        }
+    }
+
+    /// Drops the connections idle for `max_idle_age` at `now`; returns when
+    /// the next one expires. Connections are pushed as they go idle, so
+    /// each provider's oldest is first.
+    fn reap(&self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        for slot in &self.idle {
+            let Ok(mut idle) = slot.lock() else {
+                continue;
+            };
+            idle.retain(|(_, since)| now.saturating_duration_since(*since) < self.max_idle_age);
+            if let Some((_, oldest)) = idle.first() {
+                let expiry = *oldest + self.max_idle_age;
+                next = Some(next.map_or(expiry, |n| n.min(expiry)));
+            }
+        }
+        next
     }
 }
