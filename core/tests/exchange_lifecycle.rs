@@ -197,9 +197,49 @@ fn an_anthropic_stream_running_when_the_grace_ends_gets_its_error_event() {
         "{body}"
     );
     assert!(s.closed);
+    // Anthropic reports its input tokens as the stream starts and its
+    // output only at the end: the provider's prompt is kept, the output is
+    // the gateway's count of what it relayed, and the row says so.
     let record = s.usage_event();
     assert!(!record.complete);
-    assert_eq!(record.usage.map(|u| u.prompt_tokens), Some(25));
+    assert!(record.estimated, "partial provider figures are an estimate");
+    let usage = record.usage.expect("billed");
+    assert_eq!(usage.prompt_tokens, 25, "the provider's own prompt count");
+    assert_eq!(usage.completion_tokens, 1);
+}
+
+#[test]
+fn usage_reported_with_the_finish_is_final_even_if_the_stream_is_cut_after() {
+    let mut s = Scenario::builder().anthropic_first().build();
+    let body = json!({"model": "anthropic/claude-x", "max_tokens": 10, "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]});
+    s.send(&post("/v1/messages", &body));
+    let start = json!({"type": "message_start", "message": {"id": "msg_1", "type": "message",
+        "role": "assistant", "model": "claude-x", "content": [], "stop_reason": null,
+        "usage": {"input_tokens": 25, "output_tokens": 1}}});
+    let block = json!({"type": "content_block_start", "index": 0,
+        "content_block": {"type": "text", "text": ""}});
+    let text = json!({"type": "content_block_delta", "index": 0,
+        "delta": {"type": "text_delta", "text": "Hello"}});
+    let stop = json!({"type": "content_block_stop", "index": 0});
+    let delta = json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+        "usage": {"output_tokens": 7}});
+    let sse = format!(
+        "event: message_start\ndata: {start}\n\nevent: content_block_start\ndata: {block}\n\n\
+         event: content_block_delta\ndata: {text}\n\nevent: content_block_stop\ndata: {stop}\n\n\
+         event: message_delta\ndata: {delta}\n\n"
+    );
+    s.upstream(&sse_head());
+    s.upstream(&chunk(sse.as_bytes()));
+    s.input(Input::GraceExpired(s.now));
+    let record = s.usage_event();
+    assert!(!record.complete);
+    assert!(
+        !record.estimated,
+        "the provider's final figures: {record:?}"
+    );
+    let usage = record.usage.expect("billed");
+    assert_eq!((usage.prompt_tokens, usage.completion_tokens), (25, 7));
 }
 
 #[test]

@@ -262,10 +262,10 @@ fn streams_running_when_the_grace_ends_get_an_error_tail_and_are_billed() {
         closed_after < Duration::from_secs(4),
         "streams ended {closed_after:?} after SIGTERM with a 1 s grace"
     );
-    // One row per call, none complete. OpenAI reports usage only at the
-    // end of a stream, so its rows are the gateway's estimate (prompt
-    // counted, tokens relayed); Anthropic and Gemini reported their
-    // figures as the stream began, and those are kept.
+    // One row per call, none complete, each the gateway's estimate: OpenAI
+    // reports usage only at the end of a stream (prompt counted, tokens
+    // relayed); Anthropic and Gemini reported their prompt as the stream
+    // began (kept), their output only at the end (tokens relayed).
     let rows = query(
         &server,
         "select provider, count(*), sum(estimated), sum(complete), min(prompt_tokens) \
@@ -283,10 +283,11 @@ fn streams_running_when_the_grace_ends_get_an_error_tail_and_are_billed() {
     assert_eq!(
         summary,
         [
-            ("anthropic".to_string(), a, 0, 0),
-            ("gemini".to_string(), g, 0, 0),
+            ("anthropic".to_string(), a, a, 0),
+            ("gemini".to_string(), g, g, 0),
             ("openai".to_string(), o, o, 0),
         ],
-        "one incomplete row per stream; OpenAI's estimated"
+        "one incomplete, estimated row per stream"
     );
+    assert_eq!(a + g + o, 20);
 }

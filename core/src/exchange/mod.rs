@@ -264,12 +264,14 @@ impl Exchange {
         Output::Wait(self.deadline())
     }
 
-    /// Counts the prompt of an estimated usage record, now that the
-    /// driver has let the upstream go; the call is dropped with the last
-    /// record that needs it.
+    /// Counts the prompt of an estimated usage record whose provider did
+    /// not report it, now that the driver has let the upstream go; the
+    /// call is dropped with the last record that needs it.
     fn complete_estimate(&mut self, record: &mut UsageRecord) {
         if let (Some(call), Some(usage)) = (self.unbilled.as_mut(), record.usage.as_mut()) {
-            usage.prompt_tokens = call.count_prompt(&record.model);
+            if usage.prompt_tokens == 0 {
+                usage.prompt_tokens = call.count_prompt(&record.model);
+            }
         }
         let more = self
             .outputs

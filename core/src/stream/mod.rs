@@ -88,4 +88,15 @@ impl ClientStream {
             ClientStream::Translated(s) => s.usage(),
         }
     }
+
+    /// The usage seen is the provider's final count. OpenAI reports usage
+    /// once, at the end; Anthropic and Gemini report input tokens as the
+    /// stream starts, and their count is final only with the finish.
+    pub fn usage_final(&self) -> bool {
+        match self {
+            ClientStream::Native(s) => s.usage().is_some(),
+            ClientStream::PassThrough(s) => s.usage_final(),
+            ClientStream::Translated(s) => s.usage_final(),
+        }
+    }
 }

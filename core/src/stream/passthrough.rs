@@ -24,6 +24,9 @@ pub struct PassThroughStream {
     /// Content events (text, reasoning, tool arguments) seen: an estimate
     /// of output tokens if the stream is abandoned before its usage.
     relayed: u64,
+    /// The provider's finish was seen: the usage it reports with or after
+    /// it is final (Anthropic's `message_delta`, Gemini's last chunk).
+    finished: bool,
     failed: bool,
     done: bool,
 }
@@ -38,6 +41,7 @@ impl PassThroughStream {
             json_array: json_array.then_some(false),
             started: false,
             relayed: 0,
+            finished: false,
             failed: false,
             done: false,
         }
@@ -64,6 +68,10 @@ impl PassThroughStream {
                 },
                 StreamEvent::Error { .. } => self.failed = true,
                 StreamEvent::Start { .. } => {}
+                StreamEvent::Finish(_) => {
+                    self.finished = true;
+                    self.started = true;
+                }
                 _ => {
                     self.started = true;
                     self.relayed += 1;
@@ -148,5 +156,11 @@ impl PassThroughStream {
 
     pub fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    /// The usage seen is the provider's final count, not a figure sent
+    /// before the answer was done.
+    pub fn usage_final(&self) -> bool {
+        self.usage.is_some() && self.finished
     }
 }

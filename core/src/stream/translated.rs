@@ -18,6 +18,9 @@ pub struct TranslatedStream {
     /// Content events (text, reasoning, tool arguments) seen: an estimate
     /// of output tokens if the stream is abandoned before its usage.
     relayed: u64,
+    /// The provider's finish was seen: the usage it reports with or after
+    /// it is final.
+    finished: bool,
     failed: bool,
 }
 
@@ -38,6 +41,7 @@ impl TranslatedStream {
             usage: None,
             started: false,
             relayed: 0,
+            finished: false,
             failed: false,
         }
     }
@@ -59,6 +63,10 @@ impl TranslatedStream {
                 },
                 StreamEvent::Error { .. } => self.failed = true,
                 StreamEvent::Start { .. } => {}
+                StreamEvent::Finish(_) => {
+                    self.finished = true;
+                    self.started = true;
+                }
                 _ => {
                     self.started = true;
                     self.relayed += 1;
@@ -109,5 +117,11 @@ impl TranslatedStream {
 
     pub fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    /// The usage seen is the provider's final count, not a figure sent
+    /// before the answer was done.
+    pub fn usage_final(&self) -> bool {
+        self.usage.is_some() && self.finished
     }
 }

@@ -381,15 +381,22 @@ impl Call {
         self.finished(499, false)
     }
 
-    /// Notes that this attempt, cut short, has no usage from its provider
-    /// and will need the gateway's estimate. The prompt is counted later
-    /// (`count_prompt`), once the upstream has been let go: a tokenizer
-    /// must never stand between a client leaving and the provider being
-    /// told.
+    /// The usage the current attempt's provider reported so far.
+    fn reported_usage(&self) -> Option<Usage> {
+        self.usage
+            .or_else(|| self.stream.as_ref().and_then(ClientStream::usage))
+    }
+
+    /// Notes that this attempt, cut short, has no final usage from its
+    /// provider (none at all, or only what Anthropic and Gemini send as a
+    /// stream starts) and will need the gateway's estimate. A prompt the
+    /// provider did not report is counted later (`count_prompt`), once the
+    /// upstream has been let go: a tokenizer must never stand between a
+    /// client leaving and the provider being told.
     pub(super) fn mark_for_estimate(&mut self) {
-        let reported =
-            self.usage.is_some() || self.stream.as_ref().is_some_and(|s| s.usage().is_some());
-        if !reported && self.reached && matches!(self.kind, CallKind::Chat { .. }) {
+        let final_usage =
+            self.usage.is_some() || self.stream.as_ref().is_some_and(ClientStream::usage_final);
+        if !final_usage && self.reached && matches!(self.kind, CallKind::Chat { .. }) {
             self.estimated = true;
         }
     }
@@ -403,17 +410,18 @@ impl Call {
         }
     }
 
-    /// The output half of the gateway's estimate for an attempt cut short
-    /// before its provider reported usage (OpenAI reports it only at the
-    /// end of a stream): the content chunks relayed, as providers stream
-    /// about one token per chunk. A whole answer cut off never reached
-    /// the client, so its output is unknown and counted as none. The
-    /// prompt half comes from `count_prompt`.
-    fn estimate_output(&self) -> Usage {
-        Usage {
-            completion_tokens: self.stream.as_ref().map_or(0, ClientStream::relayed),
-            ..Usage::default()
-        }
+    /// The gateway's estimate for an attempt cut short before its provider
+    /// reported its final usage (OpenAI reports it only at the end of a
+    /// stream): what the provider did report, with the output at least the
+    /// content chunks relayed, as providers stream about one token per
+    /// chunk. A whole answer cut off never reached the client, so its
+    /// output is unknown and counted as none. A prompt left at 0 is
+    /// counted by `count_prompt`.
+    fn estimate(&self) -> Usage {
+        let mut usage = self.reported_usage().unwrap_or_default();
+        let relayed = self.stream.as_ref().map_or(0, ClientStream::relayed);
+        usage.completion_tokens = usage.completion_tokens.max(relayed);
+        usage
     }
 
     /// The prompt, counted with `model`'s tokenizer: the input half of an
@@ -684,12 +692,13 @@ impl Call {
     /// estimate of an attempt marked for one) before the call moves on to
     /// another candidate.
     pub(super) fn bank_reported_usage(&mut self) {
-        let reported = self
-            .usage
-            .take()
-            .or_else(|| self.stream.as_ref().and_then(ClientStream::usage));
-        let estimated = reported.is_none() && self.estimated;
-        let usage = reported.or_else(|| estimated.then(|| self.estimate_output()));
+        let estimated = self.estimated;
+        let usage = if estimated {
+            Some(self.estimate())
+        } else {
+            self.reported_usage()
+        };
+        self.usage = None;
         if let (Some(usage), Some(candidate), true) = (usage, self.candidate(), self.reached) {
             let record = EarlierUsage {
                 provider: candidate.provider,
@@ -761,10 +770,11 @@ impl Call {
             status,
             provider: candidate.map(|c| c.provider),
             model: candidate.map(|c| c.model.clone()),
-            usage: self
-                .usage
-                .or_else(|| self.stream.as_ref().and_then(ClientStream::usage))
-                .or_else(|| self.estimated.then(|| self.estimate_output())),
+            usage: if self.estimated {
+                Some(self.estimate())
+            } else {
+                self.reported_usage()
+            },
             complete,
             estimated: self.estimated,
             earlier: self.earlier.clone(),
