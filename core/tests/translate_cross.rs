@@ -274,3 +274,73 @@ fn gemini_transcripts_through_openai_and_anthropic_clients() {
 fn openai_transcripts_through_anthropic_and_gemini_clients() {
     check_provider("openai", &[Dialect::Anthropic, Dialect::Google]);
 }
+
+/// The arguments of every tool call an OpenAI client receives, joined as
+/// its SDK joins them: non-stream `function.arguments`, or the stream's
+/// argument fragments per tool-call index.
+fn openai_client_tool_arguments(view: &str) -> Vec<String> {
+    if !view.starts_with("data:") {
+        let body: Value = serde_json::from_str(view).expect("client json");
+        return body["choices"][0]["message"]["tool_calls"]
+            .as_array()
+            .map(|calls| {
+                calls
+                    .iter()
+                    .map(|c| {
+                        c["function"]["arguments"]
+                            .as_str()
+                            .expect("string")
+                            .to_owned()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+    let mut args: Vec<(u64, String)> = Vec::new();
+    for line in view.lines() {
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        let Ok(chunk) = serde_json::from_str::<Value>(data) else {
+            continue;
+        };
+        for choice in chunk["choices"].as_array().into_iter().flatten() {
+            for call in choice["delta"]["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let index = call["index"].as_u64().expect("index");
+                let fragment = call["function"]["arguments"].as_str().unwrap_or_default();
+                match args.iter_mut().find(|(i, _)| *i == index) {
+                    Some((_, have)) => have.push_str(fragment),
+                    None => args.push((index, fragment.to_owned())),
+                }
+            }
+        }
+    }
+    args.into_iter().map(|(_, a)| a).collect()
+}
+
+/// A tool call with no arguments (an Anthropic `tool_use` streamed with no
+/// `input_json_delta`, a Gemini `functionCall` without `args`) must reach an
+/// OpenAI client as `"{}"`: `JSON.parse("")` throws in every SDK that
+/// parses arguments.
+#[test]
+fn every_translated_tool_call_has_json_arguments() {
+    let mut checked = 0;
+    for provider in ["anthropic", "gemini"] {
+        for (name, t) in chat_transcripts(provider) {
+            for arguments in
+                openai_client_tool_arguments(&client_view(Dialect::OpenAi, provider, &t))
+            {
+                assert!(
+                    serde_json::from_str::<Value>(&arguments).is_ok_and(|v| v.is_object()),
+                    "{provider}/{name}: tool call arguments {arguments:?} are not a JSON object"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 5, "only {checked} tool calls checked");
+}

@@ -1594,3 +1594,59 @@ fn fail_closes_an_open_stream() {
     let sse = encode(&[], false, |e, out| e.fail("nothing", out));
     check_sdk_invariants(&sse, false);
 }
+
+/// A tool call that got no argument fragments (Anthropic `tool_use` with
+/// empty input, streamed without `input_json_delta`) reaches the client as
+/// `"{}"`, in a stream and in a whole answer: `JSON.parse("")` throws.
+#[test]
+fn a_tool_call_without_arguments_gets_an_empty_object() {
+    let call = |index: u32, id: &str| StreamEvent::ToolCallStart {
+        index,
+        id: id.into(),
+        name: "pelican_name_generator".into(),
+        signature: None,
+    };
+    let events = [
+        start(),
+        call(0, "toolu_1"),
+        StreamEvent::ToolCallArguments {
+            index: 0,
+            fragment: String::new(),
+        },
+        call(1, "toolu_2"),
+        StreamEvent::ToolCallArguments {
+            index: 1,
+            fragment: r#"{"n":2}"#.into(),
+        },
+    ];
+    let sse = encode(&events, false, StreamEncoder::finish);
+    let mut joined: BTreeMap<u64, String> = BTreeMap::new();
+    for chunk in check_sdk_invariants(&sse, false) {
+        for tc in chunk["choices"][0]["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let fragment = tc["function"]["arguments"].as_str().unwrap_or_default();
+            joined
+                .entry(tc["index"].as_u64().expect("index"))
+                .or_default()
+                .push_str(fragment);
+        }
+    }
+    assert_eq!(
+        joined.into_values().collect::<Vec<_>>(),
+        vec!["{}".to_string(), r#"{"n":2}"#.to_string()]
+    );
+
+    let whole = ChatResponse::from_events(&events);
+    let body: Value =
+        serde_json::from_slice(&encode_response(&whole, "anthropic/claude")).expect("json");
+    let arguments: Vec<&str> = body["choices"][0]["message"]["tool_calls"]
+        .as_array()
+        .expect("tool calls")
+        .iter()
+        .map(|c| c["function"]["arguments"].as_str().expect("string"))
+        .collect();
+    assert_eq!(arguments, ["{}", r#"{"n":2}"#]);
+}

@@ -182,7 +182,9 @@ pub fn encode_response(resp: &ChatResponse, model: &str) -> Vec<u8> {
             } => calls.push(json!({
                 "id": super::tool_call_id(id, signature.as_deref()),
                 "type": "function",
-                "function": {"name": name, "arguments": arguments},
+                // A call with no arguments (a stream that sent none) is
+                // `{}`: SDKs `JSON.parse` this text and `""` throws.
+                "function": {"name": name, "arguments": if arguments.is_empty() { "{}" } else { arguments }},
             })),
             Part::Image(_) | Part::ToolResult { .. } => {}
         }

@@ -23,8 +23,9 @@ pub struct StreamEncoder {
     prefix: Vec<u8>,
     /// The role chunk went out.
     started: bool,
-    /// Canonical indexes of tool calls whose id and name went out.
-    tools_started: Vec<u32>,
+    /// Canonical indexes of tool calls whose id and name went out, and
+    /// whether any of their arguments did.
+    tools_started: Vec<(u32, bool)>,
     /// The finish chunk went out: later content is dropped.
     finished: bool,
     /// Usage is held back so it goes out last, after the finish chunk.
@@ -101,8 +102,8 @@ impl StreamEncoder {
                 name,
                 signature,
             } => {
-                if !self.tools_started.contains(index) {
-                    self.tools_started.push(*index);
+                if !self.tools_started.iter().any(|(i, _)| i == index) {
+                    self.tools_started.push((*index, false));
                     self.delta_chunk(out, |out| {
                         out.extend_from_slice(b"\"tool_calls\":[{\"index\":");
                         json::uint(out, u64::from(*index));
@@ -116,13 +117,11 @@ impl StreamEncoder {
             }
             StreamEvent::ToolCallArguments { index, fragment } => {
                 if !fragment.is_empty() {
-                    self.delta_chunk(out, |out| {
-                        out.extend_from_slice(b"\"tool_calls\":[{\"index\":");
-                        json::uint(out, u64::from(*index));
-                        out.extend_from_slice(b",\"function\":{\"arguments\":");
-                        json::string(out, fragment);
-                        out.extend_from_slice(b"}}]");
-                    });
+                    if let Some((_, sent)) = self.tools_started.iter_mut().find(|(i, _)| i == index)
+                    {
+                        *sent = true;
+                    }
+                    self.arguments_chunk(*index, fragment, out);
                 }
             }
             StreamEvent::Finish(Finish { reason, native }) => {
@@ -190,6 +189,17 @@ impl StreamEncoder {
         out.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
     }
 
+    /// A chunk with one fragment of tool call `index`'s arguments.
+    fn arguments_chunk(&mut self, index: u32, fragment: &str, out: &mut Vec<u8>) {
+        self.delta_chunk(out, |out| {
+            out.extend_from_slice(b"\"tool_calls\":[{\"index\":");
+            json::uint(out, u64::from(index));
+            out.extend_from_slice(b",\"function\":{\"arguments\":");
+            json::string(out, fragment);
+            out.extend_from_slice(b"}}]");
+        });
+    }
+
     /// The one chunk with a `finish_reason`; `None` picks `tool_calls` when
     /// tools were called, else `stop`.
     fn finish_chunk(
@@ -203,6 +213,15 @@ impl StreamEncoder {
         }
         if !self.started {
             self.start("", out);
+        }
+        // A call that got no arguments (an Anthropic `tool_use` with empty
+        // input, a Gemini `functionCall` without `args`) still gets valid
+        // JSON: SDKs `JSON.parse` the joined fragments, and `""` throws.
+        for at in 0..self.tools_started.len() {
+            if let (index, false) = self.tools_started[at] {
+                self.tools_started[at].1 = true;
+                self.arguments_chunk(index, "{}", out);
+            }
         }
         self.finished = true;
         let reason = match reason {
