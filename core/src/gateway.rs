@@ -73,6 +73,18 @@ pub struct ModelEntry {
     /// Unix seconds the model was published (0 when unknown).
     pub created: u64,
     pub owned_by: String,
+    /// A human-readable name (Anthropic's `display_name`, Gemini's
+    /// `displayName`); the model's own id when the catalog has none.
+    #[serde(skip)]
+    pub display_name: Option<String>,
+    /// Context window and output cap in tokens, where the catalog knows them.
+    #[serde(skip)]
+    pub input_token_limit: Option<u32>,
+    #[serde(skip)]
+    pub output_token_limit: Option<u32>,
+    /// An embedding model (served by `embedContent`, not `generateContent`).
+    #[serde(skip)]
+    pub embedding: bool,
 }
 
 impl ModelEntry {
@@ -83,6 +95,10 @@ impl ModelEntry {
             object: "model",
             created,
             owned_by: owned_by.to_string(),
+            display_name: None,
+            input_token_limit: None,
+            output_token_limit: None,
+            embedding: false,
         }
     }
 }
@@ -143,6 +159,16 @@ impl Gateway {
             (p == provider && name == model)
                 .then_some(m.price)
                 .flatten()
+        })
+    }
+
+    /// The listed model `name` names: `provider/model`, or a bare model
+    /// name as routing resolves it (the first provider listing it).
+    pub fn model(&self, name: &str) -> Option<&ModelEntry> {
+        self.models.iter().find(|m| m.id == name).or_else(|| {
+            self.models
+                .iter()
+                .find(|m| m.id.split_once('/').is_some_and(|(_, bare)| bare == name))
         })
     }
 

@@ -10,7 +10,8 @@ fn providers(name: &str) -> bool {
 }
 
 fn ok(method: Method, path: &str) -> Endpoint<'_> {
-    classify(&method, path, &providers).unwrap_or_else(|e| panic!("{method} {path}: {e:?}"))
+    classify(&method, path, Dialect::OpenAi, &providers)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e:?}"))
 }
 
 #[test]
@@ -40,7 +41,7 @@ fn seed_routes() {
         (
             Method::GET,
             "/v1/models",
-            Endpoint::ListModels,
+            Endpoint::ListModels(Dialect::OpenAi),
             Dialect::OpenAi,
             Scope::Inference,
         ),
@@ -237,11 +238,116 @@ fn gemini_routes_under_both_versions_with_provider_models() {
 }
 
 #[test]
-fn openai_models_path_is_not_gemini() {
-    // `/v1/models/{id}` without a `:method` is not a Gemini route; with no
-    // provider named `v1` it is simply unknown, in OpenAI's dialect.
-    let err = classify(&Method::GET, "/v1/models/gpt-4o", &providers).unwrap_err();
-    assert_eq!((err.status(), err.dialect), (404, Dialect::OpenAi));
+fn a_model_resource_is_answered_in_the_dialect_the_client_speaks() {
+    // `/v1/models/{id}` has no `:method` suffix: each SDK's `models.retrieve`
+    // / `models.get`, the model raw or percent-encoded (`%2F`).
+    for (path, speaks, dialect, model) in [
+        (
+            "/v1/models/gpt-4o",
+            Dialect::OpenAi,
+            Dialect::OpenAi,
+            "gpt-4o",
+        ),
+        (
+            "/v1/models/openai%2Fgpt-4o",
+            Dialect::OpenAi,
+            Dialect::OpenAi,
+            "openai/gpt-4o",
+        ),
+        (
+            "/v1/models/anthropic/claude-x",
+            Dialect::Anthropic,
+            Dialect::Anthropic,
+            "anthropic/claude-x",
+        ),
+        (
+            "/v1/models/gemini-2.5-flash",
+            Dialect::Google,
+            Dialect::Google,
+            "gemini-2.5-flash",
+        ),
+        // `/v1beta/` is Gemini's whatever the headers say.
+        (
+            "/v1beta/models/openai/gpt-4o",
+            Dialect::OpenAi,
+            Dialect::Google,
+            "openai/gpt-4o",
+        ),
+        // A fine-tuned OpenAI id holds colons.
+        (
+            "/v1/models/ft:gpt-4o:org:abc",
+            Dialect::OpenAi,
+            Dialect::OpenAi,
+            "ft:gpt-4o:org:abc",
+        ),
+    ] {
+        let got = classify(&Method::GET, path, speaks, &providers).expect(path);
+        assert_eq!(
+            got,
+            Endpoint::GetModel {
+                dialect,
+                model: Cow::Owned(model.to_string())
+            },
+            "{path}"
+        );
+        assert_eq!((got.dialect(), got.scope()), (dialect, Scope::Inference));
+    }
+    for (path, speaks, dialect) in [
+        ("/v1/models", Dialect::OpenAi, Dialect::OpenAi),
+        ("/v1/models", Dialect::Anthropic, Dialect::Anthropic),
+        ("/v1/models", Dialect::Google, Dialect::Google),
+        ("/v1beta/models", Dialect::OpenAi, Dialect::Google),
+    ] {
+        assert_eq!(
+            classify(&Method::GET, path, speaks, &providers),
+            Ok(Endpoint::ListModels(dialect)),
+            "{path} as {speaks:?}"
+        );
+    }
+    let err = classify(
+        &Method::POST,
+        "/v1/models/gpt-4o",
+        Dialect::Anthropic,
+        &providers,
+    )
+    .unwrap_err();
+    assert_eq!((err.status(), err.dialect), (405, Dialect::Anthropic));
+}
+
+#[test]
+fn gemini_embedding_methods() {
+    for (verb, method) in [
+        ("embedContent", GeminiMethod::EmbedContent),
+        ("batchEmbedContents", GeminiMethod::BatchEmbedContents),
+    ] {
+        for version in ["v1beta", "v1"] {
+            let path = format!("/{version}/models/openai%2Ftext-embedding-3-small:{verb}");
+            let got = classify(&Method::POST, &path, Dialect::OpenAi, &providers).expect("route");
+            assert_eq!(
+                got,
+                Endpoint::Gemini {
+                    version,
+                    model: Cow::Owned("openai/text-embedding-3-small".into()),
+                    method
+                }
+            );
+            assert_eq!(got.dialect(), Dialect::Google);
+        }
+    }
+}
+
+#[test]
+fn the_spoken_dialect_comes_from_the_sdks_headers() {
+    use arouter_core::api::endpoint::spoken_dialect;
+    let with = |name: &'static str| move |h: &str| (h == name).then_some("x");
+    assert_eq!(
+        spoken_dialect(&with("anthropic-version")),
+        Dialect::Anthropic
+    );
+    assert_eq!(spoken_dialect(&with("x-goog-api-client")), Dialect::Google);
+    // A credential form is no dialect: any client may send its key so.
+    assert_eq!(spoken_dialect(&with("x-goog-api-key")), Dialect::OpenAi);
+    assert_eq!(spoken_dialect(&with("authorization")), Dialect::OpenAi);
 }
 
 #[test]
@@ -283,7 +389,7 @@ fn errors_pick_the_dialect_of_the_path() {
         ),
     ];
     for (method, path, status, dialect) in cases {
-        let err = classify(&method, path, &providers).unwrap_err();
+        let err = classify(&method, path, Dialect::OpenAi, &providers).unwrap_err();
         assert_eq!(
             (err.status(), err.dialect),
             (status, dialect),

@@ -23,6 +23,8 @@ pub enum GeminiMethod {
     GenerateContent,
     StreamGenerateContent,
     CountTokens,
+    EmbedContent,
+    BatchEmbedContents,
 }
 
 /// Operations under `/v1/messages/batches`.
@@ -42,7 +44,15 @@ pub enum Endpoint<'a> {
     Health,
     ChatCompletions,
     Embeddings,
-    ListModels,
+    /// `GET /v1/models` (and `/v1beta/models`), answered in the shape of
+    /// the dialect the client speaks.
+    ListModels(Dialect),
+    /// `GET /v1/models/{model}` (and `/v1beta/models/{model}`); the model
+    /// percent-decoded, possibly `provider/model`.
+    GetModel {
+        dialect: Dialect,
+        model: Cow<'a, str>,
+    },
     Messages,
     CountTokens,
     MessageBatches(BatchOp<'a>),
@@ -74,6 +84,7 @@ impl Endpoint<'_> {
                 Dialect::Anthropic
             }
             Endpoint::Gemini { .. } => Dialect::Google,
+            Endpoint::ListModels(dialect) | Endpoint::GetModel { dialect, .. } => *dialect,
             _ => Dialect::OpenAi,
         }
     }
@@ -98,7 +109,8 @@ impl Endpoint<'_> {
             Endpoint::Health => "healthz",
             Endpoint::ChatCompletions => "chat_completions",
             Endpoint::Embeddings => "embeddings",
-            Endpoint::ListModels => "models",
+            Endpoint::ListModels(_) => "models",
+            Endpoint::GetModel { .. } => "model",
             Endpoint::Messages => "messages",
             Endpoint::CountTokens => "count_tokens",
             Endpoint::MessageBatches(_) => "message_batches",
@@ -106,6 +118,8 @@ impl Endpoint<'_> {
                 GeminiMethod::GenerateContent => "gemini_generate",
                 GeminiMethod::StreamGenerateContent => "gemini_stream_generate",
                 GeminiMethod::CountTokens => "gemini_count_tokens",
+                GeminiMethod::EmbedContent => "gemini_embed",
+                GeminiMethod::BatchEmbedContents => "gemini_batch_embed",
             },
             Endpoint::ListKeys | Endpoint::CreateKey => "keys",
             Endpoint::GetKey(_) | Endpoint::UpdateKey(_) | Endpoint::DeleteKey(_) => "key",
@@ -122,6 +136,7 @@ pub fn dialect_of_path(path: &str) -> Dialect {
     if path == "/v1/messages" || path.starts_with("/v1/messages/") {
         Dialect::Anthropic
     } else if path.starts_with("/v1beta/")
+        || path == "/v1beta"
         || (path.starts_with("/v1/models/") && path.contains(':'))
     {
         Dialect::Google
@@ -130,12 +145,30 @@ pub fn dialect_of_path(path: &str) -> Dialect {
     }
 }
 
+/// The dialect a request's headers say its client speaks, where a path
+/// is shared: `GET /v1/models` is OpenAI's, Anthropic's and Gemini's `v1`
+/// listing alike. Anthropic's SDKs always send `anthropic-version`;
+/// Google's name themselves in `x-goog-api-client`. A key sent Google's
+/// way (`x-goog-api-key`, `?key=`) says nothing: any client may use it.
+pub fn spoken_dialect<'h>(header: &dyn Fn(&str) -> Option<&'h str>) -> Dialect {
+    if header("anthropic-version").is_some() {
+        Dialect::Anthropic
+    } else if header("x-goog-api-client").is_some() {
+        Dialect::Google
+    } else {
+        Dialect::OpenAi
+    }
+}
+
 /// Maps a request to its endpoint. `path` is the request target without the
-/// query. `is_provider` says whether a first path segment names a configured
+/// query; `speaks` is the client's dialect by its headers
+/// ([`spoken_dialect`]), which picks the answer's shape on shared paths.
+/// `is_provider` says whether a first path segment names a configured
 /// provider (for the `/{provider}/{path}` proxy).
 pub fn classify<'a>(
     method: &Method,
     path: &'a str,
+    speaks: Dialect,
     is_provider: &dyn Fn(&str) -> bool,
 ) -> Result<Endpoint<'a>, ApiError> {
     let not_allowed = |allow| Err(ApiError::method_not_allowed(dialect_of_path(path), allow));
@@ -150,7 +183,8 @@ pub fn classify<'a>(
         }
         "/v1/chat/completions" => return post(method, Endpoint::ChatCompletions, path),
         "/v1/embeddings" => return post(method, Endpoint::Embeddings, path),
-        "/v1/models" => return get(method, Endpoint::ListModels, path),
+        "/v1/models" => return get(method, Endpoint::ListModels(speaks), path),
+        "/v1beta/models" => return get(method, Endpoint::ListModels(Dialect::Google), path),
         "/v1/messages" => return post(method, Endpoint::Messages, path),
         "/v1/messages/count_tokens" => return post(method, Endpoint::CountTokens, path),
         "/v1/messages/batches" => {
@@ -187,10 +221,17 @@ pub fn classify<'a>(
     }
     for (prefix, version) in [("/v1beta/models/", "v1beta"), ("/v1/models/", "v1")] {
         if let Some(rest) = path.strip_prefix(prefix) {
-            // OpenAI's `/v1/models/{id}` has no `:method` suffix; Gemini's always does.
+            // Gemini's calls carry a `:method` suffix; a model's own
+            // resource (`GET /v1/models/{id}`, every dialect) has none.
             if let Some(endpoint) = classify_gemini(method, version, rest)? {
                 return Ok(endpoint);
             }
+            let dialect = if version == "v1beta" {
+                Dialect::Google
+            } else {
+                speaks
+            };
+            return classify_model(method, dialect, rest);
         }
     }
     if let Some(rest) = path.strip_prefix('/') {
@@ -266,6 +307,10 @@ fn classify_gemini<'a>(
         "generateContent" => GeminiMethod::GenerateContent,
         "streamGenerateContent" => GeminiMethod::StreamGenerateContent,
         "countTokens" => GeminiMethod::CountTokens,
+        "embedContent" => GeminiMethod::EmbedContent,
+        "batchEmbedContents" => GeminiMethod::BatchEmbedContents,
+        // An id with a colon (OpenAI's `ft:gpt-4o:org:id`) read as a model.
+        _ if *method == Method::GET || *method == Method::HEAD => return Ok(None),
         _ => return Err(ApiError::not_found(Dialect::Google)),
     };
     if *method != Method::POST {
@@ -288,6 +333,25 @@ fn classify_gemini<'a>(
         model,
         method: verb,
     }))
+}
+
+/// `GET …/models/{model}`: `rest` is the model, raw (`openai/gpt-4o`) or
+/// encoded (`openai%2Fgpt-4o`, as the OpenAI and Anthropic SDKs send it).
+fn classify_model<'a>(
+    method: &Method,
+    dialect: Dialect,
+    rest: &'a str,
+) -> Result<Endpoint<'a>, ApiError> {
+    if *method != Method::GET && *method != Method::HEAD {
+        return Err(ApiError::method_not_allowed(dialect, "GET, HEAD"));
+    }
+    let model = percent_decode(rest).ok_or_else(|| {
+        ApiError::invalid_request(dialect, "model name is not valid percent-encoded UTF-8")
+    })?;
+    if model.is_empty() {
+        return Err(ApiError::not_found(dialect));
+    }
+    Ok(Endpoint::GetModel { dialect, model })
 }
 
 /// Decodes `%XX` escapes; `None` for a malformed escape or non-UTF-8 result.

@@ -9,6 +9,7 @@
 mod call;
 mod count;
 mod deadlines;
+mod models;
 mod plan;
 mod types;
 
@@ -346,9 +347,7 @@ impl Exchange {
             State::Head { since } => since,
             _ => now,
         };
-        let endpoint = api::classify(&head.method, head.path(), &|name| {
-            self.gateway.is_provider(name)
-        });
+        let endpoint = route(&head, &self.gateway);
         let (scope, dialect, route_error) = match endpoint {
             Ok(endpoint) => (endpoint.scope(), endpoint.dialect(), None),
             Err(err) => (Scope::Inference, err.dialect, Some(err)),
@@ -470,17 +469,18 @@ impl Exchange {
 
     /// The endpoints: answered by the core itself, or by a provider.
     fn handle(&self, head: &RequestHead, body: &[u8]) -> Handled {
-        let endpoint = match api::classify(&head.method, head.path(), &|name| {
-            self.gateway.is_provider(name)
-        }) {
+        let endpoint = match route(head, &self.gateway) {
             Ok(endpoint) => endpoint,
             Err(err) => return Handled::Respond(Response::from(&err)),
         };
         let gateway = &self.gateway;
         let result = match endpoint {
             Endpoint::Health => return Handled::Respond(health()),
-            Endpoint::ListModels => {
-                return Handled::Respond(Response::json(200, gateway.models_body().to_vec()))
+            Endpoint::ListModels(dialect) => {
+                models::list(gateway, dialect, head.query()).map(Handled::Respond)
+            }
+            Endpoint::GetModel { dialect, model } => {
+                models::get(gateway, dialect, &model).map(Handled::Respond)
             }
             Endpoint::ChatCompletions => plan::openai_chat(gateway, body).map(Handled::Call),
             Endpoint::Embeddings => plan::openai_embeddings(gateway, body).map(Handled::Call),
@@ -499,6 +499,11 @@ impl Exchange {
                 method: GeminiMethod::CountTokens,
                 ..
             } => plan::gemini_count_tokens(gateway, &model, body).map(Handled::Call),
+            Endpoint::Gemini {
+                model,
+                method: method @ (GeminiMethod::EmbedContent | GeminiMethod::BatchEmbedContents),
+                ..
+            } => plan::gemini_embed(gateway, &model, method, body).map(Handled::Call),
             other => Err(ApiError::new(
                 other.dialect(),
                 ErrorKind::NotImplemented,
@@ -762,8 +767,16 @@ fn move_bytes(from: &mut Vec<u8>, to: &mut Vec<u8>) {
     }
 }
 
+/// The endpoint a request names (the core's one routing table).
+fn route<'h>(head: &'h RequestHead, gateway: &Gateway) -> Result<Endpoint<'h>, ApiError> {
+    let speaks = api::endpoint::spoken_dialect(&|name| head.header(name));
+    api::classify(&head.method, head.path(), speaks, &|name| {
+        gateway.is_provider(name)
+    })
+}
+
 fn endpoint_name(head: &RequestHead, gateway: &Gateway) -> &'static str {
-    api::classify(&head.method, head.path(), &|name| gateway.is_provider(name))
+    route(head, gateway)
         .map(|endpoint| endpoint.name())
         .unwrap_or("unknown")
 }

@@ -8,6 +8,7 @@ use crate::api::{ApiError, Dialect, GeminiMethod};
 use crate::gateway::{Gateway, ProviderKind};
 use crate::http1::RequestHead;
 use crate::route::{self, Candidate};
+use crate::translate::embed::{self, GeminiShape};
 use crate::translate::{anthropic, gemini, openai};
 
 /// An upstream call to make: what, in which client dialect, to whom.
@@ -41,12 +42,48 @@ pub(crate) fn openai_embeddings(gateway: &Gateway, body: &[u8]) -> Result<Plan, 
     let req = openai::parse_embeddings(body)?;
     let models: Vec<&str> = req.models.iter().map(String::as_str).collect();
     let candidates = route::candidates(gateway, Dialect::OpenAi, req.model.as_deref(), &models)?;
+    // Token-array input has no canonical form; an OpenAI-compatible
+    // provider still takes it as it is.
+    let canonical = embed::decode_openai(&req.body).map(Box::new);
     Ok(Plan {
         kind: CallKind::Embeddings,
         dialect: Dialect::OpenAi,
-        request: CallRequest::OpenAi {
+        request: CallRequest::Embed {
             body: req.body,
-            canonical: None,
+            shape: None,
+            canonical,
+        },
+        candidates,
+    })
+}
+
+/// `POST …/models/{model}:embedContent` and `:batchEmbedContents`: to a
+/// Gemini provider as they are, translated for an OpenAI-compatible one.
+pub(crate) fn gemini_embed(
+    gateway: &Gateway,
+    model: &str,
+    method: GeminiMethod,
+    body: &[u8],
+) -> Result<Plan, ApiError> {
+    let native = object(body, Dialect::Google)?;
+    let shape = match method {
+        GeminiMethod::EmbedContent => GeminiShape::Single,
+        _ => GeminiShape::Batch,
+    };
+    let canonical = match embed::decode_gemini(&native, shape) {
+        Ok(req) => Ok(Box::new(req)),
+        // Parts only Gemini reads (images) may still go to Gemini.
+        Err(err) if err.code == Some("untranslatable_input") => Err(err),
+        Err(err) => return Err(err),
+    };
+    let candidates = native_candidates(gateway, Dialect::Google, model)?;
+    Ok(Plan {
+        kind: CallKind::Embeddings,
+        dialect: Dialect::Google,
+        request: CallRequest::Embed {
+            body: native,
+            shape: Some(shape),
+            canonical,
         },
         candidates,
     })

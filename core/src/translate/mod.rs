@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod canonical;
 pub mod dispatch;
+pub mod embed;
 pub mod finish;
 pub mod gemini;
 pub mod openai;

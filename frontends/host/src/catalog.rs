@@ -20,6 +20,16 @@ pub struct CatalogModel {
     pub output: f64,
     #[serde(default)]
     pub cached_input: Option<f64>,
+    /// Shown by the Anthropic and Gemini model listings.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Context window and output cap, in tokens.
+    #[serde(default)]
+    pub input_tokens: Option<u32>,
+    #[serde(default)]
+    pub output_tokens: Option<u32>,
+    #[serde(default)]
+    pub embedding: bool,
 }
 
 #[derive(Debug, Deserialize)]

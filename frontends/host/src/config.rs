@@ -292,12 +292,19 @@ impl Config {
                         let mut entry = ModelEntry::new(&p.name, &m.id, m.created, p.kind.as_str());
                         entry.price =
                             Some(Price::from_usd_per_mtok(m.input, m.output, m.cached_input));
+                        entry.display_name = m.display_name;
+                        entry.input_token_limit = m.input_tokens;
+                        entry.output_token_limit = m.output_tokens;
+                        entry.embedding = m.embedding;
                         models.push(entry);
                     }
                 }
             } else {
                 for m in &p.models {
-                    models.push(ModelEntry::new(&p.name, m, 0, &p.name));
+                    let mut entry = ModelEntry::new(&p.name, m, 0, &p.name);
+                    // A configured name is all there is to go on.
+                    entry.embedding = m.contains("embed");
+                    models.push(entry);
                 }
             }
         }

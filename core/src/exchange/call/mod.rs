@@ -2,6 +2,7 @@
 //! the response, translate it for the client, and fall back to the next
 //! candidate while nothing has reached the client yet.
 
+mod embed;
 mod request;
 mod response;
 mod streaming;
@@ -23,6 +24,7 @@ use crate::stream::translated::TranslatedStream;
 use crate::stream::ClientStream;
 use crate::translate::canonical::ChatRequest;
 use crate::translate::dispatch;
+use crate::translate::embed::{EmbedRequest, GeminiShape};
 use crate::translate::openai::{normalize_chat, normalize_embeddings, request::upstream_body};
 use crate::upstream;
 use crate::usage::Usage;
@@ -44,13 +46,6 @@ pub(crate) enum CallKind {
 }
 
 impl CallKind {
-    fn path(self) -> &'static str {
-        match self {
-            CallKind::Chat { .. } | CallKind::CountTokens => "/chat/completions",
-            CallKind::Embeddings => "/embeddings",
-        }
-    }
-
     fn stream(self) -> bool {
         matches!(self, CallKind::Chat { stream: true, .. })
     }
@@ -76,6 +71,15 @@ pub(crate) enum CallRequest {
         /// Client headers a same-dialect provider gets too
         /// (`anthropic-version`, `anthropic-beta`).
         forward: Vec<(&'static str, String)>,
+    },
+    /// An embeddings request: the client's body for a provider of its own
+    /// dialect, its canonical form for any other (or why it has none: a
+    /// token-array input, an image part).
+    Embed {
+        body: Map<String, Value>,
+        /// The Gemini method the client called; `None` for OpenAI's route.
+        shape: Option<GeminiShape>,
+        canonical: Result<Box<EmbedRequest>, ApiError>,
     },
 }
 
@@ -281,13 +285,7 @@ impl Call {
         };
         let provider = candidate.provider;
         let upstream_kind = gateway.providers().get(provider).map(|p| p.kind);
-        if self.kind == CallKind::Embeddings && upstream_kind != Some(ProviderKind::OpenAi) {
-            let err = ApiError::new(
-                self.dialect,
-                ErrorKind::InvalidRequest,
-                "embeddings are served by OpenAI-compatible providers only",
-            )
-            .with_code("unsupported_provider");
+        if let Some(err) = self.embed_refusal(gateway, provider) {
             self.failure = Some(Failure {
                 response: Response::from(&err),
             });
@@ -437,7 +435,7 @@ impl Call {
                 canonical: Some(canonical),
                 ..
             } => crate::tokens::count_chat_input(model, canonical),
-            CallRequest::OpenAi { .. } => 0,
+            CallRequest::OpenAi { .. } | CallRequest::Embed { .. } => 0,
         }
     }
 

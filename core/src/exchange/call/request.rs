@@ -41,6 +41,12 @@ impl Call {
         let stream = self.kind.stream();
         let mut forward: &[(&'static str, String)] = &[];
         let (target, body) = match &self.request {
+            _ if self.kind == CallKind::Embeddings => {
+                match self.embed_upstream(provider, &candidate.model) {
+                    Some(request) => request,
+                    None => return Some(self.abandon(io)),
+                }
+            }
             _ if self.kind == CallKind::CountTokens => {
                 let (native, canonical) = match &self.request {
                     CallRequest::Foreign {
@@ -60,7 +66,9 @@ impl Call {
                         canonical: Some(canonical),
                         ..
                     } => (None, canonical.as_ref()),
-                    CallRequest::OpenAi { .. } => return Some(self.abandon(io)),
+                    CallRequest::OpenAi { .. } | CallRequest::Embed { .. } => {
+                        return Some(self.abandon(io))
+                    }
                 };
                 (
                     format!(
@@ -72,7 +80,7 @@ impl Call {
                 )
             }
             CallRequest::OpenAi { body, .. } if self.native(provider.kind) => (
-                format!("{}{}", provider.addr.base_path, self.kind.path()),
+                format!("{}/chat/completions", provider.addr.base_path),
                 upstream_body(body, &candidate.model, provider.official, stream),
             ),
             CallRequest::Foreign {
@@ -108,7 +116,9 @@ impl Call {
                 )
             }
             // `start` decoded the canonical form before connecting.
-            CallRequest::OpenAi { .. } => return Some(self.abandon(io)),
+            CallRequest::OpenAi { .. } | CallRequest::Embed { .. } => {
+                return Some(self.abandon(io))
+            }
         };
         let host = provider.addr.host_header();
         let auth = provider

@@ -10,7 +10,9 @@ impl Call {
         let body = std::mem::take(&mut self.buffered);
         let upstream = self.upstream_kind(gateway);
         let (provider, model) = self.served(gateway);
-        if (200..300).contains(&self.status) && self.kind == CallKind::CountTokens {
+        if (200..300).contains(&self.status) && self.kind == CallKind::Embeddings {
+            return self.embed_response(upstream, body, &provider, &model);
+        } else if (200..300).contains(&self.status) && self.kind == CallKind::CountTokens {
             if let Some(tokens) = count::read(upstream, &body) {
                 return Response::json(200, count::render(self.dialect, tokens));
             }
@@ -38,13 +40,7 @@ impl Call {
                     };
                 }
             } else if self.native(upstream) {
-                let normalized = match self.kind {
-                    CallKind::Chat { .. } | CallKind::CountTokens => {
-                        normalize_chat(&body, &provider, &model)
-                    }
-                    CallKind::Embeddings => normalize_embeddings(&body, &provider, &model),
-                };
-                if let Some((bytes, usage)) = normalized {
+                if let Some((bytes, usage)) = normalize_chat(&body, &provider, &model) {
                     self.usage = usage;
                     return Response::json(self.status, bytes);
                 }
@@ -175,7 +171,7 @@ impl Call {
                 canonical: Some(canonical),
                 ..
             } => crate::tokens::count_chat_input(&model, canonical),
-            CallRequest::OpenAi { .. } => 0,
+            CallRequest::OpenAi { .. } | CallRequest::Embed { .. } => 0,
         };
         let response = Response::json(200, count::render(self.dialect, tokens));
         self.respond(io, response, true)
