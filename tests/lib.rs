@@ -389,3 +389,38 @@ pub fn closed_within(s: &mut TcpStream, timeout: Duration) -> bool {
     }
     false
 }
+
+impl Server {
+    /// The rows of `query` over the server's store once it returns at least
+    /// `n` (the recorder writes in the background), each as its columns
+    /// joined by `, `. Read with Python's sqlite3, as the Python tests do.
+    pub fn wait_for_rows(&self, query: &str, n: usize) -> Vec<String> {
+        let db = self.data_dir.path().join("data/arouter.sqlite3");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let out = Command::new("python3")
+                .arg("-c")
+                .arg(
+                    "import sqlite3,sys\n\
+                     try:\n    rows=sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchall()\n\
+                     except sqlite3.OperationalError:\n    rows=[]\n\
+                     print('\\n'.join(', '.join(map(str, r)) for r in rows))",
+                )
+                .arg(&db)
+                .arg(query)
+                .output()
+                .expect("python3");
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let rows: Vec<String> = text.lines().map(str::to_owned).collect();
+            if rows.len() >= n && !text.is_empty() {
+                return rows;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} rows for {query}",
+                rows.len()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

@@ -17,7 +17,9 @@ REPO_ROOT = contract.REPO_ROOT
 
 
 def _bin(name: str) -> pathlib.Path:
-    path = REPO_ROOT / "target" / "debug" / name
+    # AROUTER_BIN points the tests at another gateway build, as in conftest.
+    override = os.environ.get("AROUTER_BIN") if name == "arouter" else None
+    path = pathlib.Path(override) if override else REPO_ROOT / "target" / "debug" / name
     if not path.is_file():
         raise RuntimeError(f"{path} not found: build it with `cargo build --workspace --bins`")
     return path

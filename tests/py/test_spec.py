@@ -20,6 +20,7 @@ SERVED = [
     ("post", "/v1/chat/completions"),
     ("post", "/v1/embeddings"),
     ("get", "/v1/models"),
+    ("get", "/v1/models/{model}"),
     # Anthropic
     ("post", "/v1/messages"),
     ("post", "/v1/messages/count_tokens"),
@@ -36,6 +37,12 @@ SERVED = [
     ("post", "/v1/models/{model}:generateContent"),
     ("post", "/v1/models/{model}:streamGenerateContent"),
     ("post", "/v1/models/{model}:countTokens"),
+    ("get", "/v1beta/models"),
+    ("get", "/v1beta/models/{model}"),
+    ("post", "/v1beta/models/{model}:embedContent"),
+    ("post", "/v1beta/models/{model}:batchEmbedContents"),
+    ("post", "/v1/models/{model}:embedContent"),
+    ("post", "/v1/models/{model}:batchEmbedContents"),
     # Management
     ("get", "/api/v1/keys"),
     ("post", "/api/v1/keys"),

@@ -18,7 +18,9 @@ import contract
 
 TRANSCRIPTS = contract.REPO_ROOT / "conformance" / "transcripts"
 
-_GEMINI_OP = re.compile(r"^/v1(?:beta)?/models/[^/:]+:(generateContent|streamGenerateContent|countTokens)$")
+_GEMINI_OP = re.compile(
+    r"^/v1(?:beta)?/models/[^/:]+:(generateContent|streamGenerateContent|countTokens|embedContent|batchEmbedContents)$"
+)
 
 
 def _files():
@@ -47,6 +49,8 @@ REQUEST_SCHEMAS = {
     "/v1beta/models/{model}:generateContent": "GenerateContentRequest",
     "/v1beta/models/{model}:streamGenerateContent": "GenerateContentRequest",
     "/v1beta/models/{model}:countTokens": "GeminiCountTokensRequest",
+    "/v1beta/models/{model}:embedContent": "GeminiEmbedContentRequest",
+    "/v1beta/models/{model}:batchEmbedContents": "GeminiBatchEmbedContentsRequest",
 }
 
 
