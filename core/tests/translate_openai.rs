@@ -1621,6 +1621,7 @@ fn a_tool_call_without_arguments_gets_an_empty_object() {
     ];
     let sse = encode(&events, false, StreamEncoder::finish);
     let mut joined: BTreeMap<u64, String> = BTreeMap::new();
+    let mut order = Vec::new();
     for chunk in check_sdk_invariants(&sse, false) {
         for tc in chunk["choices"][0]["delta"]["tool_calls"]
             .as_array()
@@ -1628,6 +1629,7 @@ fn a_tool_call_without_arguments_gets_an_empty_object() {
             .flatten()
         {
             let fragment = tc["function"]["arguments"].as_str().unwrap_or_default();
+            order.push((tc["index"].as_u64().expect("index"), tc.get("id").is_some()));
             joined
                 .entry(tc["index"].as_u64().expect("index"))
                 .or_default()
@@ -1638,6 +1640,9 @@ fn a_tool_call_without_arguments_gets_an_empty_object() {
         joined.into_values().collect::<Vec<_>>(),
         vec!["{}".to_string(), r#"{"n":2}"#.to_string()]
     );
+    // SDKs parse a call's arguments when the next call starts: the `{}`
+    // goes out before it.
+    assert_eq!(order, [(0, true), (0, false), (1, true), (1, false)]);
 
     let whole = ChatResponse::from_events(&events);
     let body: Value =

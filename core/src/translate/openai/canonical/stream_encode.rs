@@ -103,6 +103,8 @@ impl StreamEncoder {
                 signature,
             } => {
                 if !self.tools_started.iter().any(|(i, _)| i == index) {
+                    // SDKs take a call as done when the next one starts.
+                    self.close_argumentless_calls(out);
                     self.tools_started.push((*index, false));
                     self.delta_chunk(out, |out| {
                         out.extend_from_slice(b"\"tool_calls\":[{\"index\":");
@@ -189,6 +191,21 @@ impl StreamEncoder {
         out.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
     }
 
+    /// A call that got no arguments (an Anthropic `tool_use` with empty
+    /// input streamed without `input_json_delta`) still gets valid JSON,
+    /// before the next call starts or the stream finishes: that is when
+    /// SDKs `JSON.parse` a call's joined fragments, and `""` throws.
+    /// Calls arrive one after another from every translated upstream, so
+    /// no fragment of an earlier call follows.
+    fn close_argumentless_calls(&mut self, out: &mut Vec<u8>) {
+        for at in 0..self.tools_started.len() {
+            if let (index, false) = self.tools_started[at] {
+                self.tools_started[at].1 = true;
+                self.arguments_chunk(index, "{}", out);
+            }
+        }
+    }
+
     /// A chunk with one fragment of tool call `index`'s arguments.
     fn arguments_chunk(&mut self, index: u32, fragment: &str, out: &mut Vec<u8>) {
         self.delta_chunk(out, |out| {
@@ -214,15 +231,7 @@ impl StreamEncoder {
         if !self.started {
             self.start("", out);
         }
-        // A call that got no arguments (an Anthropic `tool_use` with empty
-        // input, a Gemini `functionCall` without `args`) still gets valid
-        // JSON: SDKs `JSON.parse` the joined fragments, and `""` throws.
-        for at in 0..self.tools_started.len() {
-            if let (index, false) = self.tools_started[at] {
-                self.tools_started[at].1 = true;
-                self.arguments_chunk(index, "{}", out);
-            }
-        }
+        self.close_argumentless_calls(out);
         self.finished = true;
         let reason = match reason {
             Some(r) => r,
