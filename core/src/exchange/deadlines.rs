@@ -10,7 +10,7 @@
 //! its first byte. A body has `body_timeout_ms` in total from the end of
 //! its head, and no gap longer than `idle_timeout_ms`.
 
-use super::{Exchange, State};
+use super::{Admit, Caller, Exchange, State};
 use crate::api::{ApiError, ErrorKind, Response};
 use crate::Tick;
 
@@ -100,14 +100,18 @@ impl Exchange {
             State::Calling(_) => {
                 let _ = self.with_call(now, |call, _, io| Some(call.on_shutdown(io)));
             }
-            State::Request { .. } => {
+            State::Request { current, .. } => {
+                let caller = match &current.admit {
+                    Admit::Allowed { key_id, .. } => key_id.map_or(Caller::Master, Caller::Key),
+                    Admit::NotNeeded | Admit::Pending => Caller::Anonymous,
+                };
                 let err = ApiError::new(
                     self.dialect(),
                     ErrorKind::Unavailable,
                     "the server is shutting down",
                 )
                 .with_code("shutting_down");
-                self.respond_with(now, Response::from(&err), None, true);
+                self.respond_with(now, Response::from(&err), caller, true);
             }
             State::Head { .. } => self.close(),
             State::Accepted { .. } | State::Idle { .. } | State::Closing | State::Closed => {}

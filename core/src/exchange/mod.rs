@@ -11,11 +11,12 @@ mod count;
 mod deadlines;
 mod models;
 mod plan;
+pub mod request_id;
 mod types;
 
 pub use types::{
-    AccessLog, Admission, AdmitRequest, ConnectError, Event, Input, Output, Rejection, UsageError,
-    UsageRecord,
+    AccessLog, Admission, AdmitRequest, Caller, ConnectError, Event, Input, Outcome, Output,
+    Rejection, UsageError, UsageRecord,
 };
 
 use std::collections::VecDeque;
@@ -26,6 +27,7 @@ use http::Method;
 
 use self::call::{Call, Finished, Io};
 use self::plan::Plan;
+use self::request_id::{RequestId, RequestIds};
 use crate::api::{self, ApiError, Dialect, Endpoint, ErrorKind, GeminiMethod, Response, Scope};
 use crate::auth::{self, AuthError};
 use crate::gateway::Gateway;
@@ -51,6 +53,7 @@ struct Current {
     body: Vec<u8>,
     body_done: bool,
     admit: Admit,
+    request_id: RequestId,
 }
 
 /// A request handed to an upstream call.
@@ -61,7 +64,8 @@ struct Calling {
     path: String,
     endpoint: &'static str,
     started: Tick,
-    key_id: Option<i64>,
+    caller: Caller,
+    request_id: RequestId,
     keep_alive: bool,
     referer: Option<String>,
     title: Option<String>,
@@ -111,6 +115,7 @@ pub struct Exchange {
     /// A call cut short whose usage the gateway estimates when its usage
     /// event is polled, after the driver has let the upstream go.
     unbilled: Option<Box<Call>>,
+    request_ids: RequestIds,
 }
 
 impl std::fmt::Debug for Exchange {
@@ -146,7 +151,16 @@ impl Exchange {
             draining: false,
             unix_origin_ms: None,
             unbilled: None,
+            request_ids: RequestIds::new("req-"),
         }
+    }
+
+    /// Sets the prefix of the request ids this connection makes (for
+    /// requests that bring no valid `X-Request-Id`). The driver makes it
+    /// unique per connection and process; ids are `{prefix}{n}`.
+    pub fn with_request_id_prefix(mut self, prefix: &str) -> Exchange {
+        self.request_ids = RequestIds::new(prefix);
+        self
     }
 
     /// Tells the exchange which Unix time (ms) `Tick(0)` is, so answers
@@ -369,6 +383,7 @@ impl Exchange {
         };
         let expect_continue = head.expect_continue;
         let head_body = head.body;
+        let request_id = self.request_ids.for_request(head.header("x-request-id"));
         self.state = State::Request {
             current: Current {
                 head,
@@ -376,6 +391,7 @@ impl Exchange {
                 body: Vec::new(),
                 body_done: false,
                 admit: Admit::NotNeeded,
+                request_id,
             },
             last_progress: now,
             head_done: now,
@@ -395,7 +411,7 @@ impl Exchange {
                     // rather than let anyone without a key make the server
                     // hold an announced body, and close (the body is unread).
                     None if public && announced_body => {
-                        self.respond_with(now, health(), None, true);
+                        self.respond_with(now, health(), Caller::Anonymous, true);
                     }
                     // Otherwise the route error is answered once the key is known good.
                     Some(_) => {}
@@ -436,7 +452,7 @@ impl Exchange {
                 let err = rejection_error(dialect, reason);
                 let mut response = Response::from(&err);
                 response.headers.extend(headers);
-                self.respond(now, response, None);
+                self.respond(now, response, Caller::Anonymous);
                 // Pipelined requests may be waiting behind this one.
                 self.drive(now);
             }
@@ -453,17 +469,19 @@ impl Exchange {
         if !current.body_done {
             return;
         }
-        let (key_id, headers) = match &current.admit {
+        let (caller, headers) = match &current.admit {
             Admit::Pending => return,
-            Admit::NotNeeded => (None, Vec::new()),
-            Admit::Allowed { key_id, headers } => (*key_id, headers.clone()),
+            Admit::NotNeeded => (Caller::Anonymous, Vec::new()),
+            Admit::Allowed { key_id, headers } => {
+                (key_id.map_or(Caller::Master, Caller::Key), headers.clone())
+            }
         };
         match self.handle(&current.head, &current.body) {
             Handled::Respond(mut response) => {
                 response.headers.extend(headers);
-                self.respond(now, response, key_id);
+                self.respond(now, response, caller);
             }
-            Handled::Call(plan) => self.start_call(now, plan, key_id, headers),
+            Handled::Call(plan) => self.start_call(now, plan, caller, headers),
         }
     }
 
@@ -520,10 +538,10 @@ impl Exchange {
         &mut self,
         now: Tick,
         plan: Plan,
-        key_id: Option<i64>,
+        caller: Caller,
         headers: Vec<(&'static str, String)>,
     ) {
-        let State::Request { current, .. } = std::mem::replace(&mut self.state, State::Closing)
+        let State::Request { mut current, .. } = std::mem::replace(&mut self.state, State::Closing)
         else {
             return;
         };
@@ -543,17 +561,26 @@ impl Exchange {
         if current.head.version_minor == 0 {
             call.set_http10();
         }
+        call.set_request_id(current.request_id);
         call.set_created(
             self.unix_origin_ms
                 .map(|origin| origin.saturating_add(now.as_millis()) / 1000),
         );
+        let endpoint = endpoint_name(&current.head, &self.gateway);
+        // The log's path is the target without its query (which may carry
+        // `key=`), cut in place: the head is not needed after this.
+        let mut path = std::mem::take(&mut current.head.target);
+        if let Some(query) = path.find('?') {
+            path.truncate(query);
+        }
         self.state = State::Calling(Calling {
             call: Box::new(call),
-            endpoint: endpoint_name(&current.head, &self.gateway),
+            endpoint,
             method: current.head.method.clone(),
-            path: current.head.path().to_string(),
+            path,
             started: current.started,
-            key_id,
+            caller,
+            request_id: current.request_id,
             keep_alive,
             referer: current.head.header("http-referer").map(str::to_owned),
             title: current.head.header("x-title").map(str::to_owned),
@@ -566,50 +593,78 @@ impl Exchange {
         let State::Calling(calling) = std::mem::replace(&mut self.state, State::Closing) else {
             return;
         };
+        let provider_name = |index: usize| {
+            self.gateway
+                .providers()
+                .get(index)
+                .map_or_else(String::new, |p| p.name.clone())
+        };
+        let served = match (finished.provider, &finished.model) {
+            (Some(provider), Some(model)) => {
+                let name = self
+                    .gateway
+                    .providers()
+                    .get(provider)
+                    .map_or("", |p| p.name.as_str());
+                // Sized at once: `format!` would grow it piece by piece.
+                let mut served = String::with_capacity(name.len() + 1 + model.len());
+                served.push_str(name);
+                served.push('/');
+                served.push_str(model);
+                Some(served)
+            }
+            _ => None,
+        };
         self.outputs
             .push_back(Output::Event(Event::Access(AccessLog {
                 method: calling.method,
                 path: calling.path,
                 endpoint: calling.endpoint,
                 status: finished.status,
-                key_id: calling.key_id,
+                caller: calling.caller,
+                request_id: calling.request_id,
+                model: served,
                 started: calling.started,
                 finished: now,
             })));
+        let key_id = calling.caller.key_id();
         for earlier in &finished.earlier {
-            let provider = self
-                .gateway
-                .providers()
-                .get(earlier.provider)
-                .map_or_else(String::new, |p| p.name.clone());
             self.outputs
                 .push_back(Output::Event(Event::Usage(UsageRecord {
-                    key_id: calling.key_id,
-                    provider,
+                    key_id,
+                    provider: provider_name(earlier.provider),
                     model: earlier.model.clone(),
                     usage: Some(earlier.usage),
                     complete: false,
                     estimated: earlier.estimated,
                     referer: calling.referer.clone(),
                     title: calling.title.clone(),
+                    request_id: calling.request_id,
+                    upstream_status: earlier.status,
+                    // A failed attempt; estimated when it did work but
+                    // reported nothing, as for the served attempt.
+                    outcome: if earlier.estimated {
+                        Outcome::Estimated
+                    } else {
+                        Outcome::Error
+                    },
                 })));
         }
+        let outcome = finished.outcome();
         if let (Some(provider), Some(model)) = (finished.provider, finished.model) {
-            let provider = self
-                .gateway
-                .providers()
-                .get(provider)
-                .map_or_else(String::new, |p| p.name.clone());
             self.outputs
                 .push_back(Output::Event(Event::Usage(UsageRecord {
-                    key_id: calling.key_id,
-                    provider,
+                    key_id,
+                    provider: provider_name(provider),
                     model,
                     usage: finished.usage,
                     complete: finished.complete,
                     estimated: finished.estimated,
                     referer: calling.referer,
                     title: calling.title,
+                    request_id: calling.request_id,
+                    upstream_status: finished.upstream_status,
+                    outcome,
                 })));
         }
         if finished.estimated || finished.earlier.iter().any(|e| e.estimated) {
@@ -632,22 +687,16 @@ impl Exchange {
     }
 
     fn respond_error(&mut self, now: Tick, err: &ApiError) {
-        self.respond(now, Response::from(err), None);
+        self.respond(now, Response::from(err), Caller::Anonymous);
     }
 
     /// Writes a response to the current request and moves on to the next
     /// (or closes when the connection cannot be reused).
-    fn respond(&mut self, now: Tick, response: Response, key_id: Option<i64>) {
-        self.respond_with(now, response, key_id, false);
+    fn respond(&mut self, now: Tick, response: Response, caller: Caller) {
+        self.respond_with(now, response, caller, false);
     }
 
-    fn respond_with(
-        &mut self,
-        now: Tick,
-        response: Response,
-        key_id: Option<i64>,
-        force_close: bool,
-    ) {
+    fn respond_with(&mut self, now: Tick, response: Response, caller: Caller, force_close: bool) {
         let State::Request { current, .. } = std::mem::replace(&mut self.state, State::Closing)
         else {
             return;
@@ -660,6 +709,7 @@ impl Exchange {
             .headers
             .iter()
             .map(|(name, value)| (*name, value.as_str()))
+            .chain([("X-Request-Id", current.request_id.as_str())])
             .collect();
         let body: &[u8] = if current.head.method == Method::HEAD {
             &[]
@@ -673,7 +723,9 @@ impl Exchange {
                 path: current.head.path().to_string(),
                 endpoint: endpoint_name(&current.head, &self.gateway),
                 status: response.status,
-                key_id,
+                caller,
+                request_id: current.request_id,
+                model: None,
                 started: current.started,
                 finished: now,
             })));
@@ -699,15 +751,22 @@ impl Exchange {
 
     /// A fault before or outside a parsed request: answer and close.
     fn fail(&mut self, now: Tick, err: &ApiError) {
-        if matches!(self.state, State::Request { .. }) {
-            self.respond_with(now, Response::from(err), None, true);
+        if let State::Request { current, .. } = &self.state {
+            let caller = match &current.admit {
+                Admit::Allowed { key_id, .. } => key_id.map_or(Caller::Master, Caller::Key),
+                Admit::NotNeeded | Admit::Pending => Caller::Anonymous,
+            };
+            self.respond_with(now, Response::from(err), caller, true);
             return;
         }
         let response = Response::from(err);
+        // No request head was parsed, so no client id: a new one.
+        let request_id = self.request_ids.make();
         let headers: Vec<(&str, &str)> = response
             .headers
             .iter()
             .map(|(name, value)| (*name, value.as_str()))
+            .chain([("X-Request-Id", request_id.as_str())])
             .collect();
         encode::write_response(
             &mut self.down,

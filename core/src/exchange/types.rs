@@ -3,6 +3,7 @@
 
 use http::Method;
 
+use super::request_id::RequestId;
 use crate::api::Scope;
 use crate::usage::Usage;
 use crate::Tick;
@@ -51,6 +52,9 @@ pub enum ConnectError {
 /// What the driver must do next.
 #[derive(Debug, PartialEq)]
 #[must_use]
+// Events carry their request id inline so that recording a request costs
+// no allocation; the output queue holds only a handful at a time.
+#[allow(clippy::large_enum_variant)]
 pub enum Output {
     /// `poll_output`'s buffer holds bytes for the client: write them all
     /// (in order), then poll again.
@@ -135,9 +139,86 @@ pub struct AccessLog {
     pub path: String,
     pub endpoint: &'static str,
     pub status: u16,
-    pub key_id: Option<i64>,
+    /// Who made the request, as far as it was authenticated.
+    pub caller: Caller,
+    /// The `X-Request-Id` the response carried.
+    pub request_id: RequestId,
+    /// `provider/model` of the candidate that served, for upstream calls
+    /// that reached one.
+    pub model: Option<String>,
     pub started: Tick,
     pub finished: Tick,
+}
+
+/// Who a request came from. Only an authenticated request has a key: a
+/// request answered before (or without) its credential was checked is
+/// `Anonymous`, whatever it carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    Anonymous,
+    /// The master key (`AROUTER_MASTER_KEY`).
+    Master,
+    /// A stored key, by id (never the key itself).
+    Key(i64),
+}
+
+impl Caller {
+    /// The stored key's id, for billing; `None` for the master key.
+    pub fn key_id(self) -> Option<i64> {
+        match self {
+            Caller::Key(id) => Some(id),
+            Caller::Anonymous | Caller::Master => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Caller::Anonymous => f.write_str("-"),
+            Caller::Master => f.write_str("master"),
+            Caller::Key(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+/// How an upstream call ended, as billing and reports count it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The provider answered with success and the client got all of it.
+    Complete,
+    /// The provider answered with success but the client did not get the
+    /// whole answer (a stream cut short, a client gone); the provider
+    /// reported its usage.
+    Incomplete,
+    /// Cut short before the provider reported usage: the tokens are the
+    /// gateway's estimate.
+    Estimated,
+    /// The provider failed the call (an error status, a broken or invalid
+    /// response): nothing was delivered.
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Complete => "complete",
+            Outcome::Incomplete => "incomplete",
+            Outcome::Estimated => "estimated",
+            Outcome::Error => "error",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Outcome> {
+        [
+            Outcome::Complete,
+            Outcome::Incomplete,
+            Outcome::Estimated,
+            Outcome::Error,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == text)
+    }
 }
 
 /// What an upstream call consumed, for billing.
@@ -156,6 +237,11 @@ pub struct UsageRecord {
     /// Attribution headers (`HTTP-Referer`, `X-Title`).
     pub referer: Option<String>,
     pub title: Option<String>,
+    /// The request's `X-Request-Id`.
+    pub request_id: RequestId,
+    /// The provider's HTTP status; `None` when no response head arrived.
+    pub upstream_status: Option<u16>,
+    pub outcome: Outcome,
 }
 
 /// Misuse of the driver contract; a bug in the frontend, not the peer.

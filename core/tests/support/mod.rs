@@ -107,6 +107,7 @@ pub enum ConnectAnswer {
 
 /// Everything the driver saw, in order (bytes by length only).
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // as `Output`: events are recorded inline
 pub enum Rec {
     Down(usize),
     Up(usize),

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod recorder;
 pub mod store;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arouter_core::gateway::Gateway;
@@ -24,6 +25,10 @@ pub struct Host {
     pub keys: keys::KeyCache,
     pub store: Arc<dyn store::Store>,
     pub recorder: recorder::Recorder,
+    /// Tells this process's request ids from another's: the start time
+    /// and process id, in hex.
+    instance: String,
+    connections: AtomicU64,
 }
 
 impl Host {
@@ -48,13 +53,25 @@ impl Host {
             .spawn(arouter_core::tokens::warm_up);
         let store: Arc<dyn store::Store> = Arc::new(store);
         let recorder = recorder::Recorder::start(store.clone(), gateway.clone());
+        let started_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
         Ok(Host {
             config,
             gateway,
             keys,
             store,
             recorder,
+            instance: format!("{started_ms:x}{:x}", std::process::id()),
+            connections: AtomicU64::new(0),
         })
+    }
+
+    /// The request-id prefix for a new connection: `req-{instance}-{n}-`,
+    /// unique per connection of this process, and across restarts.
+    pub fn request_id_prefix(&self) -> String {
+        let n = self.connections.fetch_add(1, Ordering::Relaxed);
+        format!("req-{}-{n:x}-", self.instance)
     }
 
     /// Flushes what must not be lost (queued usage) before exit.

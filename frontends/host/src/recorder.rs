@@ -77,6 +77,9 @@ impl Recorder {
             estimated: usage.estimated,
             referer: usage.referer,
             title: usage.title,
+            request_id: Some(usage.request_id.to_string()),
+            upstream_status: usage.upstream_status,
+            outcome: usage.outcome,
         };
         let Ok(mut queue) = self.shared.queue.lock() else {
             log::error!("usage queue poisoned; a transaction was not stored");

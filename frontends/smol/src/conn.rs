@@ -68,7 +68,8 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
     let _ = client.set_nodelay(true);
     let clock = shared.clock;
     let mut exchange = Exchange::new(shared.host.gateway.clone(), clock.now())
-        .with_unix_origin(clock.unix_origin_ms());
+        .with_unix_origin(clock.unix_origin_ms())
+        .with_request_id_prefix(&shared.host.request_id_prefix());
     let mut down = Pending::new();
     let mut up = Pending::new();
     let mut upstream: Option<Upstream> = None;
@@ -264,12 +265,14 @@ fn record(host: &Host, event: Event) {
     match event {
         Event::Access(log) => log::debug!(
             target: "access",
-            "{} {} {} {} key={} {}ms",
+            "{} {} {} {} key={} id={} model={} {}ms",
             log.method,
             log.path,
             log.status,
             log.endpoint,
-            log.key_id.map_or_else(|| "master".to_string(), |id| id.to_string()),
+            log.caller,
+            log.request_id,
+            log.model.as_deref().unwrap_or("-"),
             log.finished.since(log.started)
         ),
         Event::Usage(usage) => {

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 
 use serde_json::{Map, Value};
 
+use super::request_id::RequestId;
 use super::{count, ConnectError, Output};
 use crate::api::{ApiError, Dialect, ErrorKind, Response};
 use crate::gateway::{Gateway, ProviderKind};
@@ -103,6 +104,29 @@ pub(crate) struct Finished {
     pub estimated: bool,
     /// Usage reported by providers of earlier attempts that then failed.
     pub earlier: Vec<EarlierUsage>,
+    /// The served attempt's provider status; `None` without a response head.
+    pub upstream_status: Option<u16>,
+}
+
+impl Finished {
+    /// How billing counts the call: a provider's error status, or an
+    /// answer that never reached the client, is a failure, not a completion.
+    pub fn outcome(&self) -> super::Outcome {
+        use super::Outcome;
+        let provider_ok = self
+            .upstream_status
+            .is_some_and(|s| (200..300).contains(&s));
+        if self.estimated {
+            Outcome::Estimated
+        } else if self.complete && provider_ok {
+            Outcome::Complete
+        } else if provider_ok && matches!(self.status, 200 | 499) {
+            // The provider answered; the client did not get all of it.
+            Outcome::Incomplete
+        } else {
+            Outcome::Error
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -158,6 +182,8 @@ pub(crate) struct Call {
     created: Option<u64>,
     /// Response headers decided before the call (rate-limit values).
     extra_headers: Vec<(&'static str, String)>,
+    /// Goes back as `X-Request-Id` on the response.
+    request_id: RequestId,
     failure: Option<Failure>,
     /// The current connection came from the pool.
     reused: bool,
@@ -187,6 +213,7 @@ pub(crate) struct EarlierUsage {
     /// `usage` is the gateway's estimate; its prompt is counted later (see
     /// `Call::count_prompt`).
     pub estimated: bool,
+    pub status: Option<u16>,
 }
 
 impl Call {
@@ -219,6 +246,7 @@ impl Call {
             usage: None,
             created: None,
             extra_headers,
+            request_id: RequestId::default(),
             failure: None,
             reused: false,
             refreshed: false,
@@ -234,6 +262,11 @@ impl Call {
     pub(crate) fn set_http10(&mut self) {
         self.framing = StreamFraming::UntilClose;
         self.keep_alive = false;
+    }
+
+    /// Sets the id the response carries as `X-Request-Id`.
+    pub(crate) fn set_request_id(&mut self, id: RequestId) {
+        self.request_id = id;
     }
 
     /// Sets the Unix time (seconds) this call started.
@@ -703,6 +736,7 @@ impl Call {
                 model: candidate.model.clone(),
                 usage,
                 estimated,
+                status: (self.status != 0).then_some(self.status),
             };
             self.earlier.push(record);
         }
@@ -726,12 +760,13 @@ impl Call {
         self.respond(io, response, false)
     }
 
-    fn respond(&mut self, io: &mut Io<'_>, mut response: Response, complete: bool) -> Finished {
-        response.headers.append(&mut self.extra_headers);
+    fn respond(&mut self, io: &mut Io<'_>, response: Response, complete: bool) -> Finished {
         let headers: Vec<(&str, &str)> = response
             .headers
             .iter()
+            .chain(&self.extra_headers)
             .map(|(k, v)| (*k, v.as_str()))
+            .chain([("X-Request-Id", self.request_id.as_str())])
             .collect();
         encode::write_response(
             io.down,
@@ -776,6 +811,7 @@ impl Call {
             complete,
             estimated: self.estimated,
             earlier: self.earlier.clone(),
+            upstream_status: (self.status != 0).then_some(self.status),
         }
     }
 }

@@ -124,7 +124,9 @@ impl Call {
             }
             Phase::Buffering { .. } => {
                 let response = self.buffered_response(gateway);
-                Some(self.respond(io, response, true))
+                // A provider's error relayed whole is not a completed call.
+                let complete = (200..300).contains(&response.status);
+                Some(self.respond(io, response, complete))
             }
             _ => None,
         }
@@ -265,6 +267,7 @@ impl Call {
                     ("X-Accel-Buffering", "no"),
                 ];
                 headers.extend(self.extra_headers.iter().map(|(k, v)| (*k, v.as_str())));
+                headers.push(("X-Request-Id", self.request_id.as_str()));
                 encode::write_stream_head(io.down, 200, &headers, self.framing, self.keep_alive);
             }
         }

@@ -6,6 +6,8 @@ pub mod sqlite;
 
 use std::fmt;
 
+pub use arouter_core::exchange::Outcome;
+
 /// A stored API key. The secret itself is never stored, only its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyRecord {
@@ -73,6 +75,13 @@ pub struct Transaction {
     pub estimated: bool,
     pub referer: Option<String>,
     pub title: Option<String>,
+    /// The request's `X-Request-Id`.
+    pub request_id: Option<String>,
+    /// The provider's HTTP status; `None` when no response head arrived.
+    pub upstream_status: Option<u16>,
+    /// Complete, incomplete, estimated or error: failed calls are not
+    /// counted as completions.
+    pub outcome: Outcome,
 }
 
 pub trait Store: Send + Sync {

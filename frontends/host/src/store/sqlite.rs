@@ -6,10 +6,13 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{KeyRecord, NewKey, RateLimit, Store, StoreError, Transaction};
+use super::{KeyRecord, NewKey, Outcome, RateLimit, Store, StoreError, Transaction};
 
 pub const FILE_NAME: &str = "arouter.sqlite3";
 
+/// The first schema (`user_version` 1). Run on every open: it creates
+/// what is missing and changes nothing that exists; `MIGRATIONS` then
+/// bring a file of any earlier version up to date.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS keys (
     id            INTEGER PRIMARY KEY,
@@ -43,8 +46,22 @@ CREATE TABLE IF NOT EXISTS balance (
     credits_micros INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO balance (id, credits_micros) VALUES (1, 0);
-PRAGMA user_version = 1;
 ";
+
+/// Schema changes after version 1, in order: entry `i` takes a file from
+/// `user_version` `i + 1` to `i + 2`. Each runs in one transaction with its
+/// version bump, so a crash leaves the file at one version or the next.
+const MIGRATIONS: &[&str] = &[
+    // 2: the provider's status and the call's outcome. Rows written before
+    // have no status; their outcome is what their flags said (an upstream
+    // error was then recorded as complete, which cannot be told apart now).
+    "ALTER TABLE transactions ADD COLUMN status INTEGER;
+     ALTER TABLE transactions ADD COLUMN outcome TEXT NOT NULL DEFAULT 'complete';
+     UPDATE transactions SET outcome = CASE
+         WHEN estimated THEN 'estimated'
+         WHEN complete THEN 'complete'
+         ELSE 'incomplete' END;",
+];
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -68,6 +85,7 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
+        migrate(&conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -83,6 +101,33 @@ impl SqliteStore {
             .map_err(|_| StoreError::Backend("store lock poisoned".into()))?;
         f(&conn)
     }
+}
+
+/// Brings the file's schema to the latest version. A fresh file has just
+/// been given version 1's tables (`user_version` 0 counts as 1: the first
+/// release set no version before creating them).
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(backend)?;
+    let latest = MIGRATIONS.len() as i64 + 1;
+    if version > latest {
+        return Err(StoreError::Backend(format!(
+            "the store is at schema version {version}, newer than this build knows ({latest}); use a newer arouter"
+        )));
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate() {
+        let target = i as i64 + 2;
+        if version >= target {
+            continue;
+        }
+        let tx = conn.unchecked_transaction().map_err(backend)?;
+        tx.execute_batch(step).map_err(backend)?;
+        tx.pragma_update(None, "user_version", target)
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+    }
+    Ok(())
 }
 
 fn row_to_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
@@ -119,8 +164,9 @@ impl Store for SqliteStore {
                 let mut stmt = tx
                     .prepare_cached(
                         "INSERT INTO transactions (created_at, key_id, provider, model, prompt_tokens,
-                         completion_tokens, cost_micros, complete, estimated, referer, title)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                         completion_tokens, cost_micros, complete, estimated, referer, title,
+                         request_id, status, outcome)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                     )
                     .map_err(backend)?;
                 for t in batch {
@@ -136,6 +182,9 @@ impl Store for SqliteStore {
                         t.estimated,
                         t.referer,
                         t.title,
+                        t.request_id,
+                        t.upstream_status,
+                        t.outcome.as_str(),
                     ])
                     .map_err(backend)?;
                 }
@@ -163,6 +212,13 @@ impl Store for SqliteStore {
                         estimated: r.get("estimated")?,
                         referer: r.get("referer")?,
                         title: r.get("title")?,
+                        request_id: r.get("request_id")?,
+                        upstream_status: r.get("status")?,
+                        outcome: r
+                            .get::<_, String>("outcome")
+                            .ok()
+                            .and_then(|o| Outcome::parse(&o))
+                            .unwrap_or(Outcome::Complete),
                     })
                 })
                 .map_err(backend)?;
@@ -253,8 +309,91 @@ mod tests {
             estimated: true,
             referer: Some("https://app.example".into()),
             title: None,
+            request_id: Some("req-1".into()),
+            upstream_status: Some(200),
+            outcome: Outcome::Estimated,
         };
         reopened.record(&[t.clone(), t.clone()]).unwrap();
         assert_eq!(reopened.transactions(10).unwrap(), vec![t.clone(), t]);
+    }
+
+    /// The schema exactly as the first release created it.
+    const V1_FILE: &str = "
+CREATE TABLE keys (id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, prefix TEXT NOT NULL,
+    name TEXT NOT NULL, management INTEGER NOT NULL DEFAULT 0, disabled INTEGER NOT NULL DEFAULT 0,
+    rate_requests INTEGER, rate_period_s INTEGER, created_at INTEGER NOT NULL);
+CREATE TABLE transactions (id INTEGER PRIMARY KEY, created_at INTEGER NOT NULL, key_id INTEGER,
+    request_id TEXT, provider TEXT, model TEXT, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0, cost_micros INTEGER NOT NULL DEFAULT 0,
+    complete INTEGER NOT NULL DEFAULT 1, estimated INTEGER NOT NULL DEFAULT 0, referer TEXT, title TEXT);
+CREATE INDEX transactions_key ON transactions (key_id, id);
+CREATE TABLE balance (id INTEGER PRIMARY KEY CHECK (id = 1), credits_micros INTEGER NOT NULL);
+INSERT OR IGNORE INTO balance (id, credits_micros) VALUES (1, 0);
+PRAGMA user_version = 1;
+INSERT INTO transactions (created_at, provider, model, prompt_tokens, complete, estimated)
+    VALUES (1, 'openai', 'a', 3, 1, 0), (2, 'openai', 'b', 4, 0, 1), (3, 'openai', 'c', 5, 0, 0);
+";
+
+    #[test]
+    fn a_store_written_by_the_first_release_opens_and_migrates() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+            conn.execute_batch(V1_FILE).unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let old: Vec<_> = store
+            .transactions(10)
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.model, t.upstream_status, t.outcome))
+            .collect();
+        assert_eq!(
+            old,
+            [
+                ("c".to_string(), None, Outcome::Incomplete),
+                ("b".to_string(), None, Outcome::Estimated),
+                ("a".to_string(), None, Outcome::Complete),
+            ]
+        );
+        let failed = Transaction {
+            created_at: 4,
+            key_id: None,
+            provider: "openai".into(),
+            model: "d".into(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_micros: 0,
+            complete: false,
+            estimated: false,
+            referer: None,
+            title: None,
+            request_id: Some("req-9".into()),
+            upstream_status: Some(429),
+            outcome: Outcome::Error,
+        };
+        store.record(std::slice::from_ref(&failed)).unwrap();
+        drop(store);
+        // Reopening runs no migration twice.
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.transactions(1).unwrap(), vec![failed]);
+        let version: i64 = store
+            .with(|c| {
+                c.pragma_query_value(None, "user_version", |r| r.get(0))
+                    .map_err(backend)
+            })
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64 + 1);
+    }
+
+    #[test]
+    fn a_store_from_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+            conn.execute_batch("PRAGMA user_version = 99;").unwrap();
+        }
+        let err = SqliteStore::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("newer"), "{err}");
     }
 }
