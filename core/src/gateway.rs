@@ -1,9 +1,12 @@
 //! Process-wide (or per-core) gateway state that every connection reads:
 //! limits, configured providers and the model catalog. Pure lookups.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::billing::Price;
+use crate::budget::BodyBudget;
 use crate::upstream::UpstreamAddr;
 use crate::Limits;
 
@@ -103,10 +106,12 @@ impl ModelEntry {
     }
 }
 
-/// Everything a connection needs to know about the deployment.
+/// Everything a connection needs to know about the deployment. A clone
+/// shares the original's body budget.
 #[derive(Clone, Debug)]
 pub struct Gateway {
     limits: Limits,
+    body_budget: Arc<BodyBudget>,
     providers: Vec<Provider>,
     default_model: Option<String>,
     models: Vec<ModelEntry>,
@@ -132,6 +137,9 @@ impl Gateway {
         })
         .unwrap_or_default();
         Gateway {
+            body_budget: BodyBudget::new(
+                u64::try_from(limits.max_inflight_body_bytes).unwrap_or(u64::MAX),
+            ),
             limits,
             providers,
             default_model,
@@ -142,6 +150,11 @@ impl Gateway {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Request body bytes held across every connection of this gateway.
+    pub fn body_budget(&self) -> &Arc<BodyBudget> {
+        &self.body_budget
     }
 
     pub fn providers(&self) -> &[Provider] {

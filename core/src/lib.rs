@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod billing;
+pub mod budget;
 pub mod exchange;
 #[doc(hidden)]
 pub mod fuzz_entry;

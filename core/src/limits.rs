@@ -11,6 +11,10 @@ pub struct Limits {
     pub max_headers: usize,
     /// Decoded request body, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// Request body bytes held in memory at once across all connections;
+    /// a request whose body does not fit is answered 503 with
+    /// `Retry-After` before its body is read.
+    pub max_inflight_body_bytes: usize,
     /// Upstream response head, in bytes.
     pub max_upstream_head_bytes: usize,
     /// Buffered (non-streamed) upstream response body, in bytes.
@@ -52,6 +56,7 @@ impl Default for Limits {
             max_head_bytes: 64 * 1024,
             max_headers: 100,
             max_body_bytes: 32 * 1024 * 1024,
+            max_inflight_body_bytes: 256 * 1024 * 1024,
             max_upstream_head_bytes: 64 * 1024,
             max_upstream_body_bytes: 64 * 1024 * 1024,
             max_sse_line_bytes: 1024 * 1024,

@@ -6,6 +6,7 @@
 //! driver must do before polling again. Time only ever arrives as the `Tick`
 //! inside an `Input`.
 
+mod body;
 mod call;
 mod count;
 mod deadlines;
@@ -22,7 +23,6 @@ pub use types::{
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::Method;
 
 use self::call::{Call, Finished, Io};
@@ -30,6 +30,7 @@ use self::plan::Plan;
 use self::request_id::{RequestId, RequestIds};
 use crate::api::{self, ApiError, Dialect, Endpoint, ErrorKind, GeminiMethod, Response, Scope};
 use crate::auth::{self, AuthError};
+use crate::budget::BodyReservation;
 use crate::gateway::Gateway;
 use crate::http1::{encode, BodyKind, RequestHead, ServerCodec, ServerEvent};
 use crate::Tick;
@@ -45,6 +46,16 @@ enum Admit {
     },
 }
 
+impl Admit {
+    /// Who the request is from, as far as it has been authenticated.
+    fn caller(&self) -> Caller {
+        match self {
+            Admit::Allowed { key_id, .. } => key_id.map_or(Caller::Master, Caller::Key),
+            Admit::NotNeeded | Admit::Pending => Caller::Anonymous,
+        }
+    }
+}
+
 /// The request being read.
 #[derive(Debug)]
 struct Current {
@@ -54,6 +65,8 @@ struct Current {
     body_done: bool,
     admit: Admit,
     request_id: RequestId,
+    /// The body's share of the gateway's body budget.
+    reservation: Option<BodyReservation>,
 }
 
 /// A request handed to an upstream call.
@@ -66,6 +79,8 @@ struct Calling {
     started: Tick,
     caller: Caller,
     request_id: RequestId,
+    /// Held while the call keeps the parsed request (for fallback).
+    _reservation: Option<BodyReservation>,
     keep_alive: bool,
     referer: Option<String>,
     title: Option<String>,
@@ -341,7 +356,7 @@ impl Exchange {
             };
             match event {
                 ServerEvent::Head(head) => self.on_head(now, head),
-                ServerEvent::Body(chunk) => self.on_body(chunk),
+                ServerEvent::Body(chunk) => self.on_body(now, &chunk),
                 ServerEvent::End => {
                     if let State::Request { current, .. } = &mut self.state {
                         current.body_done = true;
@@ -366,39 +381,56 @@ impl Exchange {
             Ok(endpoint) => (endpoint.scope(), endpoint.dialect(), None),
             Err(err) => (Scope::Inference, err.dialect, Some(err)),
         };
+        let mut reservation = None;
         let admit = if scope == Scope::Public {
             Ok(Admit::NotNeeded)
         } else {
             match auth::extract(&head.headers, head.query()) {
-                Ok(credential) => {
-                    self.outputs.push_back(Output::Admit(AdmitRequest {
-                        secret: credential.secret.into_owned(),
-                        scope,
-                    }));
-                    Ok(Admit::Pending)
+                // The body's bytes are reserved before any is buffered;
+                // one that does not fit is not read at all.
+                Ok(credential) => match self.reserve_body(head.body, dialect) {
+                    Ok(reserved) => {
+                        reservation = Some(reserved);
+                        self.outputs.push_back(Output::Admit(AdmitRequest {
+                            secret: credential.secret.into_owned(),
+                            scope,
+                        }));
+                        Ok(Admit::Pending)
+                    }
+                    Err(busy) => Err(busy),
+                },
+                Err(AuthError::Missing) => {
+                    Err(Response::from(&ApiError::missing_credential(dialect)))
                 }
-                Err(AuthError::Missing) => Err(ApiError::missing_credential(dialect)),
-                Err(AuthError::Malformed) => Err(ApiError::invalid_credential(dialect)),
+                Err(AuthError::Malformed) => {
+                    Err(Response::from(&ApiError::invalid_credential(dialect)))
+                }
             }
         };
         let expect_continue = head.expect_continue;
         let head_body = head.body;
         let request_id = self.request_ids.for_request(head.header("x-request-id"));
+        let body = match (head_body, &reservation) {
+            // Reserved, so within `max_body_bytes`: sized once, no regrowth.
+            (BodyKind::Length(n), Some(_)) => Vec::with_capacity(usize::try_from(n).unwrap_or(0)),
+            _ => Vec::new(),
+        };
         self.state = State::Request {
             current: Current {
                 head,
                 started,
-                body: Vec::new(),
+                body,
                 body_done: false,
                 admit: Admit::NotNeeded,
                 request_id,
+                reservation,
             },
             last_progress: now,
             head_done: now,
         };
         match admit {
             // Unauthenticated requests learn nothing about routes: 401 first.
-            Err(err) => self.respond_error(now, &err),
+            Err(response) => self.respond(now, response, Caller::Anonymous),
             Ok(admit) => {
                 let public = matches!(admit, Admit::NotNeeded);
                 if let State::Request { current, .. } = &mut self.state {
@@ -419,13 +451,6 @@ impl Exchange {
                     None => {}
                 }
             }
-        }
-    }
-
-    fn on_body(&mut self, chunk: Bytes) {
-        if let State::Request { current, .. } = &mut self.state {
-            // The codec bounds the total to `max_body_bytes`.
-            current.body.extend_from_slice(&chunk);
         }
     }
 
@@ -476,7 +501,13 @@ impl Exchange {
                 (key_id.map_or(Caller::Master, Caller::Key), headers.clone())
             }
         };
-        match self.handle(&current.head, &current.body) {
+        let handled = self.handle(&current.head, &current.body);
+        if let (Handled::Call(_), State::Request { current, .. }) = (&handled, &mut self.state) {
+            // The call keeps the parsed request; the raw bytes go now, not
+            // when the call ends, so a large body is not held twice.
+            current.body = Vec::new();
+        }
+        match handled {
             Handled::Respond(mut response) => {
                 response.headers.extend(headers);
                 self.respond(now, response, caller);
@@ -581,6 +612,7 @@ impl Exchange {
             started: current.started,
             caller,
             request_id: current.request_id,
+            _reservation: current.reservation.take(),
             keep_alive,
             referer: current.head.header("http-referer").map(str::to_owned),
             title: current.head.header("x-title").map(str::to_owned),
@@ -752,10 +784,7 @@ impl Exchange {
     /// A fault before or outside a parsed request: answer and close.
     fn fail(&mut self, now: Tick, err: &ApiError) {
         if let State::Request { current, .. } = &self.state {
-            let caller = match &current.admit {
-                Admit::Allowed { key_id, .. } => key_id.map_or(Caller::Master, Caller::Key),
-                Admit::NotNeeded | Admit::Pending => Caller::Anonymous,
-            };
+            let caller = current.admit.caller();
             self.respond_with(now, Response::from(err), caller, true);
             return;
         }

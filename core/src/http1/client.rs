@@ -244,11 +244,15 @@ fn parse_response(
     })
 }
 
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Bodies from this size on are not copied behind their head (see
+/// `write_request_owned`).
+const MOVE_BODY_FROM: usize = 64 * 1024;
+
 /// Writes a request with a `Content-Length` body (or none when `body` is
 /// empty and the method carries none). `headers` must not contain Host,
 /// Content-Length or Transfer-Encoding.
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
-
 pub fn write_request(
     out: &mut Vec<u8>,
     method: &str,
@@ -257,6 +261,40 @@ pub fn write_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) {
+    out.reserve(64 + target.len() + host.len() + body.len());
+    write_head(out, method, target, host, headers, body.len());
+    out.extend_from_slice(body);
+}
+
+/// As `write_request`, with the body by value: when `out` is empty, a large
+/// body becomes the output buffer and the head is inserted before it in
+/// place, so a request of many megabytes is never held twice.
+pub fn write_request_owned(
+    out: &mut Vec<u8>,
+    method: &str,
+    target: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    mut body: Vec<u8>,
+) {
+    if !out.is_empty() || body.len() < MOVE_BODY_FROM {
+        write_request(out, method, target, host, headers, &body);
+        return;
+    }
+    let mut head = Vec::with_capacity(256 + target.len() + host.len());
+    write_head(&mut head, method, target, host, headers, body.len());
+    body.splice(0..0, head);
+    *out = body;
+}
+
+fn write_head(
+    out: &mut Vec<u8>,
+    method: &str,
+    target: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    body_len: usize,
+) {
     debug_assert!(!method.is_empty() && method.bytes().all(|b| b.is_ascii_graphic()));
     debug_assert!(!target.is_empty());
     debug_assert!(headers.iter().all(|(name, _)| {
@@ -264,7 +302,6 @@ pub fn write_request(
             && !name.eq_ignore_ascii_case("content-length")
             && !name.eq_ignore_ascii_case("transfer-encoding")
     }));
-    out.reserve(64 + target.len() + host.len() + body.len());
     out.extend_from_slice(method.as_bytes());
     out.push(b' ');
     // Callers validate what goes into a target; should anything unprintable
@@ -282,11 +319,41 @@ pub fn write_request(
     for (name, value) in headers {
         push_line_field(out, name, value);
     }
-    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+    if body_len > 0 || matches!(method, "POST" | "PUT" | "PATCH") {
         out.extend_from_slice(b"Content-Length: ");
-        push_decimal(out, body.len() as u64);
+        push_decimal(out, body_len as u64);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+
+    #[test]
+    fn an_owned_body_makes_the_same_bytes() {
+        for size in [
+            0,
+            10,
+            MOVE_BODY_FROM - 1,
+            MOVE_BODY_FROM,
+            3 * MOVE_BODY_FROM + 7,
+        ] {
+            let body: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+            let headers = [("Content-Type", "application/json")];
+            let mut borrowed = Vec::new();
+            write_request(&mut borrowed, "POST", "/v1/x", "h:1", &headers, &body);
+            let mut owned = Vec::new();
+            write_request_owned(&mut owned, "POST", "/v1/x", "h:1", &headers, body);
+            assert_eq!(owned, borrowed, "size {size}");
+            // Appending to pending bytes keeps them first.
+            let mut pending = b"prev".to_vec();
+            let body: Vec<u8> = vec![b'z'; size];
+            write_request_owned(&mut pending, "POST", "/v1/x", "h:1", &headers, body.clone());
+            let mut expect = b"prev".to_vec();
+            write_request(&mut expect, "POST", "/v1/x", "h:1", &headers, &body);
+            assert_eq!(pending, expect);
+        }
+    }
 }

@@ -228,6 +228,25 @@ impl Scenario {
         Scenario::builder().build()
     }
 
+    /// Another client connection to the same gateway (shared limits and
+    /// body budget).
+    pub fn sibling(&self) -> Scenario {
+        Scenario {
+            ex: Exchange::new(self.gateway.clone(), self.now),
+            gateway: self.gateway.clone(),
+            now: self.now,
+            down: Vec::new(),
+            uploads: Vec::new(),
+            log: Vec::new(),
+            admits: Vec::new(),
+            admit: AdmitScript::Allow,
+            connects: VecDeque::new(),
+            upstream_open: false,
+            closed: false,
+            deadline: None,
+        }
+    }
+
     /// Feeds one input and drains the outputs; returns the bytes taken.
     pub fn input(&mut self, input: Input<'_>) -> usize {
         let taken = self

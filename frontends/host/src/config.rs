@@ -93,6 +93,7 @@ struct FileLimits {
     max_head_bytes: Option<usize>,
     max_headers: Option<usize>,
     max_body_bytes: Option<usize>,
+    max_inflight_body_bytes: Option<usize>,
     max_sse_line_bytes: Option<usize>,
     header_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
@@ -153,6 +154,10 @@ impl Config {
         set(&mut limits.max_head_bytes, l.max_head_bytes);
         set(&mut limits.max_headers, l.max_headers);
         set(&mut limits.max_body_bytes, l.max_body_bytes);
+        set(
+            &mut limits.max_inflight_body_bytes,
+            l.max_inflight_body_bytes,
+        );
         set(&mut limits.max_sse_line_bytes, l.max_sse_line_bytes);
         for (slot, v) in [
             (&mut limits.header_timeout_ms, l.header_timeout_ms),
@@ -340,6 +345,7 @@ fn validate_limits(l: &Limits) -> Result<(), String> {
         ("max_head_bytes", l.max_head_bytes, 1024),
         ("max_headers", l.max_headers, 8),
         ("max_body_bytes", l.max_body_bytes, 1024),
+        ("max_inflight_body_bytes", l.max_inflight_body_bytes, 1024),
         ("max_sse_line_bytes", l.max_sse_line_bytes, 1024),
     ];
     for (name, value, min) in sizes {

@@ -16,6 +16,8 @@ use crate::shutdown::Shutdown;
 use crate::upstream::{Pool, Upstream};
 
 const READ_BUF: usize = 16 * 1024;
+/// The output buffer keeps at most this much capacity between writes.
+const KEEP_OUT_CAPACITY: usize = 1024 * 1024;
 /// After our side closes, how long unread client bytes are drained so the
 /// kernel does not answer them with a reset that destroys our response.
 const LINGER: Duration = Duration::from_millis(500);
@@ -88,6 +90,12 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
         // Carry out everything the core asks for, until it waits.
         let deadline = loop {
             out.clear();
+            if out.capacity() > KEEP_OUT_CAPACITY {
+                // A large request or answer went through this buffer: give
+                // the memory back rather than hold it for the connection's
+                // life.
+                out = Vec::with_capacity(READ_BUF);
+            }
             match exchange.poll_output(&mut out) {
                 Output::TransmitDownstream => {
                     let written =

@@ -17,6 +17,7 @@ use clap::Parser;
 use crate::shutdown::Shutdown;
 
 fn main() -> ExitCode {
+    return_large_buffers_to_the_system();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     match cli.command {
@@ -71,3 +72,22 @@ fn serve(args: &arouter_host::cli::ServeArgs) -> Result<(), String> {
     log::info!("arouter stopped");
     Ok(())
 }
+
+/// glibc raises its mmap threshold to the largest block freed so far, so
+/// after one large request body every later one comes from the heap, and
+/// the heap keeps it when it is freed: RSS stays at its high-water mark.
+/// A fixed threshold keeps each large buffer in its own mapping, which goes
+/// back to the system as soon as it is freed. (Smaller blocks, the common
+/// case, still come from the heap.)
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_large_buffers_to_the_system() {
+    const LARGE: libc::c_int = 1024 * 1024;
+    // SAFETY: `mallopt` only sets an allocator parameter; this runs first
+    // in `main`, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, LARGE);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_large_buffers_to_the_system() {}

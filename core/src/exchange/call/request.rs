@@ -147,7 +147,7 @@ impl Call {
             }
         }
         headers.extend(forward.iter().map(|(n, v)| (*n, v.as_str())));
-        client::write_request(io.up, "POST", &target, &host, &headers, &body);
+        client::write_request_owned(io.up, "POST", &target, &host, &headers, body);
         self.reached = true;
         self.phase = Phase::AwaitingHead { since: now };
         None
