@@ -106,7 +106,12 @@ pub fn resolve_native(
             });
         }
     }
-    if gateway.providers().len() == 1 && !reference.contains('/') {
+    // A vendor's own model name (`claude-…`, `gemini-…`) on its native
+    // route is not sent to some other lone provider: its provider is missing.
+    let vendor_model = native
+        .and_then(model_family)
+        .is_some_and(|family| reference.starts_with(family));
+    if gateway.providers().len() == 1 && !reference.contains('/') && !vendor_model {
         return Ok(Candidate {
             provider: 0,
             model: reference.to_string(),
@@ -117,21 +122,58 @@ pub fn resolve_native(
         .iter()
         .map(|p| p.name.as_str())
         .collect();
-    let message = match reference.split_once('/') {
-        Some((prefix, _)) => format!(
-            "unknown provider `{prefix}` in model `{reference}`; configured providers: {}",
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
+    let known = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    };
+    let message = match (reference.split_once('/'), native) {
+        (Some((prefix, _)), _) => format!(
+            "{} (model `{reference}`; configured providers: {known})",
+            not_configured(prefix)
         ),
-        None => format!(
-            "model `{reference}` must be written as provider/model (configured providers: {})",
-            known.join(", ")
+        // A bare name on a native route (`claude-…` on /v1/messages) is
+        // meant for that dialect's provider: say that one is missing
+        // rather than blame the model's spelling.
+        (None, Some(kind)) if vendor_model || gateway.providers().is_empty() => format!(
+            "{} (model `{reference}`; configured providers: {known})",
+            not_configured(kind.as_str())
+        ),
+        (None, _) => format!(
+            "model `{reference}` must be written as provider/model (configured providers: {known})"
         ),
     };
     Err(ApiError::new(dialect, ErrorKind::InvalidRequest, message).with_code("unknown_provider"))
+}
+
+/// How a vendor's own model names begin, for the native routes.
+fn model_family(kind: ProviderKind) -> Option<&'static str> {
+    match kind {
+        ProviderKind::Anthropic => Some("claude"),
+        ProviderKind::Gemini => Some("gemini"),
+        // The OpenAI route is everyone's: no name is OpenAI's alone.
+        ProviderKind::OpenAi => None,
+    }
+}
+
+/// Names the missing provider and how to configure it: the vendors'
+/// own providers come from their usual environment variable, any other
+/// from a table in the config file.
+fn not_configured(name: &str) -> String {
+    let env = match name {
+        "openai" => Some("OPENAI_API_KEY"),
+        "anthropic" => Some("ANTHROPIC_API_KEY"),
+        "gemini" => Some("GEMINI_API_KEY"),
+        _ => None,
+    };
+    match env {
+        Some(var) => format!(
+            "no provider \"{name}\" is configured: set {var} or add [providers.{name}] to the config file"
+        ),
+        None => format!(
+            "no provider \"{name}\" is configured: add [providers.{name}] to the config file"
+        ),
+    }
 }
 
 /// The ordered, de-duplicated candidates for a request naming `model`

@@ -61,8 +61,12 @@ fn help_documents_the_contract() {
         "AROUTER_DATA_DIR",
         "--config",
         "AROUTER_CONFIG",
+        "--body-timeout-ms",
+        "AROUTER_BODY_TIMEOUT_MS",
+        "--upstream-pool-idle-ms",
+        "AROUTER_UPSTREAM_POOL_IDLE_MS",
+        // The config file's [limits] keys are the flags in snake case.
         "body_timeout_ms",
-        "upstream_pool_idle_ms",
     ] {
         assert!(
             text.contains(needle),

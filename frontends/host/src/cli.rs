@@ -1,5 +1,8 @@
-//! The `arouter` command line. Every flag has an environment equivalent so
-//! containers and the benchmark rig can configure it without arguments.
+//! The `arouter` command line. Every setting is a flag with an environment
+//! equivalent, so containers and the benchmark rig can configure it without
+//! arguments; flags beat the environment, which beats the config file, which
+//! beats the defaults. Defaults shown here are checked against the code by
+//! the tests of `config`.
 
 use std::path::PathBuf;
 
@@ -10,11 +13,9 @@ use clap::{Parser, Subcommand};
     name = "arouter",
     version,
     about = "ARouter: one OpenAI-, Anthropic- and Gemini-compatible endpoint in front of many LLM providers",
-    after_help = "Providers come from the environment: OPENAI_API_KEY / OPENAI_BASE_URL (base URL includes /v1), \
-ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL and GEMINI_API_KEY / GEMINI_BASE_URL (host root), named `openai`, \
-`anthropic` and `gemini`; more from `[providers.NAME]` tables in the config file (kind = openai|anthropic|gemini, \
-base_url, api_key_env, models). AROUTER_MASTER_KEY sets a key valid for every endpoint, management included. \
-AROUTER_DEFAULT_MODEL sets the model used when a request names none. Logs go to stderr; RUST_LOG=debug for more."
+    after_help = "Every setting, with its flag, environment variable and default, is listed by \
+`arouter serve --help`: among them AROUTER_MASTER_KEY, AROUTER_DEFAULT_MODEL, OPENAI_API_KEY / OPENAI_BASE_URL, \
+ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL, GEMINI_API_KEY / GEMINI_BASE_URL and the limits."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -24,28 +25,163 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway.
+    #[command(
+        after_help = "Flags beat environment variables, which beat the config file, which beats the defaults. \
+More providers (any OpenAI-compatible server) come from [providers.NAME] tables in the config file \
+(kind = openai|anthropic|gemini, base_url, api_key_env, models); the limits may also be set in its [limits] table, \
+in snake case (--body-timeout-ms is body_timeout_ms). \
+Keys are better passed in the environment than as flags, which other users can see in the process list."
+    )]
     Serve(ServeArgs),
 }
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "AROUTER_LISTEN")]
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "AROUTER_LISTEN", help_heading = "Server")]
     pub listen: Option<String>,
-    /// Directory for the embedded store (SQLite), created on first start.
-    #[arg(long, env = "AROUTER_DATA_DIR")]
+    /// Directory for the embedded store (SQLite), created on first start [default: ./arouter-data].
+    #[arg(long, env = "AROUTER_DATA_DIR", help_heading = "Server")]
     pub data_dir: Option<PathBuf>,
-    /// Optional TOML config file (providers, limits, defaults). Its [limits]
-    /// table sets, in ms: header_timeout_ms (10000; a request head, from
-    /// accept for a connection's first request), idle_timeout_ms (60000;
-    /// between keep-alive requests), body_timeout_ms (120000; a whole request
-    /// body, 408 beyond), upstream_pool_idle_ms (30000; a pooled idle
-    /// provider connection is closed after it); see the README for the rest.
-    #[arg(long, env = "AROUTER_CONFIG")]
+    /// Optional TOML config file (providers, limits, default model).
+    #[arg(long, env = "AROUTER_CONFIG", help_heading = "Server")]
     pub config: Option<PathBuf>,
     /// Seconds to let in-flight requests finish after SIGTERM/SIGINT; then
     /// each is ended as a provider failure would end it (a stream gets its
     /// dialect's error event and terminator) and its usage recorded.
-    #[arg(long, env = "AROUTER_SHUTDOWN_GRACE", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "AROUTER_SHUTDOWN_GRACE",
+        default_value_t = 10,
+        help_heading = "Server"
+    )]
     pub shutdown_grace: u64,
+    /// Worker threads, one event loop each [default: the number of CPUs].
+    #[arg(long, env = "AROUTER_THREADS", help_heading = "Server")]
+    pub threads: Option<usize>,
+    /// Log filter: error, warn, info, debug (one access line per request) or trace.
+    #[arg(
+        long,
+        env = "RUST_LOG",
+        default_value = "info",
+        help_heading = "Server"
+    )]
+    pub log_level: String,
+    /// A key valid on every endpoint, management included. Without it (and
+    /// without stored keys) every request is refused.
+    #[arg(
+        long,
+        env = "AROUTER_MASTER_KEY",
+        hide_env_values = true,
+        help_heading = "Gateway"
+    )]
+    pub master_key: Option<String>,
+    /// Model used when a request names none (`provider/model`).
+    #[arg(long, env = "AROUTER_DEFAULT_MODEL", help_heading = "Gateway")]
+    pub default_model: Option<String>,
+    #[command(flatten)]
+    pub providers: ProviderArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The vendors' own providers, named `openai`, `anthropic` and `gemini`;
+/// each is enabled by its key or its base URL (local servers need no key).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ProviderArgs {
+    /// Key of the `openai` provider.
+    #[arg(
+        long,
+        env = "OPENAI_API_KEY",
+        hide_env_values = true,
+        help_heading = "Providers"
+    )]
+    pub openai_api_key: Option<String>,
+    /// Base URL of the `openai` provider, `/v1` included [default: https://api.openai.com/v1].
+    #[arg(long, env = "OPENAI_BASE_URL", help_heading = "Providers")]
+    pub openai_base_url: Option<String>,
+    /// Key of the `anthropic` provider.
+    #[arg(
+        long,
+        env = "ANTHROPIC_API_KEY",
+        hide_env_values = true,
+        help_heading = "Providers"
+    )]
+    pub anthropic_api_key: Option<String>,
+    /// Base URL of the `anthropic` provider (host root) [default: https://api.anthropic.com].
+    #[arg(long, env = "ANTHROPIC_BASE_URL", help_heading = "Providers")]
+    pub anthropic_base_url: Option<String>,
+    /// Key of the `gemini` provider.
+    #[arg(
+        long,
+        env = "GEMINI_API_KEY",
+        hide_env_values = true,
+        help_heading = "Providers"
+    )]
+    pub gemini_api_key: Option<String>,
+    /// Base URL of the `gemini` provider (host root) [default: https://generativelanguage.googleapis.com].
+    #[arg(long, env = "GEMINI_BASE_URL", help_heading = "Providers")]
+    pub gemini_base_url: Option<String>,
+}
+
+/// The limits, as flags and as the `[limits]` table of the config file
+/// (same names, in snake case). Unset ones keep the defaults.
+#[derive(Debug, Clone, Default, clap::Args, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitArgs {
+    /// Largest request body, in bytes (413 beyond) [default: 33554432].
+    #[arg(long, env = "AROUTER_MAX_BODY_BYTES", help_heading = "Limits")]
+    pub max_body_bytes: Option<usize>,
+    /// Request body bytes held at once across all connections; a body that
+    /// does not fit gets 503 with Retry-After before it is read [default: 268435456].
+    #[arg(long, env = "AROUTER_MAX_INFLIGHT_BODY_BYTES", help_heading = "Limits")]
+    pub max_inflight_body_bytes: Option<usize>,
+    /// Largest request line plus headers, in bytes (431 beyond) [default: 65536].
+    #[arg(long, env = "AROUTER_MAX_HEAD_BYTES", help_heading = "Limits")]
+    pub max_head_bytes: Option<usize>,
+    /// Most request header fields (431 beyond) [default: 100].
+    #[arg(long, env = "AROUTER_MAX_HEADERS", help_heading = "Limits")]
+    pub max_headers: Option<usize>,
+    /// Longest line (and event) of a provider's stream, in bytes [default: 1048576].
+    #[arg(long, env = "AROUTER_MAX_SSE_LINE_BYTES", help_heading = "Limits")]
+    pub max_sse_line_bytes: Option<usize>,
+    /// Time for a client to send a request head (from accept for a connection's first), in ms [default: 10000].
+    #[arg(long, env = "AROUTER_HEADER_TIMEOUT_MS", help_heading = "Limits")]
+    pub header_timeout_ms: Option<u64>,
+    /// Time a keep-alive connection may wait for its next request, and longest gap in a body, in ms [default: 60000].
+    #[arg(long, env = "AROUTER_IDLE_TIMEOUT_MS", help_heading = "Limits")]
+    pub idle_timeout_ms: Option<u64>,
+    /// Time for a whole request body, from the end of its head, in ms (408 beyond) [default: 120000].
+    #[arg(long, env = "AROUTER_BODY_TIMEOUT_MS", help_heading = "Limits")]
+    pub body_timeout_ms: Option<u64>,
+    /// Time to connect to a provider, in ms [default: 10000].
+    #[arg(
+        long,
+        env = "AROUTER_UPSTREAM_CONNECT_TIMEOUT_MS",
+        help_heading = "Limits"
+    )]
+    pub upstream_connect_timeout_ms: Option<u64>,
+    /// Time for a provider to start answering, in ms [default: 600000].
+    #[arg(
+        long,
+        env = "AROUTER_UPSTREAM_FIRST_BYTE_TIMEOUT_MS",
+        help_heading = "Limits"
+    )]
+    pub upstream_first_byte_timeout_ms: Option<u64>,
+    /// Longest silence of a provider mid-answer, in ms [default: 120000].
+    #[arg(
+        long,
+        env = "AROUTER_UPSTREAM_IDLE_TIMEOUT_MS",
+        help_heading = "Limits"
+    )]
+    pub upstream_idle_timeout_ms: Option<u64>,
+    /// Time a pooled idle provider connection is kept, in ms [default: 30000].
+    #[arg(long, env = "AROUTER_UPSTREAM_POOL_IDLE_MS", help_heading = "Limits")]
+    pub upstream_pool_idle_ms: Option<u64>,
+    /// Interval of `: keep-alive` comments while a stream waits for its first token, in ms [default: 15000].
+    #[arg(long, env = "AROUTER_STREAM_KEEPALIVE_MS", help_heading = "Limits")]
+    pub stream_keepalive_ms: Option<u64>,
+    /// Concurrent client connections; more are refused at accept [default: 10000].
+    #[arg(long, env = "AROUTER_MAX_CONNECTIONS", help_heading = "Limits")]
+    pub max_connections: Option<usize>,
 }

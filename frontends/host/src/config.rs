@@ -11,7 +11,7 @@ use arouter_core::Limits;
 use serde::Deserialize;
 
 use crate::catalog;
-use crate::cli::ServeArgs;
+use crate::cli::{LimitArgs, ServeArgs};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./arouter-data";
@@ -31,6 +31,8 @@ pub struct ProviderConfig {
     /// Extra CA certificates (PEM) trusted for this provider's TLS, beside
     /// the public roots: for servers behind a private CA.
     pub ca_file: Option<PathBuf>,
+    /// The environment variable meant to hold the key, for messages.
+    pub key_var: Option<String>,
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -57,6 +59,8 @@ pub struct Config {
     /// Concurrent client connections; more are refused at accept.
     pub max_connections: usize,
     pub shutdown_grace_secs: u64,
+    /// Worker threads; `None`: one per CPU.
+    pub threads: Option<usize>,
 }
 
 impl std::fmt::Debug for Config {
@@ -82,28 +86,9 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     default_model: Option<String>,
     #[serde(default)]
-    limits: FileLimits,
+    limits: LimitArgs,
     #[serde(default)]
     providers: BTreeMap<String, FileProvider>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileLimits {
-    max_head_bytes: Option<usize>,
-    max_headers: Option<usize>,
-    max_body_bytes: Option<usize>,
-    max_inflight_body_bytes: Option<usize>,
-    max_sse_line_bytes: Option<usize>,
-    header_timeout_ms: Option<u64>,
-    idle_timeout_ms: Option<u64>,
-    body_timeout_ms: Option<u64>,
-    upstream_connect_timeout_ms: Option<u64>,
-    upstream_first_byte_timeout_ms: Option<u64>,
-    upstream_idle_timeout_ms: Option<u64>,
-    stream_keepalive_ms: Option<u64>,
-    upstream_pool_idle_ms: Option<u64>,
-    max_connections: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,47 +129,11 @@ impl Config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        let mut limits = Limits::default();
-        let l = &file.limits;
-        let set = |slot: &mut usize, v: Option<usize>| {
-            if let Some(v) = v {
-                *slot = v;
-            }
-        };
-        set(&mut limits.max_head_bytes, l.max_head_bytes);
-        set(&mut limits.max_headers, l.max_headers);
-        set(&mut limits.max_body_bytes, l.max_body_bytes);
-        set(
-            &mut limits.max_inflight_body_bytes,
-            l.max_inflight_body_bytes,
-        );
-        set(&mut limits.max_sse_line_bytes, l.max_sse_line_bytes);
-        for (slot, v) in [
-            (&mut limits.header_timeout_ms, l.header_timeout_ms),
-            (&mut limits.idle_timeout_ms, l.idle_timeout_ms),
-            (&mut limits.body_timeout_ms, l.body_timeout_ms),
-            (
-                &mut limits.upstream_connect_timeout_ms,
-                l.upstream_connect_timeout_ms,
-            ),
-            (
-                &mut limits.upstream_first_byte_timeout_ms,
-                l.upstream_first_byte_timeout_ms,
-            ),
-            (
-                &mut limits.upstream_idle_timeout_ms,
-                l.upstream_idle_timeout_ms,
-            ),
-            (&mut limits.stream_keepalive_ms, l.stream_keepalive_ms),
-            (&mut limits.upstream_pool_idle_ms, l.upstream_pool_idle_ms),
-        ] {
-            if let Some(v) = v {
-                *slot = v;
-            }
-        }
-
+        // A flag (or its environment variable) beats the file's value.
+        let chosen = args.limits.clone().or(file.limits);
+        let limits = chosen.apply(Limits::default());
         validate_limits(&limits)?;
-        if file.limits.max_connections == Some(0) {
+        if chosen.max_connections == Some(0) {
             return Err("limits.max_connections must be at least 1".into());
         }
         let mut providers: Vec<ProviderConfig> = Vec::new();
@@ -208,8 +157,24 @@ impl Config {
                 "GEMINI_BASE_URL",
             ),
         ] {
-            let api_key = env(key_var);
-            let base_url = env(url_var);
+            // Flags, and their variables as clap read them, first; `env`
+            // stands in for the process environment in tests.
+            let (flag_key, flag_url) = match name {
+                "openai" => (
+                    &args.providers.openai_api_key,
+                    &args.providers.openai_base_url,
+                ),
+                "anthropic" => (
+                    &args.providers.anthropic_api_key,
+                    &args.providers.anthropic_base_url,
+                ),
+                _ => (
+                    &args.providers.gemini_api_key,
+                    &args.providers.gemini_base_url,
+                ),
+            };
+            let api_key = non_empty(flag_key).or_else(|| env(key_var));
+            let base_url = non_empty(flag_url).or_else(|| env(url_var));
             // A base URL alone is enough: local servers (Ollama, vLLM) need no key.
             if api_key.is_some() || base_url.is_some() {
                 providers.push(ProviderConfig {
@@ -219,6 +184,7 @@ impl Config {
                     api_key,
                     models: Vec::new(),
                     ca_file: None,
+                    key_var: Some(key_var.to_string()),
                 });
             }
         }
@@ -243,14 +209,17 @@ impl Config {
                 api_key,
                 models: p.models,
                 ca_file: p.ca_file,
+                key_var: p.api_key_env.clone(),
             };
             // A file table refines the provider of the same name from the environment.
             match providers.iter_mut().find(|existing| existing.name == name) {
                 Some(existing) => {
                     if config.api_key.is_none() {
                         let key = existing.api_key.take();
+                        let key_var = config.key_var.clone().or(existing.key_var.take());
                         *existing = ProviderConfig {
                             api_key: key,
+                            key_var,
                             ..config
                         };
                     } else {
@@ -275,15 +244,15 @@ impl Config {
                 .clone()
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-            master_key: env("AROUTER_MASTER_KEY"),
-            default_model: env("AROUTER_DEFAULT_MODEL").or(file.default_model),
+            master_key: non_empty(&args.master_key).or_else(|| env("AROUTER_MASTER_KEY")),
+            default_model: non_empty(&args.default_model)
+                .or_else(|| env("AROUTER_DEFAULT_MODEL"))
+                .or(file.default_model),
             providers,
-            max_connections: file
-                .limits
-                .max_connections
-                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            max_connections: chosen.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
             limits,
             shutdown_grace_secs: args.shutdown_grace,
+            threads: args.threads.filter(|&n| n > 0),
         })
     }
 
@@ -383,6 +352,77 @@ fn validate_limits(l: &Limits) -> Result<(), String> {
     Ok(())
 }
 
+impl LimitArgs {
+    /// Each limit set here, else in `other`.
+    fn or(self, other: LimitArgs) -> LimitArgs {
+        LimitArgs {
+            max_body_bytes: self.max_body_bytes.or(other.max_body_bytes),
+            max_inflight_body_bytes: self
+                .max_inflight_body_bytes
+                .or(other.max_inflight_body_bytes),
+            max_head_bytes: self.max_head_bytes.or(other.max_head_bytes),
+            max_headers: self.max_headers.or(other.max_headers),
+            max_sse_line_bytes: self.max_sse_line_bytes.or(other.max_sse_line_bytes),
+            header_timeout_ms: self.header_timeout_ms.or(other.header_timeout_ms),
+            idle_timeout_ms: self.idle_timeout_ms.or(other.idle_timeout_ms),
+            body_timeout_ms: self.body_timeout_ms.or(other.body_timeout_ms),
+            upstream_connect_timeout_ms: self
+                .upstream_connect_timeout_ms
+                .or(other.upstream_connect_timeout_ms),
+            upstream_first_byte_timeout_ms: self
+                .upstream_first_byte_timeout_ms
+                .or(other.upstream_first_byte_timeout_ms),
+            upstream_idle_timeout_ms: self
+                .upstream_idle_timeout_ms
+                .or(other.upstream_idle_timeout_ms),
+            upstream_pool_idle_ms: self.upstream_pool_idle_ms.or(other.upstream_pool_idle_ms),
+            stream_keepalive_ms: self.stream_keepalive_ms.or(other.stream_keepalive_ms),
+            max_connections: self.max_connections.or(other.max_connections),
+        }
+    }
+
+    /// `limits` with every limit set here replaced.
+    fn apply(&self, mut limits: Limits) -> Limits {
+        let l = &mut limits;
+        for (slot, value) in [
+            (&mut l.max_body_bytes, self.max_body_bytes),
+            (&mut l.max_inflight_body_bytes, self.max_inflight_body_bytes),
+            (&mut l.max_head_bytes, self.max_head_bytes),
+            (&mut l.max_headers, self.max_headers),
+            (&mut l.max_sse_line_bytes, self.max_sse_line_bytes),
+        ] {
+            *slot = value.unwrap_or(*slot);
+        }
+        for (slot, value) in [
+            (&mut l.header_timeout_ms, self.header_timeout_ms),
+            (&mut l.idle_timeout_ms, self.idle_timeout_ms),
+            (&mut l.body_timeout_ms, self.body_timeout_ms),
+            (
+                &mut l.upstream_connect_timeout_ms,
+                self.upstream_connect_timeout_ms,
+            ),
+            (
+                &mut l.upstream_first_byte_timeout_ms,
+                self.upstream_first_byte_timeout_ms,
+            ),
+            (
+                &mut l.upstream_idle_timeout_ms,
+                self.upstream_idle_timeout_ms,
+            ),
+            (&mut l.upstream_pool_idle_ms, self.upstream_pool_idle_ms),
+            (&mut l.stream_keepalive_ms, self.stream_keepalive_ms),
+        ] {
+            *slot = value.unwrap_or(*slot);
+        }
+        limits
+    }
+}
+
+/// An empty value (`OPENAI_API_KEY=`) counts as unset.
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|v| !v.is_empty())
+}
+
 fn read_file(path: &Path) -> Result<FileConfig, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
@@ -406,9 +446,28 @@ fn validate_provider_name(name: &str) -> Result<(), String> {
 }
 
 fn validate_base_url(p: &ProviderConfig) -> Result<(), String> {
-    UpstreamAddr::parse(&p.base_url)
-        .map(|_| ())
-        .map_err(|e| format!("provider `{}`: base URL `{}`: {e}", p.name, p.base_url))
+    UpstreamAddr::parse(&p.base_url).map(|_| ()).map_err(|e| {
+        format!(
+            "provider `{}`: base URL `{}`: {e}",
+            p.name,
+            redacted(&p.base_url)
+        )
+    })
+}
+
+/// A URL fit for a message: without user info or query, either of which
+/// may carry credentials.
+fn redacted(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -419,10 +478,9 @@ mod tests {
 
     fn args() -> ServeArgs {
         ServeArgs {
-            listen: None,
-            data_dir: None,
-            config: None,
             shutdown_grace: 10,
+            log_level: "info".into(),
+            ..ServeArgs::default()
         }
     }
 
@@ -559,6 +617,20 @@ models = ["llama", "qwen"]
     }
 
     #[test]
+    fn a_bad_base_url_is_reported_without_its_credentials() {
+        let err = load(
+            &args(),
+            &[(
+                "OPENAI_BASE_URL",
+                "http://user:sk-secret@h:1/v1?key=sk-secret",
+            )],
+        )
+        .unwrap_err();
+        assert!(!err.contains("sk-secret"), "{err}");
+        assert!(err.contains("http://h:1/v1"), "{err}");
+    }
+
+    #[test]
     fn debug_never_prints_secrets() {
         let c = load(
             &args(),
@@ -570,5 +642,51 @@ models = ["llama", "qwen"]
         .unwrap();
         let text = format!("{c:?}");
         assert!(!text.contains("sk-secret"), "{text}");
+    }
+
+    /// Setting a flag to the default its help shows changes nothing: the
+    /// documented defaults are the real ones.
+    #[test]
+    fn defaults_in_help_are_the_real_defaults() {
+        use clap::{CommandFactory, Parser};
+
+        let cli = crate::cli::Cli::command();
+        let serve = cli.find_subcommand("serve").unwrap();
+        let plain = load(&args(), &[]).unwrap();
+        let summary = |c: &Config| {
+            format!(
+                "{} {:?} {:?} {} {}",
+                c.listen, c.data_dir, c.limits, c.max_connections, c.shutdown_grace_secs
+            )
+        };
+        let mut checked = 0;
+        for arg in serve.get_arguments() {
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            let default = match (help.split_once("[default: "), arg.get_default_values()) {
+                (Some((_, rest)), _) => rest.split(']').next().unwrap().to_string(),
+                (None, [value]) => value.to_string_lossy().into_owned(),
+                _ => continue,
+            };
+            if default.contains(' ') {
+                continue; // a description such as "the number of CPUs"
+            }
+            let flag = format!("--{}", arg.get_long().unwrap());
+            let parsed = crate::cli::Cli::try_parse_from(["arouter", "serve", &flag, &default])
+                .unwrap_or_else(|e| panic!("{flag} {default}: {e}"));
+            let crate::cli::Command::Serve(with) = parsed.command;
+            let c = load(&with, &[]).unwrap();
+            if flag.ends_with("-base-url") {
+                let kind =
+                    ProviderKind::parse(flag.trim_start_matches("--").split('-').next().unwrap())
+                        .unwrap();
+                assert_eq!(default, default_base_url(kind), "{flag}");
+            } else if flag == "--log-level" {
+                assert_eq!(with.log_level, "info");
+            } else {
+                assert_eq!(summary(&c), summary(&plain), "{flag} {default}");
+            }
+            checked += 1;
+        }
+        assert!(checked >= 18, "only {checked} defaults checked");
     }
 }

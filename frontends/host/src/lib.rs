@@ -8,7 +8,9 @@ pub mod cli;
 pub mod config;
 pub mod keys;
 pub mod recorder;
+pub mod startup;
 pub mod store;
+pub mod unreachable;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,6 +27,8 @@ pub struct Host {
     pub keys: keys::KeyCache,
     pub store: Arc<dyn store::Store>,
     pub recorder: recorder::Recorder,
+    /// Rate-limits the warnings about providers that cannot be reached.
+    pub unreachable: unreachable::Unreachable,
     /// Tells this process's request ids from another's: the start time
     /// and process id, in hex.
     instance: String,
@@ -43,6 +47,9 @@ impl Host {
         let records = store
             .load_keys()
             .map_err(|e| format!("cannot load keys: {e}"))?;
+        for warning in startup::warnings(&config, records.len()) {
+            log::warn!("{warning}");
+        }
         let keys = keys::KeyCache::new(config.master_key.as_deref(), records);
         let gateway = Arc::new(config.gateway()?);
         // The tokenizer tables (for count_tokens and for estimating the
@@ -62,6 +69,7 @@ impl Host {
             keys,
             store,
             recorder,
+            unreachable: unreachable::Unreachable::default(),
             instance: format!("{started_ms:x}{:x}", std::process::id()),
             connections: AtomicU64::new(0),
         })

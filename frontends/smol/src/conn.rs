@@ -135,7 +135,19 @@ pub async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
                                 reused,
                             }
                         }
-                        Err(e) => Input::UpstreamFailed(clock.now(), e),
+                        Err(e) => {
+                            let name = shared
+                                .host
+                                .gateway
+                                .providers()
+                                .get(provider)
+                                .map_or("", |p| p.name.as_str());
+                            let now = std::time::Instant::now();
+                            if let Some(line) = shared.host.unreachable.report(name, e, now) {
+                                log::warn!("{line}");
+                            }
+                            Input::UpstreamFailed(clock.now(), e)
+                        }
                     };
                     let _ = exchange.handle_input(input);
                 }

@@ -18,8 +18,14 @@ use crate::shutdown::Shutdown;
 
 fn main() -> ExitCode {
     return_large_buffers_to_the_system();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    let Command::Serve(args) = &cli.command;
+    // `--log-level`, or RUST_LOG as clap read it.
+    let filter = match args.log_level.trim() {
+        "" => "info",
+        level => level,
+    };
+    env_logger::Builder::new().parse_filters(filter).init();
     match cli.command {
         Command::Serve(args) => match serve(&args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -53,9 +59,6 @@ fn serve(args: &arouter_host::cli::ServeArgs) -> Result<(), String> {
         },
         host.gateway.models().len()
     );
-    if host.config.master_key.is_none() {
-        log::warn!("AROUTER_MASTER_KEY is not set: only keys in the store are accepted");
-    }
     let shutdown = Arc::new(Shutdown::default());
     {
         let shutdown = shutdown.clone();

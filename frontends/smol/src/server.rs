@@ -43,13 +43,10 @@ pub fn run(
     listener: std::net::TcpListener,
     shutdown: Arc<Shutdown>,
 ) -> std::io::Result<()> {
-    let threads = match std::env::var("AROUTER_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        Some(n) if n > 0 => n,
-        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    let threads = host
+        .config
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let listener = TcpListener::try_from(listener)?;
     let ca_files: Vec<_> = host
         .config

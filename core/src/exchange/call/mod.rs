@@ -359,22 +359,16 @@ impl Call {
         io: &mut Io<'_>,
         error: ConnectError,
     ) -> Option<Finished> {
-        let (kind, message) = match error {
-            ConnectError::Timeout => (
-                ErrorKind::GatewayTimeout,
-                "timed out connecting to the provider",
-            ),
-            ConnectError::Refused => (ErrorKind::BadGateway, "the provider refused the connection"),
-            ConnectError::Dns => (
-                ErrorKind::BadGateway,
-                "the provider's host name did not resolve",
-            ),
-            ConnectError::Tls => (
-                ErrorKind::BadGateway,
-                "TLS handshake with the provider failed",
-            ),
-            ConnectError::Other => (ErrorKind::BadGateway, "could not connect to the provider"),
+        // The provider's name, never its URL (which may carry credentials).
+        let (name, _) = self.served(gateway);
+        let (kind, what) = match error {
+            ConnectError::Timeout => (ErrorKind::GatewayTimeout, "timed out connecting"),
+            ConnectError::Refused => (ErrorKind::BadGateway, "connection refused"),
+            ConnectError::Dns => (ErrorKind::BadGateway, "host name did not resolve"),
+            ConnectError::Tls => (ErrorKind::BadGateway, "TLS handshake failed"),
+            ConnectError::Other => (ErrorKind::BadGateway, "could not connect"),
         };
+        let message = format!("provider \"{name}\" is unreachable ({what})");
         let err = ApiError::new(self.dialect, kind, message).with_code("upstream_unavailable");
         self.retry(gateway, io, Response::from(&err), false)
     }
