@@ -92,3 +92,98 @@ fn http_error_status_matches_error_kind() {
         );
     }
 }
+
+mod provider_errors_on_same_dialect_routes {
+    use arouter_core::api::upstream_error::normalize;
+    use arouter_core::api::Dialect;
+    use serde_json::{json, Value};
+
+    fn normalized(dialect: Dialect, status: u16, body: &Value) -> Option<Value> {
+        let bytes = serde_json::to_vec(body).expect("json");
+        normalize(dialect, status, &bytes).map(|b| serde_json::from_slice(&b).expect("valid JSON"))
+    }
+
+    #[test]
+    fn well_formed_bodies_are_relayed_as_sent() {
+        let cases = [
+            (
+                Dialect::OpenAi,
+                json!({"error": {"message": "m", "type": "invalid_request_error", "param": null, "code": "model_not_found"}}),
+            ),
+            (
+                Dialect::Anthropic,
+                json!({"type": "error", "error": {"type": "not_found_error", "message": "model: x"}, "request_id": "req_1"}),
+            ),
+            (
+                Dialect::Google,
+                json!({"error": {"code": 404, "message": "models/x is not found", "status": "NOT_FOUND", "details": [{"@type": "t"}]}}),
+            ),
+        ];
+        for (dialect, body) in cases {
+            assert_eq!(normalized(dialect, 404, &body), None, "{dialect:?} {body}");
+        }
+    }
+
+    #[test]
+    fn a_google_error_without_code_gets_one_and_keeps_message_and_status() {
+        let body = json!({"error": {"message": "quota gone", "status": "RESOURCE_EXHAUSTED"}});
+        assert_eq!(
+            normalized(Dialect::Google, 429, &body),
+            Some(
+                json!({"error": {"code": 429, "message": "quota gone", "status": "RESOURCE_EXHAUSTED"}})
+            )
+        );
+        // An unknown status name is replaced by the one the HTTP status means.
+        let body = json!({"error": {"code": 404, "message": "nope", "status": "MISSING"}});
+        assert_eq!(
+            normalized(Dialect::Google, 404, &body),
+            Some(json!({"error": {"code": 404, "message": "nope", "status": "NOT_FOUND"}}))
+        );
+    }
+
+    #[test]
+    fn an_openai_shaped_error_on_the_anthropic_route_becomes_anthropic() {
+        let body = json!({"error": {"message": "no match", "type": "replay_no_match"}});
+        assert_eq!(
+            normalized(Dialect::Anthropic, 404, &body),
+            Some(
+                json!({"type": "error", "error": {"type": "not_found_error", "message": "no match"}})
+            )
+        );
+        let body = json!({"type": "error", "error": {"type": "overloaded_error"}});
+        assert_eq!(
+            normalized(Dialect::Anthropic, 529, &body),
+            Some(
+                json!({"type": "error", "error": {"type": "overloaded_error", "message": "overloaded_error"}})
+            )
+        );
+    }
+
+    #[test]
+    fn flat_and_foreign_openai_errors_get_the_openai_shape() {
+        let body = json!({"error": "context too long"});
+        assert_eq!(
+            normalized(Dialect::OpenAi, 400, &body),
+            Some(
+                json!({"error": {"message": "context too long", "type": "invalid_request_error", "code": null, "param": null}})
+            )
+        );
+        let body = json!({"message": "busy"});
+        assert_eq!(
+            normalized(Dialect::OpenAi, 503, &body),
+            Some(
+                json!({"error": {"message": "busy", "type": "api_error", "code": null, "param": null}})
+            )
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_keeps_only_the_status() {
+        let out = normalize(Dialect::Google, 502, b"<html>Bad Gateway</html>").expect("normalized");
+        let v: Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(
+            v,
+            json!({"error": {"code": 502, "message": "the provider answered 502", "status": "INTERNAL"}})
+        );
+    }
+}

@@ -74,7 +74,7 @@ impl ErrorKind {
     }
 
     /// OpenAI's `error.type`.
-    fn openai_type(self) -> &'static str {
+    pub(crate) fn openai_type(self) -> &'static str {
         match self {
             ErrorKind::Unauthenticated => "authentication_error",
             ErrorKind::PaymentRequired => "insufficient_quota",
@@ -95,7 +95,7 @@ impl ErrorKind {
     }
 
     /// Anthropic's `error.type`.
-    fn anthropic_type(self) -> &'static str {
+    pub(crate) fn anthropic_type(self) -> &'static str {
         match self {
             ErrorKind::Unauthenticated => "authentication_error",
             ErrorKind::PaymentRequired => "billing_error",
@@ -113,7 +113,7 @@ impl ErrorKind {
     }
 
     /// Google's `error.status` (a google.rpc.Code name).
-    fn google_status(self) -> &'static str {
+    pub(crate) fn google_status(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest
             | ErrorKind::PayloadTooLarge

@@ -3,6 +3,7 @@
 //! a client that asked to stream, and locally counted tokens.
 
 use super::*;
+use crate::api::upstream_error;
 
 impl Call {
     /// The final answer from a whole upstream body.
@@ -80,17 +81,23 @@ impl Call {
             return Response::from(&err);
         }
         let mut response = if dispatch::dialect_of(upstream) == self.dialect {
-            // A provider error in the client's own dialect is relayed as
-            // sent: same status, same body, so SDKs raise the same
-            // exception they would against the provider.
-            let content_type = self
-                .content_type
-                .clone()
-                .unwrap_or_else(|| "application/json".into());
-            Response {
-                status: self.status,
-                headers: vec![("Content-Type", content_type)],
-                body,
+            // A provider error in the client's own dialect keeps its status,
+            // so SDKs raise the same exception they would against the
+            // provider; its body is relayed as sent when it has the
+            // dialect's error shape, and re-shaped around its message when not.
+            match upstream_error::normalize(self.dialect, self.status, &body) {
+                None => {
+                    let content_type = self
+                        .content_type
+                        .clone()
+                        .unwrap_or_else(|| "application/json".into());
+                    Response {
+                        status: self.status,
+                        headers: vec![("Content-Type", content_type)],
+                        body,
+                    }
+                }
+                Some(normalized) => Response::json(self.status, normalized),
             }
         } else {
             // Another dialect's error: same status class, the provider's
