@@ -38,6 +38,9 @@ impl ProviderKind {
     }
 }
 
+/// The provider name that also means `gemini` (see `Gateway::provider_index`).
+pub const GOOGLE_ALIAS: &str = "google";
+
 /// A configured upstream provider.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Provider {
@@ -162,7 +165,20 @@ impl Gateway {
     }
 
     pub fn provider(&self, name: &str) -> Option<&Provider> {
-        self.providers.iter().find(|p| p.name == name)
+        self.provider_index(name).map(|i| &self.providers[i])
+    }
+
+    /// The provider a name (a model prefix, a proxy path segment) stands
+    /// for: the one configured under that name, or for `google`, when no
+    /// provider has that name, the one named `gemini`. Google's own model
+    /// ids are written `google/gemini-…` in most catalogs, so clients send
+    /// them that way.
+    pub fn provider_index(&self, name: &str) -> Option<usize> {
+        let named = |n: &str| self.providers.iter().position(|p| p.name == n);
+        named(name).or_else(|| match name {
+            GOOGLE_ALIAS => named(ProviderKind::Gemini.as_str()),
+            _ => None,
+        })
     }
 
     /// The list price of `provider/model`, if the catalog has one.

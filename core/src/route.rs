@@ -66,7 +66,7 @@ pub fn resolve_native(
         )
         .with_code("invalid_model"));
     }
-    let index_of = |name: &str| gateway.providers().iter().position(|p| p.name == name);
+    let index_of = |name: &str| gateway.provider_index(name);
     if let Some((prefix, model)) = reference.split_once('/') {
         if let Some(provider) = index_of(prefix) {
             if model.is_empty() {
@@ -229,4 +229,62 @@ pub fn candidates_native(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::Provider;
+    use crate::upstream::UpstreamAddr;
+    use crate::Limits;
+
+    fn gateway(names: &[(&str, ProviderKind)]) -> Gateway {
+        let providers = names
+            .iter()
+            .map(|(name, kind)| Provider {
+                name: (*name).to_string(),
+                kind: *kind,
+                addr: UpstreamAddr::parse("http://127.0.0.1:1").expect("url"),
+                api_key: None,
+                official: false,
+            })
+            .collect();
+        Gateway::new(Limits::default(), providers, Vec::new(), None)
+    }
+
+    #[test]
+    fn google_prefix_names_the_gemini_provider() {
+        let g = gateway(&[
+            ("openai", ProviderKind::OpenAi),
+            ("gemini", ProviderKind::Gemini),
+        ]);
+        for dialect in [Dialect::OpenAi, Dialect::Anthropic, Dialect::Google] {
+            let c = resolve(&g, dialect, "google/gemini-2.5-flash").expect("resolves");
+            assert_eq!(
+                c,
+                Candidate {
+                    provider: 1,
+                    model: "gemini-2.5-flash".into()
+                }
+            );
+        }
+        assert!(g.is_provider("google"));
+    }
+
+    #[test]
+    fn a_provider_named_google_wins_over_the_alias() {
+        let g = gateway(&[
+            ("gemini", ProviderKind::Gemini),
+            ("google", ProviderKind::OpenAi),
+        ]);
+        let c = resolve(&g, Dialect::OpenAi, "google/gemma").expect("resolves");
+        assert_eq!(c.provider, 1);
+    }
+
+    #[test]
+    fn google_without_a_gemini_provider_is_unknown() {
+        let g = gateway(&[("openai", ProviderKind::OpenAi)]);
+        let err = resolve(&g, Dialect::OpenAi, "google/gemini-2.5-flash").expect_err("unknown");
+        assert_eq!(err.code, Some("unknown_provider"));
+    }
 }
