@@ -25,6 +25,13 @@ fn seed_routes() {
             Scope::Public,
         ),
         (
+            Method::GET,
+            "/openapi.yaml",
+            Endpoint::OpenApi,
+            Dialect::OpenAi,
+            Scope::Public,
+        ),
+        (
             Method::POST,
             "/v1/chat/completions",
             Endpoint::ChatCompletions,

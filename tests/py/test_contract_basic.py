@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+import contract
 from contract import validate_response
 
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/\S+$")
@@ -62,6 +63,29 @@ def test_healthz_ignores_a_bad_key(gateway, http):
     r = http.get(f"{gateway}/healthz", headers={"Authorization": "Bearer sk-wrong"}, timeout=TIMEOUT)
     assert r.status_code == 200, r.text
     checked(r, "GET", "/healthz")
+
+
+# ---------------------------------------------------------------------------- the spec
+
+
+def test_openapi_yaml_is_served_without_a_key(gateway, http):
+    r = http.get(f"{gateway}/openapi.yaml", timeout=TIMEOUT)
+    assert r.status_code == 200, r.text[:300]
+    assert r.headers["Content-Type"] == "application/yaml", r.headers
+    # Swagger UI and Postman on another origin fetch it from the browser.
+    assert r.headers.get("Access-Control-Allow-Origin") == "*", r.headers
+    assert r.content == contract.SPEC_PATH.read_bytes(), "served spec differs from spec/openapi.yaml"
+
+
+def test_openapi_yaml_head_and_wrong_method(gateway, http, master_key):
+    r = http.head(f"{gateway}/openapi.yaml", timeout=TIMEOUT)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "application/yaml" and not r.content
+    r = http.post(
+        f"{gateway}/openapi.yaml", data=b"x", headers={"Authorization": f"Bearer {master_key}"}, timeout=TIMEOUT
+    )
+    assert r.status_code == 405, r.text
+    assert r.headers["Allow"] == "GET, HEAD"
 
 
 # ---------------------------------------------------------------------------- models

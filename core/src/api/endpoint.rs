@@ -42,6 +42,8 @@ pub enum BatchOp<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint<'a> {
     Health,
+    /// `GET /openapi.yaml`: the API description this build serves.
+    OpenApi,
     ChatCompletions,
     Embeddings,
     /// `GET /v1/models` (and `/v1beta/models`), answered in the shape of
@@ -91,7 +93,7 @@ impl Endpoint<'_> {
 
     pub fn scope(&self) -> Scope {
         match self {
-            Endpoint::Health => Scope::Public,
+            Endpoint::Health | Endpoint::OpenApi => Scope::Public,
             Endpoint::ListKeys
             | Endpoint::CreateKey
             | Endpoint::GetKey(_)
@@ -107,6 +109,7 @@ impl Endpoint<'_> {
     pub fn name(&self) -> &'static str {
         match self {
             Endpoint::Health => "healthz",
+            Endpoint::OpenApi => "openapi",
             Endpoint::ChatCompletions => "chat_completions",
             Endpoint::Embeddings => "embeddings",
             Endpoint::ListModels(_) => "models",
@@ -181,6 +184,7 @@ pub fn classify<'a>(
                 not_allowed("GET, HEAD")
             }
         }
+        "/openapi.yaml" => return get(method, Endpoint::OpenApi, path),
         "/v1/chat/completions" => return post(method, Endpoint::ChatCompletions, path),
         "/v1/embeddings" => return post(method, Endpoint::Embeddings, path),
         "/v1/models" => return get(method, Endpoint::ListModels(speaks), path),

@@ -5,6 +5,7 @@ pub mod dialect;
 pub mod endpoint;
 pub mod error;
 pub mod response;
+pub mod spec;
 pub mod upstream_error;
 
 pub use dialect::Dialect;

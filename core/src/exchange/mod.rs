@@ -377,9 +377,14 @@ impl Exchange {
             _ => now,
         };
         let endpoint = route(&head, &self.gateway);
-        let (scope, dialect, route_error) = match endpoint {
-            Ok(endpoint) => (endpoint.scope(), endpoint.dialect(), None),
-            Err(err) => (Scope::Inference, err.dialect, Some(err)),
+        let (scope, dialect, route_error, public_answer) = match endpoint {
+            Ok(endpoint) => (
+                endpoint.scope(),
+                endpoint.dialect(),
+                None,
+                public_answer(&endpoint),
+            ),
+            Err(err) => (Scope::Inference, err.dialect, Some(err), None),
         };
         let mut reservation = None;
         let admit = if scope == Scope::Public {
@@ -443,7 +448,8 @@ impl Exchange {
                     // rather than let anyone without a key make the server
                     // hold an announced body, and close (the body is unread).
                     None if public && announced_body => {
-                        self.respond_with(now, health(), Caller::Anonymous, true);
+                        let answer = public_answer.map_or_else(health, |answer| answer());
+                        self.respond_with(now, answer, Caller::Anonymous, true);
                     }
                     // Otherwise the route error is answered once the key is known good.
                     Some(_) => {}
@@ -524,7 +530,10 @@ impl Exchange {
         };
         let gateway = &self.gateway;
         let result = match endpoint {
-            Endpoint::Health => return Handled::Respond(health()),
+            Endpoint::Health | Endpoint::OpenApi => {
+                let answer = public_answer(&endpoint).map_or_else(health, |answer| answer());
+                return Handled::Respond(answer);
+            }
             Endpoint::ListModels(dialect) => {
                 models::list(gateway, dialect, head.query()).map(Handled::Respond)
             }
@@ -820,6 +829,16 @@ enum Handled {
 
 fn health() -> Response {
     Response::json(200, br#"{"status":"ok"}"#.to_vec())
+}
+
+/// How an endpoint that needs no credential is answered (a function, so
+/// the spec's body is built only when it is sent).
+fn public_answer(endpoint: &Endpoint<'_>) -> Option<fn() -> Response> {
+    match endpoint {
+        Endpoint::Health => Some(health),
+        Endpoint::OpenApi => Some(api::spec::openapi_response),
+        _ => None,
+    }
 }
 
 fn rejection_error(dialect: Dialect, reason: Rejection) -> ApiError {
