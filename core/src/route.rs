@@ -143,7 +143,10 @@ pub fn resolve_native(
             "model `{reference}` must be written as provider/model (configured providers: {known})"
         ),
     };
-    Err(ApiError::new(dialect, ErrorKind::InvalidRequest, message).with_code("unknown_provider"))
+    // 404, as each provider answers a model it does not have: the request
+    // is well formed, and a client (or a spec-driven test tool) can tell
+    // "no such model here" from a malformed request.
+    Err(ApiError::new(dialect, ErrorKind::NotFound, message).with_code("unknown_provider"))
 }
 
 /// How a vendor's own model names begin, for the native routes.

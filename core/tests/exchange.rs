@@ -428,11 +428,14 @@ fn error_of(s: &Scenario) -> (u16, Value) {
 }
 
 #[test]
-fn unknown_provider_prefix_is_400() {
+fn a_model_no_configured_provider_serves_is_404() {
+    // Like the providers themselves (OpenAI `model_not_found`, Anthropic
+    // `not_found_error`, Gemini `NOT_FOUND`): the request is well formed,
+    // the model it names is not here.
     let mut s = Scenario::new();
     s.chat(&chat_body("nope/gpt-4o", false));
     let (status, body) = error_of(&s);
-    assert_eq!(status, 400);
+    assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "unknown_provider");
     assert!(body["error"]["message"].as_str().unwrap().contains("nope"));
     assert!(s.connects().is_empty());

@@ -316,7 +316,8 @@ fn a_missing_provider_is_named_with_how_to_configure_it_on_every_route() {
         ),
     ];
     for (r, hint, shape) in &cases {
-        assert_eq!(r.status, 400, "{:?}", r.json());
+        // 404, as the providers answer a model they do not have.
+        assert_eq!(r.status, 404, "{:?}", r.json());
         assert!(r.json().pointer(shape).is_some(), "{:?}", r.json());
         let text = message(r);
         assert!(text.contains(hint), "{text:?} lacks {hint:?}");

@@ -285,7 +285,7 @@ fn upstream_errors_are_relayed_and_unknown_providers_rejected() {
     let mut bad = body.clone();
     bad["model"] = json!("nosuch/gpt-4o");
     let r = post(&server, "/v1/chat/completions", &bad);
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"]["code"], "unknown_provider");
 }
 
