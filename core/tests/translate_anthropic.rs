@@ -1456,3 +1456,22 @@ fn stream_encoder_splits_thinking_at_signatures_and_drops_late_fragments() {
     let (events, _) = decode_stream(&text);
     assert_eq!(summarize(&events).signatures, ["S1", "S2"]);
 }
+
+#[test]
+fn integers_written_with_a_zero_fraction_are_integers() {
+    // JSON Schema's `integer` is any number without a fraction, and some
+    // clients serialize integers as `310.0`.
+    let body = json!({
+        "model": "claude-sonnet-4-5", "max_tokens": 310.0, "top_k": 98.0,
+        "thinking": {"type": "enabled", "budget_tokens": 2048.0},
+        "messages": [{"role": "user", "content": "hi"}],
+    });
+    let req = decode_request(None, &body_bytes(&body)).expect("accepted");
+    assert_eq!(req.max_tokens, Some(310));
+    assert_eq!(req.top_k, Some(98));
+    assert_eq!(req.reasoning.and_then(|r| r.budget_tokens), Some(2048));
+    let fractional =
+        json!({"model": "m", "max_tokens": 1.5, "messages": [{"role": "user", "content": "hi"}]});
+    let err = decode_request(None, &body_bytes(&fractional)).expect_err("a fraction is no integer");
+    assert_eq!(err.kind, ErrorKind::InvalidRequest);
+}

@@ -611,3 +611,15 @@ proptest! {
         let _ = decode_error(data.as_bytes());
     }
 }
+
+#[test]
+fn thinking_budget_written_with_a_zero_fraction_is_an_integer() {
+    let body = serde_json::json!({
+        "contents": [{"parts": [{"text": "hi"}]}],
+        "generationConfig": {"thinkingConfig": {"thinkingBudget": 167.0}, "maxOutputTokens": 310.0},
+    });
+    let req =
+        decode_request(Some("gemini-2.5-flash"), body.to_string().as_bytes()).expect("accepted");
+    assert_eq!(req.reasoning.and_then(|r| r.budget_tokens), Some(167));
+    assert_eq!(req.max_tokens, Some(310));
+}

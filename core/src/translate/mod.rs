@@ -7,4 +7,5 @@ pub mod dispatch;
 pub mod embed;
 pub mod finish;
 pub mod gemini;
+pub mod integer;
 pub mod openai;

@@ -12,6 +12,7 @@ use crate::api::{ApiError, Dialect};
 use crate::translate::canonical::{
     ChatRequest, Image, Message, Part, Reasoning, ResponseFormat, Role, Tool, ToolChoice,
 };
+use crate::translate::integer;
 
 fn invalid(message: String) -> ApiError {
     ApiError::invalid_request(Dialect::Anthropic, message)
@@ -41,9 +42,7 @@ pub fn decode_request(model: Option<&str>, body: &[u8]) -> Result<ChatRequest, A
         .remove("max_tokens")
         .ok_or_else(|| invalid("max_tokens: Field required".into()))?;
     req.max_tokens = Some(
-        max_tokens
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
+        integer::as_u32(&max_tokens)
             .ok_or_else(|| invalid("max_tokens: Input should be a valid integer".into()))?,
     );
 
@@ -76,8 +75,7 @@ pub fn decode_request(model: Option<&str>, body: &[u8]) -> Result<ChatRequest, A
     req.top_p = take_number(&mut obj, "top_p")?;
     if let Some(k) = obj.remove("top_k") {
         req.top_k = Some(
-            k.as_u64()
-                .and_then(|n| u32::try_from(n).ok())
+            integer::as_u32(&k)
                 .ok_or_else(|| invalid("top_k: Input should be a valid integer".into()))?,
         );
     }
@@ -454,8 +452,7 @@ fn decode_thinking(thinking: &Value) -> Result<Option<Reasoning>, ApiError> {
     }
     let budget = thinking
         .get("budget_tokens")
-        .and_then(Value::as_u64)
-        .and_then(|n| u32::try_from(n).ok())
+        .and_then(integer::as_u32)
         .ok_or_else(|| invalid("thinking.budget_tokens: Field required (an integer)".into()))?;
     Ok(Some(Reasoning {
         effort: None,

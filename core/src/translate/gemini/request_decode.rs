@@ -10,6 +10,7 @@ use crate::api::{ApiError, Dialect};
 use crate::translate::canonical::{
     ChatRequest, Image, Message, Part, Reasoning, ResponseFormat, Role, Tool, ToolChoice,
 };
+use crate::translate::integer;
 
 /// Top-level fields translated here; any other goes to `extra`.
 const KNOWN: [&str; 6] = [
@@ -53,14 +54,7 @@ fn opt_f64(obj: &Map<String, Value>, key: &str) -> Result<Option<f64>, ApiError>
 fn opt_u32(obj: &Map<String, Value>, key: &str) -> Result<Option<u32>, ApiError> {
     field(obj, key)
         .map(|v| {
-            v.as_u64()
-                .or_else(|| {
-                    v.as_f64()
-                        .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-                        .map(|f| f as u64)
-                })
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| bad(format!("{key} must be a non-negative integer")))
+            integer::as_u32(v).ok_or_else(|| bad(format!("{key} must be a non-negative integer")))
         })
         .transpose()
 }
@@ -434,8 +428,7 @@ fn generation_config(gc: &Value, req: &mut ChatRequest) -> Result<Map<String, Va
         for (key, value) in tc {
             match camel_case(key).as_str() {
                 "thinkingBudget" => {
-                    let budget = value
-                        .as_i64()
+                    let budget = integer::as_i64(value)
                         .ok_or_else(|| bad("thinkingBudget must be an integer"))?;
                     // -1 is Gemini's "dynamic": no fixed budget.
                     reasoning.budget_tokens = u32::try_from(budget).ok();

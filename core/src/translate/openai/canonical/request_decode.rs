@@ -10,6 +10,7 @@ use crate::api::{ApiError, Dialect};
 use crate::translate::canonical::{
     ChatRequest, Image, Message, Part, Reasoning, ResponseFormat, Role, Tool, ToolChoice,
 };
+use crate::translate::integer;
 use crate::translate::openai::params::GATEWAY_ONLY;
 use crate::translate::openai::request::parse_chat;
 
@@ -99,8 +100,7 @@ fn count(v: &Value, name: &str) -> Result<Option<u32>, ApiError> {
     if is_null(v) {
         return Ok(None);
     }
-    v.as_u64()
-        .and_then(|n| u32::try_from(n).ok())
+    integer::as_u32(v)
         .map(Some)
         .ok_or_else(|| bad(format!("`{name}` must be a non-negative integer")))
 }
