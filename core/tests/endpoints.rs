@@ -432,3 +432,28 @@ fn model_names_that_could_escape_a_url_are_refused() {
     }
     assert!(!valid_model_name(&"a".repeat(257)));
 }
+
+#[test]
+fn the_proxy_takes_the_methods_it_documents_and_405s_the_others() {
+    for method in [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ] {
+        assert!(matches!(
+            ok(method, "/openai/v1/models"),
+            Endpoint::ProviderProxy { .. }
+        ));
+    }
+    for method in [Method::TRACE, Method::OPTIONS, Method::CONNECT] {
+        let err =
+            classify(&method, "/openai/v1/models", Dialect::OpenAi, &providers).expect_err("405");
+        assert_eq!(err.status(), 405, "{method}");
+        assert_eq!(err.allow, Some("GET, POST, PUT, PATCH, DELETE"));
+    }
+    // An unknown first segment is still no route at all.
+    let err = classify(&Method::TRACE, "/nope/x", Dialect::OpenAi, &providers).expect_err("404");
+    assert_eq!(err.status(), 404);
+}

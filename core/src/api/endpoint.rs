@@ -241,10 +241,17 @@ pub fn classify<'a>(
     if let Some(rest) = path.strip_prefix('/') {
         let (provider, tail) = rest.split_once('/').unwrap_or((rest, ""));
         if !provider.is_empty() && is_provider(provider) {
-            return Ok(Endpoint::ProviderProxy {
-                provider,
-                rest: tail,
-            });
+            return match *method {
+                Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE => {
+                    Ok(Endpoint::ProviderProxy {
+                        provider,
+                        rest: tail,
+                    })
+                }
+                // TRACE would echo the request, credentials included;
+                // CONNECT and OPTIONS mean nothing to a provider API.
+                _ => not_allowed("GET, POST, PUT, PATCH, DELETE"),
+            };
         }
     }
     Err(ApiError::not_found(dialect_of_path(path)))
