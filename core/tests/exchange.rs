@@ -911,3 +911,18 @@ fn debug_output_of_an_exchange_holds_no_credentials() {
     assert!(!text.contains("sk-client-secret-key"), "{text}");
     assert!(text.contains("request"), "{text}");
 }
+
+#[test]
+fn embeddings_for_a_model_of_a_provider_without_them_is_404() {
+    // As OpenAI answers a chat model on /v1/embeddings: well formed, but
+    // there is no embedding model of that name here. Nothing goes upstream.
+    let mut s = Scenario::builder().anthropic_first().build();
+    s.send(&post(
+        "/v1/embeddings",
+        &json!({"model": "anthropic/claude-opus-4-6", "input": "hi"}),
+    ));
+    let (status, body) = error_of(&s);
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "unsupported_provider");
+    assert!(s.connects().is_empty());
+}

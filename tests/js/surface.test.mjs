@@ -143,11 +143,11 @@ describe('embeddings', () => {
   it('an anthropic provider has no embeddings: a clear error in each dialect', async () => {
     await assert.rejects(
       ai.models.embedContent({ model: 'anthropic/claude-sonnet-4-5', contents: 'hi' }),
-      (e) => e.status === 400 && e.message.includes('no embeddings'),
+      (e) => e.status === 404 && e.message.includes('no embeddings'),
     );
     await assert.rejects(
       openai.embeddings.create({ model: 'anthropic/claude-sonnet-4-5', input: 'hi' }),
-      (e) => e instanceof OpenAI.BadRequestError && e.code === 'unsupported_provider',
+      (e) => e instanceof OpenAI.NotFoundError && e.code === 'unsupported_provider',
     );
   });
 });

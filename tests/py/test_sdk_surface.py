@@ -159,8 +159,8 @@ def test_genai_embed_error_is_relayed(gem):
 def test_embeddings_on_an_anthropic_provider_are_refused_in_each_dialect(gem, oai):
     with pytest.raises(errors.ClientError) as e:
         gem.models.embed_content(model="anthropic/claude-sonnet-4-5", contents="hi")
-    assert e.value.code == 400 and "no embeddings" in e.value.message
-    with pytest.raises(openai.BadRequestError) as e:
+    assert e.value.code == 404 and "no embeddings" in e.value.message
+    with pytest.raises(openai.NotFoundError) as e:
         oai.embeddings.create(model="anthropic/claude-sonnet-4-5", input="hi")
     assert e.value.body["code"] == "unsupported_provider"
 
@@ -189,7 +189,7 @@ ANTHROPIC = {"anthropic-version": "2023-06-01"}
             "/v1beta/models/anthropic%2Fclaude-haiku-4-5:embedContent",
             "/v1beta/models/{model}:embedContent",
             "google",
-            400,
+            404,
             {"content": {"parts": [{"text": "hi"}]}},
         ),
         (

@@ -118,9 +118,9 @@ fn an_anthropic_provider_has_no_embeddings() {
         "x-goog-api-key: ",
         &json!({"content": {"parts": [{"text": "hi"}]}}),
     );
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 404);
     let err = r.json();
-    assert_eq!(err["error"]["status"], "INVALID_ARGUMENT");
+    assert_eq!(err["error"]["status"], "NOT_FOUND");
     assert!(
         err["error"]["message"]
             .as_str()

@@ -16,9 +16,11 @@ impl Call {
         };
         let provider = gateway.providers().get(provider)?;
         if provider.kind == ProviderKind::Anthropic {
+            // 404, as OpenAI answers a chat model on its embeddings route:
+            // the request is well formed, the embedding model is not here.
             let err = ApiError::new(
                 self.dialect,
-                ErrorKind::InvalidRequest,
+                ErrorKind::NotFound,
                 format!(
                     "provider `{}` speaks Anthropic's API, which has no embeddings; \
                      use an OpenAI-compatible or Gemini provider",
