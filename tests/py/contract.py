@@ -102,6 +102,11 @@ def _check(ptr: str, instance: Any, what: str) -> None:
         raise ContractError("\n".join(lines))
 
 
+def validate_at(ptr: str, instance: Any, what: str) -> None:
+    """Validate `instance` against the schema at JSON pointer `ptr` in the spec."""
+    _check(ptr, instance, what)
+
+
 def validate_schema(name: str, instance: Any) -> None:
     """Validate `instance` against components/schemas/<name>."""
     if name not in load_spec()["components"]["schemas"]:
