@@ -173,10 +173,12 @@ fn gemini_list(models: &[ModelEntry], query: Option<&str>) -> Result<Response, A
     )?;
     let start = match param(query, "pageToken").filter(|t| !t.is_empty()) {
         None => 0,
+        // Past the end is an empty last page, as an offset into a list
+        // that shrank since the token was issued would be.
         Some(token) => token
             .parse::<usize>()
             .ok()
-            .filter(|&i| i <= models.len())
+            .map(|i| i.min(models.len()))
             .ok_or_else(|| ApiError::invalid_request(dialect, "`pageToken` is not valid"))?,
     };
     let end = start.saturating_add(size).min(models.len());
@@ -337,7 +339,11 @@ mod tests {
         ));
         assert_eq!(ids(&rest, "models", "name"), ["models/p/m2"]);
         assert!(rest.get("nextPageToken").is_none());
-        let err = list(&g, Dialect::Google, Some("pageToken=99")).unwrap_err();
+        // Past the end: an empty last page; not an offset at all: 400.
+        let past = body(list(&g, Dialect::Google, Some("pageToken=99")));
+        assert_eq!(past["models"], json!([]));
+        assert!(past.get("nextPageToken").is_none());
+        let err = list(&g, Dialect::Google, Some("pageToken=x")).unwrap_err();
         assert_eq!((err.status(), err.dialect), (400, Dialect::Google));
     }
 
