@@ -3,7 +3,7 @@
 //! fallbacks; an absent model falls back to the tenant default.
 
 use crate::api::{ApiError, Dialect, ErrorKind};
-use crate::gateway::{Gateway, ProviderKind};
+use crate::gateway::{Gateway, ProviderKind, GOOGLE_ALIAS};
 
 /// One place a request may be sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,7 +166,7 @@ fn not_configured(name: &str) -> String {
     let env = match name {
         "openai" => Some("OPENAI_API_KEY"),
         "anthropic" => Some("ANTHROPIC_API_KEY"),
-        "gemini" => Some("GEMINI_API_KEY"),
+        "gemini" | GOOGLE_ALIAS => Some("GEMINI_API_KEY"),
         _ => None,
     };
     match env {
@@ -289,5 +289,6 @@ mod tests {
         let g = gateway(&[("openai", ProviderKind::OpenAi)]);
         let err = resolve(&g, Dialect::OpenAi, "google/gemini-2.5-flash").expect_err("unknown");
         assert_eq!(err.code, Some("unknown_provider"));
+        assert!(err.message.contains("GEMINI_API_KEY"), "{}", err.message);
     }
 }
