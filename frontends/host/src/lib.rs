@@ -52,12 +52,6 @@ impl Host {
         }
         let keys = keys::KeyCache::new(config.master_key.as_deref(), records);
         let gateway = Arc::new(config.gateway()?);
-        // The tokenizer tables (for count_tokens and for estimating the
-        // usage of calls cut short) are built in the background, not by
-        // the first request that needs them.
-        let _ = std::thread::Builder::new()
-            .name("arouter-tokenizer".into())
-            .spawn(arouter_core::tokens::warm_up);
         let store: Arc<dyn store::Store> = Arc::new(store);
         let recorder = recorder::Recorder::start(store.clone(), gateway.clone());
         let started_ms = std::time::SystemTime::now()

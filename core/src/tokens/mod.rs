@@ -8,14 +8,33 @@
 //! OpenAI does not publish its exact tool encoding, so that part is the
 //! tokenizer's count of the definitions rather than the server's.
 
-use tiktoken_rs::CoreBPE;
+mod bpe;
+
+use std::sync::OnceLock;
+
+pub use bpe::Encoding;
 
 use crate::translate::canonical::{ChatRequest, Part};
 
 const PER_MESSAGE: u64 = 3;
 const REPLY_PRIMING: u64 = 3;
 
-fn bpe_for(model: &str) -> &'static CoreBPE {
+// Built on first use, not at start-up: the two tables take about 10 MB
+// (their compact form; tiktoken-rs's took 60), which a gateway that never
+// counts locally should not carry. A build takes tens of milliseconds, paid
+// once by the first request that counts with that table.
+static O200K: OnceLock<Encoding> = OnceLock::new();
+static CL100K: OnceLock<Encoding> = OnceLock::new();
+
+fn o200k() -> &'static Encoding {
+    O200K.get_or_init(Encoding::o200k)
+}
+
+fn cl100k() -> &'static Encoding {
+    CL100K.get_or_init(Encoding::cl100k)
+}
+
+fn bpe_for(model: &str) -> &'static Encoding {
     // gpt-4o, gpt-4.1, gpt-5, o-series and their successors use o200k;
     // the gpt-3.5/gpt-4 generation used cl100k.
     let legacy = model.starts_with("gpt-3.5")
@@ -23,9 +42,9 @@ fn bpe_for(model: &str) -> &'static CoreBPE {
             && !model.starts_with("gpt-4o")
             && !model.starts_with("gpt-4.1"));
     if legacy {
-        tiktoken_rs::cl100k_base_singleton()
+        cl100k()
     } else {
-        tiktoken_rs::o200k_base_singleton()
+        o200k()
     }
 }
 
@@ -37,7 +56,7 @@ fn bpe_for(model: &str) -> &'static CoreBPE {
 /// count by a token or so per piece.
 const PIECE: usize = 8 * 1024;
 
-fn count(bpe: &CoreBPE, text: &str) -> u64 {
+fn count(bpe: &Encoding, text: &str) -> u64 {
     let mut total = 0;
     let mut rest = text;
     while rest.len() > PIECE {
@@ -51,18 +70,10 @@ fn count(bpe: &CoreBPE, text: &str) -> u64 {
                 cut = space;
             }
         }
-        total += bpe.encode_ordinary(&rest[..cut]).len() as u64;
+        total += bpe.count(&rest[..cut]);
         rest = &rest[cut..];
     }
-    total + bpe.encode_ordinary(rest).len() as u64
-}
-
-/// Builds the tokenizer tables now (they are built on first use, which
-/// takes a noticeable moment): a host calls this at start-up, off its
-/// serving threads, so no request pays for it.
-pub fn warm_up() {
-    let _ = tiktoken_rs::o200k_base_singleton();
-    let _ = tiktoken_rs::cl100k_base_singleton();
+    total + bpe.count(rest)
 }
 
 /// Input tokens of a chat request for an OpenAI-family `model`.
@@ -112,7 +123,7 @@ mod tests {
             }],
             ..ChatRequest::default()
         };
-        let bpe = tiktoken_rs::o200k_base_singleton();
+        let bpe = o200k();
         let want = REPLY_PRIMING
             + PER_MESSAGE
             + count(bpe, "system")
@@ -131,10 +142,10 @@ mod tests {
 
     #[test]
     fn long_text_is_counted_in_pieces_that_keep_words_whole() {
-        let bpe = tiktoken_rs::o200k_base_singleton();
+        let bpe = o200k();
         let prose = "The quick brown fox jumps over the lazy dog. ".repeat(2000);
         assert!(prose.len() > 4 * PIECE);
-        assert_eq!(count(bpe, &prose), bpe.encode_ordinary(&prose).len() as u64);
+        assert_eq!(count(bpe, &prose), bpe.count(&prose));
         // An unbroken run is counted piece by piece rather than all at once.
         let run = "_".repeat(3 * PIECE + 17);
         assert!(count(bpe, &run) > 0);
