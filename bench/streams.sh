@@ -28,7 +28,7 @@ cat > "$dir/arouter.toml" <<TOML
 max_connections = $(( STREAMS + 1000 ))
 TOML
 "$BENCHBIN" mock --listen 127.0.0.1:18097 --chunk-ms "$PACE_MS" --chunks "$CHUNKS" >"$dir/mock.log" 2>&1 & pids+=($!)
-AROUTER_MASTER_KEY=$KEY OPENAI_API_KEY=sk-mock OPENAI_BASE_URL=http://127.0.0.1:18097/v1 RUST_LOG=warn \
+env AROUTER_MASTER_KEY=$KEY OPENAI_API_KEY=sk-mock OPENAI_BASE_URL=http://127.0.0.1:18097/v1 RUST_LOG=warn \
   ${THREADS:+AROUTER_THREADS=$THREADS} "$AROUTER" serve $flag --listen 127.0.0.1:18098 --data-dir "$dir" --config "$dir/arouter.toml" \
   >"$dir/arouter.log" 2>&1 & gw=$!; pids+=($gw)
 wait_http http://127.0.0.1:18098/ "$gw" || { echo "arouter did not start:"; cat "$dir/arouter.log"; exit 1; }
