@@ -4,7 +4,7 @@
 # errors and the longest gap between two chunks that any client saw
 # (pass: no error and no gap over 10 x PACE_MS).
 #   bench/streams.sh                     # 500 streams
-#   STREAMS=10000 bench/streams.sh       # the issue's target; raises fd limits itself
+#   STREAMS=10000 bench/streams.sh       # the issue's target; raises the fd limit and --max-connections
 # Knobs: STREAMS=500 PACE_MS=20 CHUNKS=250 (stream length = CHUNKS x PACE_MS)
 #        RAMP=2000 (new streams a second)  RUNTIME=smol  THREADS (AROUTER_THREADS)
 set -euo pipefail
@@ -23,13 +23,9 @@ dir=$(mktemp -d /tmp/arouter-streams.XXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
-cat > "$dir/arouter.toml" <<TOML
-[limits]
-max_connections = $(( STREAMS + 1000 ))
-TOML
 "$BENCHBIN" mock --listen 127.0.0.1:18097 --chunk-ms "$PACE_MS" --chunks "$CHUNKS" >"$dir/mock.log" 2>&1 & pids+=($!)
 env AROUTER_MASTER_KEY=$KEY OPENAI_API_KEY=sk-mock OPENAI_BASE_URL=http://127.0.0.1:18097/v1 RUST_LOG=warn \
-  ${THREADS:+AROUTER_THREADS=$THREADS} "$AROUTER" serve $flag --listen 127.0.0.1:18098 --data-dir "$dir" --config "$dir/arouter.toml" \
+  ${THREADS:+AROUTER_THREADS=$THREADS} "$AROUTER" serve $flag --listen 127.0.0.1:18098 --data-dir "$dir" --max-connections $(( STREAMS + 1000 )) \
   >"$dir/arouter.log" 2>&1 & gw=$!; pids+=($gw)
 wait_http http://127.0.0.1:18098/ "$gw" || { echo "arouter did not start:"; cat "$dir/arouter.log"; exit 1; }
 echo "streams.sh: $STREAMS streams, a chunk every $PACE_MS ms for $(( CHUNKS * PACE_MS / 1000 )) s, fd limit $(ulimit -n), runtime $RUNTIME, load average $(cut -d' ' -f1-3 /proc/loadavg)"
