@@ -2,7 +2,7 @@
 //! not fit gets a 503 with `Retry-After` before it is read, and the bytes of
 //! a finished, failed or abandoned request are given back.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -60,10 +60,26 @@ fn send_head(server: &Server, path: &str, len: usize) -> Response {
     read_response(&mut c).unwrap()
 }
 
-/// Holds `sent` bytes of a `BIG` body on an open connection.
+/// Holds `sent` bytes of a `BIG` body on an open connection. The head asks
+/// for `100 Continue`, which comes once the body is reserved and admitted:
+/// the reservation is certain before the test goes on.
 fn hold(server: &Server, sent: usize) -> TcpStream {
     let mut c = server.connect();
-    c.write_all(&head("/v1/chat/completions", BIG)).unwrap();
+    let mut raw = head("/v1/chat/completions", BIG);
+    let blank = raw.len() - 2;
+    raw.splice(blank..blank, b"Expect: 100-continue\r\n".iter().copied());
+    c.write_all(&raw).unwrap();
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        assert_eq!(c.read(&mut byte).unwrap(), 1, "closed before 100 Continue");
+        got.push(byte[0]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
     c.write_all(&vec![b' '; sent]).unwrap();
     c
 }
