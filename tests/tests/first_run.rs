@@ -98,6 +98,17 @@ const SETTINGS: &[(&str, &str, &str)] = &[
         "15000",
     ),
     ("--max-connections", "AROUTER_MAX_CONNECTIONS", "10000"),
+    (
+        "--write-stall-timeout-ms",
+        "AROUTER_WRITE_STALL_TIMEOUT_MS",
+        "60000",
+    ),
+    ("--linger-ms", "AROUTER_LINGER_MS", "500"),
+    (
+        "--upstream-pool-max-idle",
+        "AROUTER_UPSTREAM_POOL_MAX_IDLE",
+        "64",
+    ),
 ];
 
 /// The help paragraph of one flag (from its line to the next flag's).

@@ -184,4 +184,16 @@ pub struct LimitArgs {
     /// Concurrent client connections; more are refused at accept [default: 10000].
     #[arg(long, env = "AROUTER_MAX_CONNECTIONS", help_heading = "Limits")]
     pub max_connections: Option<usize>,
+    /// Time a write to a client or provider may make no progress before the
+    /// peer counts as gone (a client that stops reading ends its call), in ms [default: 60000].
+    #[arg(long, env = "AROUTER_WRITE_STALL_TIMEOUT_MS", help_heading = "Limits")]
+    pub write_stall_timeout_ms: Option<u64>,
+    /// After the gateway closes a connection, how long it still reads what
+    /// the client sends, so unread bytes do not turn into a reset that
+    /// destroys the answer in flight, in ms [default: 500].
+    #[arg(long, env = "AROUTER_LINGER_MS", help_heading = "Limits")]
+    pub linger_ms: Option<u64>,
+    /// Idle provider connections kept per provider and serving thread [default: 64].
+    #[arg(long, env = "AROUTER_UPSTREAM_POOL_MAX_IDLE", help_heading = "Limits")]
+    pub upstream_pool_max_idle: Option<usize>,
 }

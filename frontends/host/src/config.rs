@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use arouter_core::billing::Price;
 use arouter_core::gateway::{Gateway, ModelEntry, Provider, ProviderKind};
@@ -16,6 +17,9 @@ use crate::cli::{LimitArgs, ServeArgs};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./arouter-data";
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+pub const DEFAULT_WRITE_STALL_TIMEOUT_MS: u64 = 60_000;
+pub const DEFAULT_LINGER_MS: u64 = 500;
+pub const DEFAULT_UPSTREAM_POOL_MAX_IDLE: usize = 64;
 
 /// One upstream provider.
 #[derive(Clone, PartialEq)]
@@ -61,6 +65,12 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Worker threads; `None`: one per CPU.
     pub threads: Option<usize>,
+    /// A write to a client or provider making no progress this long fails.
+    pub write_stall_timeout_ms: u64,
+    /// How long unread client bytes are drained after our side closes.
+    pub linger_ms: u64,
+    /// Idle provider connections kept per provider and serving thread.
+    pub upstream_pool_max_idle: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -136,6 +146,7 @@ impl Config {
         if chosen.max_connections == Some(0) {
             return Err("limits.max_connections must be at least 1".into());
         }
+        validate_serving(&chosen)?;
         let mut providers: Vec<ProviderConfig> = Vec::new();
         for (name, kind, key_var, url_var) in [
             (
@@ -253,7 +264,31 @@ impl Config {
             limits,
             shutdown_grace_secs: args.shutdown_grace,
             threads: args.threads.filter(|&n| n > 0),
+            write_stall_timeout_ms: chosen
+                .write_stall_timeout_ms
+                .unwrap_or(DEFAULT_WRITE_STALL_TIMEOUT_MS),
+            linger_ms: chosen.linger_ms.unwrap_or(DEFAULT_LINGER_MS),
+            upstream_pool_max_idle: chosen
+                .upstream_pool_max_idle
+                .unwrap_or(DEFAULT_UPSTREAM_POOL_MAX_IDLE),
         })
+    }
+
+    /// The upstream pool's limits.
+    pub fn pool_limits(&self) -> crate::upstream::PoolLimits {
+        crate::upstream::PoolLimits {
+            max_idle: self.upstream_pool_max_idle,
+            max_idle_age: Duration::from_millis(self.limits.upstream_pool_idle_ms),
+            connect_timeout: Duration::from_millis(self.limits.upstream_connect_timeout_ms),
+        }
+    }
+
+    /// The connection driver's settings.
+    pub fn driver_settings(&self) -> crate::driver::Settings {
+        crate::driver::Settings {
+            write_stall: Duration::from_millis(self.write_stall_timeout_ms),
+            linger: Duration::from_millis(self.linger_ms),
+        }
     }
 
     /// The core's view of this config: limits, providers, model list.
@@ -352,6 +387,28 @@ fn validate_limits(l: &Limits) -> Result<(), String> {
     Ok(())
 }
 
+/// The driver's own settings: a stall timeout of zero would fail every
+/// write that has to wait; a linger of a day would hold closed connections.
+fn validate_serving(l: &LimitArgs) -> Result<(), String> {
+    const DAY_MS: u64 = 24 * 3600 * 1000;
+    if let Some(ms) = l.write_stall_timeout_ms {
+        if !(100..=DAY_MS).contains(&ms) {
+            return Err(format!(
+                "limits.write_stall_timeout_ms must be between 100 and {DAY_MS} ms (got {ms})"
+            ));
+        }
+    }
+    // No linger at all would let unread request bytes reset the answer.
+    if let Some(ms) = l.linger_ms {
+        if !(1..=60_000).contains(&ms) {
+            return Err(format!(
+                "limits.linger_ms must be between 1 and 60000 ms (got {ms})"
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl LimitArgs {
     /// Each limit set here, else in `other`.
     fn or(self, other: LimitArgs) -> LimitArgs {
@@ -378,6 +435,9 @@ impl LimitArgs {
             upstream_pool_idle_ms: self.upstream_pool_idle_ms.or(other.upstream_pool_idle_ms),
             stream_keepalive_ms: self.stream_keepalive_ms.or(other.stream_keepalive_ms),
             max_connections: self.max_connections.or(other.max_connections),
+            write_stall_timeout_ms: self.write_stall_timeout_ms.or(other.write_stall_timeout_ms),
+            linger_ms: self.linger_ms.or(other.linger_ms),
+            upstream_pool_max_idle: self.upstream_pool_max_idle.or(other.upstream_pool_max_idle),
         }
     }
 
@@ -655,8 +715,15 @@ models = ["llama", "qwen"]
         let plain = load(&args(), &[]).unwrap();
         let summary = |c: &Config| {
             format!(
-                "{} {:?} {:?} {} {}",
-                c.listen, c.data_dir, c.limits, c.max_connections, c.shutdown_grace_secs
+                "{} {:?} {:?} {} {} {} {} {}",
+                c.listen,
+                c.data_dir,
+                c.limits,
+                c.max_connections,
+                c.shutdown_grace_secs,
+                c.write_stall_timeout_ms,
+                c.linger_ms,
+                c.upstream_pool_max_idle
             )
         };
         let mut checked = 0;
@@ -688,5 +755,32 @@ models = ["llama", "qwen"]
             checked += 1;
         }
         assert!(checked >= 18, "only {checked} defaults checked");
+    }
+
+    #[test]
+    fn driver_settings_come_from_flags_or_the_file_and_are_checked() {
+        let mut a = args();
+        a.limits.linger_ms = Some(1);
+        let c = load(&a, &[]).unwrap();
+        assert_eq!(
+            c.driver_settings().linger,
+            std::time::Duration::from_millis(1)
+        );
+        assert_eq!(
+            c.driver_settings().write_stall,
+            std::time::Duration::from_millis(DEFAULT_WRITE_STALL_TIMEOUT_MS)
+        );
+        assert_eq!(c.pool_limits().max_idle, DEFAULT_UPSTREAM_POOL_MAX_IDLE);
+        let mut a = args();
+        a.limits.write_stall_timeout_ms = Some(0);
+        let err = load(&a, &[]).unwrap_err();
+        assert!(
+            err.contains("write_stall_timeout_ms must be between"),
+            "{err}"
+        );
+        let mut a = args();
+        a.limits.linger_ms = Some(120_000);
+        let err = load(&a, &[]).unwrap_err();
+        assert!(err.contains("linger_ms must be between"), "{err}");
     }
 }

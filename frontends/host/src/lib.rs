@@ -5,12 +5,16 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod driver;
 pub mod keys;
 pub mod recorder;
+pub mod shutdown;
 pub mod startup;
 pub mod store;
 pub mod unreachable;
+pub mod upstream;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

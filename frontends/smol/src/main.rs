@@ -1,20 +1,16 @@
 //! `arouter`: the gateway binary. Parses the command line, builds the host
 //! (config, store, key cache) and runs the smol frontend.
 
-mod clock;
-mod conn;
 mod server;
-mod shutdown;
-mod upstream;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use arouter_host::cli::{Cli, Command};
+use arouter_host::driver::Shared;
+use arouter_host::shutdown::Shutdown;
 use arouter_host::{Config, Host};
 use clap::Parser;
-
-use crate::shutdown::Shutdown;
 
 fn main() -> ExitCode {
     return_large_buffers_to_the_system();
@@ -71,7 +67,9 @@ fn serve(args: &arouter_host::cli::ServeArgs) -> Result<(), String> {
         })
         .map_err(|e| format!("cannot install signal handler: {e}"))?;
     }
-    server::run(host, listener, shutdown.clone()).map_err(|e| format!("server failed: {e}"))?;
+    let shared = Arc::new(Shared::new(host.clone(), shutdown)?);
+    server::run(listener, shared).map_err(|e| format!("server failed: {e}"))?;
+    host.shutdown();
     log::info!("arouter stopped");
     Ok(())
 }

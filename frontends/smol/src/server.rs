@@ -1,151 +1,114 @@
-//! Thread-per-core serving: one single-threaded executor per core, all
+//! The smol runtime: one single-threaded executor per thread, all
 //! accepting from the same listener, so a connection's task never migrates
 //! between threads and I/O readiness is handled on the thread that owns it.
+//! What happens on a connection is the host's driver; this file only
+//! supplies sockets, timers and the executor.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Instant;
 
-use arouter_host::Host;
-use futures_lite::FutureExt;
-use smol::net::TcpListener;
-use smol::{LocalExecutor, Timer};
+use arouter_host::driver::runtime::{Runtime, Timer};
+use arouter_host::driver::{serve_thread, thread_count, Shared};
+use smol::net::{TcpListener, TcpStream};
+use smol::LocalExecutor;
 
-use crate::clock::Clock;
-use crate::conn::{self, Shared};
-use crate::shutdown::Shutdown;
-use crate::upstream::Pool;
+thread_local! {
+    /// This thread's executor; dropped (with its tasks) when the thread ends.
+    static EXECUTOR: LocalExecutor<'static> = const { LocalExecutor::new() };
+}
 
-/// After the grace, how long connections get to write the endings the core
-/// gave them (error events, terminators) and close, before they are dropped.
-const FINAL_FLUSH: Duration = Duration::from_secs(2);
+#[derive(Clone, Copy)]
+pub struct Smol;
 
-/// Counts live connections; shutdown waits for it to reach zero.
-struct Active(Arc<AtomicUsize>);
+/// `smol::Timer` with `set_at`; `Timer::never()` until first set.
+pub struct SmolTimer(smol::Timer);
 
-impl Active {
-    fn new(counter: &Arc<AtomicUsize>) -> Active {
-        counter.fetch_add(1, Ordering::SeqCst);
-        Active(counter.clone())
+impl Future for SmolTimer {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
     }
 }
 
-impl Drop for Active {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+impl Timer for SmolTimer {
+    fn set_at(&mut self, at: Instant) {
+        self.0.set_at(at);
     }
 }
 
-/// Serves until `shutdown` fires, then lets in-flight requests finish for
-/// up to the configured grace period.
-pub fn run(
-    host: Arc<Host>,
-    listener: std::net::TcpListener,
-    shutdown: Arc<Shutdown>,
-) -> std::io::Result<()> {
-    let threads = host
-        .config
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+impl Runtime for Smol {
+    type Tcp = TcpStream;
+    type Listener = TcpListener;
+    type Timer = SmolTimer;
+
+    fn spawn(&self, task: impl Future<Output = ()> + 'static) {
+        EXECUTOR.with(|executor| executor.spawn(task).detach());
+    }
+
+    async fn accept(&self, listener: &TcpListener) -> io::Result<TcpStream> {
+        listener.accept().await.map(|(stream, _)| stream)
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        TcpStream::connect(addr).await
+    }
+
+    fn resolve(
+        &self,
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + 'static {
+        smol::unblock(move || {
+            std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map(Iterator::collect)
+        })
+    }
+
+    fn set_nodelay(&self, stream: &TcpStream) {
+        let _ = stream.set_nodelay(true);
+    }
+
+    async fn shutdown_write(&self, stream: &mut TcpStream) {
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
+
+    async fn sleep_until(&self, at: Instant) {
+        smol::Timer::at(at).await;
+    }
+
+    fn timer(&self) -> SmolTimer {
+        SmolTimer(smol::Timer::never())
+    }
+}
+
+/// Serves until shutdown on `--threads` threads, then lets in-flight
+/// requests finish for up to the configured grace period.
+pub fn run(listener: std::net::TcpListener, shared: Arc<Shared>) -> io::Result<()> {
+    let threads = thread_count(&shared.host.config);
     let listener = TcpListener::try_from(listener)?;
-    let ca_files: Vec<_> = host
-        .config
-        .providers
-        .iter()
-        .map(|p| p.ca_file.clone())
-        .collect();
-    let shared = Arc::new(Shared {
-        pool: Pool::new(host.gateway.clone(), &ca_files).map_err(std::io::Error::other)?,
-        host: host.clone(),
-        clock: Clock::new(),
-        shutdown,
-    });
-    let active = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for i in 1..threads {
-        let (listener, shared, active) = (listener.clone(), shared.clone(), active.clone());
+        let (listener, shared) = (listener.clone(), shared.clone());
         workers.push(
             std::thread::Builder::new()
                 .name(format!("arouter-worker-{i}"))
-                .spawn(move || serve_thread(listener, shared, active, false))?,
+                .spawn(move || serve(listener, shared))?,
         );
     }
-    serve_thread(listener, shared, active, true);
+    serve(listener, shared);
     for worker in workers {
         let _ = worker.join();
     }
-    host.shutdown();
     Ok(())
 }
 
-/// Waits until no connection is left or `deadline` passes.
-async fn wait_idle(active: &AtomicUsize, deadline: Instant) {
-    while active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-        Timer::after(Duration::from_millis(20)).await;
-    }
-}
-
-/// `reaper`: this thread also closes expired pooled upstream connections
-/// (one thread does it for the shared pool).
-fn serve_thread(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    active: Arc<AtomicUsize>,
-    reaper: bool,
-) {
-    let executor = LocalExecutor::new();
-    let grace = Duration::from_secs(shared.host.config.shutdown_grace_secs);
-    if reaper {
-        let shared = shared.clone();
-        // Dropped with the executor when serving ends.
-        executor
-            .spawn(async move { shared.pool.reap_idle().await })
-            .detach();
-    }
-    smol::block_on(executor.run(async {
-        loop {
-            let accepted = async { Some(listener.accept().await) }
-                .or(async {
-                    shared.shutdown.wait().await;
-                    None
-                })
-                .await;
-            match accepted {
-                Some(Ok((stream, _peer))) => {
-                    if active.load(Ordering::SeqCst) >= shared.host.config.max_connections {
-                        // Over the cap, a new connection is refused at once
-                        // rather than let connections exhaust memory.
-                        drop(stream);
-                        continue;
-                    }
-                    let guard = Active::new(&active);
-                    let task = conn::serve(stream, shared.clone());
-                    executor
-                        .spawn(async move {
-                            task.await;
-                            drop(guard);
-                        })
-                        .detach();
-                }
-                Some(Err(err)) => {
-                    // Out of descriptors and the like: back off instead of spinning.
-                    log::warn!("accept failed: {err}");
-                    Timer::after(Duration::from_millis(50)).await;
-                }
-                None => break,
-            }
-        }
-        drop(listener);
-        let deadline = Instant::now() + grace;
-        wait_idle(&active, deadline).await;
-        let left = active.load(Ordering::SeqCst);
-        if left > 0 {
-            // Every connection ends what it has in progress (the core
-            // decides how) and closes; those that cannot write in time
-            // are dropped.
-            log::warn!("shutdown grace period over; ending {left} connection(s)");
-            shared.shutdown.expire();
-            wait_idle(&active, Instant::now() + FINAL_FLUSH).await;
-        }
-    }));
+fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    EXECUTOR.with(|executor| {
+        smol::block_on(executor.run(serve_thread(Smol, listener, shared)));
+    });
 }

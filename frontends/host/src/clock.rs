@@ -14,6 +14,7 @@ pub struct Clock {
 }
 
 impl Clock {
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Clock {
         Clock {
             origin: Instant::now(),

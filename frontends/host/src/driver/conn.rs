@@ -1,0 +1,381 @@
+//! One client connection: moves bytes between the sockets and the core's
+//! `Exchange`, and carries out its outputs. No protocol decisions here.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+
+use arouter_core::exchange::{ConnectError, Exchange, Input, Output};
+use futures_lite::{AsyncReadExt, FutureExt};
+
+use super::io::{linger_close, unix_ms, write_within, Pending, READ_BUF};
+use super::record::record;
+use super::runtime::{Runtime, Timer};
+use super::Worker;
+use crate::upstream::Upstream;
+
+/// The output buffer keeps at most this much capacity between writes.
+const KEEP_OUT_CAPACITY: usize = 1024 * 1024;
+
+type Connecting<'a, S> = Pin<Box<dyn Future<Output = Result<Upstream<S>, ConnectError>> + 'a>>;
+
+enum Wake<S> {
+    Down(std::io::Result<usize>),
+    Up(std::io::Result<usize>),
+    Connected(Result<Upstream<S>, ConnectError>),
+    Timeout,
+    Shutdown,
+    GraceOver,
+}
+
+/// What the dispatch of the core's outputs ended with.
+enum Drained {
+    /// The core waits for input or until this deadline.
+    Wait(Option<arouter_core::Tick>),
+    /// The client connection is closed.
+    Closed,
+}
+
+struct Conn<'a, R: Runtime> {
+    worker: &'a Worker<R>,
+    exchange: Exchange,
+    client: Option<R::Tcp>,
+    down: Pending,
+    up: Pending,
+    upstream: Option<Upstream<R::Tcp>>,
+    /// A connect in progress: polled beside the client's socket, so a
+    /// client that leaves meanwhile is noticed at once.
+    connecting: Option<Connecting<'a, R::Tcp>>,
+    /// The provider of the connect in progress, for messages.
+    provider: Option<usize>,
+    out: Vec<u8>,
+    drain_sent: bool,
+    grace_over_sent: bool,
+    client_eof: bool,
+    /// One timer, re-armed only when the core's deadline moves earlier: a
+    /// timer that fires early is harmless (the core answers a premature
+    /// `Timeout` with its current deadline).
+    timer: R::Timer,
+    armed: Option<Instant>,
+}
+
+/// Serves one client connection until it closes.
+pub async fn serve<R: Runtime>(client: R::Tcp, worker: &Worker<R>) {
+    worker.rt.set_nodelay(&client);
+    let shared = &worker.shared;
+    let clock = shared.clock;
+    let exchange = Exchange::new(shared.host.gateway.clone(), clock.now())
+        .with_unix_origin(clock.unix_origin_ms())
+        .with_request_id_prefix(&shared.host.request_id_prefix());
+    let mut conn = Conn {
+        worker,
+        exchange,
+        client: Some(client),
+        down: Pending::new(),
+        up: Pending::new(),
+        upstream: None,
+        connecting: None,
+        provider: None,
+        out: Vec::with_capacity(READ_BUF),
+        drain_sent: false,
+        grace_over_sent: false,
+        client_eof: false,
+        timer: worker.rt.timer(),
+        armed: None,
+    };
+    conn.run().await;
+}
+
+impl<'a, R: Runtime> Conn<'a, R> {
+    async fn run(&mut self) {
+        loop {
+            let deadline = match self.drain_outputs().await {
+                Drained::Wait(deadline) => deadline,
+                Drained::Closed => return,
+            };
+            match self.offer() {
+                Some(true) => continue,
+                Some(false) => {}
+                None => return,
+            }
+            let wake = self.wait(deadline).await;
+            if self.on_wake(wake).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn now(&self) -> arouter_core::Tick {
+        self.worker.shared.clock.now()
+    }
+
+    fn input(&mut self, input: Input<'_>) {
+        let _ = self.exchange.handle_input(input);
+    }
+
+    /// Carries out everything the core asks for, until it waits.
+    async fn drain_outputs(&mut self) -> Drained {
+        let shared = &self.worker.shared;
+        loop {
+            self.out.clear();
+            if self.out.capacity() > KEEP_OUT_CAPACITY {
+                // A large request or answer went through this buffer: give
+                // the memory back rather than hold it for the connection's
+                // life.
+                self.out = Vec::with_capacity(READ_BUF);
+            }
+            match self.exchange.poll_output(&mut self.out) {
+                Output::TransmitDownstream => {
+                    let written = match self.client.as_mut() {
+                        Some(client) => {
+                            let stall = self.worker.settings.write_stall;
+                            write_within(
+                                &self.worker.rt,
+                                client,
+                                &self.out,
+                                stall,
+                                &shared.shutdown,
+                            )
+                            .await
+                        }
+                        None => false,
+                    };
+                    if !written {
+                        // A client that stops reading is gone as far as the
+                        // core is concerned: the upstream is aborted and
+                        // the usage so far billed.
+                        self.client_eof = true;
+                        let now = self.now();
+                        self.input(Input::DownstreamEof(now));
+                    }
+                }
+                Output::TransmitUpstream => {
+                    let written = match self.upstream.as_mut() {
+                        Some(u) => {
+                            let stall = self.worker.settings.write_stall;
+                            let rt = &self.worker.rt;
+                            write_within(rt, &mut u.stream, &self.out, stall, &shared.shutdown)
+                                .await
+                        }
+                        None => false,
+                    };
+                    if !written {
+                        let now = self.now();
+                        self.input(Input::UpstreamEof(now));
+                    }
+                }
+                Output::Admit(request) => {
+                    let admission = shared.host.keys.admit(&request, unix_ms());
+                    let now = self.now();
+                    self.input(Input::Admission(now, admission));
+                }
+                Output::ConnectUpstream { provider, fresh } => self.connect(provider, fresh),
+                Output::ReleaseUpstream { reuse } => self.release(reuse),
+                Output::Event(event) => record(&shared.host, event),
+                Output::Close => {
+                    self.connecting = None;
+                    drop(self.upstream.take());
+                    if let Some(client) = self.client.take() {
+                        let linger = self.worker.settings.linger;
+                        linger_close(&self.worker.rt, client, linger).await;
+                    }
+                    return Drained::Closed;
+                }
+                Output::Wait(deadline) => return Drained::Wait(deadline),
+            }
+        }
+    }
+
+    /// A pooled connection answers at once; a new one is connected while
+    /// the connection keeps reading its client.
+    fn connect(&mut self, provider: usize, fresh: bool) {
+        self.up.clear();
+        self.connecting = None;
+        drop(self.upstream.take());
+        if !fresh {
+            if let Some(conn) = self.worker.pool.take(provider) {
+                self.upstream = Some(conn);
+                let now = self.now();
+                self.input(Input::UpstreamConnected { now, reused: true });
+                return;
+            }
+        }
+        self.provider = Some(provider);
+        self.connecting = Some(Box::pin(self.worker.pool.connect(provider)));
+    }
+
+    fn connected(&mut self, result: Result<Upstream<R::Tcp>, ConnectError>) {
+        self.connecting = None;
+        let now = self.now();
+        match result {
+            Ok(conn) => {
+                self.upstream = Some(conn);
+                self.input(Input::UpstreamConnected { now, reused: false });
+            }
+            Err(e) => {
+                let host = &self.worker.shared.host;
+                let name = self
+                    .provider
+                    .and_then(|p| host.gateway.providers().get(p))
+                    .map_or("", |p| p.name.as_str());
+                if let Some(line) = host.unreachable.report(name, e, Instant::now()) {
+                    log::warn!("{line}");
+                }
+                self.input(Input::UpstreamFailed(now, e));
+            }
+        }
+    }
+
+    fn release(&mut self, reuse: bool) {
+        // A connect still in progress is abandoned by dropping it.
+        self.connecting = None;
+        if let Some(conn) = self.upstream.take() {
+            if reuse && self.up.is_empty() {
+                self.worker.pool.put(conn);
+            }
+            // Otherwise dropping it closes the socket: that is how an
+            // abandoned upstream request is aborted.
+        }
+        self.up.clear();
+    }
+
+    /// Tells the core about shutdown, and offers bytes it could not take
+    /// before. `Some(true)`: there is output to carry out again; `None`:
+    /// the exchange is over.
+    fn offer(&mut self) -> Option<bool> {
+        let shutdown = &self.worker.shared.shutdown;
+        let now = self.now();
+        if shutdown.is_set() && !self.drain_sent {
+            self.drain_sent = true;
+            self.input(Input::Drain(now));
+            return Some(true);
+        }
+        if shutdown.is_expired() && !self.grace_over_sent {
+            self.grace_over_sent = true;
+            self.input(Input::GraceExpired(now));
+            return Some(true);
+        }
+        if !self.up.is_empty() && self.upstream.is_some() {
+            if let Ok(taken) = self
+                .exchange
+                .handle_input(Input::Upstream(now, self.up.data()))
+            {
+                self.up.start += taken;
+                if taken > 0 {
+                    return Some(true);
+                }
+            }
+        }
+        if !self.down.is_empty() {
+            let taken = self
+                .exchange
+                .handle_input(Input::Downstream(now, self.down.data()))
+                .ok()?;
+            self.down.start += taken;
+            if taken > 0 {
+                return Some(true);
+            }
+        }
+        Some(false)
+    }
+
+    /// Waits for the first of: client bytes, provider bytes, a finished
+    /// connect, the core's deadline, a shutdown step.
+    async fn wait(&mut self, deadline: Option<arouter_core::Tick>) -> Wake<R::Tcp> {
+        let read_down = !self.client_eof && self.down.is_empty() && self.client.is_some();
+        let read_up = self.upstream.is_some() && self.up.is_empty();
+        if read_down {
+            self.down.clear();
+        }
+        if read_up {
+            self.up.clear();
+        }
+        if let Some(tick) = deadline {
+            let at = self.worker.shared.clock.instant(tick);
+            if self.armed.is_none_or(|current| at < current) {
+                self.timer.set_at(at);
+                self.armed = Some(at);
+            }
+        }
+        let shutdown = &self.worker.shared.shutdown;
+        let (drain_sent, grace_over_sent, armed) =
+            (self.drain_sent, self.grace_over_sent, self.armed.is_some());
+        let down_fut = async {
+            match self.client.as_mut() {
+                Some(client) if read_down => Wake::Down(client.read(&mut self.down.buf).await),
+                _ => std::future::pending().await,
+            }
+        };
+        let up_fut = async {
+            match self.upstream.as_mut() {
+                Some(u) if read_up => Wake::Up(u.stream.read(&mut self.up.buf).await),
+                _ => std::future::pending().await,
+            }
+        };
+        let connect_fut = async {
+            match self.connecting.as_mut() {
+                Some(connecting) => Wake::Connected(connecting.await),
+                None => std::future::pending().await,
+            }
+        };
+        let timer = &mut self.timer;
+        let timer_fut = async {
+            if !armed {
+                std::future::pending::<()>().await;
+            }
+            timer.await;
+            Wake::Timeout
+        };
+        let stop = async {
+            if !drain_sent {
+                shutdown.wait().await;
+                return Wake::Shutdown;
+            }
+            if grace_over_sent {
+                std::future::pending::<()>().await;
+            }
+            shutdown.wait_expired().await;
+            Wake::GraceOver
+        };
+        up_fut
+            .or(down_fut)
+            .or(connect_fut)
+            .or(timer_fut)
+            .or(stop)
+            .await
+    }
+
+    /// Hands what woke the connection to the core; `Err` when the exchange
+    /// is over.
+    fn on_wake(&mut self, wake: Wake<R::Tcp>) -> Result<(), ()> {
+        let now = self.now();
+        let result = match wake {
+            Wake::Down(Ok(0)) | Wake::Down(Err(_)) => {
+                self.client_eof = true;
+                self.exchange.handle_input(Input::DownstreamEof(now))
+            }
+            Wake::Down(Ok(n)) => {
+                self.down.end = n;
+                return Ok(());
+            }
+            Wake::Up(Ok(0)) | Wake::Up(Err(_)) => {
+                drop(self.upstream.take());
+                self.exchange.handle_input(Input::UpstreamEof(now))
+            }
+            Wake::Up(Ok(n)) => {
+                self.up.end = n;
+                return Ok(());
+            }
+            Wake::Connected(result) => {
+                self.connected(result);
+                return Ok(());
+            }
+            Wake::Timeout => {
+                self.armed = None;
+                self.exchange.handle_input(Input::Timeout(now))
+            }
+            Wake::Shutdown | Wake::GraceOver => return Ok(()),
+        };
+        result.map(|_| ()).map_err(|_| ())
+    }
+}

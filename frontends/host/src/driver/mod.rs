@@ -1,0 +1,90 @@
+//! The connection driver every frontend shares: the loop around the core's
+//! `Exchange` (read buffers, the dispatch of each `Output`, write stalls,
+//! pool reuse, linger) and the serving loop of one thread (accept, the
+//! connection cap, shutdown), written once over the `Runtime` a frontend
+//! provides. A frontend keeps only its sockets, timers and executor.
+//!
+//! State is per thread (per core with a thread-per-core runtime): each
+//! thread has its own `Worker` with its own upstream pool, reached through
+//! an `Rc`, so the request path takes no lock. What all threads share sits
+//! in `Shared` behind an `Arc` and is read-only or atomic; per-core shards
+//! of the key cache, rate-limit buckets and recorder belong in `Worker`.
+
+mod conn;
+mod io;
+mod record;
+pub mod runtime;
+mod serve;
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::shutdown::Shutdown;
+use crate::upstream::tls::TlsClients;
+use crate::upstream::Pool;
+use crate::Host;
+use runtime::Runtime;
+
+pub use serve::{serve_thread, thread_count};
+
+/// The settings the driver needs (from `Config`).
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// A write to a client or provider that makes no progress this long
+    /// fails (the peer stopped reading).
+    pub write_stall: Duration,
+    /// After our side closes, how long unread client bytes are drained.
+    pub linger: Duration,
+}
+
+/// What every serving thread shares.
+pub struct Shared {
+    pub host: Arc<Host>,
+    pub clock: Clock,
+    pub shutdown: Arc<Shutdown>,
+    tls: Arc<TlsClients>,
+    /// Live client connections across all threads.
+    active: AtomicUsize,
+}
+
+impl Shared {
+    pub fn new(host: Arc<Host>, shutdown: Arc<Shutdown>) -> Result<Shared, String> {
+        let tls = TlsClients::new(&host.config.providers).map_err(|e| e.to_string())?;
+        Ok(Shared {
+            host,
+            clock: Clock::new(),
+            shutdown,
+            tls: Arc::new(tls),
+            active: AtomicUsize::new(0),
+        })
+    }
+}
+
+/// One serving thread's state.
+pub struct Worker<R: Runtime> {
+    pub rt: R,
+    pub shared: Arc<Shared>,
+    pub pool: Pool<R>,
+    pub settings: Settings,
+}
+
+impl<R: Runtime> Worker<R> {
+    pub fn new(rt: R, shared: Arc<Shared>) -> Worker<R> {
+        let config = &shared.host.config;
+        let pool = Pool::new(
+            rt.clone(),
+            shared.host.gateway.clone(),
+            shared.tls.clone(),
+            config.pool_limits(),
+        );
+        let settings = config.driver_settings();
+        Worker {
+            rt,
+            shared,
+            pool,
+            settings,
+        }
+    }
+}
