@@ -108,6 +108,14 @@ impl Server {
             stderr_path,
         };
         server.wait_ready();
+        if let Ok(runtime) = std::env::var("AROUTER_RUNTIME") {
+            // The suite is run once per runtime: make sure it is the one asked for.
+            let log = server.stderr();
+            assert!(
+                log.contains(&format!("runtime: {runtime} (--runtime {runtime})")),
+                "not served by the {runtime} runtime:\n{log}"
+            );
+        }
         server
     }
 

@@ -18,7 +18,7 @@ export const MASTER_KEY = 'sk-test-master';
 // Anything that could point the gateway (or an SDK in this process) at a
 // real provider or change its setup is removed.
 const SCRUB =
-  /(_API_KEY|_API_BASE|_BASE_URL|_ENDPOINT|_TOKEN|_SECRET)$|^(AROUTER_(?!BIN$)|OPENAI_|ANTHROPIC_|GEMINI_|GOOGLE_|VERTEX|AZURE_|AWS_|HTTP_PROXY|HTTPS_PROXY|ALL_PROXY)/i;
+  /(_API_KEY|_API_BASE|_BASE_URL|_ENDPOINT|_TOKEN|_SECRET)$|^(AROUTER_(?!(BIN|RUNTIME)$)|OPENAI_|ANTHROPIC_|GEMINI_|GOOGLE_|VERTEX|AZURE_|AWS_|HTTP_PROXY|HTTPS_PROXY|ALL_PROXY)/i;
 for (const name of Object.keys(process.env)) {
   if (SCRUB.test(name)) delete process.env[name];
 }

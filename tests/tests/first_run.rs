@@ -38,6 +38,7 @@ const SETTINGS: &[(&str, &str, &str)] = &[
     ("--default-model", "AROUTER_DEFAULT_MODEL", ""),
     ("--log-level", "RUST_LOG", "info"),
     ("--threads", "AROUTER_THREADS", ""),
+    ("--runtime", "AROUTER_RUNTIME", "auto"),
     ("--openai-api-key", "OPENAI_API_KEY", ""),
     (
         "--openai-base-url",

@@ -35,6 +35,15 @@ Keys are better passed in the environment than as flags, which other users can s
     Serve(ServeArgs),
 }
 
+/// `--runtime`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeChoice {
+    #[default]
+    Auto,
+    Glommio,
+    Smol,
+}
+
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
@@ -56,6 +65,17 @@ pub struct ServeArgs {
         help_heading = "Server"
     )]
     pub shutdown_grace: u64,
+    /// Event loop: glommio (io_uring, one executor pinned per core, a
+    /// SO_REUSEPORT listener each; Linux only), smol (epoll; anywhere), or
+    /// auto: glommio where io_uring is usable, else smol, saying why.
+    #[arg(
+        long,
+        env = "AROUTER_RUNTIME",
+        value_enum,
+        default_value_t = RuntimeChoice::Auto,
+        help_heading = "Server"
+    )]
+    pub runtime: RuntimeChoice,
     /// Worker threads, one event loop each [default: the number of CPUs].
     #[arg(long, env = "AROUTER_THREADS", help_heading = "Server")]
     pub threads: Option<usize>,

@@ -1,6 +1,7 @@
 //! `arouter`: the gateway binary. Parses the command line, builds the host
-//! (config, store, key cache) and runs the smol frontend.
+//! (config, store, key cache), picks the runtime and serves.
 
+mod select;
 mod server;
 
 use std::process::ExitCode;
@@ -35,10 +36,10 @@ fn main() -> ExitCode {
 
 fn serve(args: &arouter_host::cli::ServeArgs) -> Result<(), String> {
     let config = Config::load(args)?;
+    let runtime = select::choose(args.runtime)?;
     let host = Arc::new(Host::start(config)?);
-    let listener = std::net::TcpListener::bind(&host.config.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", host.config.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let listening = select::Listening::bind(runtime, &host.config)?;
+    let addr = listening.local_addr().map_err(|e| e.to_string())?;
     let providers: Vec<&str> = host
         .config
         .providers
@@ -68,7 +69,7 @@ fn serve(args: &arouter_host::cli::ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot install signal handler: {e}"))?;
     }
     let shared = Arc::new(Shared::new(host.clone(), shutdown)?);
-    server::run(listener, shared).map_err(|e| format!("server failed: {e}"))?;
+    listening.serve(shared)?;
     host.shutdown();
     log::info!("arouter stopped");
     Ok(())

@@ -1,0 +1,76 @@
+//! The glommio frontend: one executor per core, each pinned to its CPU and
+//! accepting from its own `SO_REUSEPORT` listener, so the kernel spreads
+//! connections and a connection never leaves its core. Everything that
+//! happens on a connection is the host's driver; this crate supplies
+//! glommio's sockets, timers and executors, and checks that io_uring is
+//! usable before anything is started.
+#![cfg(target_os = "linux")]
+
+mod probe;
+mod runtime;
+
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::sync::Arc;
+
+use arouter_host::driver::{serve_thread, Shared};
+use glommio::{LocalExecutorBuilder, Placement};
+
+pub use probe::{usable, Unusable};
+
+/// io_uring buffer memory per executor. The gateway does no direct file
+/// I/O, so glommio's default (10 MiB, locked) would be wasted.
+const IO_MEMORY: usize = 512 * 1024;
+
+/// `threads` listeners on `addr` sharing its port with `SO_REUSEPORT`
+/// (the first picks the port when `addr` asks for any).
+pub fn listeners(addr: SocketAddr, threads: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let mut listeners: Vec<std::net::TcpListener> = Vec::with_capacity(threads);
+    let mut addr = addr;
+    for _ in 0..threads.max(1) {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(1024)?;
+        let listener: std::net::TcpListener = socket.into();
+        addr = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// Serves until shutdown: one executor per listener, pinned round-robin to
+/// the CPUs this process may run on. Returns glommio's own error when an
+/// executor cannot start.
+pub fn run(listeners: Vec<std::net::TcpListener>, shared: Arc<Shared>) -> Result<(), String> {
+    let cpus = probe::allowed_cpus();
+    let mut executors = Vec::with_capacity(listeners.len());
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let shared = shared.clone();
+        let placement = match cpus.get(i % cpus.len().max(1)) {
+            Some(&cpu) => Placement::Fixed(cpu),
+            None => Placement::Unbound,
+        };
+        let fd = listener.into_raw_fd();
+        let executor = LocalExecutorBuilder::new(placement)
+            .name(&format!("arouter-glommio-{i}"))
+            .io_memory(IO_MEMORY)
+            .spawn(move || async move {
+                // SAFETY: `fd` is a bound, listening socket this executor
+                // now owns alone (taken out of its std listener above).
+                let listener = unsafe { glommio::net::TcpListener::from_raw_fd(fd) };
+                serve_thread(runtime::Glommio, listener, shared).await;
+            })
+            .map_err(|e| format!("glommio executor {i} did not start: {e}"))?;
+        executors.push(executor);
+    }
+    let mut failure = None;
+    for (i, executor) in executors.into_iter().enumerate() {
+        if let Err(e) = executor.join() {
+            failure.get_or_insert(format!("glommio executor {i} failed: {e}"));
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}

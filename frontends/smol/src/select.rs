@@ -1,0 +1,105 @@
+//! Which runtime serves: `--runtime glommio|smol`, or by default glommio
+//! where io_uring is usable (Linux), else smol. One log line says which
+//! and why.
+
+use std::sync::Arc;
+
+use arouter_host::cli::RuntimeChoice;
+use arouter_host::driver::{thread_count, Shared};
+use arouter_host::Config;
+
+/// The listening sockets of the chosen runtime.
+pub enum Listening {
+    /// One listener all smol threads accept from.
+    Smol(std::net::TcpListener),
+    /// One `SO_REUSEPORT` listener per glommio executor.
+    #[cfg(target_os = "linux")]
+    Glommio(Vec<std::net::TcpListener>),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    Smol,
+    #[cfg(target_os = "linux")]
+    Glommio,
+}
+
+/// The runtime to use, logged with the reason; `Err` when glommio was
+/// asked for and cannot run here (with what to change).
+pub fn choose(choice: RuntimeChoice) -> Result<Runtime, String> {
+    match choice {
+        RuntimeChoice::Smol => {
+            log::info!("runtime: smol (--runtime smol)");
+            Ok(Runtime::Smol)
+        }
+        #[cfg(target_os = "linux")]
+        RuntimeChoice::Glommio => match arouter_glommio::usable() {
+            Ok(()) => {
+                log::info!("runtime: glommio (--runtime glommio)");
+                Ok(Runtime::Glommio)
+            }
+            Err(why) => Err(format!("--runtime glommio cannot run here: {why}")),
+        },
+        #[cfg(not(target_os = "linux"))]
+        RuntimeChoice::Glommio => Err("--runtime glommio needs Linux (io_uring)".into()),
+        #[cfg(target_os = "linux")]
+        RuntimeChoice::Auto => match arouter_glommio::usable() {
+            Ok(()) => {
+                log::info!("runtime: glommio (io_uring is usable)");
+                Ok(Runtime::Glommio)
+            }
+            Err(why) => {
+                log::info!("runtime: smol, because glommio cannot run here: {why}");
+                Ok(Runtime::Smol)
+            }
+        },
+        #[cfg(not(target_os = "linux"))]
+        RuntimeChoice::Auto => {
+            log::info!("runtime: smol (glommio needs Linux)");
+            Ok(Runtime::Smol)
+        }
+    }
+}
+
+impl Listening {
+    pub fn bind(runtime: Runtime, config: &Config) -> Result<Listening, String> {
+        let cannot = |e: std::io::Error| format!("cannot listen on {}: {e}", config.listen);
+        match runtime {
+            Runtime::Smol => std::net::TcpListener::bind(&config.listen)
+                .map(Listening::Smol)
+                .map_err(cannot),
+            #[cfg(target_os = "linux")]
+            Runtime::Glommio => {
+                let addr = std::net::ToSocketAddrs::to_socket_addrs(&config.listen)
+                    .map_err(cannot)?
+                    .next()
+                    .ok_or_else(|| format!("cannot listen on {}: no address", config.listen))?;
+                arouter_glommio::listeners(addr, thread_count(config))
+                    .map(Listening::Glommio)
+                    .map_err(cannot)
+            }
+        }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        match self {
+            Listening::Smol(listener) => listener.local_addr(),
+            #[cfg(target_os = "linux")]
+            Listening::Glommio(listeners) => listeners
+                .first()
+                .ok_or_else(|| std::io::Error::other("no listener"))?
+                .local_addr(),
+        }
+    }
+
+    /// Serves until shutdown.
+    pub fn serve(self, shared: Arc<Shared>) -> Result<(), String> {
+        match self {
+            Listening::Smol(listener) => {
+                crate::server::run(listener, shared).map_err(|e| format!("server failed: {e}"))
+            }
+            #[cfg(target_os = "linux")]
+            Listening::Glommio(listeners) => arouter_glommio::run(listeners, shared),
+        }
+    }
+}
