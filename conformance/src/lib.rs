@@ -16,10 +16,12 @@
 //! # let _ = (base, log);
 //! ```
 
+mod conn;
 pub mod fault;
 pub mod http;
 pub mod log;
 pub mod matching;
+mod paced;
 mod server;
 pub mod transcript;
 

@@ -2,24 +2,23 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use smol::future;
-use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{Async, Timer};
 
+use crate::conn::Conn;
+
 use crate::fault::{dialect_for_path, error_body, Fault, FaultQueue, FaultRule};
-use crate::http::{self, BodyFraming, ReadError, Request};
+use crate::http::{self, ReadError, Request, Written};
 use crate::log::RequestRecord;
 use crate::matching::{find_best, miss_hint, request_model};
+use crate::paced::{PacedBody, Pacing};
 use crate::transcript::{ResponseBody, Transcript};
-
-/// Bytes of pipelined input kept while watching for the client to go.
-const MAX_PIPELINED: usize = 1024 * 1024;
 
 pub(crate) struct State {
     pub start: Instant,
@@ -114,52 +113,74 @@ fn header_map(req: &Request) -> BTreeMap<String, String> {
 
 /// Serve one accepted connection until it closes.
 pub(crate) async fn serve_conn(stream: Async<TcpStream>, state: std::sync::Arc<State>) {
-    let _ = stream.get_ref().set_nodelay(true);
-    let mut buf = Vec::new();
+    let conn = Conn::new(stream);
     loop {
-        let req = match http::read_request(&stream, &mut buf).await {
+        let req = match http::read_request(&conn).await {
             Ok(Some(r)) => r,
-            Ok(None) => return,
+            Ok(None) | Err(ReadError::Closed) => return,
             Err(ReadError::Bad(status, msg)) => {
                 let plan = json_plan(
                     status,
                     &json!({"error": {"message": format!("replay: {msg}"), "type": "replay_bad_request"}}),
                 );
-                let _ = write_simple(&stream, &plan, false).await;
+                let _ = http::send(
+                    &conn,
+                    outgoing("GET", &plan, &Pacing::default(), false, None),
+                    |_| {},
+                )
+                .await;
+                conn.shutdown();
                 return;
             }
-            Err(ReadError::Io(_) | ReadError::Truncated) => return,
         };
         let keep_alive = req.keep_alive();
         let is_control = req.target == "/_replay" || req.target.starts_with("/_replay/");
         let keep_open = if is_control {
             let plan = control(&state, &req);
-            write_simple(&stream, &plan, keep_alive).await.is_ok() && keep_alive
+            let out = outgoing(&req.method, &plan, &Pacing::default(), keep_alive, None);
+            http::send(&conn, out, |_| {}).await == Written::Complete && keep_alive
         } else {
-            replay(&stream, &state, req, keep_alive, &mut buf).await
+            replay(&conn, &state, req, keep_alive).await
         };
         if !keep_open {
-            let _ = stream.get_ref().shutdown(Shutdown::Both);
+            conn.shutdown();
             return;
         }
     }
 }
 
-async fn write_simple(
-    stream: &Async<TcpStream>,
+/// The response for `plan`, paced by `pacing`; `handed` counts the body
+/// bytes given to the encoder.
+fn outgoing(
+    method: &str,
     plan: &Plan,
+    pacing: &Pacing,
     keep_alive: bool,
-) -> std::io::Result<()> {
-    let body = plan.body.bytes();
-    let mut out = http::response_head(
+    handed: Option<Arc<AtomicU64>>,
+) -> http::Outgoing {
+    let body = &plan.body;
+    // Content-Length bodies go out in one piece unless a fault needs the
+    // pieces.
+    let pieces: Vec<Vec<u8>> =
+        if body.is_chunked() || pacing.cut_at.is_some() || pacing.stall.is_some() {
+            body.pieces().into_iter().map(<[u8]>::to_vec).collect()
+        } else if body.bytes().is_empty() {
+            Vec::new()
+        } else {
+            vec![body.bytes().to_vec()]
+        };
+    let max_piece = pieces.iter().map(Vec::len).max().unwrap_or(0);
+    let len = (!body.is_chunked()).then(|| body.bytes().len());
+    let paced = PacedBody::new(pieces, pacing.clone(), handed.unwrap_or_default());
+    http::response(
+        method,
         plan.status,
         &plan.headers,
-        BodyFraming::Length(body.len()),
+        paced,
+        len,
+        max_piece,
         keep_alive,
-    );
-    out.extend_from_slice(body);
-    (&*stream).write_all(&out).await?;
-    (&*stream).flush().await
+    )
 }
 
 fn control(state: &State, req: &Request) -> Plan {
@@ -230,13 +251,7 @@ enum Race {
 }
 
 /// Replay one request. Returns whether the connection stays open.
-async fn replay(
-    stream: &Async<TcpStream>,
-    state: &State,
-    req: Request,
-    keep_alive: bool,
-    buf: &mut Vec<u8>,
-) -> bool {
+async fn replay(conn: &Conn, state: &State, req: Request, keep_alive: bool) -> bool {
     let body = parse_body(&req.body);
     let model = request_model(&req.target, &body);
     let fault = lock(&state.faults).take(&req.target, model.as_deref());
@@ -318,18 +333,28 @@ async fn replay(
         if let Some(ms) = fault.delay_ms {
             Timer::after(Duration::from_millis(ms)).await;
         }
-        let _ = stream.get_ref().shutdown(Shutdown::Both);
+        conn.shutdown();
         state.update(id, |r| r.finished_ms = Some(state.now_ms()));
         return false;
     }
 
-    let sent = Cell::new(0u64);
-    let head_sent = Cell::new(false);
+    let progress = Progress::default();
     let send = async {
-        Race::Sent(send_plan(stream, state, &plan, &fault, keep_alive, &sent, &head_sent).await)
+        Race::Sent(
+            send_plan(
+                conn,
+                state,
+                &req.method,
+                &plan,
+                &fault,
+                keep_alive,
+                &progress,
+            )
+            .await,
+        )
     };
     let watch = async {
-        watch_client(stream, buf).await;
+        conn.watch_closed().await;
         Race::ClientGone
     };
     let outcome = future::or(send, watch).await;
@@ -345,8 +370,8 @@ async fn replay(
     }
     state.update(id, |r| {
         r.finished_ms = Some(now);
-        r.bytes_sent = sent.get();
-        r.status = head_sent.get().then_some(plan.status);
+        r.bytes_sent = progress.sent.get();
+        r.status = progress.head_sent.get().then_some(plan.status);
         if closed_early {
             r.client_closed_early = true;
             r.client_closed_ms = Some(now);
@@ -355,92 +380,58 @@ async fn replay(
     keep_open
 }
 
-/// Resolve when the client closes (EOF) or resets the connection. Bytes it
-/// sends meanwhile (a pipelined request) are kept in `buf`.
-async fn watch_client(stream: &Async<TcpStream>, buf: &mut Vec<u8>) {
-    let mut tmp = [0u8; 4096];
-    loop {
-        match (&*stream).read(&mut tmp).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                buf.extend_from_slice(&tmp[..n]);
-                if buf.len() > MAX_PIPELINED {
-                    // Stop reading; rely on write errors to notice a close.
-                    future::pending::<()>().await;
-                }
-            }
-        }
-    }
+/// What reached the client so far.
+#[derive(Default)]
+struct Progress {
+    head_sent: Cell<bool>,
+    /// Body bytes.
+    sent: Cell<u64>,
 }
 
+/// Send `plan` with the fault's delays, stall and cut applied.
 async fn send_plan(
-    stream: &Async<TcpStream>,
+    conn: &Conn,
     state: &State,
+    method: &str,
     plan: &Plan,
     fault: &Fault,
     keep_alive: bool,
-    sent: &Cell<u64>,
-    head_sent: &Cell<bool>,
+    progress: &Progress,
 ) -> SendEnd {
-    let mut w = stream;
     if let Some(ms) = fault.delay_ms {
         Timer::after(Duration::from_millis(ms)).await;
     }
-    let body = &plan.body;
-    let chunked = body.is_chunked();
-    let framing = if chunked {
-        BodyFraming::Chunked
-    } else {
-        BodyFraming::Length(body.bytes().len())
+    let pacing = Pacing {
+        chunk_delay: state.chunk_delay,
+        first_byte_delay: fault.first_byte_delay_ms.map(Duration::from_millis),
+        cut_at: fault.cut_after_events,
+        stall: fault
+            .stall_after_events
+            .map(|at| (at, Duration::from_millis(fault.stall_ms.unwrap_or(0)))),
     };
-    let head = http::response_head(plan.status, &plan.headers, framing, keep_alive);
-    if w.write_all(&head).await.is_err() {
-        return SendEnd::WriteFailed;
-    }
-    head_sent.set(true);
-    if let Some(ms) = fault.first_byte_delay_ms {
-        Timer::after(Duration::from_millis(ms)).await;
-    }
-    // Content-Length bodies go out in one write unless a fault needs the
-    // pieces.
-    let pieces: Vec<&[u8]> =
-        if chunked || fault.cut_after_events.is_some() || fault.stall_after_events.is_some() {
-            body.pieces()
-        } else if body.bytes().is_empty() {
-            Vec::new()
-        } else {
-            vec![body.bytes()]
-        };
-    let n = pieces.len();
-    for i in 0..=n {
-        if fault.cut_after_events == Some(i) {
-            let _ = w.flush().await;
-            let _ = stream.get_ref().shutdown(Shutdown::Both);
-            return SendEnd::Cut;
+    let handed = Arc::new(AtomicU64::new(0));
+    let out = outgoing(method, plan, &pacing, keep_alive, Some(handed.clone()));
+    // Each write carries what the encoder was handed since the last one.
+    let written = http::send(conn, out, |head| {
+        progress.head_sent.set(progress.head_sent.get() || head);
+        progress.sent.set(handed.load(Ordering::Relaxed));
+    })
+    .await;
+    match written {
+        http::Written::Complete => {
+            // A Content-Length body ends when its length is reached, before
+            // the cut's gate after the last piece: cut there now.
+            let pieces = plan.body.pieces().len();
+            if !plan.body.is_chunked() && fault.cut_after_events.is_some_and(|n| n >= pieces) {
+                conn.shutdown();
+                return SendEnd::Cut;
+            }
+            SendEnd::Complete
         }
-        if fault.stall_after_events == Some(i) {
-            Timer::after(Duration::from_millis(fault.stall_ms.unwrap_or(0))).await;
-        } else if chunked && i > 0 && i < n && !state.chunk_delay.is_zero() {
-            Timer::after(state.chunk_delay).await;
+        http::Written::BodyFailed => {
+            conn.shutdown();
+            SendEnd::Cut
         }
-        let Some(&piece) = pieces.get(i) else {
-            break;
-        };
-        let out = if chunked {
-            http::chunk(piece)
-        } else {
-            piece.to_vec()
-        };
-        if w.write_all(&out).await.is_err() {
-            return SendEnd::WriteFailed;
-        }
-        sent.set(sent.get() + piece.len() as u64);
+        http::Written::WriteFailed => SendEnd::WriteFailed,
     }
-    if chunked && w.write_all(http::LAST_CHUNK).await.is_err() {
-        return SendEnd::WriteFailed;
-    }
-    if w.flush().await.is_err() {
-        return SendEnd::WriteFailed;
-    }
-    SendEnd::Complete
 }

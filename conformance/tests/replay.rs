@@ -699,6 +699,79 @@ fn chunked_request_body_is_accepted() {
     assert_eq!(r.json(), t["response"]["body"]);
 }
 
+/// async-h1 parses each request through its own buffered reader; bytes of
+/// the next request that arrive in the same segment must not be lost,
+/// whatever framing the request before them had.
+#[test]
+fn pipelined_requests_in_one_write_survive_every_framing() {
+    let replay = server();
+    let t = recorded("openai/embeddings_query.json");
+    let b = serde_json::to_vec(&t["request"]["body"]).unwrap();
+    let mut bytes =
+        b"POST /v1/embeddings HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    bytes.extend_from_slice(format!("{:x}\r\n", b.len()).as_bytes());
+    bytes.extend_from_slice(&b);
+    bytes.extend_from_slice(b"\r\n0\r\n\r\n");
+    bytes.extend_from_slice(b"GET /_replay/health HTTP/1.1\r\nhost: x\r\n\r\n");
+    bytes.extend_from_slice(
+        format!(
+            "POST /v1/embeddings HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+            b.len()
+        )
+        .as_bytes(),
+    );
+    bytes.extend_from_slice(&b);
+    bytes
+        .extend_from_slice(b"GET /_replay/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    let mut c = Client::connect(replay.addr);
+    c.stream.write_all(&bytes).unwrap();
+    let first = c.read_response().unwrap();
+    assert_eq!(first.json(), t["response"]["body"]);
+    assert_eq!(c.read_response().unwrap().json(), json!({"ok": true}));
+    assert_eq!(c.read_response().unwrap().json(), t["response"]["body"]);
+    let last = c.read_response().unwrap();
+    assert_eq!(last.json(), json!({"ok": true}));
+    assert_eq!(last.header("connection"), Some("close"));
+    assert!(c.read_response().is_none());
+    assert_eq!(replay.requests().len(), 2);
+}
+
+/// http-types panics on a header value that is UTF-8 but not ASCII; the
+/// server answers 400 instead of losing its thread (and every connection).
+#[test]
+fn non_ascii_header_value_gets_400_and_server_survives() {
+    let replay = server();
+    let mut c = Client::connect(replay.addr);
+    c.stream
+        .write_all(
+            "GET /_replay/health HTTP/1.1\r\nhost: x\r\nx-name: caf\u{e9}\r\n\r\n".as_bytes(),
+        )
+        .unwrap();
+    let r = c.read_response().unwrap();
+    assert_eq!(r.status, 400);
+    assert!(c.read_response().is_none());
+    let mut c = Client::connect(replay.addr);
+    let r = c.request("GET", "/_replay/health", &[], b"");
+    assert_eq!(r.json(), json!({"ok": true}));
+}
+
+/// What async-h1 rejects is answered with a JSON 400, then the connection
+/// closes.
+#[test]
+fn malformed_request_gets_400_and_close() {
+    let replay = server();
+    let mut c = Client::connect(replay.addr);
+    c.stream
+        .write_all(b"POST /v1/embeddings HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n")
+        .unwrap();
+    let r = c.read_response().unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["type"], "replay_bad_request");
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.read_response().is_none());
+    assert!(replay.requests().is_empty());
+}
+
 #[test]
 fn control_api_lists_transcripts_and_faults() {
     let replay = server();
