@@ -45,6 +45,8 @@ struct Input {
     pending: Vec<u8>,
     /// Bytes left of a Content-Length body being read.
     body_left: usize,
+    /// A copy of what reads hand out, while a head is read.
+    recording: Option<Vec<u8>>,
 }
 
 impl Conn {
@@ -64,6 +66,16 @@ impl Conn {
     /// regardless of line ends, and no byte past them.
     pub fn expect_body(&self, len: usize) {
         self.input().body_left = len;
+    }
+
+    /// Keep a copy of the bytes handed out from now on.
+    pub fn record(&self) {
+        self.input().recording = Some(Vec::new());
+    }
+
+    /// The bytes handed out since [`Conn::record`]; stops recording.
+    pub fn take_recorded(&self) -> Vec<u8> {
+        self.input().recording.take().unwrap_or_default()
     }
 
     /// Close both directions.
@@ -109,7 +121,11 @@ impl AsyncRead for Conn {
             let n = ready!(Pin::new(&mut &self.0.stream).poll_read(cx, &mut tmp))?;
             input.pending.extend_from_slice(&tmp[..n]);
         }
-        let Input { pending, body_left } = &mut *input;
+        let Input {
+            pending,
+            body_left,
+            recording,
+        } = &mut *input;
         let end = if *body_left > 0 {
             (*body_left).min(pending.len())
         } else {
@@ -120,6 +136,9 @@ impl AsyncRead for Conn {
         };
         let n = end.min(buf.len());
         buf[..n].copy_from_slice(&pending[..n]);
+        if let Some(copy) = recording {
+            copy.extend_from_slice(&pending[..n]);
+        }
         pending.drain(..n);
         *body_left = body_left.saturating_sub(n);
         Poll::Ready(Ok(n))

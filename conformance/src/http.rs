@@ -71,7 +71,10 @@ pub async fn read_request(conn: &Conn) -> Result<Option<Request>, ReadError> {
 }
 
 async fn decode_request(conn: &Conn) -> Result<Option<Request>, ReadError> {
-    let (mut req, _body_reader) = match async_h1::server::decode(conn.clone()).await {
+    conn.record();
+    let decoded = async_h1::server::decode(conn.clone()).await;
+    let head = conn.take_recorded();
+    let (mut req, _body_reader) = match decoded {
         Ok(Some(decoded)) => decoded,
         Ok(None) => return Ok(None),
         Err(e) if e.downcast_ref::<io::Error>().is_some() => return Err(ReadError::Closed),
@@ -85,6 +88,7 @@ async fn decode_request(conn: &Conn) -> Result<Option<Request>, ReadError> {
             return Err(ReadError::Bad(status, format!("bad request: {e}")));
         }
     };
+    let headers = wire_headers(&req, &head);
     let declared = req.len();
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(ReadError::Bad(413, "request body too large".into()));
@@ -118,8 +122,25 @@ async fn decode_request(conn: &Conn) -> Result<Option<Request>, ReadError> {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),
     };
+    Ok(Some(Request {
+        method: req.method().to_string(),
+        target,
+        headers,
+        body,
+    }))
+}
+
+/// The request's headers as sent. http-types gives a request with a body a
+/// `content-type: application/octet-stream` of its own when it has none
+/// (`set_body`), so that one is dropped unless the head has the field.
+fn wire_headers(req: &http_types::Request, head: &[u8]) -> Vec<(String, String)> {
+    let sent_content_type = head.split(|&b| b == b'\n').any(|line| {
+        line.get(..13)
+            .is_some_and(|name| name.eq_ignore_ascii_case(b"content-type:"))
+    });
     let mut headers: Vec<(String, String)> = req
         .iter()
+        .filter(|(name, _)| sent_content_type || **name != CONTENT_TYPE)
         .flat_map(|(name, values)| {
             values
                 .iter()
@@ -128,12 +149,7 @@ async fn decode_request(conn: &Conn) -> Result<Option<Request>, ReadError> {
         .collect();
     // The header map has no order across names; sort for a stable log.
     headers.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(Some(Request {
-        method: req.method().to_string(),
-        target,
-        headers,
-        body,
-    }))
+    headers
 }
 
 /// A response ready for async-h1's encoder.

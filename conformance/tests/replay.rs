@@ -755,6 +755,29 @@ fn non_ascii_header_value_gets_400_and_server_survives() {
     assert_eq!(r.json(), json!({"ok": true}));
 }
 
+/// The request log shows the headers the client sent: none that
+/// http-types adds of its own (`content-type` for a body).
+#[test]
+fn request_log_has_only_headers_sent() {
+    let replay = server();
+    let nonstream = recorded("openai/chat_nonstream_user_id.json");
+    let b = serde_json::to_vec(&nonstream["request"]["body"]).unwrap();
+    let mut c = Client::connect(replay.addr);
+    c.send("POST", "/v1/chat/completions", &[("X-Mixed-Case", "v")], &b);
+    assert_eq!(c.read_response().unwrap().status, 200);
+    c.send(
+        "POST",
+        "/v1/chat/completions",
+        &[("Content-Type", "application/json")],
+        &b,
+    );
+    assert_eq!(c.read_response().unwrap().status, 200);
+    let log = replay.requests();
+    let names: Vec<&str> = log[0].headers.keys().map(String::as_str).collect();
+    assert_eq!(names, ["content-length", "host", "x-mixed-case"]);
+    assert_eq!(log[1].headers["content-type"], "application/json");
+}
+
 /// What async-h1 rejects is answered with a JSON 400, then the connection
 /// closes.
 #[test]
