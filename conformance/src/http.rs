@@ -12,12 +12,14 @@
 use std::io;
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
+use std::time::Duration;
 
 use async_h1::server::Encoder;
 use http_types::headers::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http_types::{Body, Method, Response, StatusCode};
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::Timer;
 
 use crate::conn::Conn;
 
@@ -101,6 +103,7 @@ async fn decode_request(conn: &Conn) -> Result<Option<Request>, ReadError> {
         .take_body()
         .take(MAX_BODY_BYTES as u64 + 1)
         .read_to_end(&mut body)
+        .or(nudge())
         .await;
     match read {
         Ok(_) => {}
@@ -128,6 +131,17 @@ async fn decode_request(conn: &Conn) -> Result<Option<Request>, ReadError> {
         headers,
         body,
     }))
+}
+
+/// Never resolves; wakes its task every few ms. async-h1's chunked decoder
+/// returns `Pending` without arranging a wake-up when a trailer section
+/// arrives in more than one read (async-h1 2.3.4, `chunked/decoder.rs`,
+/// `Status::Partial`), which would leave the request hanging forever; raced
+/// against the body read, this polls the decoder again.
+async fn nudge() -> io::Result<usize> {
+    loop {
+        Timer::after(Duration::from_millis(5)).await;
+    }
 }
 
 /// The request's headers as sent. http-types gives a request with a body a

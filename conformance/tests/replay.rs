@@ -699,6 +699,31 @@ fn chunked_request_body_is_accepted() {
     assert_eq!(r.json(), t["response"]["body"]);
 }
 
+/// async-h1's chunked decoder returns Pending without arranging a wake-up
+/// when a trailer section arrives in more than one read; the server must
+/// still answer.
+#[test]
+fn chunked_body_with_trailers_in_pieces_is_answered() {
+    let replay = server();
+    let t = recorded("openai/embeddings_query.json");
+    let b = serde_json::to_vec(&t["request"]["body"]).unwrap();
+    let mut c = Client::connect(replay.addr);
+    let mut head =
+        b"POST /v1/embeddings HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    head.extend_from_slice(format!("{:x}\r\n", b.len()).as_bytes());
+    head.extend_from_slice(&b);
+    head.extend_from_slice(b"\r\n0\r\nx-trailer: 1\r\n");
+    c.stream.write_all(&head).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    c.stream.write_all(b"\r\n").unwrap();
+    c.stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let r = c.read_response().expect("no answer: the server hangs");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), t["response"]["body"]);
+}
+
 /// async-h1 parses each request through its own buffered reader; bytes of
 /// the next request that arrive in the same segment must not be lost,
 /// whatever framing the request before them had.
