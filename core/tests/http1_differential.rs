@@ -51,7 +51,7 @@ enum Quirk {
 
 /// The quirks that make the two parsers differ, with how they are produced
 /// below. Each is a [`Difference`] with its reason.
-const DIFFERING: [Difference; 12] = [
+const DIFFERING: [Difference; 15] = [
     Difference::ConflictingContentLength,
     Difference::ContentLengthNotDigits,
     Difference::TransferEncodingNotChunked,
@@ -64,6 +64,9 @@ const DIFFERING: [Difference; 12] = [
     Difference::BareLf,
     Difference::NonAsciiHeaderValue,
     Difference::HostNotUrlAuthority,
+    Difference::TargetFragment,
+    Difference::TargetNotVisibleAscii,
+    Difference::TargetForm,
 ];
 
 fn token_char() -> impl Strategy<Value = char> {
@@ -188,6 +191,13 @@ fn render(m: &Model, quirk: Option<Quirk>) -> Vec<u8> {
         ("OPTIONS".to_owned(), "*".to_owned())
     } else if d(D::TargetUserinfo) {
         (method, format!("http://user@{}{}", m.host, m.target))
+    } else if d(D::TargetFragment) {
+        (method, format!("{}#frag", m.target))
+    } else if d(D::TargetNotVisibleAscii) {
+        (method, format!("{}caf\u{e9}", m.target))
+    } else if d(D::TargetForm) {
+        // Schemes are case-insensitive; async-h1 takes only `http://`.
+        (method, format!("HTTP://{}{}", m.host, m.target))
     } else {
         (method, m.target.clone())
     };
