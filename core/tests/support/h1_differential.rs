@@ -360,7 +360,10 @@ pub enum Difference {
     /// around it; this harness polls again).
     Trailers,
     /// Lines ended by a bare LF (RFC 9112 §2.2: a recipient MAY accept it):
-    /// async-h1 waits for CRLFCRLF and never sees the head end.
+    /// async-h1 waits for CRLFCRLF and never sees the head end; if one comes
+    /// later (in what we read as the body or the next request), it hands all
+    /// of it to httparse, which stops at the bare-LF end of the head, and
+    /// async-h1 silently drops the bytes in between.
     BareLf,
     /// Empty lines before a request line (RFC 9112 §2.2: SHOULD ignore at
     /// least one): async-h1 ends the head at the first CRLFCRLF it sees.
