@@ -94,14 +94,17 @@ fn manifest_dir(file: &Path, root: &Path) -> PathBuf {
     root.to_path_buf()
 }
 
-/// Relative path literals (`"../…"` or `"/../…"`) in a Rust source.
-fn relative_literals(text: &str) -> Vec<&str> {
+/// Relative path literals (`"../…"` or `"/../…"`) in a Rust source, each
+/// with whether it is a `#[path = "…"]` attribute (relative to the file's
+/// own folder, not to the crate's).
+fn relative_literals(text: &str) -> Vec<(&str, bool)> {
     let mut found = Vec::new();
     for (i, _) in text.match_indices('"') {
         let rest = &text[i + 1..];
         if rest.starts_with("../") || rest.starts_with("/../") {
             let end = rest.find('"').unwrap_or(rest.len());
-            found.push(&rest[..end]);
+            let path_attr = text[..i].trim_end().ends_with("#[path =");
+            found.push((&rest[..end], path_attr));
         }
     }
     found
@@ -136,8 +139,10 @@ fn no_path_reaches_outside_the_repository() {
             }
         }
         if file.extension().is_some_and(|e| e == "rs") {
-            let base = manifest_dir(file, &root);
-            for lit in relative_literals(&text) {
+            let crate_dir = manifest_dir(file, &root);
+            let file_dir = file.parent().unwrap_or(&root);
+            for (lit, path_attr) in relative_literals(&text) {
+                let base = if path_attr { file_dir } else { &crate_dir };
                 let resolved = normalize(&base.join(lit.trim_start_matches('/')));
                 if !resolved.starts_with(&root) {
                     offences.push(format!(
@@ -161,9 +166,12 @@ fn the_check_catches_an_escaping_path() {
     let root = repo_root();
     let core = root.join("core");
     let lits = relative_literals(r#"concat!(env!("CARGO_MANIFEST_DIR"), "/../../elsewhere/x")"#);
-    assert_eq!(lits, ["/../../elsewhere/x"]);
-    let resolved = normalize(&core.join(lits[0].trim_start_matches('/')));
+    assert_eq!(lits, [("/../../elsewhere/x", false)]);
+    let resolved = normalize(&core.join(lits[0].0.trim_start_matches('/')));
     assert!(!resolved.starts_with(&root));
     let inside = normalize(&core.join("../conformance/transcripts"));
     assert!(inside.starts_with(&root));
+    // `#[path]` is relative to the file's folder.
+    let lits = relative_literals(r#"#[path = "../../core/x.rs"] mod x;"#);
+    assert_eq!(lits, [("../../core/x.rs", true)]);
 }
