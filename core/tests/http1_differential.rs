@@ -51,7 +51,7 @@ enum Quirk {
 
 /// The quirks that make the two parsers differ, with how they are produced
 /// below. Each is a [`Difference`] with its reason.
-const DIFFERING: [Difference; 15] = [
+const DIFFERING: [Difference; 16] = [
     Difference::ConflictingContentLength,
     Difference::ContentLengthNotDigits,
     Difference::TransferEncodingNotChunked,
@@ -67,6 +67,7 @@ const DIFFERING: [Difference; 15] = [
     Difference::TargetFragment,
     Difference::TargetNotVisibleAscii,
     Difference::TargetForm,
+    Difference::ContentLengthList,
 ];
 
 fn token_char() -> impl Strategy<Value = char> {
@@ -233,6 +234,8 @@ fn render(m: &Model, quirk: Option<Quirk>) -> Vec<u8> {
             }
             if d(D::ContentLengthNotDigits) {
                 head.push_str(&format!("Content-Length: +{len}\r\n"));
+            } else if d(D::ContentLengthList) {
+                head.push_str(&format!("Content-Length: {len}, {len}\r\n"));
             } else {
                 head.push_str(&format!("Content-Length: {len}\r\n"));
             }
@@ -296,7 +299,9 @@ fn applies(quirk: Quirk, m: &Model) -> bool {
     let length = matches!(m.body, BodyModel::Length(_));
     let chunked = matches!(m.body, BodyModel::Chunked { .. });
     match quirk {
-        Quirk::Differs(D::ConflictingContentLength | D::ContentLengthNotDigits) => length,
+        Quirk::Differs(
+            D::ConflictingContentLength | D::ContentLengthNotDigits | D::ContentLengthList,
+        ) => length,
         Quirk::Differs(D::TransferEncodingNotChunked | D::ChunkExtension) => chunked,
         Quirk::ClAndTe => length || chunked,
         Quirk::BadChunkSize => chunked,
@@ -420,6 +425,16 @@ fn check_quirk(
                     prop_assert_eq!(&ours_req.method, "OPTIONS");
                     prop_assert_eq!(&ours_req.target, "*");
                     prop_assert_eq!(&ours_req.body, &want.body);
+                }
+                D::ContentLengthList => {
+                    let mut want = want.clone();
+                    for (name, value) in &mut want.headers {
+                        if name == "content-length" {
+                            let len = String::from_utf8_lossy(value).into_owned();
+                            *value = format!("{len}, {len}").into_bytes();
+                        }
+                    }
+                    prop_assert_eq!(ours_req, &want);
                 }
                 D::HostNotUrlAuthority => {
                     let mut want = want.clone();

@@ -335,6 +335,9 @@ pub enum Difference {
     /// through): async-h1 percent-encodes it.
     TargetNotVisibleAscii,
     // ---- async-h1 refuses what RFC 9112 lets us (and the gateway) accept.
+    /// A Content-Length list of one repeated value (`5, 5`), which RFC 9110
+    /// §8.6 lets a recipient read as that value: async-h1 cannot parse it.
+    ContentLengthList,
     /// HTTP/1.0: async-h1 speaks only 1.1.
     Http10,
     /// A method outside http-types' fixed list (an extension method),
@@ -471,6 +474,9 @@ pub fn suspects(rest: &[u8]) -> Vec<Difference> {
         .any(|v| trim(v).is_empty() || !trim(v).iter().all(u8::is_ascii_digit))
     {
         out.push(ContentLengthNotDigits);
+    }
+    if cls.iter().any(|v| v.contains(&b',')) {
+        out.push(ContentLengthList);
     }
     let tes = header_values(&ls, "transfer-encoding");
     if tes.len() > 1 || tes.iter().any(|v| trim(v) != b"chunked") {
