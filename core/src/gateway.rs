@@ -191,14 +191,23 @@ impl Gateway {
         })
     }
 
-    /// The listed model `name` names: `provider/model`, or a bare model
-    /// name as routing resolves it (the first provider listing it).
+    /// The listed model `name` names: `provider/model` (the provider as
+    /// routing reads it, so `google/…` is a `gemini/…` model), or a bare
+    /// model name as routing resolves it (the first provider listing it).
     pub fn model(&self, name: &str) -> Option<&ModelEntry> {
-        self.models.iter().find(|m| m.id == name).or_else(|| {
-            self.models
-                .iter()
-                .find(|m| m.id.split_once('/').is_some_and(|(_, bare)| bare == name))
-        })
+        if let Some(found) = self.models.iter().find(|m| m.id == name) {
+            return Some(found);
+        }
+        if let Some((prefix, bare)) = name.split_once('/') {
+            if let Some(provider) = self.provider(prefix).filter(|p| p.name != prefix) {
+                let listed =
+                    |m: &&ModelEntry| m.id.split_once('/') == Some((provider.name.as_str(), bare));
+                return self.models.iter().find(listed);
+            }
+        }
+        self.models
+            .iter()
+            .find(|m| m.id.split_once('/').is_some_and(|(_, bare)| bare == name))
     }
 
     /// The provider whose listed models include `model` (a bare name).

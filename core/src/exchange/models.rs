@@ -370,6 +370,28 @@ mod tests {
     }
 
     #[test]
+    fn google_names_the_gemini_providers_models_as_routing_does() {
+        let gemini = crate::gateway::Provider {
+            name: "gemini".into(),
+            kind: crate::gateway::ProviderKind::Gemini,
+            addr: crate::upstream::UpstreamAddr::parse("http://127.0.0.1:1").expect("url"),
+            api_key: None,
+            official: false,
+        };
+        let models = vec![ModelEntry::new("gemini", "gemini-2.5-flash", 0, "google")];
+        let g = Gateway::new(crate::Limits::default(), vec![gemini], models, None);
+        // `google/gemini-2.5-flash` is served by chat, so it can be retrieved.
+        for dialect in [Dialect::OpenAi, Dialect::Anthropic] {
+            let found = body(get(&g, dialect, "google/gemini-2.5-flash"));
+            assert_eq!(found["id"], "gemini/gemini-2.5-flash", "{dialect:?}");
+        }
+        let found = body(get(&g, Dialect::Google, "models/google/gemini-2.5-flash"));
+        assert_eq!(found["name"], "models/gemini/gemini-2.5-flash");
+        let err = get(&g, Dialect::OpenAi, "google/gemini-9").unwrap_err();
+        assert_eq!(err.status(), 404);
+    }
+
+    #[test]
     fn query_parameters_are_decoded() {
         let q = Some("limit=2&after_id=openai%2Fgpt-4o&x");
         assert_eq!(param(q, "after_id").as_deref(), Some("openai/gpt-4o"));
