@@ -167,3 +167,59 @@ fn keep_alive_requests_each_reserve_and_release() {
     }
     assert_eq!(s.responses().len(), 3);
 }
+
+#[test]
+fn a_chunked_body_that_still_fits_is_not_refused_for_its_buffers_doubling() {
+    let mut holder = scenario();
+    holder.send(&partial("/v1/chat/completions", 7_000, 0));
+    let mut chunked = holder.sibling();
+    chunked.send(
+        b"POST /v1/messages HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer sk-client-0123456789\r\n\
+          Transfer-Encoding: chunked\r\n\r\n",
+    );
+    chunked.send(&chunk(&[b' '; 1_000]));
+    chunked.send(&chunk(&[b' '; 100]));
+    // 2,600 bytes in all, with 3,000 left: it fits, though a doubled
+    // buffer (4,000) would not.
+    chunked.send(&chunk(&[b' '; 1_500]));
+    assert!(
+        chunked.responses().is_empty(),
+        "{}",
+        chunked.response().text()
+    );
+    let held = in_use(&chunked) - 7_000;
+    assert!((2_600..=3_000).contains(&held), "{held}");
+}
+
+/// A body larger than the whole budget can never fit: a 503 with
+/// `Retry-After` would only make clients retry it for ever.
+#[test]
+fn a_body_larger_than_the_whole_budget_is_too_large_not_busy() {
+    let small_budget = || {
+        Scenario::builder()
+            .limits(|l| {
+                l.max_inflight_body_bytes = 5_000;
+                l.max_body_bytes = 8_000;
+            })
+            .build()
+    };
+    let mut s = small_budget();
+    s.send(&partial("/v1/messages", 6_000, 0));
+    let r = s.response();
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(r.header("retry-after"), None);
+    assert_eq!(r.json()["error"]["type"], "request_too_large");
+    assert_eq!(in_use(&s), 0);
+
+    let mut s = small_budget();
+    s.send(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer sk-client-0123456789\r\n\
+          Transfer-Encoding: chunked\r\n\r\n",
+    );
+    s.send(&chunk(&[b' '; 4_000]));
+    s.send(&chunk(&[b' '; 1_500]));
+    let r = s.response();
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(r.header("retry-after"), None);
+    assert_eq!(in_use(&s), 0);
+}

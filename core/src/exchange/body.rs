@@ -11,6 +11,18 @@ use crate::Tick;
 /// Seconds a client is told to wait before retrying a refused body.
 const RETRY_AFTER_SECS: &str = "1";
 
+/// A body larger than the whole budget: it could never fit, so it is
+/// refused as too large rather than as busy (clients retry a 503).
+fn over_budget(dialect: Dialect) -> Response {
+    let err = ApiError::new(
+        dialect,
+        ErrorKind::PayloadTooLarge,
+        "request body is larger than the gateway holds for all requests at once",
+    )
+    .with_code("body_budget_exceeded");
+    Response::from(&err)
+}
+
 fn busy(dialect: Dialect) -> Response {
     let err = ApiError::new(
         dialect,
@@ -34,7 +46,11 @@ impl Exchange {
             BodyKind::Length(n) => n,
             BodyKind::Chunked | BodyKind::Empty | BodyKind::UntilClose => 0,
         };
-        BodyReservation::try_new(self.gateway.body_budget(), bytes).ok_or_else(|| busy(dialect))
+        let budget = self.gateway.body_budget();
+        if bytes > budget.limit() {
+            return Err(over_budget(dialect));
+        }
+        BodyReservation::try_new(budget, bytes).ok_or_else(|| busy(dialect))
     }
 
     /// A piece of the body. The codec bounds the total to `max_body_bytes`;
@@ -51,20 +67,28 @@ impl Exchange {
             let target = needed
                 .max(current.body.capacity().saturating_mul(2))
                 .min(max.max(needed));
+            let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+            let limit = self.gateway.body_budget().limit();
+            // The doubled size when it fits, else just what is needed.
             let granted = match &mut current.reservation {
-                Some(reservation) => {
-                    reservation.try_grow_to(u64::try_from(target).unwrap_or(u64::MAX))
-                }
-                None => false,
+                Some(reservation) => [target, needed]
+                    .into_iter()
+                    .find(|&size| reservation.try_grow_to(as_u64(size))),
+                None => None,
             };
-            if !granted {
+            let Some(granted) = granted else {
+                let refusal = if as_u64(needed) > limit {
+                    over_budget(dialect)
+                } else {
+                    busy(dialect)
+                };
                 let caller = current.admit.caller();
-                self.respond_with(now, busy(dialect), caller, true);
+                self.respond_with(now, refusal, caller, true);
                 return;
-            }
+            };
             current
                 .body
-                .reserve_exact(target.saturating_sub(current.body.len()));
+                .reserve_exact(granted.saturating_sub(current.body.len()));
         }
         current.body.extend_from_slice(chunk);
     }

@@ -153,7 +153,8 @@ pub struct LimitArgs {
     #[arg(long, env = "AROUTER_MAX_BODY_BYTES", help_heading = "Limits")]
     pub max_body_bytes: Option<usize>,
     /// Request body bytes held at once across all connections; a body that
-    /// does not fit gets 503 with Retry-After before it is read [default: 268435456].
+    /// does not fit gets 503 with Retry-After before it is read (413 if it is
+    /// larger than the whole budget) [default: 268435456].
     #[arg(long, env = "AROUTER_MAX_INFLIGHT_BODY_BYTES", help_heading = "Limits")]
     pub max_inflight_body_bytes: Option<usize>,
     /// Largest request line plus headers, in bytes (431 beyond) [default: 65536].
