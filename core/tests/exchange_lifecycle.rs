@@ -347,3 +347,57 @@ fn a_cut_off_error_answer_bills_nothing() {
     assert_eq!(s.response().status, 502);
     assert!(s.usage_events().is_empty());
 }
+
+// ------------------------------------------------------------ request ids
+
+/// The answers the core writes before (or without) a parsed request carry a
+/// request id too: the ones a client cannot otherwise tie to a log line.
+#[test]
+fn answers_to_broken_or_late_requests_carry_a_request_id() {
+    let small = || {
+        let mut s = Scenario::builder()
+            .limits(|l| {
+                l.header_timeout_ms = 1_000;
+                l.max_head_bytes = 1_024;
+                l.max_body_bytes = 1_024;
+            })
+            .build();
+        s.drain();
+        s
+    };
+    let mut cases: Vec<(u16, Scenario)> = Vec::new();
+    // 408: half a head, then silence.
+    let mut s = small();
+    s.send(b"GET /healthz HTTP/1.1\r\n");
+    s.fire_deadline();
+    cases.push((408, s));
+    // 431: a head over the limit.
+    let mut s = small();
+    s.send(
+        format!(
+            "GET /healthz HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(2_000)
+        )
+        .as_bytes(),
+    );
+    cases.push((431, s));
+    // 413: a body announced over the limit.
+    let mut s = small();
+    s.send(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer sk-client-0123456789\r\n\
+          Content-Length: 5000\r\n\r\n",
+    );
+    cases.push((413, s));
+    // 400: not HTTP at all.
+    let mut s = small();
+    s.send(b"\x01\x02 nonsense\r\n\r\n");
+    cases.push((400, s));
+    for (status, s) in &cases {
+        let r = s.response();
+        assert_eq!(r.status, *status, "{}", r.text());
+        let id = r
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("{status} without a request id"));
+        assert!(id.starts_with("req-") && id.len() > 4, "{status}: {id}");
+    }
+}
