@@ -49,6 +49,19 @@ pub enum ConnectError {
     Other,
 }
 
+impl ConnectError {
+    /// What went wrong, in a few words, for an error message or a log line.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConnectError::Timeout => "connect timed out",
+            ConnectError::Refused => "connection refused",
+            ConnectError::Dns => "host name did not resolve",
+            ConnectError::Tls => "TLS handshake failed",
+            ConnectError::Other => "could not connect",
+        }
+    }
+}
+
 /// What the driver must do next.
 #[derive(Debug, PartialEq)]
 #[must_use]

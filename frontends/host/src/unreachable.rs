@@ -45,13 +45,7 @@ impl Unreachable {
                 suppressed: 0,
             },
         );
-        let what = match error {
-            ConnectError::Timeout => "connect timed out",
-            ConnectError::Refused => "connection refused",
-            ConnectError::Dns => "host name did not resolve",
-            ConnectError::Tls => "TLS handshake failed",
-            ConnectError::Other => "could not connect",
-        };
+        let what = error.describe();
         let more = if suppressed > 0 {
             format!(
                 " ({suppressed} more failure(s) in the last {}s not logged)",

@@ -361,14 +361,11 @@ impl Call {
     ) -> Option<Finished> {
         // The provider's name, never its URL (which may carry credentials).
         let (name, _) = self.served(gateway);
-        let (kind, what) = match error {
-            ConnectError::Timeout => (ErrorKind::GatewayTimeout, "timed out connecting"),
-            ConnectError::Refused => (ErrorKind::BadGateway, "connection refused"),
-            ConnectError::Dns => (ErrorKind::BadGateway, "host name did not resolve"),
-            ConnectError::Tls => (ErrorKind::BadGateway, "TLS handshake failed"),
-            ConnectError::Other => (ErrorKind::BadGateway, "could not connect"),
+        let kind = match error {
+            ConnectError::Timeout => ErrorKind::GatewayTimeout,
+            _ => ErrorKind::BadGateway,
         };
-        let message = format!("provider \"{name}\" is unreachable ({what})");
+        let message = format!("provider \"{name}\" is unreachable ({})", error.describe());
         let err = ApiError::new(self.dialect, kind, message).with_code("upstream_unavailable");
         self.retry(gateway, io, Response::from(&err), false)
     }
