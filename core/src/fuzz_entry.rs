@@ -124,7 +124,7 @@ pub fn translate_response(data: &[u8]) {
     for kind in KINDS {
         if let Ok(resp) = dispatch::decode_response(kind, data) {
             for dialect in DIALECTS {
-                let _ = dispatch::encode_response(dialect, &resp, "fuzz/model");
+                let _ = dispatch::encode_response(dialect, &resp, "fuzz/model", None);
             }
         }
         let _ = dispatch::decode_error(kind, data);

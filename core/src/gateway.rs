@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::billing::Price;
+use crate::billing::{MicroUsd, Price, PriceTable};
 use crate::budget::BodyBudget;
 use crate::upstream::UpstreamAddr;
+use crate::usage::Usage;
 use crate::Limits;
 
 /// The API family a provider speaks upstream.
@@ -70,9 +71,6 @@ impl std::fmt::Debug for Provider {
 /// One model listed by `/v1/models`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ModelEntry {
-    /// List price, for billing; not part of the listing.
-    #[serde(skip)]
-    pub price: Option<Price>,
     /// `provider/model`.
     pub id: String,
     pub object: &'static str,
@@ -96,7 +94,6 @@ pub struct ModelEntry {
 impl ModelEntry {
     pub fn new(provider: &str, model: &str, created: u64, owned_by: &str) -> ModelEntry {
         ModelEntry {
-            price: None,
             id: format!("{provider}/{model}"),
             object: "model",
             created,
@@ -120,6 +117,16 @@ pub struct Gateway {
     models: Vec<ModelEntry>,
     /// `/v1/models` is answered from this pre-rendered body.
     models_body: Vec<u8>,
+    pricing: Pricing,
+}
+
+/// What the gateway charges for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pricing {
+    /// List prices by configured provider name and model.
+    pub prices: PriceTable,
+    /// A model with no price is refused instead of served for free.
+    pub refuse_unpriced: bool,
 }
 
 impl Gateway {
@@ -148,7 +155,19 @@ impl Gateway {
             default_model,
             models,
             models_body,
+            pricing: Pricing::default(),
         }
+    }
+
+    /// The prices billed, and whether unpriced models are served.
+    pub fn with_pricing(mut self, pricing: Pricing) -> Gateway {
+        self.pricing = pricing;
+        self
+    }
+
+    /// Unpriced models are refused rather than served for free.
+    pub fn refuses_unpriced(&self) -> bool {
+        self.pricing.refuse_unpriced
     }
 
     pub fn limits(&self) -> &Limits {
@@ -181,14 +200,18 @@ impl Gateway {
         })
     }
 
-    /// The list price of `provider/model`, if the catalog has one.
+    /// The list price of `provider/model` (the configured provider's
+    /// name, the model as sent upstream), if one is known.
     pub fn price(&self, provider: &str, model: &str) -> Option<Price> {
-        self.models.iter().find_map(|m| {
-            let (p, name) = m.id.split_once('/')?;
-            (p == provider && name == model)
-                .then_some(m.price)
-                .flatten()
-        })
+        self.pricing.prices.get(provider, model)
+    }
+
+    /// What `usage` of `provider/model` costs; `None` when the model has
+    /// no price (it is then billed as free). The one place a call's cost
+    /// is computed: the answer's `usage.cost` and the recorded
+    /// transaction both come from here.
+    pub fn cost(&self, provider: &str, model: &str, usage: &Usage) -> Option<MicroUsd> {
+        self.price(provider, model).map(|p| p.cost(usage))
     }
 
     /// The listed model `name` names: `provider/model` (the provider as

@@ -40,9 +40,11 @@ fn every_nonstream_chat_transcript() {
     let all = transcripts(|t| is_chat(t) && !is_stream(t) && status_of(t) == 200);
     assert!(all.len() >= 7, "expected the recorded chat transcripts");
     for (name, t) in all {
-        let mut s = Scenario::new();
         let recorded_req = &t["request"]["body"];
         let model = recorded_req["model"].as_str().unwrap();
+        let mut s = Scenario::builder()
+            .price("openai", model, TEST_PRICE)
+            .build();
         s.chat(&client_body(&t));
 
         assert_eq!(s.admits.len(), 1, "{name}");
@@ -69,6 +71,8 @@ fn every_nonstream_chat_transcript() {
         let recorded = &t["response"]["body"];
         let served = recorded["model"].as_str().unwrap();
         assert_eq!(body["model"], format!("openai/{served}"), "{name}");
+        let mut usage = body["usage"].clone();
+        take_cost(&mut usage, &s.usage_event(), &name);
         let choices = body["choices"].as_array().unwrap();
         let recorded_choices = recorded["choices"].as_array().unwrap();
         assert_eq!(choices.len(), recorded_choices.len());
@@ -79,7 +83,7 @@ fn every_nonstream_chat_transcript() {
             assert_eq!(c["native_finish_reason"], rc["finish_reason"], "{name}");
             assert_eq!(c["message"], rc["message"], "{name}: same message");
         }
-        assert_eq!(body["usage"], recorded["usage"], "{name}");
+        assert_eq!(usage, recorded["usage"], "{name}");
 
         let usage = s.usage_event();
         assert_eq!(usage.provider, "openai");
@@ -137,8 +141,10 @@ fn embeddings_transcripts() {
     let all = transcripts(|t| t["request"]["path"] == "/v1/embeddings" && status_of(t) == 200);
     assert_eq!(all.len(), 2);
     for (name, t) in all {
-        let mut s = Scenario::new();
         let model = t["request"]["body"]["model"].as_str().unwrap();
+        let mut s = Scenario::builder()
+            .price("openai", model, TEST_PRICE)
+            .build();
         s.send(&post("/v1/embeddings", &client_body(&t)));
         let up = s.upstream_request(0);
         assert_clean_upstream(&up, "/v1/embeddings", "127.0.0.1:1", UPSTREAM_KEY);
@@ -153,8 +159,10 @@ fn embeddings_transcripts() {
         let body = r.json();
         let recorded = &t["response"]["body"];
         assert!(body["model"].as_str().unwrap().starts_with("openai/"));
+        let mut usage = body["usage"].clone();
+        take_cost(&mut usage, &s.usage_event(), &name);
         assert_eq!(body["data"], recorded["data"], "{name}: embeddings intact");
-        assert_eq!(body["usage"], recorded["usage"]);
+        assert_eq!(usage, recorded["usage"]);
         let usage = s.usage_event();
         assert!(usage.complete);
         assert_eq!(

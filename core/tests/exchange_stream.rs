@@ -166,8 +166,11 @@ fn every_streamed_chat_transcript() {
     for (name, t) in all {
         let sse = t["response"]["sse"].as_str().unwrap();
         let (content, finish, usage) = recorded(sse);
+        let model = t["request"]["body"]["model"].as_str().unwrap();
         for include_usage in [true, false] {
-            let mut s = Scenario::new();
+            let mut s = Scenario::builder()
+                .price("openai", model, TEST_PRICE)
+                .build();
             s.chat(&stream_body(&t, include_usage));
             let up = s.upstream_request(0);
             assert_eq!(up.head.target, "/v1/chat/completions");
@@ -191,7 +194,10 @@ fn every_streamed_chat_transcript() {
                 assert_eq!(reason, native, "{name}: OpenAI reasons pass as they are");
             }
             if include_usage {
-                assert_eq!(seen.usage.as_ref(), Some(&usage), "{name}");
+                // The usage chunk carries the recorded cost, as OpenRouter's.
+                let mut seen_usage = seen.usage.clone().expect("usage chunk");
+                take_cost(&mut seen_usage, &s.usage_event(), &name);
+                assert_eq!(seen_usage, usage, "{name}");
             }
             assert_eq!(r.header("x-ratelimit-limit"), Some("10"));
             assert!(r.keep_alive());

@@ -148,7 +148,7 @@ fn client_view(client: Dialect, provider: &str, t: &Value) -> String {
         _ => serde_json::to_vec(&t["response"]["body"]).expect("body"),
     };
     let resp = dispatch::decode_response(kind, &body).expect("recorded response decodes");
-    let encoded = dispatch::encode_response(client, &resp, &label);
+    let encoded = dispatch::encode_response(client, &resp, &label, None);
     let v: Value = serde_json::from_slice(&encoded).expect("client json");
     serde_json::to_string_pretty(&v).expect("pretty")
 }

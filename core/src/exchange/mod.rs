@@ -284,6 +284,8 @@ impl Exchange {
                 if record.estimated {
                     self.complete_estimate(record);
                 }
+                let usage = record.usage.unwrap_or_default();
+                record.cost = self.gateway.cost(&record.provider, &record.model, &usage);
             }
             return output;
         }
@@ -571,7 +573,12 @@ impl Exchange {
                 ),
             )),
         };
-        result.unwrap_or_else(|err| Handled::Respond(Response::from(&err)))
+        result
+            .and_then(|handled| match handled {
+                Handled::Call(plan) => plan.priced_only(gateway).map(Handled::Call),
+                other => Ok(other),
+            })
+            .unwrap_or_else(|err| Handled::Respond(Response::from(&err)))
     }
 
     fn start_call(
@@ -676,6 +683,7 @@ impl Exchange {
                     provider: provider_name(earlier.provider),
                     model: earlier.model.clone(),
                     usage: Some(earlier.usage),
+                    cost: None,
                     complete: false,
                     estimated: earlier.estimated,
                     referer: calling.referer.clone(),
@@ -699,6 +707,7 @@ impl Exchange {
                     provider: provider_name(provider),
                     model,
                     usage: finished.usage,
+                    cost: None,
                     complete: finished.complete,
                     estimated: finished.estimated,
                     referer: calling.referer,

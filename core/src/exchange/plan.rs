@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::call::{CallKind, CallRequest};
-use crate::api::{ApiError, Dialect, GeminiMethod};
+use crate::api::{ApiError, Dialect, ErrorKind, GeminiMethod};
 use crate::gateway::{Gateway, ProviderKind};
 use crate::http1::RequestHead;
 use crate::route::{self, Candidate};
@@ -17,6 +17,48 @@ pub(crate) struct Plan {
     pub dialect: Dialect,
     pub request: CallRequest,
     pub candidates: Vec<Candidate>,
+}
+
+impl Plan {
+    /// With `refuse_unpriced_models` set, a model without a price is not
+    /// served: such candidates are dropped, and a request left with none
+    /// is refused before any upstream call. 404, as OpenRouter answers
+    /// when no endpoint meets a request's routing limits (`max_price`):
+    /// the model is not available here, which is what an SDK's
+    /// `NotFoundError` means, and not a malformed request (400), a
+    /// missing permission of this key (403) or a lack of credit (402).
+    /// Counting tokens costs nothing and is never refused.
+    pub(crate) fn priced_only(mut self, gateway: &Gateway) -> Result<Plan, ApiError> {
+        if !gateway.refuses_unpriced() || self.kind == CallKind::CountTokens {
+            return Ok(self);
+        }
+        let priced = |c: &Candidate| {
+            gateway
+                .providers()
+                .get(c.provider)
+                .is_some_and(|p| gateway.price(&p.name, &c.model).is_some())
+        };
+        let Some(first) = self.candidates.first().cloned() else {
+            return Ok(self);
+        };
+        self.candidates.retain(priced);
+        if !self.candidates.is_empty() {
+            return Ok(self);
+        }
+        let provider = gateway
+            .providers()
+            .get(first.provider)
+            .map_or("", |p| p.name.as_str());
+        Err(ApiError::new(
+            self.dialect,
+            ErrorKind::NotFound,
+            format!(
+                "model `{provider}/{}` has no price on this gateway, and it refuses unpriced models",
+                first.model
+            ),
+        )
+        .with_code("model_unpriced"))
+    }
 }
 
 pub(crate) fn openai_chat(gateway: &Gateway, body: &[u8]) -> Result<Plan, ApiError> {

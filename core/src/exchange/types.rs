@@ -5,6 +5,7 @@ use http::Method;
 
 use super::request_id::RequestId;
 use crate::api::Scope;
+use crate::billing::MicroUsd;
 use crate::usage::Usage;
 use crate::Tick;
 
@@ -242,6 +243,11 @@ pub struct UsageRecord {
     pub model: String,
     /// `None` when the upstream reported no usage before the call ended.
     pub usage: Option<Usage>,
+    /// What `usage` costs at the gateway's price for `provider/model`,
+    /// the same figure an OpenAI-shaped answer shows as `usage.cost`;
+    /// `None` when the model has no price (billed as free). Filled in when
+    /// the record is handed to the driver, once an estimate is complete.
+    pub cost: Option<MicroUsd>,
     /// The response reached the client whole (no abort, no cut stream).
     pub complete: bool,
     /// `usage` is the gateway's estimate (the provider never reported it:

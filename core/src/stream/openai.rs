@@ -14,9 +14,10 @@ use std::sync::LazyLock;
 use memchr::memmem::Finder;
 use serde_json::{json, Map, Value};
 
+use crate::billing::Price;
 use crate::sse;
 use crate::translate::finish::FinishReason;
-use crate::translate::openai::response::{normalize_finish, prefix_model};
+use crate::translate::openai::response::{normalize_finish, prefix_model, priced_usage};
 use crate::usage::Usage;
 
 #[derive(Debug, Default)]
@@ -40,6 +41,8 @@ pub struct OpenAiStream {
     provider: String,
     requested_model: String,
     include_usage: bool,
+    /// The usage chunk's `usage.cost` is computed at this price.
+    price: Price,
     /// The upstream's usage object, latched from whichever chunk carried it.
     usage_value: Option<Value>,
     /// `id`, `created`, `model` of the last chunk, for chunks we synthesize.
@@ -58,11 +61,17 @@ pub struct OpenAiStream {
 }
 
 impl OpenAiStream {
-    pub fn new(provider: &str, requested_model: &str, include_usage: bool) -> OpenAiStream {
+    pub fn new(
+        provider: &str,
+        requested_model: &str,
+        include_usage: bool,
+        price: Price,
+    ) -> OpenAiStream {
         OpenAiStream {
             provider: provider.to_string(),
             requested_model: requested_model.to_string(),
             include_usage,
+            price,
             usage_value: None,
             meta: Map::new(),
             choices: Vec::new(),
@@ -374,6 +383,7 @@ impl OpenAiStream {
                 let mut chunk = self.chunk_base();
                 chunk.insert("choices".into(), json!([]));
                 chunk.insert("usage".into(), usage);
+                priced_usage(&mut chunk, &self.price);
                 write_json(out, &Value::Object(chunk));
             }
         }

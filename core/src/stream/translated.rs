@@ -2,6 +2,7 @@
 //! canonical events → the client dialect's encoder.
 
 use crate::api::Dialect;
+use crate::billing::Price;
 use crate::gateway::ProviderKind;
 use crate::translate::canonical::{merge_usage, StreamEvent};
 use crate::translate::dispatch::{StreamDecoder, StreamEncoder};
@@ -32,11 +33,13 @@ impl TranslatedStream {
         include_usage: bool,
         json_array: bool,
         created: Option<u64>,
+        price: Option<Price>,
     ) -> TranslatedStream {
         TranslatedStream {
             decoder: StreamDecoder::new(upstream),
             encoder: StreamEncoder::new(client, model, include_usage, json_array)
-                .with_created(created),
+                .with_created(created)
+                .with_price(price),
             events: Vec::new(),
             usage: None,
             started: false,

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::api::Dialect;
+use crate::billing::{MicroUsd, Price};
 use crate::gateway::ProviderKind;
 use crate::translate::canonical::{ChatRequest, ChatResponse, StreamEvent};
 use crate::translate::{anthropic, gemini, openai};
@@ -72,9 +73,16 @@ pub fn decode_response(kind: ProviderKind, body: &[u8]) -> Result<ChatResponse, 
     }
 }
 
-pub fn encode_response(dialect: Dialect, resp: &ChatResponse, model: &str) -> Vec<u8> {
+/// `cost` goes into OpenAI answers as `usage.cost`; Anthropic's and
+/// Gemini's answers have no such field and get none.
+pub fn encode_response(
+    dialect: Dialect,
+    resp: &ChatResponse,
+    model: &str,
+    cost: Option<MicroUsd>,
+) -> Vec<u8> {
     match dialect {
-        Dialect::OpenAi => openai::canonical::encode_response(resp, model),
+        Dialect::OpenAi => openai::canonical::encode_response_with_cost(resp, model, cost),
         Dialect::Anthropic => anthropic::encode_response(resp, model),
         Dialect::Google => gemini::encode_response(resp, model),
     }
@@ -153,6 +161,15 @@ impl StreamEncoder {
             Dialect::Google => {
                 StreamEncoder::Gemini(gemini::StreamEncoder::new(model, include_usage))
             }
+        }
+    }
+
+    /// The price the usage chunk's `usage.cost` is computed at, where the
+    /// dialect has such a field (OpenAI's, as OpenRouter sends it).
+    pub fn with_price(self, price: Option<Price>) -> StreamEncoder {
+        match (self, price) {
+            (StreamEncoder::OpenAi(e), Some(p)) => StreamEncoder::OpenAi(e.with_price(p)),
+            (other, _) => other,
         }
     }
 

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::api::{ApiError, Dialect};
+use crate::billing::MicroUsd;
 use crate::usage::Usage;
 
 /// What to embed, in no dialect.
@@ -125,7 +126,13 @@ pub fn decode_openai_response(body: &[u8]) -> Option<Embeddings> {
 
 /// Vectors are written by serde from `f32`s, in their shortest exact form
 /// (a `Value` would widen them to `f64` and print noise digits).
-pub fn encode_openai_response(emb: &Embeddings, model: &str, encoding: Encoding) -> Vec<u8> {
+/// `cost` is the call's, shown as `usage.cost` (USD) as OpenRouter does.
+pub fn encode_openai_response(
+    emb: &Embeddings,
+    model: &str,
+    encoding: Encoding,
+    cost: Option<MicroUsd>,
+) -> Vec<u8> {
     #[derive(Serialize)]
     #[serde(untagged)]
     enum Vector<'a> {
@@ -152,11 +159,15 @@ pub fn encode_openai_response(emb: &Embeddings, model: &str, encoding: Encoding)
         })
         .collect();
     let prompt = emb.usage.map_or(0, |u| u.prompt_tokens);
+    let mut usage = json!({"prompt_tokens": prompt, "total_tokens": prompt});
+    if let (Some(cost), Value::Object(fields)) = (cost, &mut usage) {
+        fields.insert("cost".into(), json!(cost.as_usd()));
+    }
     let body = json!({
         "object": "list",
         "data": serde_json::value::to_raw_value(&data).ok(),
         "model": model,
-        "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
+        "usage": usage,
     });
     serde_json::to_vec(&body).unwrap_or_default()
 }
@@ -402,15 +413,19 @@ mod tests {
         let gemini = br#"{"embeddings":[{"values":[0.5,-1]},{"values":[2]}],"usageMetadata":{"promptTokenCount":4}}"#;
         let emb = decode_gemini_response(gemini).expect("decodes");
         assert_eq!(emb.vectors, vec![vec![0.5, -1.0], vec![2.0]]);
-        let openai: Value =
-            serde_json::from_slice(&encode_openai_response(&emb, "gemini/m", Encoding::Float))
-                .expect("json");
+        let openai: Value = serde_json::from_slice(&encode_openai_response(
+            &emb,
+            "gemini/m",
+            Encoding::Float,
+            None,
+        ))
+        .expect("json");
         assert_eq!(openai["data"][1]["embedding"], json!([2.0]));
         assert_eq!(
             openai["usage"],
             json!({"prompt_tokens": 4, "total_tokens": 4})
         );
-        let b64 = encode_openai_response(&emb, "gemini/m", Encoding::Base64);
+        let b64 = encode_openai_response(&emb, "gemini/m", Encoding::Base64, None);
         let back = decode_openai_response(&b64).expect("decodes");
         assert_eq!(back.vectors, emb.vectors);
         let single: Value =

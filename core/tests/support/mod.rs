@@ -13,13 +13,15 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use arouter_core::billing::Price;
 use arouter_core::exchange::{
     Admission, AdmitRequest, ConnectError, Event, Exchange, Input, Output, Rejection, UsageRecord,
 };
-use arouter_core::gateway::{Gateway, ModelEntry, Provider, ProviderKind};
+use arouter_core::gateway::{Gateway, ModelEntry, Pricing, Provider, ProviderKind};
 use arouter_core::http1::{ClientCodec, ClientEvent, RequestHead, ServerCodec, ServerEvent};
 use arouter_core::sse::SseDecoder;
 use arouter_core::upstream::UpstreamAddr;
+use arouter_core::usage::Usage;
 use arouter_core::{Limits, Tick};
 use serde_json::Value;
 
@@ -124,9 +126,22 @@ pub struct Builder {
     anthropic_first: bool,
     default_model: Option<String>,
     models: Vec<ModelEntry>,
+    pricing: Pricing,
 }
 
 impl Builder {
+    /// Prices `provider/model` (the configured provider's name).
+    pub fn price(mut self, provider: &str, model: &str, price: Price) -> Builder {
+        self.pricing.prices.insert(provider, model, price);
+        self
+    }
+
+    /// Unpriced models are refused (`refuse_unpriced_models`).
+    pub fn refuse_unpriced(mut self) -> Builder {
+        self.pricing.refuse_unpriced = true;
+        self
+    }
+
     pub fn limits(mut self, f: impl FnOnce(&mut Limits)) -> Builder {
         f(&mut self.limits);
         self
@@ -167,12 +182,10 @@ impl Builder {
                 BACKUP_KEY,
             ));
         }
-        let gateway = Arc::new(Gateway::new(
-            self.limits,
-            providers,
-            self.models,
-            self.default_model,
-        ));
+        let gateway = Arc::new(
+            Gateway::new(self.limits, providers, self.models, self.default_model)
+                .with_pricing(self.pricing),
+        );
         let now = Tick::from_millis(1_000);
         Scenario {
             ex: Exchange::new(gateway.clone(), now),
@@ -221,6 +234,7 @@ impl Scenario {
             anthropic_first: false,
             default_model: None,
             models: Vec::new(),
+            pricing: Pricing::default(),
         }
     }
 
@@ -782,4 +796,42 @@ pub fn completion(model: &str, text: &str) -> Value {
         }],
         "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
     })
+}
+
+/// $1 per million plain input tokens (1 micro-USD each), $2 output and
+/// reasoning, $0.50 cached: easy to price by hand.
+pub const TEST_PRICE: Price = Price {
+    input: 1_000_000,
+    output: 2_000_000,
+    cached_input: 500_000,
+    cache_write: 1_000_000,
+    reasoning: 2_000_000,
+};
+
+/// What `usage` costs at `TEST_PRICE`, in micro-USD, worked out by hand:
+/// cached tokens at half a micro-USD (the sum rounded up), the rest at 1
+/// (input) and 2 (output, reasoning included).
+pub fn hand_priced(u: &Usage) -> u64 {
+    let cached = u.cached_tokens;
+    (u.prompt_tokens - cached) + cached.div_ceil(2) + 2 * u.completion_tokens
+}
+
+/// The answer's `usage.cost` (USD) is the usage record's cost, and both
+/// are the hand-worked price; the cost is then removed so the rest of the
+/// usage can be compared with what the provider sent.
+pub fn take_cost(usage: &mut Value, record: &UsageRecord, name: &str) {
+    let cost = usage
+        .as_object_mut()
+        .and_then(|u| u.remove("cost"))
+        .and_then(|c| c.as_f64())
+        .unwrap_or_else(|| panic!("{name}: usage.cost in the answer"));
+    let tokens = record.usage.expect("usage");
+    let recorded = record.cost.expect("a priced model").0;
+    assert_eq!(recorded, hand_priced(&tokens), "{name}");
+    assert_eq!(
+        (cost * 1e6).round() as u64,
+        recorded,
+        "{name}: answer = record"
+    );
+    assert!(recorded > 0, "{name}");
 }

@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use arouter_core::billing::Price;
-use arouter_core::gateway::{Gateway, ModelEntry, Provider, ProviderKind};
+use arouter_core::gateway::{Gateway, ModelEntry, Pricing, Provider, ProviderKind};
 use arouter_core::upstream::UpstreamAddr;
 use arouter_core::Limits;
 use serde::Deserialize;
 
 use crate::catalog;
 use crate::cli::{LimitArgs, ServeArgs};
+use crate::pricing::{self, PriceOverride};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./arouter-data";
@@ -37,6 +37,14 @@ pub struct ProviderConfig {
     pub ca_file: Option<PathBuf>,
     /// The environment variable meant to hold the key, for messages.
     pub key_var: Option<String>,
+}
+
+impl ProviderConfig {
+    /// The vendor's own API (its official base URL, or the provider named
+    /// after its kind): the shipped catalog and prices apply to it.
+    pub fn is_vendor(&self) -> bool {
+        self.base_url == default_base_url(self.kind) || self.name == self.kind.as_str()
+    }
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -71,6 +79,10 @@ pub struct Config {
     pub linger_ms: u64,
     /// Idle provider connections kept per provider and serving thread.
     pub upstream_pool_max_idle: usize,
+    /// `[pricing."provider/model"]`: prices over the shipped ones.
+    pub pricing: BTreeMap<String, PriceOverride>,
+    /// A model with no price is refused (404) instead of billed at 0.
+    pub refuse_unpriced_models: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -99,6 +111,10 @@ struct FileConfig {
     limits: LimitArgs,
     #[serde(default)]
     providers: BTreeMap<String, FileProvider>,
+    #[serde(default)]
+    pricing: BTreeMap<String, PriceOverride>,
+    #[serde(default)]
+    refuse_unpriced_models: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,6 +287,8 @@ impl Config {
             upstream_pool_max_idle: chosen
                 .upstream_pool_max_idle
                 .unwrap_or(DEFAULT_UPSTREAM_POOL_MAX_IDLE),
+            pricing: file.pricing,
+            refuse_unpriced_models: file.refuse_unpriced_models,
         })
     }
 
@@ -296,11 +314,9 @@ impl Config {
         let mut models = Vec::new();
         for p in &self.providers {
             if p.models.is_empty() {
-                if p.base_url == default_base_url(p.kind) || p.name == p.kind.as_str() {
+                if p.is_vendor() {
                     for m in catalog::shipped(p.kind) {
                         let mut entry = ModelEntry::new(&p.name, &m.id, m.created, p.kind.as_str());
-                        entry.price =
-                            Some(Price::from_usd_per_mtok(m.input, m.output, m.cached_input));
                         entry.display_name = m.display_name;
                         entry.input_token_limit = m.input_tokens;
                         entry.output_token_limit = m.output_tokens;
@@ -332,12 +348,17 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
+        let pricing = Pricing {
+            prices: pricing::table(&self.providers, &self.pricing)?,
+            refuse_unpriced: self.refuse_unpriced_models,
+        };
         Ok(Gateway::new(
             self.limits.clone(),
             providers,
             models,
             self.default_model.clone(),
-        ))
+        )
+        .with_pricing(pricing))
     }
 }
 

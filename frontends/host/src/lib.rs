@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod driver;
 pub mod keys;
+pub mod pricing;
 pub mod recorder;
 pub mod shutdown;
 pub mod startup;
@@ -57,7 +58,7 @@ impl Host {
         let keys = keys::KeyCache::new(config.master_key.as_deref(), records);
         let gateway = Arc::new(config.gateway()?);
         let store: Arc<dyn store::Store> = Arc::new(store);
-        let recorder = recorder::Recorder::start(store.clone(), gateway.clone());
+        let recorder = recorder::Recorder::start(store.clone());
         let started_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());

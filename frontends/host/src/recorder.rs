@@ -9,10 +9,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use arouter_core::billing::cost_micro_usd;
 use arouter_core::exchange::UsageRecord;
-use arouter_core::gateway::Gateway;
 
+use crate::pricing::UnpricedWarnings;
 use crate::store::{Store, Transaction};
 
 /// A full batch wakes the writer at once.
@@ -35,11 +34,11 @@ struct Shared {
 pub struct Recorder {
     shared: Arc<Shared>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    gateway: Arc<Gateway>,
+    unpriced: UnpricedWarnings,
 }
 
 impl Recorder {
-    pub fn start(store: Arc<dyn Store>, gateway: Arc<Gateway>) -> Recorder {
+    pub fn start(store: Arc<dyn Store>) -> Recorder {
         let shared = Arc::new(Shared::default());
         let writer = {
             let shared = shared.clone();
@@ -54,17 +53,21 @@ impl Recorder {
         Recorder {
             shared,
             writer: Mutex::new(writer),
-            gateway,
+            unpriced: UnpricedWarnings::default(),
         }
     }
 
-    /// Prices and queues one usage record.
+    /// Queues one usage record at the cost the core priced it at (the
+    /// `usage.cost` its answer showed); an unpriced model's is 0.
     pub fn record(&self, usage: UsageRecord, now_unix_s: i64) {
         let tokens = usage.usage.unwrap_or_default();
-        let cost = self
-            .gateway
-            .price(&usage.provider, &usage.model)
-            .map_or(0, |price| cost_micro_usd(&price, &tokens));
+        let cost = match usage.cost {
+            Some(cost) => cost.0,
+            None => {
+                self.unpriced.note(&usage.provider, &usage.model);
+                0
+            }
+        };
         let tx = Transaction {
             created_at: now_unix_s,
             key_id: usage.key_id,

@@ -77,6 +77,7 @@ impl Call {
         body: Vec<u8>,
         provider: &str,
         model: &str,
+        price: &Price,
     ) -> Response {
         let (shape, encoding) = match &self.request {
             CallRequest::Embed { body, shape, .. } => (*shape, embed::openai_encoding(body)),
@@ -84,7 +85,7 @@ impl Call {
         };
         let label = format!("{provider}/{model}");
         let answer = match (upstream, shape) {
-            (ProviderKind::OpenAi, None) => normalize_embeddings(&body, provider, model)
+            (ProviderKind::OpenAi, None) => normalize_embeddings(&body, provider, model, price)
                 .map(|(bytes, usage)| (bytes, usage, self.status)),
             (ProviderKind::Gemini, Some(_)) => {
                 embed::decode_gemini_response(&body).map(|e| (body, e.usage, self.status))
@@ -92,8 +93,9 @@ impl Call {
             (ProviderKind::OpenAi, Some(shape)) => embed::decode_openai_response(&body)
                 .map(|e| (embed::encode_gemini_response(&e, shape), e.usage, 200)),
             (ProviderKind::Gemini, None) => embed::decode_gemini_response(&body).map(|e| {
+                let cost = e.usage.map(|u| price.cost(&u));
                 (
-                    embed::encode_openai_response(&e, &label, encoding),
+                    embed::encode_openai_response(&e, &label, encoding, cost),
                     e.usage,
                     200,
                 )

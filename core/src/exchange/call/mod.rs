@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::request_id::RequestId;
 use super::{count, ConnectError, Output};
 use crate::api::{ApiError, Dialect, ErrorKind, Response};
+use crate::billing::Price;
 use crate::gateway::{Gateway, ProviderKind};
 use crate::http1::encode::StreamFraming;
 use crate::http1::{client, encode, ClientCodec, ClientEvent, HttpError};
@@ -646,9 +647,12 @@ impl Call {
             let upstream = self.upstream_kind(gateway);
             self.stream = Some(if self.native(upstream) {
                 match self.dialect {
-                    Dialect::OpenAi => {
-                        ClientStream::Native(OpenAiStream::new(&provider, &model, include_usage))
-                    }
+                    Dialect::OpenAi => ClientStream::Native(OpenAiStream::new(
+                        &provider,
+                        &model,
+                        include_usage,
+                        self.price(gateway),
+                    )),
                     _ => ClientStream::PassThrough(PassThroughStream::new(
                         upstream,
                         self.dialect,
@@ -664,6 +668,7 @@ impl Call {
                     include_usage,
                     json_array,
                     self.created,
+                    Some(self.price(gateway)),
                 ))
             });
             self.sse = SseDecoder::new(gateway.limits().max_sse_line_bytes);
@@ -782,6 +787,19 @@ impl Call {
             ),
             None => (String::new(), String::new()),
         }
+    }
+
+    /// The price of the candidate being tried: what `usage.cost` in an
+    /// OpenAI-shaped answer is computed at, and (through the same
+    /// `Gateway::price`) what its usage record is billed at. An unpriced
+    /// model costs 0.
+    fn price(&self, gateway: &Gateway) -> Price {
+        self.candidate()
+            .and_then(|c| {
+                let provider = gateway.providers().get(c.provider)?;
+                gateway.price(&provider.name, &c.model)
+            })
+            .unwrap_or_default()
     }
 
     fn finished(&self, status: u16, complete: bool) -> Finished {

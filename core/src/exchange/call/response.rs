@@ -12,7 +12,8 @@ impl Call {
         let upstream = self.upstream_kind(gateway);
         let (provider, model) = self.served(gateway);
         if (200..300).contains(&self.status) && self.kind == CallKind::Embeddings {
-            return self.embed_response(upstream, body, &provider, &model);
+            let price = self.price(gateway);
+            return self.embed_response(upstream, body, &provider, &model, &price);
         } else if (200..300).contains(&self.status) && self.kind == CallKind::CountTokens {
             if let Some(tokens) = count::read(upstream, &body) {
                 return Response::json(200, count::render(self.dialect, tokens));
@@ -21,7 +22,10 @@ impl Call {
             // Asked to stream, answered in one piece (some compatible
             // servers ignore `stream`): the client still gets the stream
             // it asked for, in its dialect.
-            if let Some(response) = self.stream_from_whole(upstream, &body, &provider, &model) {
+            let price = self.price(gateway);
+            if let Some(response) =
+                self.stream_from_whole(upstream, &body, &provider, &model, price)
+            {
                 return response;
             }
         } else if (200..300).contains(&self.status) {
@@ -41,7 +45,8 @@ impl Call {
                     };
                 }
             } else if self.native(upstream) {
-                if let Some((bytes, usage)) = normalize_chat(&body, &provider, &model) {
+                let price = self.price(gateway);
+                if let Some((bytes, usage)) = normalize_chat(&body, &provider, &model, &price) {
                     self.usage = usage;
                     return Response::json(self.status, bytes);
                 }
@@ -56,7 +61,9 @@ impl Call {
                     &resp.model
                 };
                 let label = format!("{provider}/{served}");
-                return Response::json(200, dispatch::encode_response(self.dialect, &resp, &label));
+                let cost = resp.usage.map(|u| self.price(gateway).cost(&u));
+                let body = dispatch::encode_response(self.dialect, &resp, &label, cost);
+                return Response::json(200, body);
             }
             let err = ApiError::new(
                 self.dialect,
@@ -120,6 +127,7 @@ impl Call {
         body: &[u8],
         provider: &str,
         model: &str,
+        price: Price,
     ) -> Option<Response> {
         let mut resp = dispatch::decode_response(upstream, body).ok()?;
         self.usage = resp.usage;
@@ -142,7 +150,8 @@ impl Call {
         let label = format!("{provider}/{served}");
         let mut encoder =
             dispatch::StreamEncoder::new(self.dialect, &label, include_usage, json_array)
-                .with_created(resp.created);
+                .with_created(resp.created)
+                .with_price(Some(price));
         let mut out = Vec::new();
         for event in resp.to_events() {
             encoder.on_event(&event, &mut out);

@@ -1,9 +1,10 @@
 //! OpenAI-compatible responses normalized for the client: finish reasons in
 //! OpenAI's five values with the provider's own kept, the model named as
-//! `provider/model`, usage read for billing.
+//! `provider/model`, usage read for billing and priced as `usage.cost`.
 
 use serde_json::{Map, Value};
 
+use crate::billing::Price;
 use crate::translate::finish::FinishReason;
 use crate::usage::Usage;
 
@@ -14,8 +15,14 @@ pub fn prefix_model(obj: &mut Map<String, Value>, provider: &str, requested: &st
         .get("model")
         .and_then(Value::as_str)
         .unwrap_or(requested);
-    let slug = format!("{provider}/{served}");
-    obj.insert("model".into(), Value::String(slug));
+    let slug = Value::String(format!("{provider}/{served}"));
+    // Replaced in place when present: a new key would cost an allocation.
+    match obj.get_mut("model") {
+        Some(model) => *model = slug,
+        None => {
+            obj.insert("model".into(), slug);
+        }
+    }
 }
 
 /// Normalizes one choice's `finish_reason`, keeping the provider's word as
@@ -36,10 +43,14 @@ pub fn normalize_finish(choice: &mut Map<String, Value>, final_choice: bool, saw
         None => None,
     };
     if let Some(reason) = normalized {
-        choice.insert(
-            "finish_reason".into(),
-            Value::String(reason.as_str().into()),
-        );
+        let word = Value::String(reason.as_str().into());
+        // In place when present, as for `model` above.
+        match choice.get_mut("finish_reason") {
+            Some(slot) => *slot = word,
+            None => {
+                choice.insert("finish_reason".into(), word);
+            }
+        }
         if !choice.contains_key("native_finish_reason") {
             choice.insert(
                 "native_finish_reason".into(),
@@ -55,6 +66,7 @@ pub fn normalize_chat(
     body: &[u8],
     provider: &str,
     requested: &str,
+    price: &Price,
 ) -> Option<(Vec<u8>, Option<Usage>)> {
     let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(body) else {
         return None;
@@ -72,26 +84,39 @@ pub fn normalize_chat(
             }
         }
     }
-    let usage = obj.get("usage").and_then(Usage::from_openai);
+    let usage = priced_usage(&mut obj, price);
     Some((
         serde_json::to_vec(&Value::Object(obj)).unwrap_or_default(),
         usage,
     ))
 }
 
-/// An embeddings response: model prefixed, usage read.
+/// An embeddings response: model prefixed, usage read and priced.
 pub fn normalize_embeddings(
     body: &[u8],
     provider: &str,
     requested: &str,
+    price: &Price,
 ) -> Option<(Vec<u8>, Option<Usage>)> {
     let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(body) else {
         return None;
     };
     prefix_model(&mut obj, provider, requested);
-    let usage = obj.get("usage").and_then(Usage::from_openai);
+    let usage = priced_usage(&mut obj, price);
     Some((
         serde_json::to_vec(&Value::Object(obj)).unwrap_or_default(),
         usage,
     ))
+}
+
+/// Reads the answer's `usage` and sets its `cost` (USD, OpenRouter's
+/// field) to what it costs at `price`, replacing any `cost` an upstream
+/// router reported: the client pays this gateway's price.
+pub fn priced_usage(obj: &mut Map<String, Value>, price: &Price) -> Option<Usage> {
+    let value = obj.get_mut("usage")?;
+    let usage = Usage::from_openai(value)?;
+    if let Value::Object(fields) = value {
+        fields.insert("cost".into(), Value::from(price.cost(&usage).as_usd()));
+    }
+    Some(usage)
 }

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::billing::MicroUsd;
 use crate::translate::canonical::{ChatResponse, Finish, Part};
 use crate::translate::finish::FinishReason;
 use crate::usage::Usage;
@@ -155,6 +156,16 @@ fn reasoning(message: &Map<String, Value>) -> Option<Part> {
 }
 
 pub fn encode_response(resp: &ChatResponse, model: &str) -> Vec<u8> {
+    encode_response_with_cost(resp, model, None)
+}
+
+/// `encode_response` with the call's cost as `usage.cost` (OpenRouter's
+/// field: USD) when there is usage to report.
+pub fn encode_response_with_cost(
+    resp: &ChatResponse,
+    model: &str,
+    cost: Option<MicroUsd>,
+) -> Vec<u8> {
     let mut text: Option<String> = None;
     let mut reasoning_text: Option<String> = None;
     let mut details = Vec::new();
@@ -226,7 +237,7 @@ pub fn encode_response(resp: &ChatResponse, model: &str) -> Vec<u8> {
         }]),
     );
     if let Some(u) = &resp.usage {
-        out.insert("usage".into(), usage_json(u));
+        out.insert("usage".into(), usage_json(u, cost));
     }
     serde_json::to_vec(&Value::Object(out)).unwrap_or_default()
 }
@@ -243,8 +254,8 @@ pub(crate) fn completion_id(id: &str) -> String {
     }
 }
 
-fn usage_json(u: &Usage) -> Value {
-    json!({
+fn usage_json(u: &Usage, cost: Option<MicroUsd>) -> Value {
+    let mut usage = json!({
         "prompt_tokens": u.prompt_tokens,
         "completion_tokens": u.completion_tokens,
         "total_tokens": u.total(),
@@ -253,7 +264,11 @@ fn usage_json(u: &Usage) -> Value {
             "cache_write_tokens": u.cache_write_tokens,
         },
         "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-    })
+    });
+    if let (Some(cost), Value::Object(obj)) = (cost, &mut usage) {
+        obj.insert("cost".into(), json!(cost.as_usd()));
+    }
+    usage
 }
 
 /// The human message of an OpenAI-style error body: `{"error": {"message"}}`,

@@ -9,6 +9,7 @@
 
 use super::json;
 use super::response::completion_id;
+use crate::billing::Price;
 use crate::translate::canonical::{merge_usage, Finish, StreamEvent};
 use crate::translate::finish::FinishReason;
 use crate::usage::Usage;
@@ -30,6 +31,8 @@ pub struct StreamEncoder {
     finished: bool,
     /// Usage is held back so it goes out last, after the finish chunk.
     usage: Option<Usage>,
+    /// The usage chunk carries `usage.cost` at this price.
+    price: Option<Price>,
     /// `[DONE]` went out: nothing may follow.
     done: bool,
 }
@@ -45,8 +48,15 @@ impl StreamEncoder {
             tools_started: Vec::new(),
             finished: false,
             usage: None,
+            price: None,
             done: false,
         }
+    }
+
+    /// Adds `usage.cost` (USD, as OpenRouter sends it) to the usage chunk.
+    pub fn with_price(mut self, price: Price) -> StreamEncoder {
+        self.price = Some(price);
+        self
     }
 
     /// The `created` timestamp (Unix seconds) every chunk carries. Stream
@@ -263,7 +273,12 @@ impl StreamEncoder {
             json::uint(out, u.cache_write_tokens);
             out.extend_from_slice(b"},\"completion_tokens_details\":{\"reasoning_tokens\":");
             json::uint(out, u.reasoning_tokens);
-            out.extend_from_slice(b"}}}\n\n");
+            out.push(b'}');
+            if let Some(price) = &self.price {
+                out.extend_from_slice(b",\"cost\":");
+                price.cost(&u).write_usd(out);
+            }
+            out.extend_from_slice(b"}}\n\n");
         }
         out.extend_from_slice(b"data: [DONE]\n\n");
         self.done = true;
