@@ -50,6 +50,8 @@ describe('openai upstream', () => {
     assert.equal(out.choices[0].message.content, cases.openaiMessage(name).content);
     assert.equal(out.choices[0].finish_reason, 'stop');
     assert.equal(out.usage.total_tokens, cases.openaiUsage(name).total_tokens);
+    // OpenRouter's `usage.cost`, in USD: a priced model costs something.
+    assert.ok(out.usage.cost > 0, JSON.stringify(out.usage));
     const [sent] = await stack.upstreamLog();
     assert.equal(sent.headers.authorization, 'Bearer sk-provider-openai');
   });
@@ -61,6 +63,7 @@ describe('openai upstream', () => {
     assert.equal(choice.message.content, text);
     assert.equal(choice.finish_reason, 'stop');
     assert.deepEqual(final.usage.total_tokens, cases.openaiUsage(name).total_tokens);
+    assert.ok(final.usage.cost > 0, JSON.stringify(final.usage));
   });
 
   it('tool call and follow-up turn', async () => {
@@ -117,6 +120,7 @@ describe('anthropic upstream', () => {
     assert.equal(text, cases.anthropicStreamText(name));
     assert.equal(choice.finish_reason, 'stop');
     assert.deepEqual([final.usage.prompt_tokens, final.usage.completion_tokens], cases.anthropicStreamUsage(name));
+    assert.ok(final.usage.cost > 0, JSON.stringify(final.usage));
   });
 
   it('tool call and follow-up turn', async () => {

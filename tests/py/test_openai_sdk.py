@@ -5,11 +5,31 @@ nothing else."""
 from __future__ import annotations
 
 import json
+import math
+import pathlib
+import tomllib
 
 import openai
 import pytest
 
 import transcripts
+
+PRICES = tomllib.loads(
+    (pathlib.Path(__file__).resolve().parents[2] / "frontends/host/data/prices.toml").read_text()
+)["models"]
+
+
+def shipped_cost(model: str, usage) -> float:
+    """USD at the shipped price of `model`, worked out here from the table: plain and cached
+    input, output, rounded up to a micro-dollar as the gateway rounds it."""
+    price = PRICES[model]
+    cached = (usage.prompt_tokens_details.cached_tokens or 0) if usage.prompt_tokens_details else 0
+    pico = (
+        (usage.prompt_tokens - cached) * round(price["input"] * 1e6)
+        + cached * round(price["cached_input"] * 1e6)
+        + usage.completion_tokens * round(price["output"] * 1e6)
+    )
+    return math.ceil(pico / 1e6) / 1e6
 
 
 @pytest.fixture()
@@ -31,6 +51,9 @@ def test_chat_non_stream(client):
     assert out.choices[0].finish_reason == "stop"
     assert out.model.startswith("openai/")
     assert out.usage.total_tokens == resp["body"]["usage"]["total_tokens"]
+    # OpenRouter's `usage.cost` (USD), kept by the SDK's model as an extra field.
+    assert out.usage.cost == pytest.approx(shipped_cost(body["model"], out.usage), abs=1e-12)
+    assert out.usage.cost > 0
 
 
 @pytest.mark.parametrize("include_usage", [True, False])
@@ -47,6 +70,7 @@ def test_chat_stream(client, include_usage):
     if include_usage:
         assert len(usage) == 1 and chunks[-1].usage is not None and chunks[-1].choices == []
         assert usage[0].total_tokens > 0
+        assert usage[0].cost == pytest.approx(shipped_cost(body["model"], usage[0]), abs=1e-12)
     else:
         assert usage == []
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
