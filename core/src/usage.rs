@@ -34,7 +34,8 @@ impl Usage {
         })
     }
 
+    /// Saturating: the counts are a provider's, and may be absurd.
     pub fn total(&self) -> u64 {
-        self.prompt_tokens + self.completion_tokens
+        self.prompt_tokens.saturating_add(self.completion_tokens)
     }
 }

@@ -146,8 +146,11 @@ pub(crate) fn usage_from(meta: &Value) -> Option<Usage> {
     let obj = meta.as_object()?;
     let thoughts = count(obj, "thoughtsTokenCount");
     Some(Usage {
-        prompt_tokens: count(obj, "promptTokenCount") + count(obj, "toolUsePromptTokenCount"),
-        completion_tokens: count(obj, "candidatesTokenCount") + thoughts,
+        // Saturating: the counts are the provider's, and an absurd one
+        // must not overflow (a panic, or a wrapped bill).
+        prompt_tokens: count(obj, "promptTokenCount")
+            .saturating_add(count(obj, "toolUsePromptTokenCount")),
+        completion_tokens: count(obj, "candidatesTokenCount").saturating_add(thoughts),
         cached_tokens: count(obj, "cachedContentTokenCount"),
         cache_write_tokens: 0,
         reasoning_tokens: thoughts,
@@ -340,6 +343,19 @@ mod tests {
                 "cachedContentTokenCount": 7})
         );
         assert_eq!(usage_from(&json!([])), None);
+    }
+
+    #[test]
+    fn huge_counts_saturate_instead_of_overflowing() {
+        let meta = json!({"promptTokenCount": u64::MAX, "toolUsePromptTokenCount": 5,
+            "candidatesTokenCount": u64::MAX, "thoughtsTokenCount": 5});
+        let usage = usage_from(&meta).unwrap_or_default();
+        assert_eq!(
+            (usage.prompt_tokens, usage.completion_tokens),
+            (u64::MAX, u64::MAX)
+        );
+        assert_eq!(usage.total(), u64::MAX);
+        assert_eq!(usage_to(&usage)["totalTokenCount"], json!(u64::MAX));
     }
 
     #[test]
