@@ -98,7 +98,12 @@ fn non_stream_chat_swaps_the_key_and_strips_the_prefix() {
     assert!(v["model"].as_str().unwrap().starts_with("openai/"));
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     assert_eq!(v["choices"][0]["native_finish_reason"], "stop");
-    assert_eq!(v["usage"], recorded["usage"]);
+    // The provider's usage, plus the gateway's cost of it in USD: gpt-4o's
+    // shipped $2.50 in and $10 out per million, for 8 and 10 tokens.
+    let mut usage = v["usage"].clone();
+    let cost = usage.as_object_mut().and_then(|u| u.remove("cost"));
+    assert_eq!(cost, Some(json!(0.00012)));
+    assert_eq!(usage, recorded["usage"]);
     let seen = replay.requests();
     assert_eq!(seen.len(), 1);
     let upstream = &seen[0];
