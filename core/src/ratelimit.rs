@@ -112,6 +112,22 @@ pub struct GcraState {
 }
 
 impl GcraState {
+    /// The whole state as one `u128` (`tat_ms` in bits 32..96, `tat_frac`
+    /// in bits 0..32), so a host can keep it in a single atomic word and
+    /// update it with one compare-and-swap. Lossless: see [`Self::from_bits`].
+    pub const fn to_bits(self) -> u128 {
+        ((self.tat_ms as u128) << 32) | self.tat_frac as u128
+    }
+
+    /// The inverse of [`Self::to_bits`]. Bits above 96 (never set by
+    /// `to_bits`) are ignored.
+    pub const fn from_bits(bits: u128) -> GcraState {
+        GcraState {
+            tat_ms: (bits >> 32) as u64,
+            tat_frac: bits as u32,
+        }
+    }
+
     fn tat_ticks(&self, q: &Quota) -> u128 {
         let frac = u128::from(self.tat_frac).min(q.ticks_per_ms() - 1);
         u128::from(self.tat_ms) * q.ticks_per_ms() + frac

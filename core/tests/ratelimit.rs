@@ -321,3 +321,16 @@ proptest! {
         prop_assert_eq!(check(&q, &mut at_reset, d.reset_unix_s * 1000, 0).remaining, q.burst());
     }
 }
+
+proptest! {
+    /// The packed form a host keeps in one atomic word (see the host's
+    /// `shard::gcra`) is a bijection between states and 96-bit words.
+    #[test]
+    fn packing_round_trips(tat_ms in any::<u64>(), tat_frac in any::<u32>(), word in any::<u128>()) {
+        let state = GcraState { tat_ms, tat_frac };
+        prop_assert_eq!(GcraState::from_bits(state.to_bits()), state);
+        prop_assert_eq!(state.to_bits() >> 96, 0);
+        let word = word & ((1u128 << 96) - 1);
+        prop_assert_eq!(GcraState::from_bits(word).to_bits(), word);
+    }
+}
