@@ -1,16 +1,25 @@
 //! The in-memory key cache that answers the core's `Output::Admit`.
 //! Keys are looked up by their SHA-256 and the match is confirmed with a
 //! constant-time comparison; the plaintext is never kept.
+//!
+//! Shared across cores by the rule in [`crate::shard`]: the key table is a
+//! published snapshot that each worker refreshes when its version moves
+//! (a [`KeyView`]), and each rate-limited key's GCRA bucket is one atomic
+//! word ([`SharedGcra`]) hung off its table entry, exact across cores. A
+//! reload publishes a new table before it returns and carries each key's
+//! bucket over by key id, so limits survive reloads.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::Arc;
 
 use arouter_core::api::Scope;
 use arouter_core::exchange::{Admission, AdmitRequest, Rejection};
-use arouter_core::ratelimit::{self, GcraState, Quota};
+use arouter_core::ratelimit::{self, Quota};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::shard::{Published, SharedGcra, Snapshot};
 use crate::store::KeyRecord;
 
 pub fn hash_key(secret: &str) -> [u8; 32] {
@@ -19,30 +28,95 @@ pub fn hash_key(secret: &str) -> [u8; 32] {
 
 pub struct KeyCache {
     master: Option<[u8; 32]>,
-    keys: RwLock<HashMap<[u8; 32], KeyRecord>>,
-    /// GCRA state per key id; the math lives in the core.
-    buckets: Mutex<HashMap<i64, GcraState>>,
+    table: Published<KeyTable>,
+}
+
+/// One published version of the stored keys.
+#[derive(Default)]
+pub struct KeyTable {
+    by_hash: HashMap<[u8; 32], KeyEntry>,
+}
+
+struct KeyEntry {
+    record: KeyRecord,
+    /// GCRA state of this key, shared by every table version and core; the
+    /// math lives in the core.
+    bucket: Arc<SharedGcra>,
+}
+
+impl KeyTable {
+    /// The table for `records`, keeping the buckets `previous` had for the
+    /// same key ids.
+    fn build(records: Vec<KeyRecord>, previous: &KeyTable) -> KeyTable {
+        let buckets: HashMap<i64, &Arc<SharedGcra>> = previous
+            .by_hash
+            .values()
+            .map(|e| (e.record.id, &e.bucket))
+            .collect();
+        let by_hash = records
+            .into_iter()
+            .map(|record| {
+                let bucket = buckets
+                    .get(&record.id)
+                    .map_or_else(Arc::default, |b| Arc::clone(b));
+                (record.hash, KeyEntry { record, bucket })
+            })
+            .collect();
+        KeyTable { by_hash }
+    }
+}
+
+/// One worker's view of the key table: admission reads it without a lock
+/// and refreshes it only when a reload has published a new table.
+pub struct KeyView {
+    snapshot: RefCell<Snapshot<KeyTable>>,
 }
 
 impl KeyCache {
     pub fn new(master_key: Option<&str>, records: Vec<KeyRecord>) -> KeyCache {
         KeyCache {
             master: master_key.map(hash_key),
-            keys: RwLock::new(records.into_iter().map(|r| (r.hash, r)).collect()),
-            buckets: Mutex::new(HashMap::new()),
+            table: Published::new(KeyTable::build(records, &KeyTable::default())),
         }
     }
 
-    /// Replaces the cached keys (after a change in the store).
+    /// Replaces the cached keys (after a change in the store). When this
+    /// returns, the next admission on every worker sees the new keys.
     pub fn reload(&self, records: Vec<KeyRecord>) {
-        if let Ok(mut keys) = self.keys.write() {
-            *keys = records.into_iter().map(|r| (r.hash, r)).collect();
+        self.table
+            .update(|previous| KeyTable::build(records, previous));
+    }
+
+    /// A view for one worker thread.
+    pub fn view(&self) -> KeyView {
+        KeyView {
+            snapshot: RefCell::new(self.table.snapshot()),
         }
     }
 
-    /// Decides whether a request may proceed. `now_unix_ms` is wall time,
-    /// because `X-RateLimit-Reset` is a Unix timestamp.
+    /// [`KeyCache::admit_on`] for a caller without a view of its own (it
+    /// loads the current table each time).
     pub fn admit(&self, request: &AdmitRequest, now_unix_ms: u64) -> Admission {
+        self.decide(&self.table.load(), request, now_unix_ms)
+    }
+
+    /// Decides whether a request may proceed, on the worker's `view`.
+    /// `now_unix_ms` is wall time, because `X-RateLimit-Reset` is a Unix
+    /// timestamp.
+    pub fn admit_on(&self, view: &KeyView, request: &AdmitRequest, now_unix_ms: u64) -> Admission {
+        // A worker is one thread and admission does not await, so the
+        // borrow is never contended; were it ever, the fresh load below
+        // answers the same.
+        match view.snapshot.try_borrow_mut() {
+            Ok(mut snapshot) => {
+                let table = self.table.refresh(&mut snapshot);
+                self.decide(table, request, now_unix_ms)
+            }
+            Err(_) => self.admit(request, now_unix_ms),
+        }
+    }
+
+    fn decide(&self, keys: &KeyTable, request: &AdmitRequest, now_unix_ms: u64) -> Admission {
         let hash = hash_key(&request.secret);
         let reject = |reason| Admission::Rejected {
             reason,
@@ -56,10 +130,7 @@ impl KeyCache {
                 };
             }
         }
-        let Ok(keys) = self.keys.read() else {
-            return reject(Rejection::InvalidKey);
-        };
-        let Some(record) = keys.get(&hash) else {
+        let Some(KeyEntry { record, bucket }) = keys.by_hash.get(&hash) else {
             return reject(Rejection::InvalidKey);
         };
         if !bool::from(record.hash.ct_eq(&hash)) || record.disabled {
@@ -83,13 +154,7 @@ impl KeyCache {
             // A zero limit in the store means "no requests at all".
             return reject(Rejection::RateLimited);
         };
-        let decision = {
-            let Ok(mut buckets) = self.buckets.lock() else {
-                return reject(Rejection::RateLimited);
-            };
-            let state = buckets.entry(record.id).or_default();
-            ratelimit::check(&quota, state, now_unix_ms, 1)
-        };
+        let decision = bucket.check(&quota, now_unix_ms, 1);
         let headers = ratelimit::headers(&decision).collect();
         if decision.allowed {
             Admission::Allowed {
@@ -222,5 +287,81 @@ mod tests {
                 }
             ));
         }
+    }
+
+    fn limited(id: i64, secret: &str, requests: u32) -> KeyRecord {
+        let mut r = record(id, secret, false, false);
+        r.rate_limit = Some(crate::store::RateLimit {
+            requests,
+            period_secs: 60,
+        });
+        r
+    }
+
+    fn allowed(a: &Admission) -> bool {
+        matches!(a, Admission::Allowed { .. })
+    }
+
+    #[test]
+    fn a_reload_is_seen_by_every_view_and_keeps_the_buckets() {
+        let cache = KeyCache::new(None, vec![limited(1, "sk-a", 2)]);
+        let view = cache.view();
+        let t = 1_700_000_000_000;
+        let on = |view: &KeyView, secret: &str| {
+            cache.admit_on(
+                view,
+                &AdmitRequest {
+                    secret: secret.into(),
+                    scope: Scope::Inference,
+                },
+                t,
+            )
+        };
+        assert!(allowed(&on(&view, "sk-a")));
+        assert!(!allowed(&on(&view, "sk-b")));
+        // The reload adds a key; key 1 keeps its bucket (one of two used).
+        cache.reload(vec![limited(1, "sk-a", 2), record(2, "sk-b", false, false)]);
+        assert!(allowed(&on(&view, "sk-b")));
+        assert!(allowed(&on(&view, "sk-a")));
+        assert!(!allowed(&on(&view, "sk-a")));
+        // A view made before the reload on another thread sees it too.
+        let other = std::thread::scope(|s| {
+            s.spawn(|| {
+                let view = cache.view();
+                cache.reload(vec![limited(1, "sk-a", 2)]);
+                (allowed(&on(&view, "sk-a")), allowed(&on(&view, "sk-b")))
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(other, (false, false));
+        assert!(!allowed(&on(&view, "sk-b")));
+    }
+
+    #[test]
+    fn the_limit_is_exact_across_worker_threads() {
+        // Eight workers, each with its own view, share one key of 500 per
+        // minute at one instant: exactly 500 pass.
+        let cache = KeyCache::new(None, vec![limited(7, "sk-shared", 500)]);
+        let request = AdmitRequest {
+            secret: "sk-shared".into(),
+            scope: Scope::Inference,
+        };
+        let admitted: usize = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let view = cache.view();
+                        (0..200)
+                            .filter(|_| {
+                                allowed(&cache.admit_on(&view, &request, 1_700_000_000_000))
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).sum()
+        });
+        assert_eq!(admitted, 500);
     }
 }

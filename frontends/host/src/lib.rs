@@ -11,6 +11,7 @@ pub mod driver;
 pub mod keys;
 pub mod pricing;
 pub mod recorder;
+pub mod shard;
 pub mod shutdown;
 pub mod startup;
 pub mod store;

@@ -165,7 +165,11 @@ impl<'a, R: Runtime> Conn<'a, R> {
                     }
                 }
                 Output::Admit(request) => {
-                    let admission = shared.host.keys.admit(&request, unix_ms());
+                    let admission =
+                        shared
+                            .host
+                            .keys
+                            .admit_on(&self.worker.keys, &request, unix_ms());
                     let now = self.now();
                     self.input(Input::Admission(now, admission));
                 }

@@ -5,10 +5,10 @@
 //! provides. A frontend keeps only its sockets, timers and executor.
 //!
 //! State is per thread (per core with a thread-per-core runtime): each
-//! thread has its own `Worker` with its own upstream pool, reached through
-//! an `Rc`, so the request path takes no lock. What all threads share sits
-//! in `Shared` behind an `Arc` and is read-only or atomic; per-core shards
-//! of the key cache, rate-limit buckets and recorder belong in `Worker`.
+//! thread has its own `Worker` with its own upstream pool, its view of the
+//! key table and its usage buffer, reached through an `Rc`, so the request
+//! path takes no lock. What all threads share sits in `Shared` behind an
+//! `Arc` and is read-only or atomic, by the rule in [`crate::shard`].
 
 mod conn;
 mod io;
@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::keys::KeyView;
 use crate::shutdown::Shutdown;
 use crate::upstream::tls::TlsClients;
 use crate::upstream::Pool;
@@ -67,6 +68,8 @@ pub struct Worker<R: Runtime> {
     pub rt: R,
     pub shared: Arc<Shared>,
     pub pool: Pool<R>,
+    /// This thread's view of the key table.
+    pub keys: KeyView,
     pub settings: Settings,
 }
 
@@ -81,6 +84,7 @@ impl<R: Runtime> Worker<R> {
         );
         let settings = config.driver_settings();
         Worker {
+            keys: shared.host.keys.view(),
             rt,
             shared,
             pool,
