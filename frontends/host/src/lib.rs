@@ -59,10 +59,11 @@ impl Host {
         let keys = keys::KeyCache::new(config.master_key.as_deref(), records);
         let gateway = Arc::new(config.gateway()?);
         let store: Arc<dyn store::Store> = Arc::new(store);
-        let recorder = recorder::Recorder::start(store.clone());
         let started_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
+        let instance = format!("{started_ms:x}{:x}", std::process::id());
+        let recorder = recorder::Recorder::start(store.clone(), &instance);
         Ok(Host {
             config,
             gateway,
@@ -70,7 +71,7 @@ impl Host {
             store,
             recorder,
             unreachable: unreachable::Unreachable::default(),
-            instance: format!("{started_ms:x}{:x}", std::process::id()),
+            instance,
             connections: AtomicU64::new(0),
         })
     }
@@ -82,7 +83,8 @@ impl Host {
         format!("req-{}-{n:x}-", self.instance)
     }
 
-    /// Flushes what must not be lost (queued usage) before exit.
+    /// Flushes what must not be lost (queued usage) before exit; call it
+    /// after every serving thread has stopped.
     pub fn shutdown(&self) {
         self.recorder.close();
     }

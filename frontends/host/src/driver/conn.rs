@@ -175,7 +175,7 @@ impl<'a, R: Runtime> Conn<'a, R> {
                 }
                 Output::ConnectUpstream { provider, fresh } => self.connect(provider, fresh),
                 Output::ReleaseUpstream { reuse } => self.release(reuse),
-                Output::Event(event) => record(&shared.host, event),
+                Output::Event(event) => record(self.worker, event),
                 Output::Close => {
                     self.connecting = None;
                     drop(self.upstream.take());

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::keys::KeyView;
+use crate::recorder::LocalRecorder;
 use crate::shutdown::Shutdown;
 use crate::upstream::tls::TlsClients;
 use crate::upstream::Pool;
@@ -70,6 +71,8 @@ pub struct Worker<R: Runtime> {
     pub pool: Pool<R>,
     /// This thread's view of the key table.
     pub keys: KeyView,
+    /// This thread's usage buffer.
+    pub recorder: LocalRecorder,
     pub settings: Settings,
 }
 
@@ -85,6 +88,7 @@ impl<R: Runtime> Worker<R> {
         let settings = config.driver_settings();
         Worker {
             keys: shared.host.keys.view(),
+            recorder: shared.host.recorder.local(),
             rt,
             shared,
             pool,

@@ -1,12 +1,16 @@
 //! Events the core hands out for recording: the access log line and the
 //! usage of each provider call.
 
+use std::time::Instant;
+
 use arouter_core::exchange::Event;
 
 use super::io::unix_ms;
-use crate::Host;
+use super::runtime::Runtime;
+use super::Worker;
+use crate::recorder::{Buffered, FLUSH_EVERY};
 
-pub fn record(host: &Host, event: Event) {
+pub fn record<R: Runtime>(worker: &Worker<R>, event: Event) {
     match event {
         Event::Access(log) => log::debug!(
             target: "access",
@@ -30,7 +34,16 @@ pub fn record(host: &Host, event: Event) {
                 usage.usage.map_or(0, |u| u.completion_tokens),
                 usage.complete
             );
-            host.recorder.record(usage, (unix_ms() / 1000) as i64);
+            let buffered = worker.recorder.record(usage, (unix_ms() / 1000) as i64);
+            if buffered == Buffered::ArmTimer {
+                // The batch this record started is handed over in time
+                // even if no other request comes.
+                let (rt, recorder) = (worker.rt.clone(), worker.recorder.clone());
+                worker.rt.spawn(async move {
+                    rt.sleep_until(Instant::now() + FLUSH_EVERY).await;
+                    recorder.flush_timer_fired();
+                });
+            }
         }
     }
 }

@@ -66,6 +66,9 @@ pub async fn serve_thread<R: Runtime>(rt: R, listener: R::Listener, shared: Arc<
         shared.shutdown.expire();
         wait_idle(&rt, active, Instant::now() + FINAL_FLUSH).await;
     }
+    // The usage of every finished request goes to the writer before this
+    // thread reports it is done (the recorder closes after all threads).
+    worker.recorder.flush();
 }
 
 async fn accept_until_shutdown<R: Runtime>(worker: &Rc<Worker<R>>, listener: &R::Listener) {

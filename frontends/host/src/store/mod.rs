@@ -77,6 +77,11 @@ pub struct Transaction {
     pub title: Option<String>,
     /// The request's `X-Request-Id`.
     pub request_id: Option<String>,
+    /// This row's own id, unique across restarts (a request can have
+    /// several rows: one per provider attempt). The store ignores a row
+    /// whose id it already has, so a retried batch is stored once. `None`
+    /// for rows written before it existed.
+    pub record_id: Option<String>,
     /// The provider's HTTP status; `None` when no response head arrived.
     pub upstream_status: Option<u16>,
     /// Complete, incomplete, estimated or error: failed calls are not
@@ -85,7 +90,8 @@ pub struct Transaction {
 }
 
 pub trait Store: Send + Sync {
-    /// Appends transactions atomically (all or none).
+    /// Appends transactions atomically (all or none), skipping any whose
+    /// `record_id` is already stored.
     fn record(&self, batch: &[Transaction]) -> Result<(), StoreError>;
     /// The newest transactions first, at most `limit`.
     fn transactions(&self, limit: u32) -> Result<Vec<Transaction>, StoreError>;

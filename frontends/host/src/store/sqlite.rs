@@ -10,6 +10,9 @@ use super::{KeyRecord, NewKey, Outcome, RateLimit, Store, StoreError, Transactio
 
 pub const FILE_NAME: &str = "arouter.sqlite3";
 
+/// How long a statement waits for a lock held by another connection.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The first schema (`user_version` 1). Run on every open: it creates
 /// what is missing and changes nothing that exists; `MIGRATIONS` then
 /// bring a file of any earlier version up to date.
@@ -61,6 +64,10 @@ const MIGRATIONS: &[&str] = &[
          WHEN estimated THEN 'estimated'
          WHEN complete THEN 'complete'
          ELSE 'incomplete' END;",
+    // 3: each row's own id, so a batch retried after a failed commit is
+    // stored once. Older rows have none (NULLs never conflict).
+    "ALTER TABLE transactions ADD COLUMN record_id TEXT;
+     CREATE UNIQUE INDEX transactions_record ON transactions (record_id);",
 ];
 
 pub struct SqliteStore {
@@ -75,6 +82,15 @@ impl SqliteStore {
     /// Opens `dir/arouter.sqlite3`, creating the directory, file and schema
     /// when missing.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with_busy_timeout(dir, BUSY_TIMEOUT)
+    }
+
+    /// [`SqliteStore::open`] with a chosen wait for a lock another
+    /// connection holds, after which a statement fails as busy.
+    pub fn open_with_busy_timeout(
+        dir: &Path,
+        busy_timeout: std::time::Duration,
+    ) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(e.to_string()))?;
         let conn = Connection::open(dir.join(FILE_NAME)).map_err(backend)?;
         // WAL lets the background writer commit while readers continue.
@@ -82,8 +98,7 @@ impl SqliteStore {
             .map_err(backend)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(backend)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(backend)?;
+        conn.busy_timeout(busy_timeout).map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
         migrate(&conn)?;
         Ok(SqliteStore {
@@ -165,8 +180,9 @@ impl Store for SqliteStore {
                     .prepare_cached(
                         "INSERT INTO transactions (created_at, key_id, provider, model, prompt_tokens,
                          completion_tokens, cost_micros, complete, estimated, referer, title,
-                         request_id, status, outcome)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                         request_id, status, outcome, record_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                         ON CONFLICT (record_id) DO NOTHING",
                     )
                     .map_err(backend)?;
                 for t in batch {
@@ -185,6 +201,7 @@ impl Store for SqliteStore {
                         t.request_id,
                         t.upstream_status,
                         t.outcome.as_str(),
+                        t.record_id,
                     ])
                     .map_err(backend)?;
                 }
@@ -213,6 +230,7 @@ impl Store for SqliteStore {
                         referer: r.get("referer")?,
                         title: r.get("title")?,
                         request_id: r.get("request_id")?,
+                        record_id: r.get("record_id")?,
                         upstream_status: r.get("status")?,
                         outcome: r
                             .get::<_, String>("outcome")
@@ -310,11 +328,46 @@ mod tests {
             referer: Some("https://app.example".into()),
             title: None,
             request_id: Some("req-1".into()),
+            record_id: None,
             upstream_status: Some(200),
             outcome: Outcome::Estimated,
         };
         reopened.record(&[t.clone(), t.clone()]).unwrap();
         assert_eq!(reopened.transactions(10).unwrap(), vec![t.clone(), t]);
+    }
+
+    #[test]
+    fn a_batch_stored_again_adds_no_row_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let row = |id: &str| Transaction {
+            created_at: 1,
+            key_id: None,
+            provider: "openai".into(),
+            model: "m".into(),
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            cost_micros: 3,
+            complete: true,
+            estimated: false,
+            referer: None,
+            title: None,
+            request_id: Some("req-same".into()),
+            record_id: Some(id.into()),
+            upstream_status: Some(200),
+            outcome: Outcome::Complete,
+        };
+        store.record(&[row("a"), row("b")]).unwrap();
+        // A retry of the same batch with one new row: only the new one.
+        store.record(&[row("a"), row("b"), row("c")]).unwrap();
+        let mut ids: Vec<_> = store
+            .transactions(10)
+            .unwrap()
+            .into_iter()
+            .filter_map(|t| t.record_id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["a", "b", "c"]);
     }
 
     /// The schema exactly as the first release created it.
@@ -369,6 +422,7 @@ INSERT INTO transactions (created_at, provider, model, prompt_tokens, complete, 
             referer: None,
             title: None,
             request_id: Some("req-9".into()),
+            record_id: Some("i-0-0".into()),
             upstream_status: Some(429),
             outcome: Outcome::Error,
         };

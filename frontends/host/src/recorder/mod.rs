@@ -1,0 +1,132 @@
+//! Usage recording off the hot path. Each serving thread (worker) buffers
+//! its usage records (priced by the core) in a [`LocalRecorder`] of its own, with no
+//! lock, and hands them to one writer thread over a channel: a full batch
+//! at once, and otherwise what it has [`FLUSH_EVERY`] after the first
+//! record of a batch (the driver arms that timer on the worker's runtime).
+//! The writer commits what it receives to the store, many workers' batches
+//! in one transaction when they queue up.
+//!
+//! Nothing is lost on a clean shutdown: a worker hands over what it holds
+//! when it stops serving (and when it is dropped), every worker stops
+//! before [`Recorder::close`], and the writer commits everything sent
+//! before the close. A store that cannot commit (locked, disk full) keeps
+//! its rows in the writer, retried with backoff; see `writer`.
+//!
+//! Every transaction carries a `record_id` unique across restarts (this
+//! process's instance, the worker, a counter), and the store ignores a
+//! row whose id it already has, so a retried batch never charges twice.
+
+mod local;
+mod writer;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arouter_core::exchange::UsageRecord;
+
+use crate::pricing::UnpricedWarnings;
+use crate::store::{Store, Transaction};
+
+pub use local::{Buffered, LocalRecorder};
+pub use writer::{RecorderStats, MAX_HELD};
+
+/// A worker hands over its buffer as soon as it holds this many records.
+pub const BATCH: usize = 256;
+/// Otherwise it hands over what it has this long after the first record.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// What a worker sends the writer.
+enum Msg {
+    Batch(Vec<Transaction>),
+    /// Every worker has stopped: commit what is left and end.
+    Close,
+}
+
+/// The shared side: the writer thread and what workers need to reach it.
+pub struct Recorder {
+    sender: Sender<Msg>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    unpriced: Arc<UnpricedWarnings>,
+    stats: Arc<writer::Stats>,
+    /// This process, in record ids (see `Host::request_id_prefix`).
+    instance: String,
+    workers: AtomicU64,
+}
+
+impl Recorder {
+    /// Starts the writer thread. `instance` tells this process's record ids
+    /// from those of any other run.
+    pub fn start(store: Arc<dyn Store>, instance: &str) -> Recorder {
+        let (sender, receiver) = mpsc::channel();
+        let stats = Arc::new(writer::Stats::default());
+        let writer = {
+            let stats = stats.clone();
+            std::thread::Builder::new()
+                .name("arouter-recorder".into())
+                .spawn(move || writer::write_loop(store.as_ref(), &receiver, &stats))
+                .ok()
+        };
+        if writer.is_none() {
+            log::error!("could not start the usage recorder thread; usage will not be stored");
+        }
+        Recorder {
+            sender,
+            writer: Mutex::new(writer),
+            unpriced: Arc::default(),
+            stats,
+            instance: instance.to_string(),
+            workers: AtomicU64::new(0),
+        }
+    }
+
+    /// A buffer for one worker thread.
+    pub fn local(&self) -> LocalRecorder {
+        let worker = self.workers.fetch_add(1, Ordering::Relaxed);
+        LocalRecorder::new(
+            self.sender.clone(),
+            self.unpriced.clone(),
+            format!("{}-{worker:x}-", self.instance),
+        )
+    }
+
+    /// Counts of what the writer did so far.
+    pub fn stats(&self) -> RecorderStats {
+        self.stats.snapshot()
+    }
+
+    /// Commits everything sent so far and stops the writer. Call it after
+    /// every worker has stopped (their buffers are handed over then).
+    pub fn close(&self) {
+        let _ = self.sender.send(Msg::Close);
+        if let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The transaction to store for one usage record, at the cost the core
+/// priced it at (the `usage.cost` its answer showed); `None` when the model
+/// has no price (billed at 0; the caller warns).
+fn transaction(usage: UsageRecord, now_unix_s: i64, record_id: String) -> Transaction {
+    let tokens = usage.usage.unwrap_or_default();
+    Transaction {
+        created_at: now_unix_s,
+        key_id: usage.key_id,
+        provider: usage.provider,
+        model: usage.model,
+        prompt_tokens: tokens.prompt_tokens,
+        completion_tokens: tokens.completion_tokens,
+        cost_micros: usage.cost.map_or(0, |cost| cost.0),
+        complete: usage.complete,
+        estimated: usage.estimated,
+        referer: usage.referer,
+        title: usage.title,
+        request_id: Some(usage.request_id.to_string()),
+        record_id: Some(record_id),
+        upstream_status: usage.upstream_status,
+        outcome: usage.outcome,
+    }
+}

@@ -1,0 +1,183 @@
+//! The usage recorder against the real SQLite store while the store cannot
+//! commit: every debit arrives exactly once after the store recovers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arouter_core::billing::MicroUsd;
+use arouter_core::exchange::request_id::RequestId;
+use arouter_core::exchange::{Outcome, UsageRecord};
+use arouter_host::recorder::{Buffered, Recorder, BATCH, MAX_HELD};
+use arouter_host::store::sqlite::{SqliteStore, FILE_NAME};
+use arouter_host::store::Store;
+use rusqlite::Connection;
+
+fn usage(n: usize) -> UsageRecord {
+    UsageRecord {
+        key_id: Some(1),
+        provider: "openai".into(),
+        model: "gpt-4o-mini".into(),
+        usage: None,
+        cost: Some(MicroUsd(7)),
+        complete: true,
+        estimated: false,
+        referer: None,
+        title: None,
+        request_id: RequestId::new(&format!("req-outage-{n}")).unwrap(),
+        upstream_status: Some(200),
+        outcome: Outcome::Complete,
+    }
+}
+
+fn open(dir: &std::path::Path) -> Arc<SqliteStore> {
+    Arc::new(SqliteStore::open_with_busy_timeout(dir, Duration::from_millis(50)).unwrap())
+}
+
+fn stored_request_ids(store: &SqliteStore) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .transactions(1_000_000)
+        .unwrap()
+        .into_iter()
+        .filter_map(|t| t.request_id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_locked_database_loses_no_debit_and_stores_none_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let recorder = Recorder::start(store.clone(), "test");
+    let worker = recorder.local();
+
+    // Another process holds the write lock for longer than the busy timeout.
+    let blocker = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    for n in 0..40 {
+        let _ = worker.record(usage(n), 1_700_000_000);
+    }
+    worker.flush();
+    wait_until("the writer failed twice", || {
+        recorder.stats().failed_commits >= 2
+    });
+    // Recording goes on meanwhile (the writer holding a failed batch
+    // blocks no worker).
+    for n in 40..45 {
+        let _ = worker.record(usage(n), 1_700_000_001);
+    }
+    worker.flush();
+    blocker.execute_batch("COMMIT").unwrap();
+    for n in 45..50 {
+        let _ = worker.record(usage(n), 1_700_000_002);
+    }
+    worker.flush();
+    wait_until("every row is stored", || recorder.stats().stored == 50);
+    recorder.close();
+
+    let mut expected: Vec<String> = (0..50).map(|n| format!("req-outage-{n}")).collect();
+    expected.sort();
+    assert_eq!(stored_request_ids(&store), expected);
+    let billed: u64 = store
+        .transactions(1_000)
+        .unwrap()
+        .iter()
+        .map(|t| t.cost_micros)
+        .sum();
+    assert_eq!(billed, 50 * 7);
+    let stats = recorder.stats();
+    assert_eq!(stats.dropped, 0);
+    assert!(stats.failed_commits >= 2, "{stats:?}");
+}
+
+#[test]
+fn shutdown_stores_what_every_worker_still_buffers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let recorder = Arc::new(Recorder::start(store.clone(), "test"));
+    // Three worker threads each buffer fewer records than a batch and stop
+    // (as serving threads do at shutdown); then the recorder closes.
+    std::thread::scope(|s| {
+        for w in 0..3 {
+            let recorder = recorder.clone();
+            s.spawn(move || {
+                let worker = recorder.local();
+                for n in 0..10 {
+                    let _ = worker.record(usage(w * 10 + n), 1_700_000_000);
+                }
+                assert_eq!(worker.buffered(), 10);
+                // Dropped unflushed: the buffer hands itself over.
+            });
+        }
+    });
+    recorder.close();
+    let mut expected: Vec<String> = (0..30).map(|n| format!("req-outage-{n}")).collect();
+    expected.sort();
+    assert_eq!(stored_request_ids(&store), expected);
+}
+
+#[test]
+fn a_full_batch_is_handed_over_without_waiting_for_the_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let recorder = Recorder::start(store.clone(), "test");
+    let worker = recorder.local();
+    let mut armed = 0;
+    for n in 0..BATCH {
+        if worker.record(usage(n), 1_700_000_000) == Buffered::ArmTimer {
+            armed += 1;
+        }
+    }
+    // One timer for the batch, and the batch already went.
+    assert_eq!((armed, worker.buffered()), (1, 0));
+    wait_until("the batch is stored", || {
+        recorder.stats().stored == BATCH as u64
+    });
+    // The timer armed for the first batch is still pending and will hand
+    // over the next one; once it fired, a new batch asks for a new timer.
+    assert_eq!(worker.record(usage(BATCH), 1_700_000_000), Buffered::Held);
+    worker.flush_timer_fired();
+    assert_eq!(worker.buffered(), 0);
+    assert_eq!(
+        worker.record(usage(BATCH + 1), 1_700_000_000),
+        Buffered::ArmTimer
+    );
+    worker.flush_timer_fired();
+    recorder.close();
+    assert_eq!(stored_request_ids(&store).len(), BATCH + 2);
+}
+
+#[test]
+fn past_the_bound_new_rows_are_dropped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let recorder = Recorder::start(store.clone(), "test");
+    let worker = recorder.local();
+    let blocker = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    for n in 0..MAX_HELD + 3 {
+        let _ = worker.record(usage(n), 1_700_000_000);
+    }
+    worker.flush();
+    wait_until("the rows past the bound are dropped", || {
+        recorder.stats().dropped == 3
+    });
+    blocker.execute_batch("COMMIT").unwrap();
+    wait_until("the held rows are stored", || {
+        recorder.stats().stored == MAX_HELD as u64
+    });
+    recorder.close();
+    // The oldest rows were kept, the newest dropped.
+    let ids = stored_request_ids(&store);
+    assert_eq!(ids.len(), MAX_HELD);
+    assert!(ids.contains(&format!("req-outage-{}", MAX_HELD - 1)));
+    assert!(!ids.contains(&format!("req-outage-{MAX_HELD}")));
+}
