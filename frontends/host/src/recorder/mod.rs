@@ -4,7 +4,9 @@
 //! at once, and otherwise what it has [`FLUSH_EVERY`] after the first
 //! record of a batch (the driver arms that timer on the worker's runtime).
 //! The writer commits what it receives to the store, many workers' batches
-//! in one transaction when they queue up.
+//! in one transaction when they queue up. The channel is touched once per
+//! batch, never per request (a send may briefly take the channel's own
+//! waker lock when it wakes the parked writer).
 //!
 //! Nothing is lost on a clean shutdown: a worker hands over what it holds
 //! when it stops serving (and when it is dropped), every worker stops
