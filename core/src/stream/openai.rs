@@ -9,6 +9,8 @@
 //! `finish_reason` (some Ollama versions), usage inside a chunk that still
 //! has choices, a stream that ends without `[DONE]`.
 
+mod head;
+
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
@@ -19,6 +21,7 @@ use crate::sse;
 use crate::translate::finish::FinishReason;
 use crate::translate::openai::response::{normalize_finish, prefix_model, priced_usage};
 use crate::usage::Usage;
+use head::{ChunkHead, LastMeta};
 
 #[derive(Debug, Default)]
 struct ToolState {
@@ -46,7 +49,7 @@ pub struct OpenAiStream {
     /// The upstream's usage object, latched from whichever chunk carried it.
     usage_value: Option<Value>,
     /// `id`, `created`, `model` of the last chunk, for chunks we synthesize.
-    meta: Map<String, Value>,
+    meta: LastMeta,
     choices: Vec<ChoiceState>,
     /// Set once `[DONE]` (or an error) was written: nothing may follow.
     done: bool,
@@ -73,7 +76,7 @@ impl OpenAiStream {
             include_usage,
             price,
             usage_value: None,
-            meta: Map::new(),
+            meta: LastMeta::default(),
             choices: Vec::new(),
             done: false,
             failed: false,
@@ -113,8 +116,11 @@ impl OpenAiStream {
         if trimmed.is_empty() {
             return;
         }
-        if self.started && self.pass_through(trimmed, out) {
+        if self.pass_through(trimmed, out) {
             self.relayed += 1;
+            return;
+        }
+        if self.latch_usage_only(trimmed) {
             return;
         }
         let mut obj = match serde_json::from_str::<Value>(trimmed) {
@@ -137,11 +143,7 @@ impl OpenAiStream {
         // started, so the call may still fall back.
         self.started = true;
         prefix_model(&mut obj, &self.provider, &self.requested_model);
-        for key in ["id", "created", "model", "system_fingerprint"] {
-            if let Some(v) = obj.get(key) {
-                self.meta.insert(key.into(), v.clone());
-            }
-        }
+        self.meta.note_value(&obj);
         let mut carried_usage = false;
         if let Some(usage) = obj.get_mut("usage") {
             if usage.is_object() {
@@ -182,12 +184,13 @@ impl OpenAiStream {
         self.relayed
     }
 
-    /// Repairs one choice of an upstream chunk; `false` when the choice
-    /// had already finished and must not reach the client.
     /// The same-dialect fast path: a plain content delta for choice 0 — no
     /// tool call, no finish, no usage, no error — goes out as the upstream
     /// wrote it, with only `provider/` spliced into `model`. No JSON is
     /// parsed and nothing is allocated. Anything else takes the full path.
+    /// The first chunk (the role, for choice 0) goes this way too when its
+    /// `model` is a string: only its top-level fields are read, to remember
+    /// them for the chunks the gateway writes.
     fn pass_through(&mut self, data: &str, out: &mut Vec<u8>) -> bool {
         let bytes = data.as_bytes();
         let n = &*NEEDLES;
@@ -211,9 +214,15 @@ impl OpenAiStream {
         {
             return false;
         }
-        match self.choices.iter().find(|c| c.index == 0) {
-            Some(choice) if !choice.finished => {}
-            _ => return false,
+        if !self.started {
+            if !self.choices.is_empty() || !self.open_first(data) {
+                return false;
+            }
+        } else {
+            match self.choices.iter().find(|c| c.index == 0) {
+                Some(choice) if !choice.finished => {}
+                _ => return false,
+            }
         }
         out.extend_from_slice(b"data: ");
         match value_after(bytes, &n.model).filter(|&i| bytes[i] == b'"') {
@@ -229,6 +238,53 @@ impl OpenAiStream {
         true
     }
 
+    /// The first chunk, already known to be a plain delta for choice 0:
+    /// remembers its top-level fields and opens choice 0, as the full path
+    /// would. `false` (nothing changed) when its fields cannot be read this
+    /// way or `model` is not a string (the full path then adds one).
+    fn open_first(&mut self, data: &str) -> bool {
+        let Some(head) = ChunkHead::parse(data).filter(|h| h.served_model().is_some()) else {
+            return false;
+        };
+        self.meta
+            .note_head(&head, &self.provider, &self.requested_model);
+        self.started = true;
+        self.choices.push(ChoiceState::default());
+        true
+    }
+
+    /// A chunk with no choices and a usage object (the last chunk of a
+    /// stream asked for usage): the usage is latched, to go out last, and
+    /// the chunk itself is not relayed, as the full path would do, but
+    /// without building the whole chunk as a `Value`. `false` (nothing
+    /// changed) for any other chunk.
+    fn latch_usage_only(&mut self, data: &str) -> bool {
+        let bytes = data.as_bytes();
+        let n = &*NEEDLES;
+        if n.error.find(bytes).is_some()
+            || value_after(bytes, &n.usage).is_none_or(|i| bytes[i] != b'{')
+        {
+            return false;
+        }
+        let Some(head) = ChunkHead::parse(data).filter(ChunkHead::no_choices) else {
+            return false;
+        };
+        let Some(usage) = head
+            .usage
+            .and_then(|u| serde_json::from_str::<Value>(u.get()).ok())
+            .filter(Value::is_object)
+        else {
+            return false;
+        };
+        self.started = true;
+        self.meta
+            .note_head(&head, &self.provider, &self.requested_model);
+        self.usage_value = Some(usage);
+        true
+    }
+
+    /// Repairs one choice of an upstream chunk; `false` when the choice
+    /// had already finished and must not reach the client.
     fn fix_choice(&mut self, choice: &mut Map<String, Value>) -> bool {
         let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
         let pos = match self.choices.iter().position(|c| c.index == index) {
@@ -352,29 +408,7 @@ impl OpenAiStream {
     }
 
     fn chunk_base(&self) -> Map<String, Value> {
-        let mut chunk = Map::new();
-        chunk.insert(
-            "id".into(),
-            self.meta
-                .get("id")
-                .cloned()
-                .unwrap_or_else(|| Value::String("chatcmpl-arouter".into())),
-        );
-        chunk.insert(
-            "object".into(),
-            Value::String("chat.completion.chunk".into()),
-        );
-        chunk.insert(
-            "created".into(),
-            self.meta.get("created").cloned().unwrap_or(json!(0)),
-        );
-        chunk.insert(
-            "model".into(),
-            self.meta.get("model").cloned().unwrap_or_else(|| {
-                Value::String(format!("{}/{}", self.provider, self.requested_model))
-            }),
-        );
-        chunk
+        self.meta.chunk_base(&self.provider, &self.requested_model)
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
