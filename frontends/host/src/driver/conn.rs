@@ -8,7 +8,7 @@ use std::time::Instant;
 use arouter_core::exchange::{ConnectError, Exchange, Input, Output};
 use futures_lite::{AsyncReadExt, FutureExt};
 
-use super::io::{linger_close, unix_ms, write_within, Pending, READ_BUF};
+use super::io::{linger_close, unix_ms, write_within, Pending, READ_BUF, READ_START};
 use super::record::record;
 use super::runtime::{Runtime, Timer};
 use super::Worker;
@@ -71,12 +71,17 @@ pub async fn serve<R: Runtime>(client: R::Tcp, worker: &Worker<R>) {
         worker,
         exchange,
         client: Some(client),
-        down: Pending::new(),
-        up: Pending::new(),
+        // The client side starts at full size: on glommio, a request that
+        // filled a smaller buffer delayed noticing the client leave by over
+        // a second (client_disconnect_aborts_the_upstream_within_a_second);
+        // pages of it no read touched are often not even resident.
+        down: Pending::new(READ_BUF),
+        up: Pending::new(READ_START),
         upstream: None,
         connecting: None,
         provider: None,
-        out: Vec::with_capacity(READ_BUF),
+        // Grows (once) to the largest output the core writes at a time.
+        out: Vec::with_capacity(READ_START),
         drain_sent: false,
         grace_over_sent: false,
         client_eof: false,
@@ -122,7 +127,7 @@ impl<'a, R: Runtime> Conn<'a, R> {
                 // A large request or answer went through this buffer: give
                 // the memory back rather than hold it for the connection's
                 // life.
-                self.out = Vec::with_capacity(READ_BUF);
+                self.out = Vec::with_capacity(READ_START);
             }
             match self.exchange.poll_output(&mut self.out) {
                 Output::TransmitDownstream => {
@@ -306,13 +311,13 @@ impl<'a, R: Runtime> Conn<'a, R> {
             (self.drain_sent, self.grace_over_sent, self.armed.is_some());
         let down_fut = async {
             match self.client.as_mut() {
-                Some(client) if read_down => Wake::Down(client.read(&mut self.down.buf).await),
+                Some(client) if read_down => Wake::Down(client.read(self.down.space()).await),
                 _ => std::future::pending().await,
             }
         };
         let up_fut = async {
             match self.upstream.as_mut() {
-                Some(u) if read_up => Wake::Up(u.stream.read(&mut self.up.buf).await),
+                Some(u) if read_up => Wake::Up(u.stream.read(self.up.space()).await),
                 _ => std::future::pending().await,
             }
         };
@@ -359,7 +364,7 @@ impl<'a, R: Runtime> Conn<'a, R> {
                 self.exchange.handle_input(Input::DownstreamEof(now))
             }
             Wake::Down(Ok(n)) => {
-                self.down.end = n;
+                self.down.read(n);
                 return Ok(());
             }
             Wake::Up(Ok(0)) | Wake::Up(Err(_)) => {
@@ -367,7 +372,7 @@ impl<'a, R: Runtime> Conn<'a, R> {
                 self.exchange.handle_input(Input::UpstreamEof(now))
             }
             Wake::Up(Ok(n)) => {
-                self.up.end = n;
+                self.up.read(n);
                 return Ok(());
             }
             Wake::Connected(result) => {

@@ -8,7 +8,12 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use super::runtime::Runtime;
 use crate::shutdown::Shutdown;
 
+/// The most a read buffer grows to.
 pub const READ_BUF: usize = 16 * 1024;
+/// What the provider-side read buffer starts at: the few SSE events a
+/// provider sends at once fit. Thousands of streams each hold one for their
+/// whole life, so it starts small and grows only where reads fill it.
+pub const READ_START: usize = 2 * 1024;
 /// Once the shutdown grace is over, how long a write may still take: the
 /// server stops waiting for connections shortly after, and a client that
 /// does not read must not keep its call's usage from being recorded.
@@ -16,15 +21,16 @@ const FINAL_WRITE: Duration = Duration::from_secs(1);
 
 /// Bytes read but not yet taken by the core (backpressure).
 pub struct Pending {
-    pub buf: Vec<u8>,
+    buf: Vec<u8>,
     pub start: usize,
     pub end: usize,
 }
 
 impl Pending {
-    pub fn new() -> Pending {
+    /// A buffer of `size` bytes, grown by `read` up to `READ_BUF`.
+    pub fn new(size: usize) -> Pending {
         Pending {
-            buf: vec![0u8; READ_BUF],
+            buf: vec![0u8; size],
             start: 0,
             end: 0,
         }
@@ -41,6 +47,22 @@ impl Pending {
     pub fn clear(&mut self) {
         self.start = 0;
         self.end = 0;
+    }
+
+    /// Where the next read goes; only called when empty.
+    pub fn space(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    /// `n` bytes were read into `space()`. A read that filled the buffer
+    /// doubles it (up to `READ_BUF`) for the next one, so a large body
+    /// moves in few reads; bytes not yet taken are kept.
+    pub fn read(&mut self, n: usize) {
+        self.start = 0;
+        self.end = n;
+        if n == self.buf.len() && n < READ_BUF {
+            self.buf.resize((self.buf.len() * 2).min(READ_BUF), 0);
+        }
     }
 }
 
@@ -94,4 +116,31 @@ pub fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill(pending: &mut Pending) -> usize {
+        let n = pending.space().len();
+        pending.space().fill(b'x');
+        pending.read(n);
+        n
+    }
+
+    #[test]
+    fn a_read_buffer_grows_while_reads_fill_it_up_to_its_bound() {
+        let mut pending = Pending::new(READ_START);
+        assert_eq!(pending.space().len(), READ_START);
+        let mut sizes = Vec::new();
+        for _ in 0..6 {
+            let n = fill(&mut pending);
+            // What was read is kept across the growth.
+            assert_eq!(pending.data(), vec![b'x'; n].as_slice());
+            pending.clear();
+            sizes.push(pending.space().len());
+        }
+        assert_eq!(sizes, [4096, 8192, READ_BUF, READ_BUF, READ_BUF, READ_BUF]);
+    }
 }
