@@ -21,7 +21,7 @@ usage: arouter-bench mock --listen ADDR [--delay-ms 20] [--chunk-ms 20] [--chunk
 mock      POST */chat/completions: a body with \"stream\":true gets an SSE stream of
           --chunks content chunks, one every --chunk-ms, then usage and [DONE];
           any other body gets one chat.completion after --delay-ms. Keep-alive.
-streams   opens --streams connections (--ramp-per-sec new ones a second), each
+streams   opens --streams connections (round-robin over a comma-separated --url list) (--ramp-per-sec new ones a second), each
           one streaming chat request; reports completed streams, errors, and the
           longest gap between two reads of one stream (limit: 10 x --pace-ms).";
 

@@ -28,9 +28,21 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
         args,
         &["url", "key", "streams", "ramp-per-sec", "model", "pace-ms"],
     )?;
-    let url = flags.text("url").ok_or("streams needs --url")?;
+    let urls = flags.text("url").ok_or("streams needs --url")?;
     let key = flags.text("key").ok_or("streams needs --key")?;
-    let (addr, path) = split_url(url)?;
+    // Several gateways (comma-separated URLs, same path) share the load
+    // round-robin, as behind a balancer.
+    let mut addrs = Vec::new();
+    let mut path = String::new();
+    for url in urls.split(',') {
+        let (addr, p) = split_url(url)?;
+        if !path.is_empty() && p != path {
+            return Err(format!("{url}: every --url needs the same path ({path})"));
+        }
+        addrs.push(addr);
+        path = p;
+    }
+    let host = addrs[0];
     let streams = flags.number("streams", 500)? as usize;
     let ramp = flags.number("ramp-per-sec", 2000)?.max(1);
     let pace = Duration::from_millis(flags.number("pace-ms", 20)?);
@@ -39,7 +51,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
         r#"{{"model":"{model}","stream":true,"messages":[{{"role":"user","content":"Say hello"}}]}}"#
     );
     let request: Rc<[u8]> = format!(
-        "POST {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -53,6 +65,7 @@ pub(crate) fn main(args: &[String]) -> Result<ExitCode, String> {
         for i in 0..streams {
             Timer::at(started + gap * i as u32).await;
             let (request, tally) = (request.clone(), tally.clone());
+            let addr = addrs[i % addrs.len()];
             tasks.push(ex.spawn(async move { one(addr, &request, &tally).await }));
         }
         for task in tasks {
