@@ -15,6 +15,7 @@ pub mod fuzz_entry;
 pub mod gateway;
 pub mod http1;
 pub mod limits;
+pub mod manage;
 pub mod ratelimit;
 pub mod route;
 pub mod sse;

@@ -59,6 +59,7 @@ fn drain(ex: &mut Exchange, out: &mut Vec<u8>) {
                 let admission = Admission::Allowed {
                     key_id: Some(1),
                     headers: Vec::new(),
+                    models: None,
                 };
                 ex.handle_input(Input::Admission(Tick(1), admission))
                     .expect("admission");

@@ -587,6 +587,7 @@ fn nothing_goes_upstream_before_admission() {
         Admission::Allowed {
             key_id: Some(9),
             headers: vec![],
+            models: None,
         },
     ));
     assert_eq!(s.connects(), vec![(0, false)]);

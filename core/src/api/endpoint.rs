@@ -15,6 +15,8 @@ pub enum Scope {
     Inference,
     /// A management key (or the master key).
     Management,
+    /// Any valid key, a management key included: a key's own record.
+    Key,
 }
 
 /// Gemini `models/{model}:{method}` verbs.
@@ -70,6 +72,8 @@ pub enum Endpoint<'a> {
     GetKey(&'a str),
     UpdateKey(&'a str),
     DeleteKey(&'a str),
+    /// `GET /api/v1/key`: the calling key's own record.
+    CurrentKey,
     Balance,
     Transactions,
     /// `/{provider}/{rest}`: raw pass-through to a configured provider.
@@ -94,6 +98,7 @@ impl Endpoint<'_> {
     pub fn scope(&self) -> Scope {
         match self {
             Endpoint::Health | Endpoint::OpenApi => Scope::Public,
+            Endpoint::CurrentKey => Scope::Key,
             Endpoint::ListKeys
             | Endpoint::CreateKey
             | Endpoint::GetKey(_)
@@ -126,6 +131,7 @@ impl Endpoint<'_> {
             },
             Endpoint::ListKeys | Endpoint::CreateKey => "keys",
             Endpoint::GetKey(_) | Endpoint::UpdateKey(_) | Endpoint::DeleteKey(_) => "key",
+            Endpoint::CurrentKey => "current_key",
             Endpoint::Balance => "balance",
             Endpoint::Transactions => "transactions",
             Endpoint::ProviderProxy { .. } => "provider_proxy",
@@ -205,6 +211,7 @@ pub fn classify<'a>(
                 _ => not_allowed("GET, POST"),
             }
         }
+        "/api/v1/key" => return get(method, Endpoint::CurrentKey, path),
         "/api/v1/balance" => return get(method, Endpoint::Balance, path),
         "/api/v1/transactions" => return get(method, Endpoint::Transactions, path),
         _ => {}

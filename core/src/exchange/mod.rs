@@ -6,6 +6,7 @@
 //! driver must do before polling again. Time only ever arrives as the `Tick`
 //! inside an `Input`.
 
+mod allowed;
 mod body;
 mod call;
 mod count;
@@ -33,6 +34,7 @@ use crate::auth::{self, AuthError};
 use crate::budget::BodyReservation;
 use crate::gateway::Gateway;
 use crate::http1::{encode, BodyKind, RequestHead, ServerCodec, ServerEvent};
+use crate::manage::{self, ManageRequest, ManageResult, ModelAllowlist};
 use crate::Tick;
 
 #[derive(Debug)]
@@ -43,6 +45,7 @@ enum Admit {
     Allowed {
         key_id: Option<i64>,
         headers: Vec<(&'static str, String)>,
+        models: Option<Arc<ModelAllowlist>>,
     },
 }
 
@@ -67,6 +70,8 @@ struct Current {
     request_id: RequestId,
     /// The body's share of the gateway's body budget.
     reservation: Option<BodyReservation>,
+    /// An `Output::Manage` is out; its answer comes as `Input::Managed`.
+    managing: bool,
 }
 
 /// A request handed to an upstream call.
@@ -225,6 +230,10 @@ impl Exchange {
             }
             Input::Admission(now, admission) => {
                 self.admission(now, admission)?;
+                Ok(0)
+            }
+            Input::Managed(now, result) => {
+                self.managed(now, result)?;
                 Ok(0)
             }
             Input::UpstreamConnected { now, reused } => {
@@ -431,6 +440,7 @@ impl Exchange {
                 admit: Admit::NotNeeded,
                 request_id,
                 reservation,
+                managing: false,
             },
             last_progress: now,
             head_done: now,
@@ -471,9 +481,17 @@ impl Exchange {
             return Err(UsageError::UnexpectedAdmission);
         }
         match admission {
-            Admission::Allowed { key_id, headers } => {
+            Admission::Allowed {
+                key_id,
+                headers,
+                models,
+            } => {
                 let expect_continue = current.head.expect_continue && !current.body_done;
-                current.admit = Admit::Allowed { key_id, headers };
+                current.admit = Admit::Allowed {
+                    key_id,
+                    headers,
+                    models,
+                };
                 if expect_continue {
                     encode::write_continue(&mut self.down);
                 }
@@ -499,17 +517,23 @@ impl Exchange {
         let State::Request { current, .. } = &self.state else {
             return;
         };
-        if !current.body_done {
+        if !current.body_done || current.managing {
             return;
         }
-        let (caller, headers) = match &current.admit {
+        let (caller, headers, models) = match &current.admit {
             Admit::Pending => return,
-            Admit::NotNeeded => (Caller::Anonymous, Vec::new()),
-            Admit::Allowed { key_id, headers } => {
-                (key_id.map_or(Caller::Master, Caller::Key), headers.clone())
-            }
+            Admit::NotNeeded => (Caller::Anonymous, Vec::new(), None),
+            Admit::Allowed {
+                key_id,
+                headers,
+                models,
+            } => (
+                key_id.map_or(Caller::Master, Caller::Key),
+                headers.clone(),
+                models.clone(),
+            ),
         };
-        let handled = self.handle(&current.head, &current.body);
+        let handled = self.handle(&current.head, &current.body, caller);
         if let (Handled::Call(_), State::Request { current, .. }) = (&handled, &mut self.state) {
             // The call keeps the parsed request; the raw bytes go now, not
             // when the call ends, so a large body is not held twice.
@@ -520,16 +544,59 @@ impl Exchange {
                 response.headers.extend(headers);
                 self.respond(now, response, caller);
             }
-            Handled::Call(plan) => self.start_call(now, plan, caller, headers),
+            Handled::Call(plan) => {
+                match allowed::restrict(plan, models.as_deref(), &self.gateway) {
+                    Ok(plan) => self.start_call(now, plan, caller, headers),
+                    Err(err) => {
+                        let mut response = Response::from(&err);
+                        response.headers.extend(headers);
+                        self.respond(now, response, caller);
+                    }
+                }
+            }
+            Handled::Manage(request) => {
+                if let State::Request { current, .. } = &mut self.state {
+                    current.managing = true;
+                    // The body is parsed into the request; drop the bytes.
+                    current.body = Vec::new();
+                }
+                self.outputs.push_back(Output::Manage(request));
+            }
         }
     }
 
-    /// The endpoints: answered by the core itself, or by a provider.
-    fn handle(&self, head: &RequestHead, body: &[u8]) -> Handled {
+    /// The host carried out the management request: answer it.
+    fn managed(&mut self, now: Tick, result: ManageResult) -> Result<(), UsageError> {
+        let State::Request { current, .. } = &mut self.state else {
+            return Err(UsageError::UnexpectedManaged);
+        };
+        if !current.managing {
+            return Err(UsageError::UnexpectedManaged);
+        }
+        current.managing = false;
+        let caller = current.admit.caller();
+        let mut response = manage::render(result);
+        if let Admit::Allowed { headers, .. } = &current.admit {
+            response.headers.extend(headers.iter().cloned());
+        }
+        self.respond(now, response, caller);
+        // Pipelined requests may be waiting behind this one.
+        self.drive(now);
+        Ok(())
+    }
+
+    /// The endpoints: answered by the core itself, by the host's accounts
+    /// service, or by a provider.
+    fn handle(&self, head: &RequestHead, body: &[u8], caller: Caller) -> Handled {
         let endpoint = match route(head, &self.gateway) {
             Ok(endpoint) => endpoint,
             Err(err) => return Handled::Respond(Response::from(&err)),
         };
+        match manage::parse(&endpoint, head.query(), body, caller) {
+            Ok(Some(request)) => return Handled::Manage(request),
+            Ok(None) => {}
+            Err(err) => return Handled::Respond(Response::from(&err)),
+        }
         let gateway = &self.gateway;
         let result = match endpoint {
             Endpoint::Health | Endpoint::OpenApi => {
@@ -834,6 +901,7 @@ impl Exchange {
 enum Handled {
     Respond(Response),
     Call(Plan),
+    Manage(ManageRequest),
 }
 
 fn health() -> Response {
@@ -853,6 +921,18 @@ fn public_answer(endpoint: &Endpoint<'_>) -> Option<fn() -> Response> {
 fn rejection_error(dialect: Dialect, reason: Rejection) -> ApiError {
     match reason {
         Rejection::InvalidKey => ApiError::invalid_credential(dialect),
+        Rejection::ExpiredKey => ApiError::new(
+            dialect,
+            ErrorKind::Unauthenticated,
+            "this API key has expired",
+        )
+        .with_code("expired_api_key"),
+        Rejection::ManagementOnly => ApiError::new(
+            dialect,
+            ErrorKind::PermissionDenied,
+            "a management key may not call models; use an inference key",
+        )
+        .with_code("management_key"),
         Rejection::Forbidden => ApiError::new(
             dialect,
             ErrorKind::PermissionDenied,

@@ -4,8 +4,11 @@
 use http::Method;
 
 use super::request_id::RequestId;
+use std::sync::Arc;
+
 use crate::api::Scope;
 use crate::billing::MicroUsd;
+use crate::manage::{ManageRequest, ManageResult, ModelAllowlist};
 use crate::usage::Usage;
 use crate::Tick;
 
@@ -18,6 +21,8 @@ pub enum Input<'a> {
     DownstreamEof(Tick),
     /// The host's answer to the last `Output::Admit`.
     Admission(Tick, Admission),
+    /// The host's answer to the last `Output::Manage`.
+    Managed(Tick, ManageResult),
     /// The connection asked for by `Output::ConnectUpstream` is open;
     /// `reused` when it came from the pool (it may turn out stale).
     UpstreamConnected { now: Tick, reused: bool },
@@ -78,6 +83,11 @@ pub enum Output {
     /// Check this credential (hash lookup, rate limit) and answer with
     /// `Input::Admission`. Nothing else happens on this connection until then.
     Admit(AdmitRequest),
+    /// Carry out this management operation (on the store, off the
+    /// serving thread) and answer with `Input::Managed`. Any change must
+    /// be visible to every connection's admission before the answer is
+    /// given. Nothing else happens on this connection until then.
+    Manage(ManageRequest),
     /// Open a connection to this provider (an index into
     /// `Gateway::providers()`), taken from the pool unless `fresh`, then
     /// answer `UpstreamConnected` or `UpstreamFailed`. Bounded by
@@ -116,6 +126,10 @@ impl std::fmt::Debug for AdmitRequest {
 pub enum Rejection {
     /// Unknown, revoked or disabled key.
     InvalidKey,
+    /// A stored key past its `expires_at`.
+    ExpiredKey,
+    /// A management key calling a model: such keys only manage.
+    ManagementOnly,
     /// A valid key without the scope the endpoint needs.
     Forbidden,
     /// Over the key's rate limit (headers carry Retry-After).
@@ -132,6 +146,9 @@ pub enum Admission {
         key_id: Option<i64>,
         /// Extra response headers (the `X-RateLimit-*` values).
         headers: Vec<(&'static str, String)>,
+        /// The models this key may call; `None` for any. Enforced by the
+        /// core once the request names its model.
+        models: Option<Arc<ModelAllowlist>>,
     },
     Rejected {
         reason: Rejection,
@@ -272,4 +289,6 @@ pub enum UsageError {
     UnexpectedAdmission,
     /// Upstream input while no upstream connection was asked for.
     UnexpectedUpstream,
+    /// `Input::Managed` while no `Output::Manage` was outstanding.
+    UnexpectedManaged,
 }

@@ -19,6 +19,7 @@ use arouter_core::exchange::{
 };
 use arouter_core::gateway::{Gateway, ModelEntry, Pricing, Provider, ProviderKind};
 use arouter_core::http1::{ClientCodec, ClientEvent, RequestHead, ServerCodec, ServerEvent};
+use arouter_core::manage::{ManageRequest, ModelAllowlist};
 use arouter_core::sse::SseDecoder;
 use arouter_core::upstream::UpstreamAddr;
 use arouter_core::usage::Usage;
@@ -96,6 +97,8 @@ pub enum AdmitScript {
     /// `Allowed { key_id: Some(1), headers: [X-RateLimit-Limit: 10] }`.
     Allow,
     Reject(Rejection, Vec<(&'static str, String)>),
+    /// `Allow`, limited to these models.
+    AllowModels(Arc<ModelAllowlist>),
     /// No answer: the test sends `Input::Admission` itself.
     Hold,
 }
@@ -195,6 +198,7 @@ impl Builder {
             uploads: Vec::new(),
             log: Vec::new(),
             admits: Vec::new(),
+            manages: Vec::new(),
             admit: AdmitScript::Allow,
             connects: VecDeque::new(),
             upstream_open: false,
@@ -217,6 +221,8 @@ pub struct Scenario {
     pub log: Vec<Rec>,
     pub admits: Vec<AdmitRequest>,
     pub admit: AdmitScript,
+    /// The management requests handed to the host, in order.
+    pub manages: Vec<ManageRequest>,
     /// Answers for the next `ConnectUpstream`s; when empty, a fresh connection.
     pub connects: VecDeque<ConnectAnswer>,
     /// An upstream connection is open (connected and not released).
@@ -253,6 +259,7 @@ impl Scenario {
             uploads: Vec::new(),
             log: Vec::new(),
             admits: Vec::new(),
+            manages: Vec::new(),
             admit: AdmitScript::Allow,
             connects: VecDeque::new(),
             upstream_open: false,
@@ -297,6 +304,12 @@ impl Scenario {
                         AdmitScript::Allow => Some(Admission::Allowed {
                             key_id: Some(1),
                             headers: vec![("X-RateLimit-Limit", "10".into())],
+                            models: None,
+                        }),
+                        AdmitScript::AllowModels(models) => Some(Admission::Allowed {
+                            key_id: Some(1),
+                            headers: vec![("X-RateLimit-Limit", "10".into())],
+                            models: Some(models.clone()),
                         }),
                         AdmitScript::Reject(reason, headers) => Some(Admission::Rejected {
                             reason: *reason,
@@ -333,6 +346,8 @@ impl Scenario {
                     self.upstream_open = false;
                 }
                 Output::Event(event) => self.log.push(Rec::Event(event)),
+                // Answered by the test with `Input::Managed`.
+                Output::Manage(request) => self.manages.push(request),
                 Output::Close => {
                     assert!(!self.closed, "Close twice");
                     self.log.push(Rec::Close);

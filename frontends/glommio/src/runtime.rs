@@ -71,6 +71,13 @@ impl Runtime for Glommio {
         glommio::timer::sleep(at.saturating_duration_since(Instant::now())).await;
     }
 
+    fn unblock<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> impl Future<Output = T> + 'static {
+        glommio::executor().spawn_blocking(work)
+    }
+
     fn set_nodelay(&self, stream: &TcpStream) {
         let _ = stream.set_nodelay(true);
     }

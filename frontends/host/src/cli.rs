@@ -23,6 +23,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start-up: the size of a variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the gateway.
     #[command(
@@ -33,6 +35,65 @@ in snake case (--body-timeout-ms is body_timeout_ms). \
 Keys are better passed in the environment than as flags, which other users can see in the process list."
     )]
     Serve(ServeArgs),
+    /// Manage API keys directly in the data directory (no server needed,
+    /// so a gateway without a master key can be set up). A running
+    /// gateway sees keys changed this way at its next start; change the
+    /// keys of a running one through its keys API.
+    Keys(KeysArgs),
+}
+
+/// `arouter keys`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeysArgs {
+    /// Directory of the embedded store [default: ./arouter-data].
+    #[arg(long, env = "AROUTER_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub action: KeysAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeysAction {
+    /// Create a key and print its secret (shown this once only).
+    Create(KeyCreateArgs),
+    /// List the keys (never their secrets).
+    List {
+        /// Include disabled and expired keys.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Disable a key, by its hash.
+    Disable { hash: String },
+    /// Delete a key, by its hash. Its transactions stay.
+    Delete { hash: String },
+}
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KeyCreateArgs {
+    /// A name for people to recognise the key by.
+    #[arg(long)]
+    pub name: String,
+    /// A management key: may use the keys API, may not call models.
+    #[arg(long)]
+    pub management: bool,
+    /// Spending limit in USD.
+    #[arg(long)]
+    pub limit: Option<f64>,
+    /// When the limit starts over: daily, weekly or monthly.
+    #[arg(long)]
+    pub limit_reset: Option<String>,
+    /// Requests allowed per --rate-interval.
+    #[arg(long, requires = "rate_interval")]
+    pub rate_requests: Option<u32>,
+    /// The rate limit's window: 60s, 5m, 1h, 1d.
+    #[arg(long, requires = "rate_requests")]
+    pub rate_interval: Option<String>,
+    /// Models the key may call, comma-separated globs (openai/*,anthropic/claude-sonnet-4-5).
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_models: Option<Vec<String>>,
+    /// When the key stops working, RFC 3339 (2030-01-01T00:00:00Z).
+    #[arg(long)]
+    pub expires_at: Option<String>,
 }
 
 /// `--runtime`.

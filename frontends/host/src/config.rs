@@ -761,7 +761,9 @@ models = ["llama", "qwen"]
             let flag = format!("--{}", arg.get_long().unwrap());
             let parsed = crate::cli::Cli::try_parse_from(["arouter", "serve", &flag, &default])
                 .unwrap_or_else(|e| panic!("{flag} {default}: {e}"));
-            let crate::cli::Command::Serve(with) = parsed.command;
+            let crate::cli::Command::Serve(with) = parsed.command else {
+                panic!("parsed as serve");
+            };
             let c = load(&with, &[]).unwrap();
             if flag.ends_with("-base-url") {
                 let kind =

@@ -13,12 +13,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arouter_core::api::Scope;
 use arouter_core::exchange::{Admission, AdmitRequest, Rejection};
 use arouter_core::ratelimit::{self, Quota};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::key_rules;
 use crate::shard::{Published, SharedGcra, Snapshot};
 use crate::store::KeyRecord;
 
@@ -127,22 +127,26 @@ impl KeyCache {
                 return Admission::Allowed {
                     key_id: None,
                     headers: Vec::new(),
+                    models: None,
                 };
             }
         }
         let Some(KeyEntry { record, bucket }) = keys.by_hash.get(&hash) else {
             return reject(Rejection::InvalidKey);
         };
-        if !bool::from(record.hash.ct_eq(&hash)) || record.disabled {
+        if !bool::from(record.hash.ct_eq(&hash)) {
             return reject(Rejection::InvalidKey);
         }
-        if request.scope == Scope::Management && !record.management {
-            return reject(Rejection::Forbidden);
+        let now_unix_secs = i64::try_from(now_unix_ms / 1000).unwrap_or(i64::MAX);
+        if let Err(reason) = key_rules::check(record, request.scope, now_unix_secs) {
+            return reject(reason);
         }
+        let models = record.allowed_models.clone();
         let Some(limit) = record.rate_limit else {
             return Admission::Allowed {
                 key_id: Some(record.id),
                 headers: Vec::new(),
+                models,
             };
         };
         let quota = Quota::new(
@@ -160,6 +164,7 @@ impl KeyCache {
             Admission::Allowed {
                 key_id: Some(record.id),
                 headers,
+                models,
             }
         } else {
             Admission::Rejected {
@@ -173,6 +178,7 @@ impl KeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arouter_core::api::Scope;
 
     fn record(id: i64, secret: &str, management: bool, disabled: bool) -> KeyRecord {
         KeyRecord {
@@ -184,6 +190,13 @@ mod tests {
             disabled,
             rate_limit: None,
             created_at: 0,
+            suffix: String::new(),
+            limit_micros: None,
+            limit_reset: None,
+            include_byok_in_limit: false,
+            expires_at: None,
+            allowed_models: None,
+            updated_at: None,
         }
     }
 

@@ -3,11 +3,13 @@
 //! answers the core's admission requests. Nothing here speaks HTTP; that
 //! lives in `arouter-core`.
 
+pub mod accounts;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod driver;
+pub mod key_rules;
 pub mod keys;
 pub mod pricing;
 pub mod recorder;

@@ -16,9 +16,12 @@ use clap::Parser;
 fn main() -> ExitCode {
     return_large_buffers_to_the_system();
     let cli = Cli::parse();
-    let Command::Serve(args) = &cli.command;
+    let level = match &cli.command {
+        Command::Serve(args) => args.log_level.as_str(),
+        Command::Keys(_) => "warn",
+    };
     // `--log-level`, or RUST_LOG as clap read it.
-    let filter = match args.log_level.trim() {
+    let filter = match level.trim() {
         "" => "info",
         level => level,
     };
@@ -31,6 +34,21 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Keys(args) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            match arouter_host::accounts::cli::run(&args, now) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(message) => {
+                    eprintln!("arouter keys: {message}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

@@ -69,6 +69,13 @@ impl Runtime for Smol {
         })
     }
 
+    fn unblock<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> impl Future<Output = T> + 'static {
+        smol::unblock(work)
+    }
+
     fn set_nodelay(&self, stream: &TcpStream) {
         let _ = stream.set_nodelay(true);
     }

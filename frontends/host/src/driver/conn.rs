@@ -12,6 +12,7 @@ use super::io::{linger_close, unix_ms, write_within, Pending, READ_BUF, READ_STA
 use super::record::record;
 use super::runtime::{Runtime, Timer};
 use super::Worker;
+use crate::accounts;
 use crate::upstream::Upstream;
 
 /// The output buffer keeps at most this much capacity between writes.
@@ -177,6 +178,17 @@ impl<'a, R: Runtime> Conn<'a, R> {
                             .admit_on(&self.worker.keys, &request, unix_ms());
                     let now = self.now();
                     self.input(Input::Admission(now, admission));
+                }
+                Output::Manage(request) => {
+                    let host = shared.host.clone();
+                    let now_secs = i64::try_from(unix_ms() / 1000).unwrap_or(i64::MAX);
+                    let result = self
+                        .worker
+                        .rt
+                        .unblock(move || accounts::execute(&host, request, now_secs))
+                        .await;
+                    let now = self.now();
+                    self.input(Input::Managed(now, result));
                 }
                 Output::ConnectUpstream { provider, fresh } => self.connect(provider, fresh),
                 Output::ReleaseUpstream { reuse } => self.release(reuse),

@@ -35,6 +35,12 @@ pub trait Runtime: Clone + 'static {
         host: String,
         port: u16,
     ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + 'static;
+    /// Runs blocking `work` (a store call) on the runtime's blocking
+    /// pool, off the serving thread; resolves with its result.
+    fn unblock<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> impl Future<Output = T> + 'static;
     fn sleep_until(&self, at: Instant) -> impl Future<Output = ()>;
     /// Sends small writes at once (an SSE event must not wait for the next).
     fn set_nodelay(&self, stream: &Self::Tcp);

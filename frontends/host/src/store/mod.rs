@@ -5,8 +5,10 @@
 pub mod sqlite;
 
 use std::fmt;
+use std::sync::Arc;
 
 pub use arouter_core::exchange::Outcome;
+use arouter_core::manage::{KeyPatch, KeyUsage, LimitReset, ModelAllowlist};
 
 /// A stored API key. The secret itself is never stored, only its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +24,44 @@ pub struct KeyRecord {
     /// Per-key rate limit: `requests` per `period_secs`.
     pub rate_limit: Option<RateLimit>,
     pub created_at: i64,
+    /// The key's last characters, for its masked label.
+    pub suffix: String,
+    /// Spending limit in micro-USD; `None` is unlimited.
+    pub limit_micros: Option<u64>,
+    pub limit_reset: Option<LimitReset>,
+    pub include_byok_in_limit: bool,
+    /// Unix seconds after which the key is refused.
+    pub expires_at: Option<i64>,
+    /// `None` allows every model. Shared, so admission hands it to a
+    /// request without copying.
+    pub allowed_models: Option<Arc<ModelAllowlist>>,
+    pub updated_at: Option<i64>,
+}
+
+impl KeyRecord {
+    /// The masked form of the secret shown in place of it.
+    pub fn label(&self) -> String {
+        format!("{}...{}", self.prefix, self.suffix)
+    }
+
+    /// The public id: the hex SHA-256 of the secret.
+    pub fn hash_hex(&self) -> String {
+        hex(&self.hash)
+    }
+
+    pub fn expired(&self, now_unix_secs: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now_unix_secs)
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,10 +75,33 @@ pub struct RateLimit {
 pub struct NewKey {
     pub hash: [u8; 32],
     pub prefix: String,
+    pub suffix: String,
     pub name: String,
     pub management: bool,
     pub rate_limit: Option<RateLimit>,
     pub created_at: i64,
+    pub limit_micros: Option<u64>,
+    pub limit_reset: Option<LimitReset>,
+    pub include_byok_in_limit: bool,
+    pub expires_at: Option<i64>,
+    pub allowed_models: Option<ModelAllowlist>,
+}
+
+/// What a key's transactions add up to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeySpend {
+    pub usage: KeyUsage,
+    /// Unix seconds of the key's newest transaction.
+    pub last_used_at: Option<i64>,
+}
+
+/// The starts (Unix seconds, UTC) of the windows `usage_daily`,
+/// `usage_weekly` and `usage_monthly` count from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Windows {
+    pub day: i64,
+    pub week: i64,
+    pub month: i64,
 }
 
 #[derive(Debug)]
@@ -98,4 +161,16 @@ pub trait Store: Send + Sync {
     /// Every key, for the in-memory cache at start-up and after changes.
     fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
     fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError>;
+    /// Applies `patch` to the key with this hash; `None` when there is none.
+    fn update_key(
+        &self,
+        hash: &[u8; 32],
+        patch: &KeyPatch,
+        now: i64,
+    ) -> Result<Option<KeyRecord>, StoreError>;
+    /// Removes the key; `false` when there was none. Its transactions stay.
+    fn delete_key(&self, hash: &[u8; 32]) -> Result<bool, StoreError>;
+    /// The spending of a key (`None`: calls made with the master key),
+    /// from its transactions.
+    fn key_spend(&self, key_id: Option<i64>, windows: Windows) -> Result<KeySpend, StoreError>;
 }

@@ -6,7 +6,13 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{KeyRecord, NewKey, Outcome, RateLimit, Store, StoreError, Transaction};
+use std::sync::Arc;
+
+use arouter_core::manage::{KeyPatch, KeyUsage, LimitReset, ModelAllowlist};
+
+use super::{
+    KeyRecord, KeySpend, NewKey, Outcome, RateLimit, Store, StoreError, Transaction, Windows,
+};
 
 pub const FILE_NAME: &str = "arouter.sqlite3";
 
@@ -68,6 +74,16 @@ const MIGRATIONS: &[&str] = &[
     // stored once. Older rows have none (NULLs never conflict).
     "ALTER TABLE transactions ADD COLUMN record_id TEXT;
      CREATE UNIQUE INDEX transactions_record ON transactions (record_id);",
+    // 4: the keys API (OpenRouter's fields). Keys made before have an
+    // empty label suffix, no limit, no expiry and every model allowed.
+    "ALTER TABLE keys ADD COLUMN suffix TEXT NOT NULL DEFAULT '';
+     ALTER TABLE keys ADD COLUMN limit_micros INTEGER;
+     ALTER TABLE keys ADD COLUMN limit_reset TEXT;
+     ALTER TABLE keys ADD COLUMN include_byok INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE keys ADD COLUMN expires_at INTEGER;
+     ALTER TABLE keys ADD COLUMN allowed_models TEXT;
+     ALTER TABLE keys ADD COLUMN updated_at INTEGER;
+     CREATE INDEX IF NOT EXISTS transactions_key_time ON transactions (key_id, created_at);",
 ];
 
 pub struct SqliteStore {
@@ -153,7 +169,25 @@ fn row_to_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
     }
     let requests: Option<u32> = row.get("rate_requests")?;
     let period: Option<u32> = row.get("rate_period_s")?;
+    let allowed: Option<String> = row.get("allowed_models")?;
+    // Written by this store from a validated list; a row that no longer
+    // reads as one allows nothing rather than everything.
+    let allowed_models = allowed.map(|text| {
+        let patterns: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
+        Arc::new(ModelAllowlist::new(patterns).unwrap_or_else(|_| ModelAllowlist::nothing()))
+    });
     Ok(KeyRecord {
+        suffix: row.get("suffix")?,
+        limit_micros: row
+            .get::<_, Option<i64>>("limit_micros")?
+            .map(|m| m.max(0) as u64),
+        limit_reset: row
+            .get::<_, Option<String>>("limit_reset")?
+            .and_then(|r| LimitReset::parse(&r)),
+        include_byok_in_limit: row.get("include_byok")?,
+        expires_at: row.get("expires_at")?,
+        allowed_models,
+        updated_at: row.get("updated_at")?,
         id: row.get("id")?,
         hash: fixed,
         prefix: row.get("prefix")?,
@@ -169,6 +203,68 @@ fn row_to_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
         },
         created_at: row.get("created_at")?,
     })
+}
+
+fn allowed_json(list: Option<&ModelAllowlist>) -> Option<String> {
+    list.map(|l| serde_json::Value::from(l.patterns().to_vec()).to_string())
+}
+
+fn write_key(conn: &Connection, key: &KeyRecord) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE keys SET name = ?2, management = ?3, disabled = ?4, rate_requests = ?5,
+         rate_period_s = ?6, limit_micros = ?7, limit_reset = ?8, include_byok = ?9,
+         expires_at = ?10, allowed_models = ?11, updated_at = ?12 WHERE id = ?1",
+        params![
+            key.id,
+            key.name,
+            key.management,
+            key.disabled,
+            key.rate_limit.map(|r| r.requests),
+            key.rate_limit.map(|r| r.period_secs),
+            key.limit_micros.map(|m| m as i64),
+            key.limit_reset.map(LimitReset::as_str),
+            key.include_byok_in_limit,
+            key.expires_at,
+            allowed_json(key.allowed_models.as_deref()),
+            key.updated_at,
+        ],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn apply(key: &mut KeyRecord, patch: &KeyPatch, now: i64) {
+    if let Some(name) = &patch.name {
+        key.name = name.clone();
+    }
+    if let Some(disabled) = patch.disabled {
+        key.disabled = disabled;
+    }
+    if let Some(limit) = patch.limit_micros {
+        key.limit_micros = limit;
+    }
+    if let Some(reset) = patch.limit_reset {
+        key.limit_reset = reset;
+    }
+    if let Some(byok) = patch.include_byok_in_limit {
+        key.include_byok_in_limit = byok;
+    }
+    if let Some(expires) = patch.expires_at {
+        key.expires_at = expires;
+    }
+    if let Some(rate) = patch.rate_limit {
+        key.rate_limit = rate.map(|r| RateLimit {
+            requests: r.requests,
+            period_secs: r.interval_secs,
+        });
+    }
+    if let Some(management) = patch.management {
+        key.management = management;
+    }
+    if let Some(models) = &patch.allowed_models {
+        key.allowed_models = models.clone().map(Arc::new);
+    }
+    key.updated_at = Some(now);
 }
 
 impl Store for SqliteStore {
@@ -264,8 +360,9 @@ impl Store for SqliteStore {
                 return Err(StoreError::Conflict("a key with this hash exists".into()));
             }
             conn.execute(
-                "INSERT INTO keys (hash, prefix, name, management, rate_requests, rate_period_s, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO keys (hash, prefix, name, management, rate_requests, rate_period_s, created_at,
+                 suffix, limit_micros, limit_reset, include_byok, expires_at, allowed_models)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     &key.hash[..],
                     key.prefix,
@@ -274,12 +371,81 @@ impl Store for SqliteStore {
                     key.rate_limit.map(|r| r.requests),
                     key.rate_limit.map(|r| r.period_secs),
                     key.created_at,
+                    key.suffix,
+                    key.limit_micros.map(|m| m as i64),
+                    key.limit_reset.map(LimitReset::as_str),
+                    key.include_byok_in_limit,
+                    key.expires_at,
+                    allowed_json(key.allowed_models.as_ref()),
                 ],
             )
             .map_err(backend)?;
             let id = conn.last_insert_rowid();
             conn.query_row("SELECT * FROM keys WHERE id = ?1", [id], row_to_key)
                 .map_err(backend)
+        })
+    }
+
+    fn update_key(
+        &self,
+        hash: &[u8; 32],
+        patch: &KeyPatch,
+        now: i64,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        self.with(|conn| {
+            let tx = conn.unchecked_transaction().map_err(backend)?;
+            let found = tx
+                .query_row(
+                    "SELECT * FROM keys WHERE hash = ?1",
+                    [&hash[..]],
+                    row_to_key,
+                )
+                .optional()
+                .map_err(backend)?;
+            let Some(mut key) = found else {
+                return Ok(None);
+            };
+            apply(&mut key, patch, now);
+            write_key(&tx, &key)?;
+            tx.commit().map_err(backend)?;
+            Ok(Some(key))
+        })
+    }
+
+    fn delete_key(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        self.with(|conn| {
+            let n = conn
+                .execute("DELETE FROM keys WHERE hash = ?1", [&hash[..]])
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+    }
+
+    fn key_spend(&self, key_id: Option<i64>, windows: Windows) -> Result<KeySpend, StoreError> {
+        self.with(|conn| {
+            // `key_id IS ?1` matches NULL (the master key's calls) too.
+            conn.query_row(
+                "SELECT COALESCE(SUM(cost_micros), 0),
+                        COALESCE(SUM(CASE WHEN created_at >= ?2 THEN cost_micros END), 0),
+                        COALESCE(SUM(CASE WHEN created_at >= ?3 THEN cost_micros END), 0),
+                        COALESCE(SUM(CASE WHEN created_at >= ?4 THEN cost_micros END), 0),
+                        MAX(created_at)
+                 FROM transactions WHERE key_id IS ?1",
+                params![key_id, windows.day, windows.week, windows.month],
+                |r| {
+                    let micros = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                    Ok(KeySpend {
+                        usage: KeyUsage {
+                            total: micros(0)?,
+                            daily: micros(1)?,
+                            weekly: micros(2)?,
+                            monthly: micros(3)?,
+                        },
+                        last_used_at: r.get(4)?,
+                    })
+                },
+            )
+            .map_err(backend)
         })
     }
 }
@@ -295,17 +461,7 @@ mod tests {
         let store = SqliteStore::open(&data).unwrap();
         assert!(data.join(FILE_NAME).exists());
         assert!(store.load_keys().unwrap().is_empty());
-        let new = NewKey {
-            hash: [7; 32],
-            prefix: "sk-ar-abc".into(),
-            name: "ci".into(),
-            management: false,
-            rate_limit: Some(RateLimit {
-                requests: 5,
-                period_secs: 60,
-            }),
-            created_at: 1_700_000_000,
-        };
+        let new = new_key([7; 32]);
         let rec = store.insert_key(&new).unwrap();
         assert_eq!(rec.hash, [7; 32]);
         assert!(matches!(
@@ -368,6 +524,112 @@ mod tests {
             .collect();
         ids.sort();
         assert_eq!(ids, ["a", "b", "c"]);
+    }
+
+    fn new_key(hash: [u8; 32]) -> NewKey {
+        NewKey {
+            hash,
+            prefix: "sk-ar-abc".into(),
+            suffix: "xyz".into(),
+            name: "ci".into(),
+            management: false,
+            rate_limit: Some(RateLimit {
+                requests: 5,
+                period_secs: 60,
+            }),
+            created_at: 1_700_000_000,
+            limit_micros: Some(3_000_000),
+            limit_reset: Some(LimitReset::Monthly),
+            include_byok_in_limit: false,
+            expires_at: None,
+            allowed_models: ModelAllowlist::new(vec!["openai/*".into()]).ok(),
+        }
+    }
+
+    fn spent(key_id: Option<i64>, created_at: i64, cost_micros: u64) -> Transaction {
+        Transaction {
+            created_at,
+            key_id,
+            provider: "openai".into(),
+            model: "m".into(),
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            cost_micros,
+            complete: true,
+            estimated: false,
+            referer: None,
+            title: None,
+            request_id: None,
+            record_id: None,
+            upstream_status: Some(200),
+            outcome: Outcome::Complete,
+        }
+    }
+
+    #[test]
+    fn keys_update_delete_and_spend() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let rec = store.insert_key(&new_key([1; 32])).unwrap();
+        assert_eq!(rec.label(), "sk-ar-abc...xyz");
+        assert_eq!(rec.limit_micros, Some(3_000_000));
+        assert!(rec.allowed_models.as_ref().unwrap().allows("openai", "x"));
+        let patch = KeyPatch {
+            name: Some("renamed".into()),
+            limit_micros: Some(None),
+            allowed_models: Some(None),
+            disabled: Some(true),
+            ..KeyPatch::default()
+        };
+        let updated = store.update_key(&[1; 32], &patch, 42).unwrap().unwrap();
+        assert_eq!(
+            (
+                updated.name.as_str(),
+                updated.limit_micros,
+                updated.disabled
+            ),
+            ("renamed", None, true)
+        );
+        assert_eq!(updated.allowed_models, None);
+        assert_eq!(updated.updated_at, Some(42));
+        // What was written is what is read back.
+        assert_eq!(store.load_keys().unwrap(), vec![updated]);
+        assert_eq!(store.update_key(&[2; 32], &patch, 43).unwrap(), None);
+
+        let day = 1_000 * 86_400;
+        store
+            .record(&[
+                spent(Some(rec.id), day - 10 * 86_400, 5),
+                spent(Some(rec.id), day - 3 * 86_400, 7),
+                spent(Some(rec.id), day + 60, 11),
+                spent(None, day + 60, 1_000),
+            ])
+            .unwrap();
+        let windows = Windows {
+            day,
+            week: day - 4 * 86_400,
+            month: day - 5 * 86_400,
+        };
+        let s = store.key_spend(Some(rec.id), windows).unwrap();
+        assert_eq!(
+            (
+                s.usage.total,
+                s.usage.daily,
+                s.usage.weekly,
+                s.usage.monthly
+            ),
+            (23, 11, 18, 18)
+        );
+        assert_eq!(s.last_used_at, Some(day + 60));
+        assert_eq!(store.key_spend(None, windows).unwrap().usage.total, 1_000);
+        assert_eq!(
+            store.key_spend(Some(999), windows).unwrap(),
+            KeySpend::default()
+        );
+
+        assert!(store.delete_key(&[1; 32]).unwrap());
+        assert!(!store.delete_key(&[1; 32]).unwrap());
+        assert!(store.load_keys().unwrap().is_empty());
     }
 
     /// The schema exactly as the first release created it.

@@ -1,0 +1,20 @@
+//! The management API as data (the keys API today): the core parses and
+//! validates a management request into a [`ManageRequest`], hands it to
+//! the host as `Output::Manage`, takes the host's [`ManageResult`] back as
+//! `Input::Managed` and writes the HTTP answer. No store types and no SQL
+//! here: the host's accounts service owns those.
+
+pub mod allowlist;
+mod parse;
+mod render;
+mod timestamp;
+mod types;
+
+pub use allowlist::{AllowlistError, ModelAllowlist};
+pub use parse::parse;
+pub use render::render;
+pub use timestamp::{format_rfc3339, parse_rfc3339};
+pub use types::{
+    KeyPatch, KeySpec, KeyUsage, KeyView, LimitReset, ManageAnswer, ManageError, ManageRequest,
+    ManageResult, RateLimitSpec,
+};

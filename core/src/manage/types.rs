@@ -1,0 +1,171 @@
+//! The vocabulary between the core and the host's accounts service.
+
+use super::ModelAllowlist;
+use crate::exchange::Caller;
+
+/// A management operation, validated; `caller` is who asked (the master
+/// key or a stored key), as admission established it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ManageRequest {
+    CreateKey(KeySpec),
+    ListKeys {
+        offset: u32,
+        include_disabled: bool,
+        include_expired: bool,
+    },
+    GetKey {
+        hash: String,
+    },
+    UpdateKey {
+        hash: String,
+        patch: KeyPatch,
+    },
+    DeleteKey {
+        hash: String,
+    },
+    /// `GET /api/v1/key`: the caller's own record.
+    CurrentKey {
+        caller: Caller,
+    },
+}
+
+/// When a key's spending limit starts over (UTC; weeks start on Monday).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitReset {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl LimitReset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitReset::Daily => "daily",
+            LimitReset::Weekly => "weekly",
+            LimitReset::Monthly => "monthly",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<LimitReset> {
+        [LimitReset::Daily, LimitReset::Weekly, LimitReset::Monthly]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
+}
+
+/// A key's own rate limit: `requests` per `interval_secs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimitSpec {
+    pub requests: u32,
+    pub interval_secs: u32,
+}
+
+/// A key to create.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeySpec {
+    pub name: String,
+    /// Spending limit in micro-USD; `None` is unlimited.
+    pub limit_micros: Option<u64>,
+    pub limit_reset: Option<LimitReset>,
+    pub include_byok_in_limit: bool,
+    /// Unix seconds after which the key is refused.
+    pub expires_at: Option<i64>,
+    pub rate_limit: Option<RateLimitSpec>,
+    /// May use the management API (and then not call models).
+    pub management: bool,
+    /// `None` allows every model.
+    pub allowed_models: Option<ModelAllowlist>,
+}
+
+/// A change to a key: `None` leaves a field as it is; `Some(None)` clears
+/// a nullable one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeyPatch {
+    pub name: Option<String>,
+    pub disabled: Option<bool>,
+    pub limit_micros: Option<Option<u64>>,
+    pub limit_reset: Option<Option<LimitReset>>,
+    pub include_byok_in_limit: Option<bool>,
+    pub expires_at: Option<Option<i64>>,
+    pub rate_limit: Option<Option<RateLimitSpec>>,
+    pub management: Option<bool>,
+    pub allowed_models: Option<Option<ModelAllowlist>>,
+}
+
+/// Spending of a key in micro-USD, from its transactions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub total: u64,
+    pub daily: u64,
+    pub weekly: u64,
+    pub monthly: u64,
+}
+
+/// A key as the API shows it (never its secret).
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyView {
+    /// The public id: hex SHA-256 of the secret.
+    pub hash: String,
+    pub name: String,
+    /// A masked form of the secret (`sk-ar-v1-ab…xyz`).
+    pub label: String,
+    pub disabled: bool,
+    pub management: bool,
+    pub limit_micros: Option<u64>,
+    pub limit_reset: Option<LimitReset>,
+    pub include_byok_in_limit: bool,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub usage: KeyUsage,
+    pub rate_limit: Option<RateLimitSpec>,
+    pub allowed_models: Option<ModelAllowlist>,
+}
+
+impl KeyView {
+    /// What is left of the limit in the current window; `None` when the
+    /// key has no limit.
+    pub fn limit_remaining_micros(&self) -> Option<u64> {
+        let spent = match self.limit_reset {
+            None => self.usage.total,
+            Some(LimitReset::Daily) => self.usage.daily,
+            Some(LimitReset::Weekly) => self.usage.weekly,
+            Some(LimitReset::Monthly) => self.usage.monthly,
+        };
+        self.limit_micros.map(|limit| limit.saturating_sub(spent))
+    }
+}
+
+/// The host's successful answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ManageAnswer {
+    /// A new key and its secret, shown this once.
+    Created {
+        key: KeyView,
+        secret: String,
+    },
+    Key(KeyView),
+    Keys(Vec<KeyView>),
+    Deleted,
+    /// `GET /api/v1/key`. `is_master` for the master key, which has no
+    /// stored record (its view is made up by the host).
+    Current {
+        key: KeyView,
+        is_master: bool,
+    },
+}
+
+/// Why the host could not carry a request out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManageError {
+    /// No key with that hash.
+    NotFound,
+    /// Refused for who is asking (a management key may not grant the
+    /// management scope to itself by editing its own record, say).
+    Forbidden(&'static str),
+    /// The store failed; the message is for the log, the client sees a 503.
+    Unavailable,
+}
+
+pub type ManageResult = Result<ManageAnswer, ManageError>;
