@@ -28,7 +28,8 @@ pub struct Options {
     pub config_toml: Option<String>,
 }
 
-fn binary() -> PathBuf {
+/// The `arouter` binary under test.
+pub fn binary() -> PathBuf {
     if let Some(bin) = std::env::var_os("AROUTER_BIN") {
         return PathBuf::from(bin);
     }
@@ -49,13 +50,18 @@ impl Server {
     }
 
     pub fn start_with(opts: Options) -> Server {
+        Server::start_in(opts, tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// A server whose store is `data_dir/data`, which may be prepared
+    /// beforehand (by `arouter keys`, say).
+    pub fn start_in(opts: Options, data_dir: tempfile::TempDir) -> Server {
         let bin = binary();
         assert!(
             bin.exists(),
             "{} not found: build it first (`cargo build --bins`) or set AROUTER_BIN",
             bin.display()
         );
-        let data_dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let stderr_path = data_dir.path().join("stderr.log");

@@ -145,6 +145,13 @@ fn seed_routes() {
         ),
         (
             Method::GET,
+            "/api/v1/key",
+            Endpoint::CurrentKey,
+            Dialect::OpenAi,
+            Scope::Key,
+        ),
+        (
+            Method::GET,
             "/api/v1/balance",
             Endpoint::Balance,
             Dialect::OpenAi,

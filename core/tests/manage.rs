@@ -68,7 +68,7 @@ fn create_is_handed_to_the_host_and_its_answer_written() {
         }),
     ));
     let r = s.response();
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status, 201);
     assert_eq!(r.json()["key"], json!("sk-ar-v1-secret"));
     assert_eq!(r.json()["data"]["hash"], json!("0f".repeat(32)));
     // Admission's headers (rate limit) go on the answer too.

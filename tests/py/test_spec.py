@@ -47,9 +47,10 @@ SERVED = [
     # Management
     ("get", "/api/v1/keys"),
     ("post", "/api/v1/keys"),
-    ("get", "/api/v1/keys/{id}"),
-    ("patch", "/api/v1/keys/{id}"),
-    ("delete", "/api/v1/keys/{id}"),
+    ("get", "/api/v1/keys/{hash}"),
+    ("patch", "/api/v1/keys/{hash}"),
+    ("delete", "/api/v1/keys/{hash}"),
+    ("get", "/api/v1/key"),
     ("get", "/api/v1/balance"),
     ("get", "/api/v1/transactions"),
     # Provider proxy

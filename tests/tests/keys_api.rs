@@ -36,7 +36,7 @@ fn call(server: &Server, method: &str, path: &str, key: &str, body: Option<&Valu
 /// Creates a key with the master key; its secret and hash.
 fn create(server: &Server, body: Value) -> (String, String) {
     let r = call(server, "POST", "/api/v1/keys", MASTER_KEY, Some(&body));
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let v = r.json();
     let secret = v["key"].as_str().unwrap().to_string();
     let hash = v["data"]["hash"].as_str().unwrap().to_string();
@@ -195,7 +195,7 @@ fn management_keys_only_manage_and_inference_keys_never_do() {
         &admin,
         Some(&json!({"name": "by-admin"})),
     );
-    assert_eq!(made.status, 200);
+    assert_eq!(made.status, 201);
     let me = call(&s, "GET", "/api/v1/key", &admin, None).json();
     assert_eq!(me["data"]["is_management_key"], json!(true));
 

@@ -11,7 +11,7 @@ use crate::api::{ApiError, Dialect, Endpoint};
 use crate::exchange::Caller;
 
 /// Key names are labels for people; a bound keeps records small.
-const MAX_NAME_LEN: usize = 256;
+const MAX_NAME_CHARS: usize = 256;
 /// Limits are USD amounts; above this they are surely a mistake (and
 /// their micro-USD would not fit the store's integers).
 const MAX_LIMIT_USD: f64 = 1e9;
@@ -164,13 +164,13 @@ fn nullable<T>(
 }
 
 fn checked_name(name: &str) -> Result<String, ApiError> {
-    let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.len() > MAX_NAME_LEN || trimmed.chars().any(char::is_control) {
+    let fits = (1..=MAX_NAME_CHARS).contains(&name.chars().count());
+    if !fits || name.trim().is_empty() || name.chars().any(char::is_control) {
         return Err(invalid(
-            "`name` must be 1 to 256 characters, without control characters",
+            "`name` must be 1 to 256 characters, not all spaces, without control characters",
         ));
     }
-    Ok(trimmed.to_string())
+    Ok(name.to_string())
 }
 
 fn bool_value(v: &Value) -> Result<bool, ApiError> {
@@ -226,8 +226,8 @@ fn rate_limit(v: &Value) -> Result<RateLimitSpec, ApiError> {
     })
 }
 
-/// `"60s"`, `"5m"`, `"1h"`, `"1d"` to seconds; at least one second, at
-/// most a year.
+/// `"60s"`, `"5m"`, `"1h"`, `"1d"` to seconds: 1 to 4 digits without a
+/// leading zero, then the unit (so at most 9999 days, which fits a u32).
 fn interval(text: &str) -> Option<u32> {
     let unit = match text.as_bytes().last()? {
         b's' => 1,
@@ -236,9 +236,15 @@ fn interval(text: &str) -> Option<u32> {
         b'd' => 86_400,
         _ => return None,
     };
-    let n: u32 = text.get(..text.len() - 1)?.parse().ok()?;
+    let digits = text.get(..text.len() - 1)?;
+    let well_formed = (1..=4).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    if !well_formed {
+        return None;
+    }
+    let n: u32 = digits.parse().ok()?;
     n.checked_mul(unit)
-        .filter(|&s| (1..=366 * 86_400).contains(&s))
 }
 
 fn allowed_models(v: &Value) -> Result<ModelAllowlist, ApiError> {
@@ -274,7 +280,7 @@ mod tests {
     #[test]
     fn create_reads_every_field() {
         let spec = create(
-            r#"{"name":" ci ","limit":1.5,"limit_reset":"weekly","include_byok_in_limit":true,
+            r#"{"name":"ci","limit":1.5,"limit_reset":"weekly","include_byok_in_limit":true,
                 "expires_at":"2030-01-01T00:00:00Z","rate_limit":{"requests":10,"interval":"1m"},
                 "management":true,"allowed_models":["openai/*"],"workspace_id":"ignored"}"#,
         )
@@ -304,6 +310,8 @@ mod tests {
             "[]",
             "{}",
             r#"{"name":""}"#,
+            r#"{"name":"   "}"#,
+            r#"{"name":"a\u0007b"}"#,
             r#"{"name":5}"#,
             r#"{"name":"x","limit":-1}"#,
             r#"{"name":"x","limit":"5"}"#,
@@ -312,6 +320,8 @@ mod tests {
             r#"{"name":"x","rate_limit":{"requests":0,"interval":"60s"}}"#,
             r#"{"name":"x","rate_limit":{"requests":5,"interval":"60"}}"#,
             r#"{"name":"x","rate_limit":{"requests":5,"interval":"0s"}}"#,
+            r#"{"name":"x","rate_limit":{"requests":5,"interval":"10000s"}}"#,
+            r#"{"name":"x","rate_limit":{"requests":5,"interval":"+5s"}}"#,
             r#"{"name":"x","management":null}"#,
             r#"{"name":"x","allowed_models":"openai/*"}"#,
             r#"{"name":"x","allowed_models":[1]}"#,

@@ -13,6 +13,10 @@ const WORKSPACE_ID: &str = "default";
 
 pub fn render(result: ManageResult) -> Response {
     match result {
+        // A new key is a created resource (OpenRouter's SDK expects 201).
+        Ok(answer @ ManageAnswer::Created { .. }) => {
+            Response::json(201, to_vec(&answer_body(answer)))
+        }
         Ok(answer) => Response::json(200, to_vec(&answer_body(answer))),
         Err(err) => Response::from(&error(err)),
     }

@@ -21,3 +21,60 @@ pub fn check(record: &KeyRecord, scope: Scope, now_unix_secs: i64) -> Result<(),
         Scope::Public | Scope::Key | Scope::Management | Scope::Inference => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(management: bool, disabled: bool, expires_at: Option<i64>) -> KeyRecord {
+        KeyRecord {
+            id: 1,
+            hash: [0; 32],
+            prefix: String::new(),
+            name: "k".into(),
+            management,
+            disabled,
+            rate_limit: None,
+            created_at: 0,
+            suffix: String::new(),
+            limit_micros: None,
+            limit_reset: None,
+            include_byok_in_limit: false,
+            expires_at,
+            allowed_models: None,
+            updated_at: None,
+        }
+    }
+
+    #[test]
+    fn each_kind_of_key_on_each_scope() {
+        let now = 1_000;
+        let user = key(false, false, None);
+        let admin = key(true, false, None);
+        assert_eq!(check(&user, Scope::Inference, now), Ok(()));
+        assert_eq!(check(&user, Scope::Key, now), Ok(()));
+        assert_eq!(
+            check(&user, Scope::Management, now),
+            Err(Rejection::Forbidden)
+        );
+        assert_eq!(check(&admin, Scope::Management, now), Ok(()));
+        assert_eq!(check(&admin, Scope::Key, now), Ok(()));
+        assert_eq!(
+            check(&admin, Scope::Inference, now),
+            Err(Rejection::ManagementOnly)
+        );
+        assert_eq!(
+            check(&key(false, true, None), Scope::Key, now),
+            Err(Rejection::InvalidKey)
+        );
+        // Expiry is inclusive of its second; a later one is fine.
+        assert_eq!(
+            check(&key(false, false, Some(now)), Scope::Key, now),
+            Err(Rejection::ExpiredKey)
+        );
+        assert_eq!(
+            check(&key(false, false, Some(now + 1)), Scope::Inference, now),
+            Ok(())
+        );
+    }
+}
