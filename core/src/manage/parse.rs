@@ -211,7 +211,7 @@ fn rate_limit(v: &Value) -> Result<RateLimitSpec, ApiError> {
     };
     let requests = map
         .get("requests")
-        .and_then(Value::as_u64)
+        .and_then(whole)
         .and_then(|n| u32::try_from(n).ok())
         .filter(|&n| n >= 1)
         .ok_or_else(bad)?;
@@ -223,6 +223,15 @@ fn rate_limit(v: &Value) -> Result<RateLimitSpec, ApiError> {
     Ok(RateLimitSpec {
         requests,
         interval_secs,
+    })
+}
+
+/// A JSON integer, also when written with a zero fraction (`60.0`): JSON
+/// Schema's `integer` counts those as integers too.
+fn whole(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| {
+        let f = v.as_f64()?;
+        (f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f)).then_some(f as u64)
     })
 }
 
@@ -298,6 +307,8 @@ mod tests {
             })
         );
         assert!(spec.allowed_models.unwrap().allows("openai", "gpt-4o"));
+        let float = create(r#"{"name":"x","rate_limit":{"requests":60.0,"interval":"1h"}}"#);
+        assert_eq!(float.unwrap().rate_limit.unwrap().requests, 60);
         let bare = create(r#"{"name":"x","limit":null}"#).unwrap();
         assert_eq!(bare.limit_micros, None);
         assert_eq!(bare.allowed_models, None);
