@@ -5,101 +5,120 @@
 //! separately allocated `Vec<u8>` (encoder map, decoder map, sorted list),
 //! about 40 MB for o200k and 20 MB for cl100k, all to answer one question
 //! here: how many tokens. This table keeps each token's bytes once, in one
-//! buffer, behind an open-addressing index of `u32` ranks: about 4 MB for
-//! o200k, built in tens of milliseconds. The merge rule is tiktoken's
-//! (lowest rank first, leftmost on a tie), and a test holds the counts
-//! equal to `tiktoken-rs` on a varied corpus.
+//! buffer, behind an open-addressing index of `u32` ranks (4.3 MB for
+//! o200k, 2.1 MB for cl100k), and it is not built at run time at all:
+//! `core/build.rs` lays it out from the `.tiktoken` assets when the crate
+//! is compiled, and the binary carries it as read-only data. A lookup reads
+//! those pages in place: no start-up or first-use build, no heap, pages
+//! shared between processes and paged in by the kernel as they are touched
+//! (a short count touches a few dozen of them). The merge rule is
+//! tiktoken's (lowest rank first, leftmost on a tie), and a test holds the
+//! counts equal to `tiktoken-rs` on a varied corpus.
+//!
+//! Byte order: the build script writes every `u32` little-endian and
+//! [`Words`] reads it with `u32::from_le_bytes`, so the tables mean the
+//! same on any target (a plain aligned load on little-endian ones). No
+//! `unsafe` reinterpretation is needed; the blobs are 4-aligned all the
+//! same, so each read is one aligned load.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use base64::Engine;
 use fancy_regex::Regex;
 
+use super::table_hash::{hash, EMPTY};
+
 type Rank = u32;
-const EMPTY: u32 = u32::MAX;
+
+/// A blob from `include_bytes!`, placed on a 4-byte boundary.
+#[repr(C, align(4))]
+struct Aligned<T: ?Sized>(T);
+
+/// The three blobs of one table as `core/build.rs` wrote them to `OUT_DIR`.
+macro_rules! table {
+    ($name:literal) => {
+        Ranks {
+            bytes: include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".bytes")),
+            starts: Words({
+                static STARTS: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(
+                    env!("OUT_DIR"),
+                    "/",
+                    $name,
+                    ".starts"
+                )));
+                &STARTS.0
+            }),
+            index: Words({
+                static INDEX: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(
+                    env!("OUT_DIR"),
+                    "/",
+                    $name,
+                    ".index"
+                )));
+                &INDEX.0
+            }),
+        }
+    };
+}
+
+/// Little-endian `u32`s stored as bytes.
+#[derive(Clone, Copy)]
+struct Words(&'static [u8]);
+
+impl Words {
+    fn len(self) -> usize {
+        self.0.len() / 4
+    }
+
+    fn get(self, i: usize) -> u32 {
+        let at = i * 4;
+        let mut word = [0; 4];
+        word.copy_from_slice(&self.0[at..at + 4]);
+        u32::from_le_bytes(word)
+    }
+}
 
 /// Every token of one encoding, by rank: its bytes are
 /// `bytes[starts[rank]..starts[rank + 1]]`.
+#[derive(Clone, Copy)]
 struct Ranks {
-    bytes: Vec<u8>,
-    starts: Vec<u32>,
+    bytes: &'static [u8],
+    starts: Words,
     /// Open addressing over a power-of-two table at most half full:
     /// each slot holds a rank or `EMPTY`.
-    index: Vec<u32>,
-}
-
-fn hash(bytes: &[u8]) -> u64 {
-    // FNV-1a: short keys, no allocation, good enough spread for a table
-    // kept under half full.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    index: Words,
 }
 
 impl Ranks {
-    /// Reads a `.tiktoken` file: one `base64(token) rank` per line, ranks
-    /// counting up from 0 in line order (true of every OpenAI table).
-    fn parse(text: &str) -> Ranks {
-        let lines = text.lines().count();
-        let mut bytes = Vec::with_capacity(text.len() * 3 / 4);
-        let mut starts = Vec::with_capacity(lines + 1);
-        starts.push(0);
-        for line in text.lines() {
-            let token = line.split(' ').next().unwrap_or_default();
-            // A line that does not decode keeps its rank with no bytes
-            // (never matched), so later ranks stay in place.
-            let _ = base64::engine::general_purpose::STANDARD.decode_vec(token, &mut bytes);
-            starts.push(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
-        }
-        bytes.shrink_to_fit();
-        let slots = (lines * 2).next_power_of_two();
-        let mut ranks = Ranks {
-            bytes,
-            starts,
-            index: vec![EMPTY; slots],
-        };
-        for rank in 0..lines {
-            let token = ranks.token(rank as Rank);
-            if token.is_empty() {
-                continue;
-            }
-            let slot = ranks.probe(token);
-            ranks.index[slot] = rank as Rank;
-        }
-        ranks
+    fn o200k() -> Ranks {
+        table!("o200k_base")
     }
 
-    fn token(&self, rank: Rank) -> &[u8] {
+    fn cl100k() -> Ranks {
+        table!("cl100k_base")
+    }
+
+    /// How many tokens the table has.
+    #[cfg(test)]
+    fn len(self) -> usize {
+        self.starts.len() - 1
+    }
+
+    fn token(&self, rank: Rank) -> &'static [u8] {
         let at = rank as usize;
-        &self.bytes[self.starts[at] as usize..self.starts[at + 1] as usize]
-    }
-
-    /// The slot that holds `bytes`, or the empty slot where it would go.
-    fn probe(&self, bytes: &[u8]) -> usize {
-        let mask = self.index.len() - 1;
-        let mut slot = hash(bytes) as usize & mask;
-        loop {
-            let rank = self.index[slot];
-            if rank == EMPTY || self.token(rank) == bytes {
-                return slot;
-            }
-            slot = (slot + 1) & mask;
-        }
+        &self.bytes[self.starts.get(at) as usize..self.starts.get(at + 1) as usize]
     }
 
     fn get(&self, bytes: &[u8]) -> Option<Rank> {
-        match self.index[self.probe(bytes)] {
-            EMPTY => None,
-            rank => Some(rank),
+        let mask = self.index.len() - 1;
+        let mut slot = hash(bytes) as usize & mask;
+        loop {
+            match self.index.get(slot) {
+                EMPTY => return None,
+                rank if self.token(rank) == bytes => return Some(rank),
+                _ => slot = (slot + 1) & mask,
+            }
         }
-    }
-
-    fn heap_bytes(&self) -> usize {
-        self.bytes.capacity() + 4 * (self.starts.capacity() + self.index.capacity())
     }
 }
 
@@ -127,34 +146,22 @@ const CL100K_PATTERN: &str = concat!(
 );
 
 impl Encoding {
-    fn build(table: &str, pattern: &str) -> Encoding {
+    fn new(ranks: Ranks, pattern: &str) -> Encoding {
         Encoding {
             // The patterns are constants checked by the tests.
             pattern: Regex::new(pattern).expect("tokenizer pattern compiles"),
-            ranks: Ranks::parse(table),
+            ranks,
         }
     }
 
     /// o200k_base: gpt-4o, gpt-4.1, gpt-5, the o-series.
     pub fn o200k() -> Encoding {
-        Encoding::build(
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/assets/o200k_base.tiktoken"
-            )),
-            O200K_PATTERN,
-        )
+        Encoding::new(Ranks::o200k(), O200K_PATTERN)
     }
 
     /// cl100k_base: gpt-3.5 and gpt-4.
     pub fn cl100k() -> Encoding {
-        Encoding::build(
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/assets/cl100k_base.tiktoken"
-            )),
-            CL100K_PATTERN,
-        )
+        Encoding::new(Ranks::cl100k(), CL100K_PATTERN)
     }
 
     /// Tokens in `text`, special tokens counted as ordinary text (as
@@ -174,11 +181,6 @@ impl Encoding {
             } as u64;
         }
         total
-    }
-
-    /// Bytes this table keeps on the heap (not counting the pattern).
-    pub fn table_bytes(&self) -> usize {
-        self.ranks.heap_bytes()
     }
 }
 
@@ -283,29 +285,44 @@ mod tests {
     #[test]
     fn o200k_counts_as_tiktoken_does() {
         let ours = Encoding::o200k();
-        assert_eq!(ours.ranks.starts.len() - 1, 199_998);
+        assert_eq!(ours.ranks.len(), 199_998);
         assert_same(&ours, &tiktoken_rs::o200k_base().expect("o200k"));
     }
 
     #[test]
     fn cl100k_counts_as_tiktoken_does() {
         let ours = Encoding::cl100k();
-        assert_eq!(ours.ranks.starts.len() - 1, 100_256);
+        assert_eq!(ours.ranks.len(), 100_256);
         assert_same(&ours, &tiktoken_rs::cl100k_base().expect("cl100k"));
     }
 
     #[test]
     fn every_token_maps_back_to_its_rank() {
-        let ours = Encoding::cl100k();
-        for rank in 0..100_256 {
-            assert_eq!(ours.ranks.get(ours.ranks.token(rank)), Some(rank));
+        // The build script's index, probed by the lookup: they agree on
+        // the hash and the layout for every token of both tables.
+        for ranks in [Ranks::o200k(), Ranks::cl100k()] {
+            for rank in 0..ranks.len() as Rank {
+                assert_eq!(ranks.get(ranks.token(rank)), Some(rank));
+            }
         }
     }
 
     #[test]
-    fn the_table_is_compact() {
-        // The point of this module: a few MB, not tiktoken-rs's ~40.
-        let bytes = Encoding::o200k().table_bytes();
-        assert!(bytes < 6 << 20, "o200k table takes {bytes} bytes");
+    fn the_tables_are_static_compact_and_aligned() {
+        // Nothing is built: every call hands out the same read-only blobs.
+        assert_eq!(Ranks::o200k().bytes.as_ptr(), Ranks::o200k().bytes.as_ptr());
+        for ranks in [Ranks::o200k(), Ranks::cl100k()] {
+            // A few MB, not tiktoken-rs's ~40.
+            let size = ranks.bytes.len() + ranks.starts.0.len() + ranks.index.0.len();
+            assert!(size < 5 << 20, "table takes {size} bytes");
+            assert!(ranks.index.len().is_power_of_two());
+            assert!(
+                ranks.index.len() >= 2 * ranks.len(),
+                "index more than half full"
+            );
+            for words in [ranks.starts, ranks.index] {
+                assert_eq!(words.0.as_ptr() as usize % 4, 0, "blob not 4-aligned");
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! tokenizer's count of the definitions rather than the server's.
 
 mod bpe;
+mod table_hash;
 
 use std::sync::OnceLock;
 
@@ -19,10 +20,10 @@ use crate::translate::canonical::{ChatRequest, Part};
 const PER_MESSAGE: u64 = 3;
 const REPLY_PRIMING: u64 = 3;
 
-// Built on first use, not at start-up: the two tables add about 15 MB of RSS
-// (their compact form; tiktoken-rs's took 60), which a gateway that never
-// counts locally should not carry. A build takes tens of milliseconds, paid
-// once by the first request that counts with that table.
+// The rank tables are static data laid out at compile time (see `bpe`), so
+// nothing of them is built here; what is built on first use is each
+// encoding's pre-tokenizing regex, a compile of a few milliseconds that a
+// gateway that never counts locally should not pay at start-up.
 static O200K: OnceLock<Encoding> = OnceLock::new();
 static CL100K: OnceLock<Encoding> = OnceLock::new();
 
