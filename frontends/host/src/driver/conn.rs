@@ -13,6 +13,7 @@ use super::record::record;
 use super::runtime::{Runtime, Timer};
 use super::Worker;
 use crate::accounts;
+use crate::shutdown;
 use crate::upstream::Upstream;
 
 /// The output buffer keeps at most this much capacity between writes.
@@ -58,6 +59,8 @@ struct Conn<'a, R: Runtime> {
     /// `Timeout` with its current deadline).
     timer: R::Timer,
     armed: Option<Instant>,
+    /// Kept across waits, so waiting allocates no listener per event.
+    stop: shutdown::Waiter,
 }
 
 /// Serves one client connection until it closes.
@@ -88,6 +91,7 @@ pub async fn serve<R: Runtime>(client: R::Tcp, worker: &Worker<R>) {
         client_eof: false,
         timer: worker.rt.timer(),
         armed: None,
+        stop: shutdown::Waiter::default(),
     };
     conn.run().await;
 }
@@ -319,6 +323,7 @@ impl<'a, R: Runtime> Conn<'a, R> {
             }
         }
         let shutdown = &self.worker.shared.shutdown;
+        let waiter = &mut self.stop;
         let (drain_sent, grace_over_sent, armed) =
             (self.drain_sent, self.grace_over_sent, self.armed.is_some());
         let down_fut = async {
@@ -349,13 +354,13 @@ impl<'a, R: Runtime> Conn<'a, R> {
         };
         let stop = async {
             if !drain_sent {
-                shutdown.wait().await;
+                shutdown.wait_with(waiter).await;
                 return Wake::Shutdown;
             }
             if grace_over_sent {
                 std::future::pending::<()>().await;
             }
-            shutdown.wait_expired().await;
+            shutdown.wait_expired_with(waiter).await;
             Wake::GraceOver
         };
         up_fut
