@@ -252,6 +252,7 @@ fn read_request(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
             }
         }
         match conn.read(&mut chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
@@ -394,7 +395,12 @@ fn stream(client: &mut TcpStream, events: usize) -> usize {
     let mut response = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     while !response.ends_with(b"\r\n0\r\n\r\n") {
-        let n = client.read(&mut buf).expect("read response");
+        // glommio's executor in this process uses signals: a blocking read
+        // on another thread can see EINTR, which only means "try again".
+        let n = match client.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            result => result.expect("read response"),
+        };
         assert!(
             n > 0,
             "gateway closed the connection mid-response: {}",
