@@ -174,15 +174,16 @@ fn a_whole_non_stream_request_stays_within_budget() {
 
 const BUDGET: u64 = 108;
 
-/// The first (role) chunk and the usage-only chunk of a same-dialect stream
+/// The first (role), finish and usage-only chunks of a same-dialect stream
 /// are read for a few top-level fields, not parsed whole: their cost is a
 /// handful of allocations (the remembered id/created/model, choice 0's
 /// state, the usage object), where a full parse took dozens.
 #[test]
-fn the_role_and_usage_chunks_of_a_stream_stay_within_budget() {
+fn the_role_finish_and_usage_chunks_of_a_stream_stay_within_budget() {
     use arouter_core::billing::Price;
     use arouter_core::stream::openai::OpenAiStream;
     const ROLE: &str = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}"#;
+    const FINISH: &str = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}"#;
     const USAGE: &str = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","system_fingerprint":"fp_1","choices":[],"usage":{"prompt_tokens":19,"completion_tokens":20,"total_tokens":39}}"#;
     let mut out = Vec::with_capacity(64 * 1024);
     let mut stream = OpenAiStream::new("openai", "gpt-4o-mini", true, Price::default());
@@ -194,6 +195,11 @@ fn the_role_and_usage_chunks_of_a_stream_stay_within_budget() {
     stream.on_event(USAGE, &mut out);
     let usage = allocs() - before;
     assert!(stream.started() && stream.usage().is_some());
+    let mut stream = OpenAiStream::new("openai", "gpt-4o-mini", true, Price::default());
+    stream.on_event(ROLE, &mut out);
+    let before = allocs();
+    stream.on_event(FINISH, &mut out);
+    let finish = allocs() - before;
     assert!(
         role <= ROLE_BUDGET,
         "{role} allocations for the role chunk (budget {ROLE_BUDGET})"
@@ -202,7 +208,12 @@ fn the_role_and_usage_chunks_of_a_stream_stay_within_budget() {
         usage <= USAGE_BUDGET,
         "{usage} allocations for the usage chunk (budget {USAGE_BUDGET})"
     );
+    assert!(
+        finish <= FINISH_BUDGET,
+        "{finish} allocations for the finish chunk (budget {FINISH_BUDGET})"
+    );
 }
 
 const ROLE_BUDGET: u64 = 6;
 const USAGE_BUDGET: u64 = 5;
+const FINISH_BUDGET: u64 = 3;

@@ -126,3 +126,69 @@ fn a_repeated_key_keeps_the_last_value_as_a_full_parse_does() {
     assert_eq!(usage["usage"]["total_tokens"], 11);
     assert_eq!(usage["model"], "openai/m");
 }
+
+#[test]
+fn finish_chunk_is_normalized_with_the_native_word_last_in_the_choice() {
+    let m = json!("gpt-4o-mini-2024-07-18");
+    let chunks = [
+        delta("c1", m.clone(), json!({"role": "assistant"}), Value::Null),
+        delta("c1", m, json!({}), json!("MAX_TOKENS")),
+    ];
+    let (s, events) = run(&chunks, false);
+    assert_eq!(events.len(), 2, "{events:?}");
+    let mut expected = chunks[1].clone();
+    expected["model"] = json!("openai/gpt-4o-mini-2024-07-18");
+    expected["choices"][0]["finish_reason"] = json!("length");
+    expected["choices"][0]["native_finish_reason"] = json!("MAX_TOKENS");
+    assert_eq!(events[1], expected);
+    let keys: Vec<&String> = events[1]["choices"][0]
+        .as_object()
+        .expect("choice")
+        .keys()
+        .collect();
+    assert_eq!(
+        keys.last().map(|k| k.as_str()),
+        Some("native_finish_reason")
+    );
+    assert_eq!(s.relayed(), 2);
+}
+
+#[test]
+fn a_native_reason_sent_by_the_upstream_is_kept_and_model_may_come_last() {
+    let text = r#"{"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"end_turn","native_finish_reason":"END"}],"model":"m"}"#;
+    let role = r#"{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}],"model":"m"}"#;
+    let mut s = OpenAiStream::new("openai", "gpt-4o-mini", false, Price::default());
+    let mut out = Vec::new();
+    s.on_event(role, &mut out);
+    out.clear();
+    s.on_event(text, &mut out);
+    let chunk: Value = serde_json::from_str(
+        std::str::from_utf8(&out)
+            .expect("utf-8")
+            .strip_prefix("data: ")
+            .expect("an event")
+            .trim_end(),
+    )
+    .expect("JSON");
+    assert_eq!(chunk["model"], "openai/m");
+    assert_eq!(chunk["choices"][0]["finish_reason"], "stop");
+    assert_eq!(chunk["choices"][0]["native_finish_reason"], "END");
+}
+
+#[test]
+fn a_second_finish_for_a_finished_choice_is_not_relayed() {
+    let m = json!("m");
+    let chunks = [
+        delta("c1", m.clone(), json!({"role": "assistant"}), Value::Null),
+        delta("c1", m.clone(), json!({}), json!("stop")),
+        delta("c1", m, json!({}), json!("length")),
+    ];
+    let (_, events) = run(&chunks, false);
+    let finishes: Vec<&Value> = events
+        .iter()
+        .filter_map(|e| e["choices"].get(0))
+        .filter(|c| !c["finish_reason"].is_null())
+        .collect();
+    assert_eq!(finishes.len(), 1, "{events:?}");
+    assert_eq!(finishes[0]["finish_reason"], "stop");
+}

@@ -14,6 +14,7 @@ mod head;
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::billing::Price;
@@ -21,7 +22,7 @@ use crate::sse;
 use crate::translate::finish::FinishReason;
 use crate::translate::openai::response::{normalize_finish, prefix_model, priced_usage};
 use crate::usage::Usage;
-use head::{ChunkHead, LastMeta};
+use head::{json_str, offset_in, ChoiceHead, ChunkHead, LastMeta};
 
 #[derive(Debug, Default)]
 struct ToolState {
@@ -121,6 +122,10 @@ impl OpenAiStream {
             return;
         }
         if self.latch_usage_only(trimmed) {
+            return;
+        }
+        if self.finish_first_choice(trimmed, out) {
+            self.relayed += 1;
             return;
         }
         let mut obj = match serde_json::from_str::<Value>(trimmed) {
@@ -283,6 +288,93 @@ impl OpenAiStream {
         true
     }
 
+    /// A chunk that ends choice 0, its only choice (a `finish_reason`, no
+    /// tool call, no usage, no error): relayed as the upstream wrote it
+    /// with the edits the full path makes (`provider/` in `model`, the
+    /// reason normalized, the upstream's word kept as
+    /// `native_finish_reason` at the end of the choice), without building
+    /// the chunk as a `Value`. `false` (nothing changed) for any other.
+    fn finish_first_choice(&mut self, data: &str, out: &mut Vec<u8>) -> bool {
+        let bytes = data.as_bytes();
+        let n = &*NEEDLES;
+        if !self.started
+            || memchr::memchr(b'\n', bytes).is_some()
+            || n.tool_calls.find(bytes).is_some()
+            || n.error.find(bytes).is_some()
+            || value_after(bytes, &n.usage).is_some_and(|i| bytes[i] != b'n')
+            || value_after(bytes, &n.finish_reason).is_none_or(|i| bytes[i] != b'"')
+        {
+            return false;
+        }
+        let Some(head) = ChunkHead::parse(data) else {
+            return false;
+        };
+        let (Some(model), Some(choices)) = (head.model, head.choices) else {
+            return false;
+        };
+        let Ok([choice]) = serde_json::from_str::<[&RawValue; 1]>(choices.get()) else {
+            return false;
+        };
+        let Ok(fields) = serde_json::from_str::<ChoiceHead>(choice.get()) else {
+            return false;
+        };
+        let Some(reason) = fields.finish_reason.filter(|_| fields.index == Some(0)) else {
+            return false;
+        };
+        let (Some(native), Some(_)) = (json_str(reason), head.served_model()) else {
+            return false;
+        };
+        let Some(state) = self
+            .choices
+            .iter_mut()
+            .find(|c| c.index == 0 && !c.finished)
+        else {
+            return false;
+        };
+        state.finished = true;
+        self.meta
+            .note_head(&head, &self.provider, &self.requested_model);
+        // The three edits, in the order they occur in the chunk.
+        let normalized = FinishReason::normalize(&native).as_str();
+        let reason_at = offset_in(data, reason.get());
+        let mut edits = [
+            (offset_in(data, model.get()) + 1, 0, Edit::Provider),
+            (reason_at, reason.get().len(), Edit::Reason(normalized)),
+            (
+                offset_in(data, choice.get()) + choice.get().len() - 1,
+                0,
+                Edit::Native(fields.native_finish_reason.is_none().then_some(&*native)),
+            ),
+        ];
+        edits.sort_by_key(|e| e.0);
+        out.extend_from_slice(b"data: ");
+        let mut at = 0;
+        for (pos, replaced, edit) in edits {
+            out.extend_from_slice(&bytes[at..pos]);
+            at = pos + replaced;
+            match edit {
+                Edit::Provider => {
+                    out.extend_from_slice(self.provider.as_bytes());
+                    out.push(b'/');
+                }
+                Edit::Reason(word) => {
+                    out.push(b'"');
+                    out.extend_from_slice(word.as_bytes());
+                    out.push(b'"');
+                }
+                Edit::Native(Some(word)) => {
+                    out.extend_from_slice(b",\"native_finish_reason\":");
+                    // A string always serializes.
+                    let _ = serde_json::to_writer(&mut *out, word);
+                }
+                Edit::Native(None) => {}
+            }
+        }
+        out.extend_from_slice(&bytes[at..]);
+        out.extend_from_slice(b"\n\n");
+        true
+    }
+
     /// Repairs one choice of an upstream chunk; `false` when the choice
     /// had already finished and must not reach the client.
     fn fix_choice(&mut self, choice: &mut Map<String, Value>) -> bool {
@@ -424,6 +516,13 @@ impl OpenAiStream {
         sse::write_data_line(out, b"[DONE]");
         self.done = true;
     }
+}
+
+/// One splice of the finish path (see `finish_first_choice`).
+enum Edit<'a> {
+    Provider,
+    Reason(&'static str),
+    Native(Option<&'a str>),
 }
 
 fn write_json(out: &mut Vec<u8>, value: &Value) {

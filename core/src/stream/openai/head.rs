@@ -38,12 +38,7 @@ impl<'a> ChunkHead<'a> {
 
     /// `model` as the upstream named it, when it is a string.
     pub fn served_model(&self) -> Option<std::borrow::Cow<'a, str>> {
-        let raw = self.model?.get();
-        match raw.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-            Some(plain) if !plain.contains('\\') => Some(plain.into()),
-            Some(_) => serde_json::from_str::<String>(raw).ok().map(Into::into),
-            None => None,
-        }
+        json_str(self.model?)
     }
 
     /// `choices` is absent or an empty array.
@@ -131,4 +126,30 @@ impl LastMeta {
         );
         chunk
     }
+}
+
+/// Borrowed views of the fields of one choice the finish path reads.
+#[derive(Deserialize)]
+pub(super) struct ChoiceHead<'a> {
+    #[serde(default)]
+    pub index: Option<u64>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    pub finish_reason: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    pub native_finish_reason: Option<&'a RawValue>,
+}
+
+/// A JSON string's text, unescaped only when it has escapes.
+pub(super) fn json_str(raw: &RawValue) -> Option<std::borrow::Cow<'_, str>> {
+    let text = raw.get();
+    match text.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(plain) if !plain.contains('\\') => Some(plain.into()),
+        Some(_) => serde_json::from_str::<String>(text).ok().map(Into::into),
+        None => None,
+    }
+}
+
+/// Where `part` (a slice of `whole`) starts in `whole`.
+pub(super) fn offset_in(whole: &str, part: &str) -> usize {
+    part.as_ptr() as usize - whole.as_ptr() as usize
 }
