@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 
 pub const MASTER_KEY: &str = "sk-test-master-0123456789";
 
+/// The header line that authenticates as the master key.
+pub fn master_bearer() -> String {
+    format!("Authorization: Bearer {MASTER_KEY}\r\n")
+}
+
 pub struct Server {
     child: Option<Child>,
     pub addr: SocketAddr,
@@ -175,6 +180,20 @@ impl Server {
             format!("GET {target} HTTP/1.1\r\nHost: t\r\n{headers}Connection: close\r\n\r\n")
                 .as_bytes(),
         )
+    }
+
+    /// A POST of a JSON body with the given extra header lines (each ending
+    /// in CRLF; credentials included, so a test can send none or wrong ones).
+    pub fn post_json(&self, path: &str, headers: &str, body: &serde_json::Value) -> Response {
+        let body = serde_json::to_vec(body).expect("a Value serializes");
+        let mut raw = format!(
+            "POST {path} HTTP/1.1\r\nHost: t\r\n{headers}Content-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(&body);
+        self.request(&raw)
     }
 
     /// Sends SIGTERM and waits for the process to exit.

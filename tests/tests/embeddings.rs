@@ -24,14 +24,7 @@ fn setup() -> (ReplayHandle, Server) {
 }
 
 fn post(server: &Server, path: &str, auth: &str, body: &Value) -> Response {
-    let body = serde_json::to_vec(body).unwrap();
-    let mut raw = format!(
-        "POST {path} HTTP/1.1\r\nHost: t\r\n{auth}{MASTER_KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(&body);
-    server.request(&raw)
+    server.post_json(path, &format!("{auth}{MASTER_KEY}\r\n"), body)
 }
 
 fn recorded(replay: &ReplayHandle, name: &str) -> (Value, Value) {

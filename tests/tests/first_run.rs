@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use arouter_e2e::{Options, Response, Server, MASTER_KEY};
+use arouter_e2e::{master_bearer, Options, Response, Server};
 use serde_json::{json, Value};
 
 fn binary() -> PathBuf {
@@ -248,14 +248,8 @@ fn startup_warns_about_providers_without_credentials_and_an_unusable_gateway() {
 }
 
 fn post(server: &Server, path: &str, body: &Value) -> Response {
-    let body = serde_json::to_vec(body).unwrap();
-    let mut raw = format!(
-        "POST {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {MASTER_KEY}\r\nanthropic-version: 2023-06-01\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(&body);
-    server.request(&raw)
+    let headers = format!("{}anthropic-version: 2023-06-01\r\n", master_bearer());
+    server.post_json(path, &headers, body)
 }
 
 /// The error message of a response in any of the three dialects.

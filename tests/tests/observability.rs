@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use arouter_conformance::{spawn, Fault, FaultRule, ReplayConfig, ReplayHandle};
-use arouter_e2e::{Options, Response, Server, MASTER_KEY};
+use arouter_e2e::{master_bearer, Options, Response, Server, MASTER_KEY};
 use serde_json::{json, Value};
 
 fn setup() -> (ReplayHandle, Server) {
@@ -36,18 +36,7 @@ fn transcript_body(replay: &ReplayHandle, name: &str) -> Value {
 }
 
 fn post(server: &Server, path: &str, auth: &str, extra: &str, body: &Value) -> Response {
-    let body = serde_json::to_vec(body).unwrap();
-    let mut raw = format!(
-        "POST {path} HTTP/1.1\r\nHost: t\r\n{auth}{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(&body);
-    server.request(&raw)
-}
-
-fn bearer() -> String {
-    format!("Authorization: Bearer {MASTER_KEY}\r\n")
+    server.post_json(path, &format!("{auth}{extra}"), body)
 }
 
 /// The access lines of the server's log (the test servers log at debug),
@@ -92,7 +81,7 @@ fn unauthenticated_requests_are_not_logged_as_the_master_key() {
     let r = post(
         &server,
         "/v1/chat/completions",
-        &bearer(),
+        &master_bearer(),
         "",
         &chat_body(&replay),
     );
@@ -125,7 +114,7 @@ fn every_response_carries_a_request_id_that_the_log_names() {
     let r = post(
         &server,
         "/v1/chat/completions",
-        &bearer(),
+        &master_bearer(),
         "X-Request-Id: trace-abc.123_Z:9\r\n",
         &chat,
     );
@@ -140,7 +129,13 @@ fn every_response_carries_a_request_id_that_the_log_names() {
         format!("X-Request-Id: {long}\r\n"),
         "X-Request-Id: a b\"<script>\r\n".to_string(),
     ] {
-        let r = post(&server, "/v1/chat/completions", &bearer(), &extra, &chat);
+        let r = post(
+            &server,
+            "/v1/chat/completions",
+            &master_bearer(),
+            &extra,
+            &chat,
+        );
         assert_eq!(r.status, 200);
         let id = r.header("x-request-id").expect("a request id").to_string();
         assert!(
@@ -174,12 +169,24 @@ fn every_response_carries_a_request_id_that_the_log_names() {
             "",
             &gemini,
         ),
-        post(&server, "/v1/nope", &bearer(), "", &chat),
-        post(&server, "/v1/chat/completions", &bearer(), "", &json!({})),
-        post(&server, "/v1/chat/completions", &bearer(), "", &chat),
+        post(&server, "/v1/nope", &master_bearer(), "", &chat),
+        post(
+            &server,
+            "/v1/chat/completions",
+            &master_bearer(),
+            "",
+            &json!({}),
+        ),
+        post(&server, "/v1/chat/completions", &master_bearer(), "", &chat),
         server.get("/healthz", ""),
         server.request(b"GET /healthz HTTP/1.1\r\n\r\n"),
-        post(&server, "/v1/chat/completions", &bearer(), "", &stream),
+        post(
+            &server,
+            "/v1/chat/completions",
+            &master_bearer(),
+            "",
+            &stream,
+        ),
     ];
     let statuses: Vec<u16> = cases.iter().map(|r| r.status).collect();
     assert_eq!(statuses, [401, 401, 404, 400, 500, 200, 400, 200]);
@@ -211,7 +218,7 @@ fn failed_upstream_calls_are_recorded_as_errors_with_their_status() {
     let chat = chat_body(&replay);
     let query =
         "select status, outcome, complete, prompt_tokens, request_id from transactions order by id";
-    let r = post(&server, "/v1/chat/completions", &bearer(), "", &chat);
+    let r = post(&server, "/v1/chat/completions", &master_bearer(), "", &chat);
     assert_eq!(r.status, 200);
     let id = r.header("x-request-id").unwrap().to_string();
     // A row is written just after its answer: wait for each before the
@@ -223,7 +230,7 @@ fn failed_upstream_calls_are_recorded_as_errors_with_their_status() {
     );
     for (n, status) in [400u16, 429, 500, 503].into_iter().enumerate() {
         replay.push_fault(FaultRule::once(Fault::status(status)).path("/v1/chat/completions"));
-        let r = post(&server, "/v1/chat/completions", &bearer(), "", &chat);
+        let r = post(&server, "/v1/chat/completions", &master_bearer(), "", &chat);
         assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
         let id = r.header("x-request-id").unwrap();
         let rows = server.wait_for_rows(query, n + 2);

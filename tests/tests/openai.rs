@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use arouter_conformance::{spawn, Fault, FaultRule, ReplayConfig, ReplayHandle};
-use arouter_e2e::{Options, Reader, Response, Server, MASTER_KEY};
+use arouter_e2e::{master_bearer, Options, Reader, Response, Server, MASTER_KEY};
 use serde_json::{json, Value};
 
 const PROVIDER_KEY: &str = "sk-provider-secret-key";
@@ -27,14 +27,7 @@ fn setup(extra_toml: &str) -> (ReplayHandle, Server) {
 }
 
 fn post(server: &Server, path: &str, body: &Value) -> Response {
-    let body = serde_json::to_vec(body).unwrap();
-    let mut raw = format!(
-        "POST {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {MASTER_KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(&body);
-    server.request(&raw)
+    server.post_json(path, &master_bearer(), body)
 }
 
 /// The recorded request body of a transcript, with the model prefixed.

@@ -5,7 +5,7 @@
 //! refused when the config says so.
 
 use arouter_conformance::{spawn, ReplayConfig, ReplayHandle};
-use arouter_e2e::{Options, Response, Server, MASTER_KEY};
+use arouter_e2e::{master_bearer, Options, Response, Server};
 use serde_json::{json, Value};
 
 fn setup(extra_toml: &str) -> (ReplayHandle, Server) {
@@ -25,14 +25,7 @@ fn setup(extra_toml: &str) -> (ReplayHandle, Server) {
 }
 
 fn post(server: &Server, body: &Value) -> Response {
-    let body = serde_json::to_vec(body).unwrap();
-    let mut raw = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {MASTER_KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(&body);
-    server.request(&raw)
+    server.post_json("/v1/chat/completions", &master_bearer(), body)
 }
 
 /// A transcript's request, sent to `provider`.

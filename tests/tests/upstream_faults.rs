@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use arouter_conformance::{spawn, Fault, FaultRule, ReplayConfig, ReplayHandle};
-use arouter_e2e::{Options, Response, Server, MASTER_KEY};
+use arouter_e2e::{master_bearer, Options, Response, Server};
 use serde_json::{json, Value};
 
 const NONSTREAM: &str = "openai/chat_nonstream_user_id.json";
@@ -37,15 +37,7 @@ fn body(replay: &ReplayHandle) -> Value {
 }
 
 fn post(server: &Server, body: &Value) -> Response {
-    let body = serde_json::to_vec(body).unwrap();
-    let mut raw = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {MASTER_KEY}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(&body);
-    server.request(&raw)
+    server.post_json("/v1/chat/completions", &master_bearer(), body)
 }
 
 /// Polls the store until `sql` returns a row; its columns.
