@@ -1,0 +1,103 @@
+//! Why a config was refused: one variant per kind of mistake, each with
+//! what the operator needs to fix it (and never a credential).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use arouter_core::upstream::AddrError;
+
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The `--config` file could not be read.
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The `--config` file is not valid TOML for our schema.
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    /// `limits.{name}` below its minimum.
+    LimitTooSmall {
+        name: &'static str,
+        min: u64,
+        got: u64,
+    },
+    /// `limits.{name}` outside `min..=max` milliseconds.
+    LimitOutOfRange {
+        name: &'static str,
+        min: u64,
+        max: u64,
+        got: u64,
+    },
+    /// `[providers.x] kind` is not one we speak.
+    UnknownKind { provider: String, kind: String },
+    /// A provider name that would collide with a route or a model id.
+    ProviderName { name: String },
+    /// A base URL we cannot connect to; `url` is already redacted.
+    BaseUrl {
+        provider: String,
+        url: String,
+        reason: AddrError,
+    },
+    /// The price table (shipped file plus `[pricing]`) is invalid.
+    Pricing(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, source } => {
+                write!(f, "cannot read config {}: {source}", path.display())
+            }
+            ConfigError::Parse { path, source } => {
+                write!(f, "invalid config {}: {source}", path.display())
+            }
+            ConfigError::LimitTooSmall { name, min, got } => {
+                write!(f, "limits.{name} must be at least {min} (got {got})")
+            }
+            ConfigError::LimitOutOfRange {
+                name,
+                min,
+                max,
+                got,
+            } => write!(
+                f,
+                "limits.{name} must be between {min} and {max} ms (got {got})"
+            ),
+            ConfigError::UnknownKind { provider, kind } => write!(
+                f,
+                "provider `{provider}`: unknown kind `{kind}` (use openai, anthropic or gemini)"
+            ),
+            ConfigError::ProviderName { name } => write!(
+                f,
+                "provider name `{name}` is not allowed (letters, digits, - _ . only; not one of {:?})",
+                super::providers::RESERVED_NAMES
+            ),
+            ConfigError::BaseUrl {
+                provider,
+                url,
+                reason,
+            } => write!(f, "provider `{provider}`: base URL `{url}`: {reason}"),
+            ConfigError::Pricing(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Read { source, .. } => Some(source),
+            ConfigError::Parse { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// Frontends report start-up failures as text.
+impl From<ConfigError> for String {
+    fn from(e: ConfigError) -> String {
+        e.to_string()
+    }
+}

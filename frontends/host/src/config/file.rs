@@ -1,0 +1,49 @@
+//! The optional TOML file (`--config`): its schema and reading it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use crate::cli::LimitArgs;
+use crate::pricing::PriceOverride;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub default_model: Option<String>,
+    #[serde(default)]
+    pub limits: LimitArgs,
+    #[serde(default)]
+    pub providers: BTreeMap<String, FileProvider>,
+    #[serde(default)]
+    pub pricing: BTreeMap<String, PriceOverride>,
+    #[serde(default)]
+    pub refuse_unpriced_models: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileProvider {
+    pub kind: String,
+    pub base_url: Option<String>,
+    /// Name of the environment variable holding the key (keys stay out of files).
+    pub api_key_env: Option<String>,
+    #[serde(default)]
+    pub models: Vec<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+pub(super) fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })
+}

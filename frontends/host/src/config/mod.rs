@@ -1,0 +1,193 @@
+//! Configuration: command-line flags over environment over the optional
+//! TOML file over defaults.
+
+mod error;
+mod file;
+mod gateway;
+mod limits;
+mod providers;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use arouter_core::gateway::ProviderKind;
+use arouter_core::Limits;
+
+use crate::cli::ServeArgs;
+use crate::pricing::PriceOverride;
+
+pub use error::ConfigError;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./arouter-data";
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+pub const DEFAULT_WRITE_STALL_TIMEOUT_MS: u64 = 60_000;
+pub const DEFAULT_LINGER_MS: u64 = 500;
+pub const DEFAULT_UPSTREAM_POOL_MAX_IDLE: usize = 64;
+
+/// One upstream provider.
+#[derive(Clone, PartialEq)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// As each official SDK spells it: OpenAI's includes `/v1`, Anthropic's
+    /// and Gemini's are the host root.
+    pub base_url: String,
+    pub api_key: Option<String>,
+    /// Models to list; empty means the shipped catalog for well-known providers.
+    pub models: Vec<String>,
+    /// Extra CA certificates (PEM) trusted for this provider's TLS, beside
+    /// the public roots: for servers behind a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// The environment variable meant to hold the key, for messages.
+    pub key_var: Option<String>,
+}
+
+impl ProviderConfig {
+    /// The vendor's own API (its official base URL, or the provider named
+    /// after its kind): the shipped catalog and prices apply to it.
+    pub fn is_vendor(&self) -> bool {
+        self.base_url == providers::default_base_url(self.kind) || self.name == self.kind.as_str()
+    }
+}
+
+impl std::fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("models", &self.models)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub master_key: Option<String>,
+    pub default_model: Option<String>,
+    pub providers: Vec<ProviderConfig>,
+    pub limits: Limits,
+    /// Concurrent client connections; more are refused at accept.
+    pub max_connections: usize,
+    pub shutdown_grace_secs: u64,
+    /// Worker threads; `None`: one per CPU.
+    pub threads: Option<usize>,
+    /// A write to a client or provider making no progress this long fails.
+    pub write_stall_timeout_ms: u64,
+    /// How long unread client bytes are drained after our side closes.
+    pub linger_ms: u64,
+    /// Idle provider connections kept per provider and serving thread.
+    pub upstream_pool_max_idle: usize,
+    /// `[pricing."provider/model"]`: prices over the shipped ones.
+    pub pricing: BTreeMap<String, PriceOverride>,
+    /// A model with no price is refused (404) instead of billed at 0.
+    pub refuse_unpriced_models: bool,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("default_model", &self.default_model)
+            .field("providers", &self.providers)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Builds the config from flags, the process environment and the file.
+    pub fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
+        Config::from_sources(args, &|name| {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        })
+    }
+
+    /// `env` looks a variable up; tests pass a map instead of the process
+    /// environment.
+    pub fn from_sources(
+        args: &ServeArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => file::read_file(path)?,
+            None => file::FileConfig::default(),
+        };
+        // A flag (or its environment variable) beats the file's value.
+        let chosen = args.limits.clone().or(file.limits);
+        let limits = chosen.apply(Limits::default());
+        limits::validate_limits(&limits)?;
+        limits::validate_serving(&chosen)?;
+        let mut providers = providers::well_known(args, env);
+        providers::merge_file(&mut providers, file.providers, env)?;
+        for p in &providers {
+            providers::upstream_addr(p)?;
+        }
+
+        Ok(Config {
+            listen: args
+                .listen
+                .clone()
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            master_key: non_empty(&args.master_key).or_else(|| env("AROUTER_MASTER_KEY")),
+            default_model: non_empty(&args.default_model)
+                .or_else(|| env("AROUTER_DEFAULT_MODEL"))
+                .or(file.default_model),
+            providers,
+            max_connections: chosen.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            limits,
+            shutdown_grace_secs: args.shutdown_grace,
+            threads: args.threads.filter(|&n| n > 0),
+            write_stall_timeout_ms: chosen
+                .write_stall_timeout_ms
+                .unwrap_or(DEFAULT_WRITE_STALL_TIMEOUT_MS),
+            linger_ms: chosen.linger_ms.unwrap_or(DEFAULT_LINGER_MS),
+            upstream_pool_max_idle: chosen
+                .upstream_pool_max_idle
+                .unwrap_or(DEFAULT_UPSTREAM_POOL_MAX_IDLE),
+            pricing: file.pricing,
+            refuse_unpriced_models: file.refuse_unpriced_models,
+        })
+    }
+
+    /// The upstream pool's limits.
+    pub fn pool_limits(&self) -> crate::upstream::PoolLimits {
+        crate::upstream::PoolLimits {
+            max_idle: self.upstream_pool_max_idle,
+            max_idle_age: Duration::from_millis(self.limits.upstream_pool_idle_ms),
+            connect_timeout: Duration::from_millis(self.limits.upstream_connect_timeout_ms),
+        }
+    }
+
+    /// The connection driver's settings.
+    pub fn driver_settings(&self) -> crate::driver::Settings {
+        crate::driver::Settings {
+            write_stall: Duration::from_millis(self.write_stall_timeout_ms),
+            linger: Duration::from_millis(self.linger_ms),
+        }
+    }
+}
+
+/// An empty value (`OPENAI_API_KEY=`) counts as unset.
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|v| !v.is_empty())
+}

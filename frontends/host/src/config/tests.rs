@@ -1,0 +1,257 @@
+//! Loading configs from flags, environment and file.
+
+use std::collections::HashMap;
+
+use super::providers::default_base_url;
+use super::*;
+
+fn args() -> ServeArgs {
+    ServeArgs {
+        shutdown_grace: 10,
+        log_level: "info".into(),
+        ..ServeArgs::default()
+    }
+}
+
+fn load(args: &ServeArgs, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_sources(args, &|k| map.get(k).cloned())
+}
+
+#[test]
+fn defaults_without_anything() {
+    let c = load(&args(), &[]).unwrap();
+    assert_eq!(c.listen, DEFAULT_LISTEN);
+    assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    assert!(c.providers.is_empty());
+    assert!(c.master_key.is_none());
+}
+
+#[test]
+fn providers_from_env_follow_sdk_base_url_conventions() {
+    let c = load(
+        &args(),
+        &[
+            ("OPENAI_API_KEY", "sk-o"),
+            ("ANTHROPIC_API_KEY", "sk-a"),
+            ("GEMINI_BASE_URL", "http://127.0.0.1:9999"),
+        ],
+    )
+    .unwrap();
+    let names: Vec<_> = c.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["openai", "anthropic", "gemini"]);
+    assert_eq!(c.providers[0].base_url, "https://api.openai.com/v1");
+    assert_eq!(c.providers[1].base_url, "https://api.anthropic.com");
+    assert_eq!(c.providers[2].base_url, "http://127.0.0.1:9999");
+    assert!(c.providers[2].api_key.is_none());
+    let gw = c.gateway().unwrap();
+    assert!(gw.models().iter().any(|m| m.id == "openai/gpt-4o-mini"));
+    assert!(gw
+        .models()
+        .iter()
+        .any(|m| m.id.starts_with("anthropic/claude")));
+    assert!(gw
+        .models()
+        .iter()
+        .any(|m| m.id.starts_with("gemini/gemini")));
+}
+
+#[test]
+fn file_adds_openai_compatible_providers_and_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("arouter.toml");
+    std::fs::write(
+        &path,
+        r#"
+listen = "127.0.0.1:9000"
+default_model = "vllm/llama"
+[limits]
+max_body_bytes = 1024
+body_timeout_ms = 5000
+upstream_pool_idle_ms = 2500
+[providers.vllm]
+kind = "openai"
+base_url = "http://127.0.0.1:8000/v1"
+api_key_env = "VLLM_KEY"
+models = ["llama", "qwen"]
+"#,
+    )
+    .unwrap();
+    let mut a = args();
+    a.config = Some(path);
+    a.listen = Some("127.0.0.1:7000".into());
+    let c = load(&a, &[("VLLM_KEY", "k")]).unwrap();
+    assert_eq!(c.listen, "127.0.0.1:7000", "flag beats file");
+    assert_eq!(c.limits.max_body_bytes, 1024);
+    assert_eq!(c.limits.body_timeout_ms, 5000);
+    assert_eq!(c.limits.upstream_pool_idle_ms, 2500);
+    assert_eq!(c.default_model.as_deref(), Some("vllm/llama"));
+    assert_eq!(c.providers[0].api_key.as_deref(), Some("k"));
+    let ids: Vec<_> = c
+        .gateway()
+        .unwrap()
+        .models()
+        .iter()
+        .map(|m| m.id.clone())
+        .collect();
+    assert_eq!(ids, ["vllm/llama", "vllm/qwen"]);
+}
+
+#[test]
+fn bad_config_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    for (text, needle) in [
+        ("[providers.x]\nkind = \"cohere\"\n", "unknown kind"),
+        ("[providers.v1]\nkind = \"openai\"\n", "not allowed"),
+        (
+            "[providers.x]\nkind = \"openai\"\nbase_url = \"ftp://h\"\n",
+            "must start with",
+        ),
+        ("nonsense = 1\n", "invalid config"),
+        (
+            "[limits]\nstream_keepalive_ms = 0\n",
+            "stream_keepalive_ms must be between",
+        ),
+        (
+            "[limits]\nidle_timeout_ms = 18446744073709551615\n",
+            "idle_timeout_ms must be between",
+        ),
+        (
+            "[limits]\nbody_timeout_ms = 0\n",
+            "body_timeout_ms must be between",
+        ),
+        (
+            "[limits]\nupstream_pool_idle_ms = 10\n",
+            "upstream_pool_idle_ms must be between",
+        ),
+        (
+            "[limits]\nmax_body_bytes = 0\n",
+            "max_body_bytes must be at least",
+        ),
+        (
+            "[limits]\nmax_connections = 0\n",
+            "max_connections must be at least",
+        ),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let mut a = args();
+        a.config = Some(path.clone());
+        let err = load(&a, &[]).unwrap_err().to_string();
+        assert!(err.contains(needle), "{err}");
+    }
+}
+
+#[test]
+fn a_bad_base_url_is_reported_without_its_credentials() {
+    let err = load(
+        &args(),
+        &[(
+            "OPENAI_BASE_URL",
+            "http://user:sk-secret@h:1/v1?key=sk-secret",
+        )],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(!err.contains("sk-secret"), "{err}");
+    assert!(err.contains("http://h:1/v1"), "{err}");
+}
+
+#[test]
+fn debug_never_prints_secrets() {
+    let c = load(
+        &args(),
+        &[
+            ("OPENAI_API_KEY", "sk-secret-1"),
+            ("AROUTER_MASTER_KEY", "sk-secret-2"),
+        ],
+    )
+    .unwrap();
+    let text = format!("{c:?}");
+    assert!(!text.contains("sk-secret"), "{text}");
+}
+
+/// Setting a flag to the default its help shows changes nothing: the
+/// documented defaults are the real ones.
+#[test]
+fn defaults_in_help_are_the_real_defaults() {
+    use clap::{CommandFactory, Parser};
+
+    let cli = crate::cli::Cli::command();
+    let serve = cli.find_subcommand("serve").unwrap();
+    let plain = load(&args(), &[]).unwrap();
+    let summary = |c: &Config| {
+        format!(
+            "{} {:?} {:?} {} {} {} {} {}",
+            c.listen,
+            c.data_dir,
+            c.limits,
+            c.max_connections,
+            c.shutdown_grace_secs,
+            c.write_stall_timeout_ms,
+            c.linger_ms,
+            c.upstream_pool_max_idle
+        )
+    };
+    let mut checked = 0;
+    for arg in serve.get_arguments() {
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        let default = match (help.split_once("[default: "), arg.get_default_values()) {
+            (Some((_, rest)), _) => rest.split(']').next().unwrap().to_string(),
+            (None, [value]) => value.to_string_lossy().into_owned(),
+            _ => continue,
+        };
+        if default.contains(' ') {
+            continue; // a description such as "the number of CPUs"
+        }
+        let flag = format!("--{}", arg.get_long().unwrap());
+        let parsed = crate::cli::Cli::try_parse_from(["arouter", "serve", &flag, &default])
+            .unwrap_or_else(|e| panic!("{flag} {default}: {e}"));
+        let crate::cli::Command::Serve(with) = parsed.command else {
+            panic!("parsed as serve");
+        };
+        let c = load(&with, &[]).unwrap();
+        if flag.ends_with("-base-url") {
+            let kind =
+                ProviderKind::parse(flag.trim_start_matches("--").split('-').next().unwrap())
+                    .unwrap();
+            assert_eq!(default, default_base_url(kind), "{flag}");
+        } else if flag == "--log-level" {
+            assert_eq!(with.log_level, "info");
+        } else {
+            assert_eq!(summary(&c), summary(&plain), "{flag} {default}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 18, "only {checked} defaults checked");
+}
+
+#[test]
+fn driver_settings_come_from_flags_or_the_file_and_are_checked() {
+    let mut a = args();
+    a.limits.linger_ms = Some(1);
+    let c = load(&a, &[]).unwrap();
+    assert_eq!(
+        c.driver_settings().linger,
+        std::time::Duration::from_millis(1)
+    );
+    assert_eq!(
+        c.driver_settings().write_stall,
+        std::time::Duration::from_millis(DEFAULT_WRITE_STALL_TIMEOUT_MS)
+    );
+    assert_eq!(c.pool_limits().max_idle, DEFAULT_UPSTREAM_POOL_MAX_IDLE);
+    let mut a = args();
+    a.limits.write_stall_timeout_ms = Some(0);
+    let err = load(&a, &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("write_stall_timeout_ms must be between"),
+        "{err}"
+    );
+    let mut a = args();
+    a.limits.linger_ms = Some(120_000);
+    let err = load(&a, &[]).unwrap_err().to_string();
+    assert!(err.contains("linger_ms must be between"), "{err}");
+}
