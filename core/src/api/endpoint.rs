@@ -76,6 +76,8 @@ pub enum Endpoint<'a> {
     CurrentKey,
     Balance,
     Transactions,
+    /// `GET /api/v1/generation?id=`: one call's record.
+    Generation,
     /// `/{provider}/{rest}`: raw pass-through to a configured provider.
     ProviderProxy {
         provider: &'a str,
@@ -98,7 +100,7 @@ impl Endpoint<'_> {
     pub fn scope(&self) -> Scope {
         match self {
             Endpoint::Health | Endpoint::OpenApi => Scope::Public,
-            Endpoint::CurrentKey => Scope::Key,
+            Endpoint::CurrentKey | Endpoint::Generation => Scope::Key,
             Endpoint::ListKeys
             | Endpoint::CreateKey
             | Endpoint::GetKey(_)
@@ -134,6 +136,7 @@ impl Endpoint<'_> {
             Endpoint::CurrentKey => "current_key",
             Endpoint::Balance => "balance",
             Endpoint::Transactions => "transactions",
+            Endpoint::Generation => "generation",
             Endpoint::ProviderProxy { .. } => "provider_proxy",
         }
     }
@@ -214,6 +217,7 @@ pub fn classify<'a>(
         "/api/v1/key" => return get(method, Endpoint::CurrentKey, path),
         "/api/v1/balance" => return get(method, Endpoint::Balance, path),
         "/api/v1/transactions" => return get(method, Endpoint::Transactions, path),
+        "/api/v1/generation" => return get(method, Endpoint::Generation, path),
         _ => {}
     }
     if let Some(rest) = path.strip_prefix("/v1/messages/batches/") {

@@ -7,6 +7,7 @@
 //! inside an `Input`.
 
 mod allowed;
+mod attribution;
 mod body;
 mod call;
 mod count;
@@ -523,8 +524,8 @@ impl Exchange {
             request_id: current.request_id,
             _reservation: current.reservation.take(),
             keep_alive,
-            referer: current.head.header("http-referer").map(str::to_owned),
-            title: current.head.header("x-title").map(str::to_owned),
+            referer: attribution::referer(&current.head),
+            title: attribution::title(&current.head),
         });
         let _ = self.with_call(now, |call, gateway, io| call.start(gateway, io));
     }
@@ -569,6 +570,8 @@ impl Exchange {
                 finished: now,
             })));
         let key_id = calling.caller.key_id();
+        let latency_ms = now.as_millis().saturating_sub(calling.started.as_millis());
+        let stream = finished.stream;
         for earlier in &finished.earlier {
             self.outputs
                 .push_back(Output::Event(Event::Usage(UsageRecord {
@@ -590,6 +593,10 @@ impl Exchange {
                     } else {
                         Outcome::Error
                     },
+                    // The client never saw this attempt's answer.
+                    generation_id: None,
+                    stream,
+                    latency_ms,
                 })));
         }
         let outcome = finished.outcome();
@@ -608,6 +615,9 @@ impl Exchange {
                     request_id: calling.request_id,
                     upstream_status: finished.upstream_status,
                     outcome,
+                    generation_id: finished.response_id,
+                    stream,
+                    latency_ms,
                 })));
         }
         if finished.estimated || finished.earlier.iter().any(|e| e.estimated) {

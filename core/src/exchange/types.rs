@@ -270,7 +270,9 @@ pub struct UsageRecord {
     /// `usage` is the gateway's estimate (the provider never reported it:
     /// the call was cut short), not the provider's figures.
     pub estimated: bool,
-    /// Attribution headers (`HTTP-Referer`, `X-Title`).
+    /// Attribution headers: `HTTP-Referer`, and the app's title from
+    /// `X-OpenRouter-Title` or else `X-Title`; bounded, without control
+    /// characters (see `exchange::attribution`).
     pub referer: Option<String>,
     pub title: Option<String>,
     /// The request's `X-Request-Id`.
@@ -278,6 +280,15 @@ pub struct UsageRecord {
     /// The provider's HTTP status; `None` when no response head arrived.
     pub upstream_status: Option<u16>,
     pub outcome: Outcome,
+    /// The id the client saw in the answer (`chatcmpl-…`, `msg_…`, a
+    /// Gemini `responseId`): the generation id it can look the call up
+    /// by. `None` when the answer carried none (embeddings, a failed
+    /// attempt); the host then makes one from the request id.
+    pub generation_id: Option<String>,
+    /// The client asked for a stream.
+    pub stream: bool,
+    /// From the request's first byte to the end of the call, in ms.
+    pub latency_ms: u64,
 }
 
 /// Misuse of the driver contract; a bug in the frontend, not the peer.

@@ -1,4 +1,4 @@
-//! The management API as data (the keys API today): the core parses and
+//! The management API as data (keys, transactions, generations): the core parses and
 //! validates a management request into a [`ManageRequest`], hands it to
 //! the host as `Output::Manage`, takes the host's [`ManageResult`] back as
 //! `Input::Managed` and writes the HTTP answer. No store types and no SQL
@@ -8,12 +8,16 @@ pub mod allowlist;
 mod parse;
 mod render;
 mod timestamp;
+pub mod transactions;
 mod types;
 
 pub use allowlist::{AllowlistError, ModelAllowlist};
 pub use parse::parse;
 pub use render::render;
 pub use timestamp::{format_rfc3339, parse_rfc3339};
+pub use transactions::{
+    Cursor, TransactionKind, TransactionPage, TransactionQuery, TransactionStatus, TransactionView,
+};
 pub use types::{
     KeyPatch, KeySpec, KeyUsage, KeyView, LimitReset, ManageAnswer, ManageError, ManageRequest,
     ManageResult, RateLimitSpec,

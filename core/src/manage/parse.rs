@@ -37,6 +37,13 @@ pub fn parse(
             hash: key_hash(hash)?,
         },
         Endpoint::CurrentKey => ManageRequest::CurrentKey { caller },
+        Endpoint::Transactions => {
+            ManageRequest::ListTransactions(super::transactions::parse_list(query)?)
+        }
+        Endpoint::Generation => ManageRequest::GetGeneration {
+            id: super::transactions::parse_generation(query)?,
+            caller,
+        },
         _ => return Ok(None),
     };
     Ok(Some(request))

@@ -33,6 +33,8 @@ fn answer_body(answer: ManageAnswer) -> Value {
         ManageAnswer::Current { key, is_master } => {
             json!({ "data": current_json(&key, is_master) })
         }
+        ManageAnswer::Transactions(page) => super::transactions::page_json(&page),
+        ManageAnswer::Generation(row) => super::transactions::generation_json(&row),
     }
 }
 
@@ -42,6 +44,12 @@ fn error(err: ManageError) -> ApiError {
             Dialect::OpenAi,
             ErrorKind::NotFound,
             "no key with this hash",
+        )
+        .with_code("not_found"),
+        ManageError::GenerationNotFound => ApiError::new(
+            Dialect::OpenAi,
+            ErrorKind::NotFound,
+            "no generation with this id",
         )
         .with_code("not_found"),
         ManageError::Forbidden(why) => {

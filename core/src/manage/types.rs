@@ -1,6 +1,6 @@
 //! The vocabulary between the core and the host's accounts service.
 
-use super::ModelAllowlist;
+use super::{ModelAllowlist, TransactionPage, TransactionQuery, TransactionView};
 use crate::exchange::Caller;
 
 /// A management operation, validated; `caller` is who asked (the master
@@ -25,6 +25,14 @@ pub enum ManageRequest {
     },
     /// `GET /api/v1/key`: the caller's own record.
     CurrentKey {
+        caller: Caller,
+    },
+    /// `GET /api/v1/transactions` (management scope).
+    ListTransactions(TransactionQuery),
+    /// `GET /api/v1/generation?id=`: any key may ask, and sees only its
+    /// own calls unless it is a management key or the master key.
+    GetGeneration {
+        id: String,
         caller: Caller,
     },
 }
@@ -154,6 +162,8 @@ pub enum ManageAnswer {
         key: KeyView,
         is_master: bool,
     },
+    Transactions(TransactionPage),
+    Generation(Box<TransactionView>),
 }
 
 /// Why the host could not carry a request out.
@@ -161,6 +171,8 @@ pub enum ManageAnswer {
 pub enum ManageError {
     /// No key with that hash.
     NotFound,
+    /// No generation with that id that the caller may see.
+    GenerationNotFound,
     /// Refused for who is asking (a management key may not grant the
     /// management scope to itself by editing its own record, say).
     Forbidden(&'static str),

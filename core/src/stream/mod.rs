@@ -89,6 +89,16 @@ impl ClientStream {
         }
     }
 
+    /// The id of the answer as the client saw it (`client` is its
+    /// dialect); `None` when the provider sent none. Read once, at the end.
+    pub fn response_id(&self, client: crate::api::Dialect) -> Option<String> {
+        match self {
+            ClientStream::Native(s) => s.response_id(),
+            ClientStream::PassThrough(s) => s.response_id(),
+            ClientStream::Translated(s) => s.response_id(client),
+        }
+    }
+
     /// The usage seen is the provider's final count. OpenAI reports usage
     /// once, at the end; Anthropic and Gemini report input tokens as the
     /// stream starts, and their count is final only with the finish.

@@ -99,6 +99,11 @@ impl OpenAiStream {
         self.failed
     }
 
+    /// The `id` the chunks relayed to the client carried.
+    pub fn response_id(&self) -> Option<String> {
+        self.meta.id()
+    }
+
     /// The usage the upstream reported so far, if any.
     pub fn usage(&self) -> Option<Usage> {
         self.usage_value.as_ref().and_then(Usage::from_openai)

@@ -29,6 +29,9 @@ pub struct PassThroughStream {
     finished: bool,
     failed: bool,
     done: bool,
+    /// The upstream's id of the answer, relayed as is: the client's id.
+    /// Moved out of the decoded start event, so it costs no allocation.
+    id: Option<String>,
 }
 
 impl PassThroughStream {
@@ -44,6 +47,7 @@ impl PassThroughStream {
             finished: false,
             failed: false,
             done: false,
+            id: None,
         }
     }
 
@@ -67,7 +71,11 @@ impl PassThroughStream {
                     None => self.usage = Some(u),
                 },
                 StreamEvent::Error { .. } => self.failed = true,
-                StreamEvent::Start { .. } => {}
+                StreamEvent::Start { id, .. } => {
+                    if self.id.is_none() && !id.is_empty() {
+                        self.id = Some(id);
+                    }
+                }
                 StreamEvent::Finish(_) => {
                     self.finished = true;
                     self.started = true;
@@ -78,6 +86,11 @@ impl PassThroughStream {
                 }
             }
         }
+    }
+
+    /// The answer's id as the client saw it.
+    pub fn response_id(&self) -> Option<String> {
+        self.id.clone()
     }
 
     pub fn finish(&mut self, truncated: bool, out: &mut Vec<u8>) {

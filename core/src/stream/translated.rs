@@ -23,6 +23,9 @@ pub struct TranslatedStream {
     /// it is final.
     finished: bool,
     failed: bool,
+    /// The upstream's id of the answer (from its start event, moved, not
+    /// copied); the client sees it in its dialect's form.
+    upstream_id: Option<String>,
 }
 
 impl TranslatedStream {
@@ -46,6 +49,7 @@ impl TranslatedStream {
             relayed: 0,
             finished: false,
             failed: false,
+            upstream_id: None,
         }
     }
 
@@ -76,7 +80,17 @@ impl TranslatedStream {
                 }
             }
             self.encoder.on_event(&event, out);
+            if let StreamEvent::Start { id, .. } = event {
+                if self.upstream_id.is_none() && !id.is_empty() {
+                    self.upstream_id = Some(id);
+                }
+            }
         }
+    }
+
+    /// The answer's id as the client saw it, in `client`'s form.
+    pub fn response_id(&self, client: Dialect) -> Option<String> {
+        crate::translate::dispatch::client_response_id(client, self.upstream_id.as_deref()?)
     }
 
     /// The upstream body ended; `truncated` when it stopped mid-event.

@@ -88,6 +88,19 @@ pub fn encode_response(
     }
 }
 
+/// The id a client of `dialect` sees for an answer whose upstream id is
+/// `id`, as that dialect's encoders write it; `None` for an empty id.
+pub fn client_response_id(dialect: Dialect, id: &str) -> Option<String> {
+    if id.is_empty() {
+        return None;
+    }
+    Some(match dialect {
+        Dialect::OpenAi => openai::canonical::completion_id(id),
+        Dialect::Anthropic => anthropic::message_id(id),
+        Dialect::Google => id.to_owned(),
+    })
+}
+
 /// The human message inside a provider's error body.
 pub fn decode_error(kind: ProviderKind, body: &[u8]) -> Option<String> {
     match kind {

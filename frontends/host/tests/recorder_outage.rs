@@ -26,6 +26,9 @@ fn usage(n: usize) -> UsageRecord {
         request_id: RequestId::new(&format!("req-outage-{n}")).unwrap(),
         upstream_status: Some(200),
         outcome: Outcome::Complete,
+        generation_id: None,
+        stream: false,
+        latency_ms: 5,
     }
 }
 

@@ -49,7 +49,7 @@ pub(crate) enum CallKind {
 }
 
 impl CallKind {
-    fn stream(self) -> bool {
+    pub(crate) fn stream(self) -> bool {
         matches!(self, CallKind::Chat { stream: true, .. })
     }
 }
@@ -108,6 +108,10 @@ pub(crate) struct Finished {
     pub earlier: Vec<EarlierUsage>,
     /// The served attempt's provider status; `None` without a response head.
     pub upstream_status: Option<u16>,
+    /// The id the client saw in the answer, if it carried one.
+    pub response_id: Option<String>,
+    /// The client asked for a stream.
+    pub stream: bool,
 }
 
 impl Finished {
@@ -203,6 +207,9 @@ pub(crate) struct Call {
     /// Usage that providers of earlier, failed attempts reported: they
     /// charged for it, so it is billed too.
     earlier: Vec<EarlierUsage>,
+    /// The id a whole answer showed the client (a stream's is read from
+    /// its transducer at the end).
+    response_id: Option<String>,
 }
 
 /// What a failed attempt's provider reported before it failed, or the
@@ -256,6 +263,7 @@ impl Call {
             estimated: false,
             held: Vec::new(),
             earlier: Vec::new(),
+            response_id: None,
         }
     }
 

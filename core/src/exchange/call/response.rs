@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::api::upstream_error;
+use crate::translate::canonical::ChatResponse;
 
 impl Call {
     /// The final answer from a whole upstream body.
@@ -34,6 +35,8 @@ impl Call {
                 // for the usage to bill.
                 if let Ok(resp) = dispatch::decode_response(upstream, &body) {
                     self.usage = resp.usage;
+                    // Relayed as sent: the client sees the provider's id.
+                    self.response_id = Some(resp.id).filter(|id| !id.is_empty());
                     let content_type = self
                         .content_type
                         .clone()
@@ -46,15 +49,17 @@ impl Call {
                 }
             } else if self.native(upstream) {
                 let price = self.price(gateway);
-                if let Some((bytes, usage)) = normalize_chat(&body, &provider, &model, &price) {
-                    self.usage = usage;
-                    return Response::json(self.status, bytes);
+                if let Some(answer) = normalize_chat(&body, &provider, &model, &price) {
+                    self.usage = answer.usage;
+                    self.response_id = answer.id;
+                    return Response::json(self.status, answer.bytes);
                 }
             } else if let Ok(mut resp) = dispatch::decode_response(upstream, &body) {
                 self.usage = resp.usage;
                 if resp.created.is_none() {
                     resp.created = self.created;
                 }
+                self.response_id = self.translated_id(&mut resp);
                 let served = if resp.model.is_empty() {
                     &model
                 } else {
@@ -134,6 +139,7 @@ impl Call {
         if resp.created.is_none() {
             resp.created = self.created;
         }
+        self.response_id = self.translated_id(&mut resp);
         let (include_usage, json_array) = match self.kind {
             CallKind::Chat {
                 include_usage,
@@ -170,6 +176,16 @@ impl Call {
             ],
             body: out,
         })
+    }
+
+    /// The id a translated answer shows the client: the provider's in the
+    /// client dialect's form, or, when the provider gave none, the
+    /// gateway's own (`gen-<request id>`, written into the answer too).
+    fn translated_id(&self, resp: &mut ChatResponse) -> Option<String> {
+        if resp.id.is_empty() {
+            resp.id = format!("gen-{}", self.request_id.as_str());
+        }
+        dispatch::client_response_id(self.dialect, &resp.id)
     }
 
     /// Counting for an OpenAI-compatible provider, which has no counting

@@ -95,7 +95,13 @@ impl Call {
         self.estimated = false;
     }
 
-    pub(super) fn finished(&self, status: u16, complete: bool) -> Finished {
+    pub(super) fn finished(&mut self, status: u16, complete: bool) -> Finished {
+        // Taken, not cloned: the call is over.
+        let dialect = self.dialect;
+        let response_id = self
+            .response_id
+            .take()
+            .or_else(|| self.stream.as_ref().and_then(|s| s.response_id(dialect)));
         // Counting consumes nothing billable, nor does an attempt that
         // never reached its provider.
         let candidate = self
@@ -114,6 +120,8 @@ impl Call {
             estimated: self.estimated,
             earlier: self.earlier.clone(),
             upstream_status: (self.status != 0).then_some(self.status),
+            response_id,
+            stream: self.kind.stream(),
         }
     }
 }

@@ -71,6 +71,14 @@ fn set(slot: &mut Option<String>, parts: &[&str]) {
 }
 
 impl LastMeta {
+    /// The last chunk's `id`, when it was a string.
+    pub fn id(&self) -> Option<String> {
+        let text = self.id.as_deref()?;
+        serde_json::from_str::<String>(text)
+            .ok()
+            .filter(|id| !id.is_empty())
+    }
+
     /// From a fully parsed chunk whose `model` was already prefixed.
     pub fn note_value(&mut self, obj: &Map<String, Value>) {
         if let Some(v) = obj.get("id") {

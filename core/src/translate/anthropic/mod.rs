@@ -42,6 +42,7 @@ pub use request_encode::{
     effective_max_tokens, encode_request, thinking_budget, DEFAULT_MAX_TOKENS,
     JSON_OBJECT_INSTRUCTION, MIN_THINKING_BUDGET,
 };
+pub(crate) use response::message_id;
 pub use response::{decode_response, encode_response};
 pub use stream_decode::StreamDecoder;
 pub use stream_encode::StreamEncoder;

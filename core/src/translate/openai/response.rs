@@ -67,7 +67,7 @@ pub fn normalize_chat(
     provider: &str,
     requested: &str,
     price: &Price,
-) -> Option<(Vec<u8>, Option<Usage>)> {
+) -> Option<NormalizedChat> {
     let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(body) else {
         return None;
     };
@@ -85,10 +85,24 @@ pub fn normalize_chat(
         }
     }
     let usage = priced_usage(&mut obj, price);
-    Some((
-        serde_json::to_vec(&Value::Object(obj)).unwrap_or_default(),
-        usage,
-    ))
+    let mut value = Value::Object(obj);
+    let bytes = serde_json::to_vec(&value).unwrap_or_default();
+    // The id the client sees, moved out of the parsed answer once it is
+    // written: no copy.
+    let id = match value.get_mut("id").map(Value::take) {
+        Some(Value::String(id)) if !id.is_empty() => Some(id),
+        _ => None,
+    };
+    Some(NormalizedChat { bytes, usage, id })
+}
+
+/// A chat answer as the client gets it, with what billing reads from it.
+#[derive(Debug)]
+pub struct NormalizedChat {
+    pub bytes: Vec<u8>,
+    pub usage: Option<Usage>,
+    /// The answer's `id`, when it has one.
+    pub id: Option<String>,
 }
 
 /// An embeddings response: model prefixed, usage read and priced.

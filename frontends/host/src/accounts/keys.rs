@@ -67,6 +67,10 @@ pub(super) fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageRe
             Ok(ManageAnswer::Deleted)
         }
         ManageRequest::CurrentKey { caller } => current(host, caller, now),
+        // Routed to `transactions` by `accounts::execute`.
+        ManageRequest::ListTransactions(_) | ManageRequest::GetGeneration { .. } => {
+            Err(ManageError::Unavailable)
+        }
     }
 }
 
@@ -178,16 +182,7 @@ fn current(host: &Host, caller: Caller, now: i64) -> ManageResult {
 }
 
 pub(super) fn parse_hash(hex_hash: &str) -> Option<[u8; 32]> {
-    let bytes = hex_hash.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks(2).enumerate() {
-        let text = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(text, 16).ok()?;
-    }
-    Some(out)
+    crate::store::unhex_hash(hex_hash)
 }
 
 fn find(store: &dyn Store, hex_hash: &str) -> Result<Option<KeyRecord>, ManageError> {

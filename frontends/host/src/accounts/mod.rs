@@ -12,6 +12,7 @@
 pub mod cli;
 mod keys;
 pub mod secret;
+mod transactions;
 mod windows;
 
 use arouter_core::manage::{ManageRequest, ManageResult};
@@ -23,7 +24,11 @@ pub use keys::{create_key, key_view};
 
 /// Carries out one management request at Unix second `now`.
 pub fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageResult {
-    keys::execute(host, request, now)
+    match request {
+        ManageRequest::ListTransactions(query) => transactions::list(host, &query),
+        ManageRequest::GetGeneration { id, caller } => transactions::generation(host, &id, caller),
+        other => keys::execute(host, other, now),
+    }
 }
 
 /// A store failure is logged here and shown to the client as a 503.

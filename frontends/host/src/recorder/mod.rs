@@ -126,9 +126,20 @@ fn transaction(usage: UsageRecord, now_unix_s: i64, record_id: String) -> Transa
         estimated: usage.estimated,
         referer: usage.referer,
         title: usage.title,
+        // An answer without an id of its own (embeddings, a failed
+        // attempt) is found by its request id.
+        generation_id: Some(
+            usage
+                .generation_id
+                .unwrap_or_else(|| format!("gen-{}", usage.request_id)),
+        ),
         request_id: Some(usage.request_id.to_string()),
         record_id: Some(record_id),
         upstream_status: usage.upstream_status,
         outcome: usage.outcome,
+        cached_tokens: tokens.cached_tokens,
+        reasoning_tokens: tokens.reasoning_tokens,
+        stream: usage.stream,
+        latency_ms: Some(usage.latency_ms),
     }
 }

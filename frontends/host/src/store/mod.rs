@@ -3,12 +3,16 @@
 //! deployments. The hot path never calls it: keys are cached in memory.
 
 pub mod sqlite;
+mod sqlite_txns;
 
 use std::fmt;
 use std::sync::Arc;
 
 pub use arouter_core::exchange::Outcome;
-use arouter_core::manage::{KeyPatch, KeyUsage, LimitReset, ModelAllowlist};
+use arouter_core::manage::{
+    KeyPatch, KeyUsage, LimitReset, ModelAllowlist, TransactionPage, TransactionQuery,
+    TransactionView,
+};
 
 /// A stored API key. The secret itself is never stored, only its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +56,19 @@ impl KeyRecord {
     pub fn expired(&self, now_unix_secs: i64) -> bool {
         self.expires_at.is_some_and(|at| at <= now_unix_secs)
     }
+}
+
+/// The bytes of a hash written in hex; `None` if it is not 64 hex digits.
+pub fn unhex_hash(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(out)
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -150,6 +167,24 @@ pub struct Transaction {
     /// Complete, incomplete, estimated or error: failed calls are not
     /// counted as completions.
     pub outcome: Outcome,
+    /// The id the client can look the call up by (`GET /generation`):
+    /// the answer's own id, or `gen-<request id>` when it had none.
+    pub generation_id: Option<String>,
+    pub cached_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// The client asked for a stream.
+    pub stream: bool,
+    /// From the request's first byte to the end of the call; `None` for
+    /// rows written before it was recorded.
+    pub latency_ms: Option<u64>,
+}
+
+/// A generation as `GET /api/v1/generation` finds it, with the key that
+/// made it (to tell who may see it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredGeneration {
+    pub key_id: Option<i64>,
+    pub view: TransactionView,
 }
 
 pub trait Store: Send + Sync {
@@ -158,6 +193,11 @@ pub trait Store: Send + Sync {
     fn record(&self, batch: &[Transaction]) -> Result<(), StoreError>;
     /// The newest transactions first, at most `limit`.
     fn transactions(&self, limit: u32) -> Result<Vec<Transaction>, StoreError>;
+    /// One page of the transactions `query` selects, newest first
+    /// (`created_at`, then insertion order), after its cursor.
+    fn list_transactions(&self, query: &TransactionQuery) -> Result<TransactionPage, StoreError>;
+    /// The newest row with this generation id.
+    fn generation(&self, id: &str) -> Result<Option<StoredGeneration>, StoreError>;
     /// Every key, for the in-memory cache at start-up and after changes.
     fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
     fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError>;

@@ -8,10 +8,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use std::sync::Arc;
 
-use arouter_core::manage::{KeyPatch, KeyUsage, LimitReset, ModelAllowlist};
+use arouter_core::manage::{
+    KeyPatch, KeyUsage, LimitReset, ModelAllowlist, TransactionPage, TransactionQuery,
+};
 
 use super::{
-    KeyRecord, KeySpend, NewKey, Outcome, RateLimit, Store, StoreError, Transaction, Windows,
+    KeyRecord, KeySpend, NewKey, RateLimit, Store, StoreError, StoredGeneration, Transaction,
+    Windows,
 };
 
 pub const FILE_NAME: &str = "arouter.sqlite3";
@@ -84,6 +87,26 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE keys ADD COLUMN allowed_models TEXT;
      ALTER TABLE keys ADD COLUMN updated_at INTEGER;
      CREATE INDEX IF NOT EXISTS transactions_key_time ON transactions (key_id, created_at);",
+    // 5: transactions and generations (issue 11). The generation id the
+    // client can look a call up by, given to older rows from their request
+    // id; what the core reports besides (cached and reasoning tokens,
+    // stream, latency); the row's type (NULL reads as usage, so a row
+    // written without it is one); indexes for the list's filters and its
+    // newest-first order.
+    "ALTER TABLE transactions ADD COLUMN generation_id TEXT;
+     ALTER TABLE transactions ADD COLUMN type TEXT;
+     ALTER TABLE transactions ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE transactions ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE transactions ADD COLUMN stream INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE transactions ADD COLUMN latency_ms INTEGER;
+     UPDATE transactions SET generation_id = COALESCE('gen-' || request_id, 'gen-row-' || id);
+     CREATE INDEX transactions_time ON transactions (created_at, id);
+     CREATE INDEX transactions_generation ON transactions (generation_id);
+     CREATE INDEX transactions_model ON transactions (model, created_at);
+     CREATE INDEX transactions_provider_model ON transactions (provider, model, created_at);
+     CREATE INDEX transactions_referer ON transactions (referer, created_at);
+     CREATE INDEX transactions_title ON transactions (title, created_at);
+     CREATE INDEX transactions_outcome ON transactions (outcome, created_at);",
 ];
 
 pub struct SqliteStore {
@@ -276,8 +299,10 @@ impl Store for SqliteStore {
                     .prepare_cached(
                         "INSERT INTO transactions (created_at, key_id, provider, model, prompt_tokens,
                          completion_tokens, cost_micros, complete, estimated, referer, title,
-                         request_id, status, outcome, record_id)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                         request_id, status, outcome, record_id, generation_id, cached_tokens,
+                         reasoning_tokens, stream, latency_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                         ?16, ?17, ?18, ?19, ?20)
                          ON CONFLICT (record_id) DO NOTHING",
                     )
                     .map_err(backend)?;
@@ -298,6 +323,11 @@ impl Store for SqliteStore {
                         t.upstream_status,
                         t.outcome.as_str(),
                         t.record_id,
+                        t.generation_id,
+                        t.cached_tokens as i64,
+                        t.reasoning_tokens as i64,
+                        t.stream,
+                        t.latency_ms.map(|ms| ms as i64),
                     ])
                     .map_err(backend)?;
                 }
@@ -312,32 +342,18 @@ impl Store for SqliteStore {
                 .prepare("SELECT * FROM transactions ORDER BY id DESC LIMIT ?1")
                 .map_err(backend)?;
             let rows = stmt
-                .query_map([limit], |r| {
-                    Ok(Transaction {
-                        created_at: r.get("created_at")?,
-                        key_id: r.get("key_id")?,
-                        provider: r.get::<_, Option<String>>("provider")?.unwrap_or_default(),
-                        model: r.get::<_, Option<String>>("model")?.unwrap_or_default(),
-                        prompt_tokens: r.get::<_, i64>("prompt_tokens")?.max(0) as u64,
-                        completion_tokens: r.get::<_, i64>("completion_tokens")?.max(0) as u64,
-                        cost_micros: r.get::<_, i64>("cost_micros")?.max(0) as u64,
-                        complete: r.get("complete")?,
-                        estimated: r.get("estimated")?,
-                        referer: r.get("referer")?,
-                        title: r.get("title")?,
-                        request_id: r.get("request_id")?,
-                        record_id: r.get("record_id")?,
-                        upstream_status: r.get("status")?,
-                        outcome: r
-                            .get::<_, String>("outcome")
-                            .ok()
-                            .and_then(|o| Outcome::parse(&o))
-                            .unwrap_or(Outcome::Complete),
-                    })
-                })
+                .query_map([limit], super::sqlite_txns::row_to_transaction)
                 .map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
+    }
+
+    fn list_transactions(&self, query: &TransactionQuery) -> Result<TransactionPage, StoreError> {
+        self.with(|conn| super::sqlite_txns::list(conn, query))
+    }
+
+    fn generation(&self, id: &str) -> Result<Option<StoredGeneration>, StoreError> {
+        self.with(|conn| super::sqlite_txns::generation(conn, id))
     }
 
     fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
@@ -453,6 +469,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Outcome;
 
     #[test]
     fn creates_file_and_schema_on_first_start_and_reopens() {
@@ -487,6 +504,11 @@ mod tests {
             record_id: None,
             upstream_status: Some(200),
             outcome: Outcome::Estimated,
+            generation_id: Some("chatcmpl-1".into()),
+            cached_tokens: 2,
+            reasoning_tokens: 1,
+            stream: true,
+            latency_ms: Some(40),
         };
         reopened.record(&[t.clone(), t.clone()]).unwrap();
         assert_eq!(reopened.transactions(10).unwrap(), vec![t.clone(), t]);
@@ -512,6 +534,11 @@ mod tests {
             record_id: Some(id.into()),
             upstream_status: Some(200),
             outcome: Outcome::Complete,
+            generation_id: Some(format!("gen-{id}")),
+            cached_tokens: 0,
+            reasoning_tokens: 0,
+            stream: false,
+            latency_ms: None,
         };
         store.record(&[row("a"), row("b")]).unwrap();
         // A retry of the same batch with one new row: only the new one.
@@ -563,6 +590,11 @@ mod tests {
             record_id: None,
             upstream_status: Some(200),
             outcome: Outcome::Complete,
+            generation_id: None,
+            cached_tokens: 0,
+            reasoning_tokens: 0,
+            stream: false,
+            latency_ms: None,
         }
     }
 
@@ -687,6 +719,11 @@ INSERT INTO transactions (created_at, provider, model, prompt_tokens, complete, 
             record_id: Some("i-0-0".into()),
             upstream_status: Some(429),
             outcome: Outcome::Error,
+            generation_id: Some("gen-req-9".into()),
+            cached_tokens: 0,
+            reasoning_tokens: 0,
+            stream: false,
+            latency_ms: Some(3),
         };
         store.record(std::slice::from_ref(&failed)).unwrap();
         drop(store);

@@ -53,6 +53,7 @@ mod stream_encode;
 
 pub use request_decode::decode_request;
 pub use request_encode::encode_request;
+pub(crate) use response::completion_id;
 pub use response::{decode_error, decode_response, encode_response, encode_response_with_cost};
 pub use stream_decode::StreamDecoder;
 pub use stream_encode::StreamEncoder;

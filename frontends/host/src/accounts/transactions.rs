@@ -1,0 +1,47 @@
+//! The transactions list and a generation's record on the store.
+//!
+//! Recent calls may still sit in a worker's recorder buffer or the
+//! writer's queue (at most `recorder::FLUSH_EVERY` plus one commit): they
+//! are listed once committed.
+
+use arouter_core::exchange::Caller;
+use arouter_core::manage::{ManageAnswer, ManageError, ManageResult, TransactionQuery};
+
+use super::unavailable;
+use crate::Host;
+
+pub(super) fn list(host: &Host, query: &TransactionQuery) -> ManageResult {
+    let page = host
+        .store
+        .list_transactions(query)
+        .map_err(|e| unavailable("list transactions", e))?;
+    Ok(ManageAnswer::Transactions(page))
+}
+
+/// The key that made a generation sees it, as do management keys and the
+/// master key; anyone else gets the same 404 as for an unknown id, so ids
+/// of other keys' calls cannot be probed.
+pub(super) fn generation(host: &Host, id: &str, caller: Caller) -> ManageResult {
+    let found = host
+        .store
+        .generation(id)
+        .map_err(|e| unavailable("find generation", e))?
+        .ok_or(ManageError::GenerationNotFound)?;
+    let allowed = match caller {
+        Caller::Master => true,
+        Caller::Anonymous => false,
+        Caller::Key(key) => found.key_id == Some(key) || is_management(host, key)?,
+    };
+    if !allowed {
+        return Err(ManageError::GenerationNotFound);
+    }
+    Ok(ManageAnswer::Generation(Box::new(found.view)))
+}
+
+fn is_management(host: &Host, key: i64) -> Result<bool, ManageError> {
+    let keys = host
+        .store
+        .load_keys()
+        .map_err(|e| unavailable("load keys", e))?;
+    Ok(keys.iter().any(|k| k.id == key && k.management))
+}
