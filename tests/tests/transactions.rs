@@ -239,6 +239,7 @@ fn filters_select_rows_and_bad_ones_are_400s() {
     assert_eq!(count("?status=failed"), 0);
     assert_eq!(count("?since=0"), 2);
     assert_eq!(count("?until=1970-01-02T00:00:00Z"), 0);
+    assert_eq!(count("?since=10&until=5"), 0);
     assert_eq!(
         count("?since=2000-01-01T00:00:00%2B02:00&until=99999999999"),
         2
@@ -250,7 +251,6 @@ fn filters_select_rows_and_bad_ones_are_400s() {
         ("?status=done", "`status`"),
         ("?key_id=xyz", "`key_id`"),
         ("?cursor=abc", "`cursor`"),
-        ("?since=10&until=5", "`since`"),
     ] {
         let r = get(&s, &format!("/api/v1/transactions{query}"), MASTER_KEY);
         assert_eq!(r.status, 400, "{query}");

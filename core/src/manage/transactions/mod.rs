@@ -22,7 +22,8 @@ pub struct TransactionQuery {
     /// Only rows whose `HTTP-Referer` or app title is exactly this.
     pub app: Option<String>,
     pub status: Option<TransactionStatus>,
-    /// Unix seconds: rows created at or after `since`, before `until`.
+    /// Unix seconds: rows created at or after `since`, before `until`
+    /// (`since` after `until` selects nothing).
     pub since: Option<i64>,
     pub until: Option<i64>,
     /// 1 to [`MAX_LIMIT`].

@@ -22,20 +22,18 @@ pub(super) fn list(host: &Host, query: &TransactionQuery) -> ManageResult {
 /// master key; anyone else gets the same 404 as for an unknown id, so ids
 /// of other keys' calls cannot be probed.
 pub(super) fn generation(host: &Host, id: &str, caller: Caller) -> ManageResult {
+    let only_key = match caller {
+        Caller::Master => None,
+        Caller::Key(key) if is_management(host, key)? => None,
+        Caller::Key(key) => Some(key),
+        Caller::Anonymous => return Err(ManageError::GenerationNotFound),
+    };
     let found = host
         .store
-        .generation(id)
+        .generation(id, only_key)
         .map_err(|e| unavailable("find generation", e))?
         .ok_or(ManageError::GenerationNotFound)?;
-    let allowed = match caller {
-        Caller::Master => true,
-        Caller::Anonymous => false,
-        Caller::Key(key) => found.key_id == Some(key) || is_management(host, key)?,
-    };
-    if !allowed {
-        return Err(ManageError::GenerationNotFound);
-    }
-    Ok(ManageAnswer::Generation(Box::new(found.view)))
+    Ok(ManageAnswer::Generation(Box::new(found)))
 }
 
 fn is_management(host: &Host, key: i64) -> Result<bool, ManageError> {

@@ -179,14 +179,6 @@ pub struct Transaction {
     pub latency_ms: Option<u64>,
 }
 
-/// A generation as `GET /api/v1/generation` finds it, with the key that
-/// made it (to tell who may see it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredGeneration {
-    pub key_id: Option<i64>,
-    pub view: TransactionView,
-}
-
 pub trait Store: Send + Sync {
     /// Appends transactions atomically (all or none), skipping any whose
     /// `record_id` is already stored.
@@ -196,8 +188,10 @@ pub trait Store: Send + Sync {
     /// One page of the transactions `query` selects, newest first
     /// (`created_at`, then insertion order), after its cursor.
     fn list_transactions(&self, query: &TransactionQuery) -> Result<TransactionPage, StoreError>;
-    /// The newest row with this generation id.
-    fn generation(&self, id: &str) -> Result<Option<StoredGeneration>, StoreError>;
+    /// The newest row with this generation id; with `key`, the newest of
+    /// that key's rows (a provider may repeat its ids across calls).
+    fn generation(&self, id: &str, key: Option<i64>)
+        -> Result<Option<TransactionView>, StoreError>;
     /// Every key, for the in-memory cache at start-up and after changes.
     fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
     fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError>;

@@ -10,12 +10,10 @@ use std::sync::Arc;
 
 use arouter_core::manage::{
     KeyPatch, KeyUsage, LimitReset, ModelAllowlist, TransactionPage, TransactionQuery,
+    TransactionView,
 };
 
-use super::{
-    KeyRecord, KeySpend, NewKey, RateLimit, Store, StoreError, StoredGeneration, Transaction,
-    Windows,
-};
+use super::{KeyRecord, KeySpend, NewKey, RateLimit, Store, StoreError, Transaction, Windows};
 
 pub const FILE_NAME: &str = "arouter.sqlite3";
 
@@ -352,8 +350,12 @@ impl Store for SqliteStore {
         self.with(|conn| super::sqlite_txns::list(conn, query))
     }
 
-    fn generation(&self, id: &str) -> Result<Option<StoredGeneration>, StoreError> {
-        self.with(|conn| super::sqlite_txns::generation(conn, id))
+    fn generation(
+        &self,
+        id: &str,
+        key: Option<i64>,
+    ) -> Result<Option<TransactionView>, StoreError> {
+        self.with(|conn| super::sqlite_txns::generation(conn, id, key))
     }
 
     fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
@@ -677,8 +679,9 @@ CREATE INDEX transactions_key ON transactions (key_id, id);
 CREATE TABLE balance (id INTEGER PRIMARY KEY CHECK (id = 1), credits_micros INTEGER NOT NULL);
 INSERT OR IGNORE INTO balance (id, credits_micros) VALUES (1, 0);
 PRAGMA user_version = 1;
-INSERT INTO transactions (created_at, provider, model, prompt_tokens, complete, estimated)
-    VALUES (1, 'openai', 'a', 3, 1, 0), (2, 'openai', 'b', 4, 0, 1), (3, 'openai', 'c', 5, 0, 0);
+INSERT INTO transactions (created_at, provider, model, prompt_tokens, complete, estimated, request_id)
+    VALUES (1, 'openai', 'a', 3, 1, 0, NULL), (2, 'openai', 'b', 4, 0, 1, 'req-b'),
+    (3, 'openai', 'c', 5, 0, 0, NULL);
 ";
 
     #[test]
@@ -695,6 +698,22 @@ INSERT INTO transactions (created_at, provider, model, prompt_tokens, complete, 
             .into_iter()
             .map(|t| (t.model, t.upstream_status, t.outcome))
             .collect();
+        // Migration 5 gave each older row a generation id from its
+        // request id, or from its row id where it had none.
+        let ids: Vec<_> = store
+            .transactions(10)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.generation_id)
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                Some("gen-row-3".to_string()),
+                Some("gen-req-b".to_string()),
+                Some("gen-row-1".to_string())
+            ]
+        );
         assert_eq!(
             old,
             [

@@ -9,7 +9,7 @@ use arouter_core::manage::{
     Cursor, TransactionKind, TransactionPage, TransactionQuery, TransactionStatus, TransactionView,
 };
 
-use super::{hex, unhex_hash, Outcome, StoreError, StoredGeneration, Transaction};
+use super::{hex, unhex_hash, Outcome, StoreError, Transaction};
 
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -179,14 +179,13 @@ pub(super) fn list(
 pub(super) fn generation(
     conn: &Connection,
     id: &str,
-) -> Result<Option<StoredGeneration>, StoreError> {
-    let sql = format!("{SELECT} WHERE t.generation_id = ?1 ORDER BY t.id DESC LIMIT 1");
-    conn.query_row(&sql, [id], |r| {
-        Ok(StoredGeneration {
-            key_id: r.get("key_id")?,
-            view: row_to_view(r)?,
-        })
-    })
-    .optional()
-    .map_err(backend)
+    key: Option<i64>,
+) -> Result<Option<TransactionView>, StoreError> {
+    let sql = format!(
+        "{SELECT} WHERE t.generation_id = ?1 AND (?2 IS NULL OR t.key_id = ?2)
+         ORDER BY t.id DESC LIMIT 1"
+    );
+    conn.query_row(&sql, rusqlite::params![id, key], row_to_view)
+        .optional()
+        .map_err(backend)
 }
