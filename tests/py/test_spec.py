@@ -53,6 +53,7 @@ SERVED = [
     ("get", "/api/v1/key"),
     ("get", "/api/v1/balance"),
     ("get", "/api/v1/transactions"),
+    ("get", "/api/v1/generation"),
     # Provider proxy
     ("get", "/{provider}/{path}"),
     ("post", "/{provider}/{path}"),

@@ -136,14 +136,6 @@ impl TransactionKind {
             TransactionKind::Credit => "credit",
         }
     }
-
-    /// `None` (rows written before the column) reads as usage.
-    pub fn parse(text: Option<&str>) -> TransactionKind {
-        match text {
-            Some("credit") => TransactionKind::Credit,
-            _ => TransactionKind::Usage,
-        }
-    }
 }
 
 /// One row as the API shows it.

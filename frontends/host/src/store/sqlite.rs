@@ -88,11 +88,9 @@ const MIGRATIONS: &[&str] = &[
     // 5: transactions and generations (issue 11). The generation id the
     // client can look a call up by, given to older rows from their request
     // id; what the core reports besides (cached and reasoning tokens,
-    // stream, latency); the row's type (NULL reads as usage, so a row
-    // written without it is one); indexes for the list's filters and its
+    // stream, latency); indexes for the list's filters and its
     // newest-first order.
     "ALTER TABLE transactions ADD COLUMN generation_id TEXT;
-     ALTER TABLE transactions ADD COLUMN type TEXT;
      ALTER TABLE transactions ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE transactions ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE transactions ADD COLUMN stream INTEGER NOT NULL DEFAULT 0;

@@ -65,7 +65,8 @@ fn row_to_view(r: &Row<'_>) -> rusqlite::Result<TransactionView> {
         id: r
             .get::<_, Option<String>>("generation_id")?
             .unwrap_or_else(|| format!("gen-row-{id}")),
-        kind: TransactionKind::parse(r.get::<_, Option<String>>("type")?.as_deref()),
+        // Every row of this table is a billed call.
+        kind: TransactionKind::Usage,
         key_hash: hash.map(|h| hex(&h)),
         provider: nonempty(r.get("provider")?),
         model: nonempty(r.get("model")?),
