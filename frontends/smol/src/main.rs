@@ -3,6 +3,7 @@
 
 mod select;
 mod server;
+mod tcp;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -14,8 +14,12 @@ use std::time::Instant;
 
 use arouter_host::driver::runtime::{Runtime, Timer};
 use arouter_host::driver::{serve_thread, thread_count, Shared};
-use smol::net::{TcpListener, TcpStream};
-use smol::LocalExecutor;
+use smol::{Async, LocalExecutor};
+
+use crate::tcp::Tcp;
+
+/// Every serving thread accepts from the same listening socket.
+type Listener = Arc<Async<std::net::TcpListener>>;
 
 thread_local! {
     /// This thread's executor; dropped (with its tasks) when the thread ends.
@@ -43,20 +47,20 @@ impl Timer for SmolTimer {
 }
 
 impl Runtime for Smol {
-    type Tcp = TcpStream;
-    type Listener = TcpListener;
+    type Tcp = Tcp;
+    type Listener = Listener;
     type Timer = SmolTimer;
 
     fn spawn(&self, task: impl Future<Output = ()> + 'static) {
         EXECUTOR.with(|executor| executor.spawn(task).detach());
     }
 
-    async fn accept(&self, listener: &TcpListener) -> io::Result<TcpStream> {
-        listener.accept().await.map(|(stream, _)| stream)
+    async fn accept(&self, listener: &Listener) -> io::Result<Tcp> {
+        listener.accept().await.map(|(stream, _)| Tcp::new(stream))
     }
 
-    async fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
-        TcpStream::connect(addr).await
+    async fn connect(&self, addr: SocketAddr) -> io::Result<Tcp> {
+        Tcp::connect(addr).await
     }
 
     fn resolve(
@@ -76,11 +80,11 @@ impl Runtime for Smol {
         smol::unblock(work)
     }
 
-    fn set_nodelay(&self, stream: &TcpStream) {
+    fn set_nodelay(&self, stream: &Tcp) {
         let _ = stream.set_nodelay(true);
     }
 
-    async fn shutdown_write(&self, stream: &mut TcpStream) {
+    async fn shutdown_write(&self, stream: &mut Tcp) {
         let _ = stream.shutdown(std::net::Shutdown::Write);
     }
 
@@ -97,7 +101,7 @@ impl Runtime for Smol {
 /// requests finish for up to the configured grace period.
 pub fn run(listener: std::net::TcpListener, shared: Arc<Shared>) -> io::Result<()> {
     let threads = thread_count(&shared.host.config);
-    let listener = TcpListener::try_from(listener)?;
+    let listener = Arc::new(Async::new(listener)?);
     let mut workers = Vec::new();
     for i in 1..threads {
         let (listener, shared) = (listener.clone(), shared.clone());
@@ -114,7 +118,7 @@ pub fn run(listener: std::net::TcpListener, shared: Arc<Shared>) -> io::Result<(
     Ok(())
 }
 
-fn serve(listener: TcpListener, shared: Arc<Shared>) {
+fn serve(listener: Listener, shared: Arc<Shared>) {
     EXECUTOR.with(|executor| {
         smol::block_on(executor.run(serve_thread(Smol, listener, shared)));
     });
