@@ -27,6 +27,8 @@ mod select;
 #[allow(dead_code)]
 #[path = "../src/server.rs"]
 mod server;
+#[path = "../src/tcp.rs"]
+mod tcp;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::backtrace::Backtrace;
