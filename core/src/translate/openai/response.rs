@@ -68,6 +68,20 @@ pub fn normalize_chat(
     requested: &str,
     price: &Price,
 ) -> Option<NormalizedChat> {
+    // One pass, reading and writing at once; the tree where it cannot.
+    super::chat_rewrite::rewrite_chat(body, provider, requested, price)
+        .ok()
+        .or_else(|| normalize_chat_tree(body, provider, requested, price))
+}
+
+/// `normalize_chat` through a `serde_json::Value`: the reference the one
+/// pass is held to, and what answers it cannot follow take.
+pub(crate) fn normalize_chat_tree(
+    body: &[u8],
+    provider: &str,
+    requested: &str,
+    price: &Price,
+) -> Option<NormalizedChat> {
     let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(body) else {
         return None;
     };
