@@ -464,3 +464,38 @@ fn the_proxy_takes_the_methods_it_documents_and_405s_the_others() {
     let err = classify(&Method::TRACE, "/nope/x", Dialect::OpenAi, &providers).expect_err("404");
     assert_eq!(err.status(), 404);
 }
+
+#[test]
+fn openrouter_base_url_aliases_are_the_v1_handlers() {
+    // An OpenRouter client changes only its base URL to `…/api/v1`.
+    for (method, alias, plain) in [
+        (
+            Method::POST,
+            "/api/v1/chat/completions",
+            "/v1/chat/completions",
+        ),
+        (Method::POST, "/api/v1/embeddings", "/v1/embeddings"),
+        (Method::GET, "/api/v1/models", "/v1/models"),
+    ] {
+        let endpoint = ok(method.clone(), alias);
+        assert_eq!(endpoint, ok(method.clone(), plain), "{alias}");
+        assert_eq!(endpoint.dialect(), Dialect::OpenAi, "{alias}");
+        assert_eq!(endpoint.scope(), Scope::Inference, "{alias}");
+    }
+    // OpenRouter clients speak OpenAI's dialect whatever their headers say.
+    let listing = classify(
+        &Method::GET,
+        "/api/v1/models",
+        Dialect::Anthropic,
+        &providers,
+    );
+    assert_eq!(listing, Ok(Endpoint::ListModels(Dialect::OpenAi)));
+    let wrong = classify(
+        &Method::GET,
+        "/api/v1/chat/completions",
+        Dialect::OpenAi,
+        &providers,
+    )
+    .unwrap_err();
+    assert_eq!(wrong.status(), 405);
+}

@@ -92,6 +92,7 @@ fn current_key_names_the_caller_and_any_key_may_ask() {
         Ok(ManageAnswer::Current {
             key: view(),
             is_master: false,
+            default_rate_limit: None,
         }),
     ));
     let body = s.response().json();

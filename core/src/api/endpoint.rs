@@ -194,9 +194,14 @@ pub fn classify<'a>(
             }
         }
         "/openapi.yaml" => return get(method, Endpoint::OpenApi, path),
-        "/v1/chat/completions" => return post(method, Endpoint::ChatCompletions, path),
-        "/v1/embeddings" => return post(method, Endpoint::Embeddings, path),
+        // OpenRouter's paths are aliases, so its clients need only a new
+        // base URL; they speak OpenAI's dialect whatever their headers.
+        "/v1/chat/completions" | "/api/v1/chat/completions" => {
+            return post(method, Endpoint::ChatCompletions, path)
+        }
+        "/v1/embeddings" | "/api/v1/embeddings" => return post(method, Endpoint::Embeddings, path),
         "/v1/models" => return get(method, Endpoint::ListModels(speaks), path),
+        "/api/v1/models" => return get(method, Endpoint::ListModels(Dialect::OpenAi), path),
         "/v1beta/models" => return get(method, Endpoint::ListModels(Dialect::Google), path),
         "/v1/messages" => return post(method, Endpoint::Messages, path),
         "/v1/messages/count_tokens" => return post(method, Endpoint::CountTokens, path),

@@ -4,6 +4,7 @@
 pub mod dialect;
 pub mod endpoint;
 pub mod error;
+pub mod openrouter;
 pub mod response;
 pub mod spec;
 pub mod upstream_error;

@@ -502,6 +502,9 @@ impl Exchange {
         if current.head.version_minor == 0 {
             call.set_http10();
         }
+        if api::openrouter::is_openrouter_path(current.head.path()) {
+            call.set_openrouter_errors();
+        }
         call.set_request_id(current.request_id);
         call.set_created(
             self.unix_origin_ms
@@ -658,6 +661,11 @@ impl Exchange {
         // wire; closing is the only safe way to resynchronise.
         let keep_alive =
             current.head.keep_alive && current.body_done && !force_close && !self.draining;
+        let response = if api::openrouter::is_openrouter_path(current.head.path()) {
+            api::openrouter::reshape_error(response)
+        } else {
+            response
+        };
         let headers: Vec<(&str, &str)> = response
             .headers
             .iter()
@@ -706,7 +714,12 @@ impl Exchange {
     fn fail(&mut self, now: Tick, err: &ApiError) {
         if let State::Request { current, .. } = &self.state {
             let caller = current.admit.caller();
-            self.respond_with(now, Response::from(err), caller, true);
+            let mut response = Response::from(err);
+            if let Admit::Allowed { headers, .. } = &current.admit {
+                // The key was counted: its rate-limit headers still apply.
+                response.headers.extend(headers.iter().cloned());
+            }
+            self.respond_with(now, response, caller, true);
             return;
         }
         let response = Response::from(err);

@@ -12,7 +12,7 @@ pub mod transactions;
 mod types;
 
 pub use allowlist::{AllowlistError, ModelAllowlist};
-pub use parse::parse;
+pub use parse::{interval as parse_interval, parse};
 pub use render::render;
 pub use timestamp::{format_rfc3339, parse_rfc3339};
 pub use transactions::{

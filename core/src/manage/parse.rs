@@ -244,7 +244,8 @@ fn whole(v: &Value) -> Option<u64> {
 
 /// `"60s"`, `"5m"`, `"1h"`, `"1d"` to seconds: 1 to 4 digits without a
 /// leading zero, then the unit (so at most 9999 days, which fits a u32).
-fn interval(text: &str) -> Option<u32> {
+/// The keys API, the CLI and the config's default limit all read it.
+pub fn interval(text: &str) -> Option<u32> {
     let unit = match text.as_bytes().last()? {
         b's' => 1,
         b'm' => 60,

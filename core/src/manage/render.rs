@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{format_rfc3339, KeyView, ManageAnswer, ManageError, ManageResult};
+use super::{format_rfc3339, KeyView, ManageAnswer, ManageError, ManageResult, RateLimitSpec};
 use crate::api::{ApiError, Dialect, ErrorKind, Response};
 
 /// The one workspace every key belongs to.
@@ -30,8 +30,12 @@ fn answer_body(answer: ManageAnswer) -> Value {
             json!({ "data": keys.iter().map(key_json).collect::<Vec<_>>() })
         }
         ManageAnswer::Deleted => json!({ "deleted": true }),
-        ManageAnswer::Current { key, is_master } => {
-            json!({ "data": current_json(&key, is_master) })
+        ManageAnswer::Current {
+            key,
+            is_master,
+            default_rate_limit,
+        } => {
+            json!({ "data": current_json(&key, is_master, default_rate_limit) })
         }
         ManageAnswer::Transactions(page) => super::transactions::page_json(&page),
         ManageAnswer::Generation(row) => super::transactions::generation_json(&row),
@@ -143,7 +147,7 @@ fn key_json(key: &KeyView) -> Value {
     Value::Object(map)
 }
 
-fn current_json(key: &KeyView, is_master: bool) -> Value {
+fn current_json(key: &KeyView, is_master: bool, default_rate: Option<RateLimitSpec>) -> Value {
     let mut map = common(key);
     let mut put = |name: &str, value: Value| {
         map.insert(name.to_string(), value);
@@ -174,22 +178,29 @@ fn current_json(key: &KeyView, is_master: bool) -> Value {
     });
     put("budgets", json!(budget.iter().collect::<Vec<_>>()));
     put("effective_budget", budget.unwrap_or(Value::Null));
-    put(
-        "rate_limit",
-        match key.rate_limit {
-            Some(r) => json!({
-                "requests": r.requests,
-                "interval": format!("{}s", r.interval_secs),
-                "note": "this key's own limit, enforced per key",
-            }),
-            None => json!({
-                "requests": -1,
-                "interval": "0s",
-                "note": "this key has no rate limit",
-            }),
-        },
-    );
+    put("rate_limit", rate_limit_json(key, is_master, default_rate));
     Value::Object(map)
+}
+
+/// The limit the gateway enforces on this caller, in OpenRouter's shape
+/// (`requests: -1` for none).
+fn rate_limit_json(key: &KeyView, is_master: bool, default_rate: Option<RateLimitSpec>) -> Value {
+    let limit = |r: RateLimitSpec, note: &str| {
+        json!({
+            "requests": r.requests,
+            "interval": format!("{}s", r.interval_secs),
+            "note": note,
+        })
+    };
+    let none = |note: &str| json!({"requests": -1, "interval": "0s", "note": note});
+    if is_master {
+        return none("the master key is not rate-limited");
+    }
+    match (key.rate_limit, default_rate) {
+        (Some(own), _) => limit(own, "this key's own limit, enforced per key"),
+        (None, Some(default)) => limit(default, "the gateway's default limit, enforced per key"),
+        (None, None) => none("this key has no rate limit"),
+    }
 }
 
 #[cfg(test)]

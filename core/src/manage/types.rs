@@ -161,6 +161,9 @@ pub enum ManageAnswer {
     Current {
         key: KeyView,
         is_master: bool,
+        /// The gateway's default limit, which applies when the key has
+        /// none of its own (`None`: no default configured).
+        default_rate_limit: Option<RateLimitSpec>,
     },
     Transactions(TransactionPage),
     Generation(Box<TransactionView>),

@@ -160,6 +160,12 @@ pub struct ServeArgs {
     /// Model used when a request names none (`provider/model`).
     #[arg(long, env = "AROUTER_DEFAULT_MODEL", help_heading = "Gateway")]
     pub default_model: Option<String>,
+    /// Requests each key may make per interval, as REQUESTS/INTERVAL
+    /// (`60/60s`, `1000/1h`), unless the key has its own `rate_limit`;
+    /// every key counts on its own. Unset: keys without their own limit
+    /// are not limited. The master key is never limited.
+    #[arg(long, env = "AROUTER_RATE_LIMIT", help_heading = "Gateway")]
+    pub rate_limit: Option<String>,
     #[command(flatten)]
     pub providers: ProviderArgs,
     #[command(flatten)]

@@ -20,7 +20,7 @@ use subtle::ConstantTimeEq;
 
 use crate::key_rules;
 use crate::shard::{Published, SharedGcra, Snapshot};
-use crate::store::KeyRecord;
+use crate::store::{KeyRecord, RateLimit};
 
 pub fn hash_key(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
@@ -29,6 +29,8 @@ pub fn hash_key(secret: &str) -> [u8; 32] {
 pub struct KeyCache {
     master: Option<[u8; 32]>,
     table: Published<KeyTable>,
+    /// The limit of a key without its own (`[rate_limit]`/`--rate-limit`).
+    default_rate_limit: Option<RateLimit>,
 }
 
 /// One published version of the stored keys.
@@ -77,7 +79,15 @@ impl KeyCache {
         KeyCache {
             master: master_key.map(hash_key),
             table: Published::new(KeyTable::build(records, &KeyTable::default())),
+            default_rate_limit: None,
         }
+    }
+
+    /// Limits every key without a limit of its own to `limit`, each key
+    /// in its own bucket.
+    pub fn with_default_rate_limit(mut self, limit: Option<RateLimit>) -> KeyCache {
+        self.default_rate_limit = limit;
+        self
     }
 
     /// Replaces the cached keys (after a change in the store). When this
@@ -138,39 +148,43 @@ impl KeyCache {
             return reject(Rejection::InvalidKey);
         }
         let now_unix_secs = i64::try_from(now_unix_ms / 1000).unwrap_or(i64::MAX);
-        if let Err(reason) = key_rules::check(record, request.scope, now_unix_secs) {
+        let rule = key_rules::check(record, request.scope, now_unix_secs);
+        if let Err(reason @ (Rejection::InvalidKey | Rejection::ExpiredKey)) = rule {
+            // Not a usable credential: nothing to count it against.
             return reject(reason);
         }
-        let models = record.allowed_models.clone();
-        let Some(limit) = record.rate_limit else {
-            return Admission::Allowed {
-                key_id: Some(record.id),
-                headers: Vec::new(),
-                models,
-            };
+        // Every other answer to a live key is counted and carries the
+        // rate-limit headers, refusals for the wrong scope included.
+        let headers = match record.rate_limit.or(self.default_rate_limit) {
+            None => Vec::new(),
+            Some(limit) => {
+                let quota = Quota::new(
+                    limit.requests,
+                    u64::from(limit.period_secs) * 1000,
+                    limit.requests,
+                );
+                let Ok(quota) = quota else {
+                    // A zero limit in the store means "no requests at all".
+                    return reject(Rejection::RateLimited);
+                };
+                let decision = bucket.check(&quota, now_unix_ms, 1);
+                let headers = ratelimit::headers(&decision).collect();
+                if !decision.allowed {
+                    return Admission::Rejected {
+                        reason: Rejection::RateLimited,
+                        headers,
+                    };
+                }
+                headers
+            }
         };
-        let quota = Quota::new(
-            limit.requests,
-            u64::from(limit.period_secs) * 1000,
-            limit.requests,
-        );
-        let Ok(quota) = quota else {
-            // A zero limit in the store means "no requests at all".
-            return reject(Rejection::RateLimited);
-        };
-        let decision = bucket.check(&quota, now_unix_ms, 1);
-        let headers = ratelimit::headers(&decision).collect();
-        if decision.allowed {
-            Admission::Allowed {
+        match rule {
+            Ok(()) => Admission::Allowed {
                 key_id: Some(record.id),
                 headers,
-                models,
-            }
-        } else {
-            Admission::Rejected {
-                reason: Rejection::RateLimited,
-                headers,
-            }
+                models: record.allowed_models.clone(),
+            },
+            Err(reason) => Admission::Rejected { reason, headers },
         }
     }
 }
@@ -254,6 +268,60 @@ mod tests {
         // 30 s later one request's worth has been replenished.
         let later = ask_at(&cache, "sk-limited", Scope::Inference, t + 30_010);
         assert!(matches!(later, Admission::Allowed { .. }));
+    }
+
+    fn header(a: &Admission, name: &str) -> Option<String> {
+        let (Admission::Allowed { headers, .. } | Admission::Rejected { headers, .. }) = a;
+        headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn the_default_limit_applies_to_keys_without_their_own() {
+        let own = limited(2, "sk-own", 5);
+        let cache = KeyCache::new(
+            Some("sk-master"),
+            vec![record(1, "sk-plain", false, false), own],
+        )
+        .with_default_rate_limit(Some(crate::store::RateLimit {
+            requests: 2,
+            period_secs: 60,
+        }));
+        let t = 1_700_000_000_000;
+        let plain = ask_at(&cache, "sk-plain", Scope::Inference, t);
+        assert_eq!(header(&plain, "X-RateLimit-Limit").as_deref(), Some("2"));
+        let own = ask_at(&cache, "sk-own", Scope::Inference, t);
+        assert_eq!(header(&own, "X-RateLimit-Limit").as_deref(), Some("5"));
+        // A refusal for the wrong scope is counted and says so.
+        let refused = ask_at(&cache, "sk-plain", Scope::Management, t);
+        assert!(matches!(
+            refused,
+            Admission::Rejected {
+                reason: Rejection::Forbidden,
+                ..
+            }
+        ));
+        assert_eq!(
+            header(&refused, "X-RateLimit-Remaining").as_deref(),
+            Some("0")
+        );
+        let over = ask_at(&cache, "sk-plain", Scope::Inference, t);
+        assert!(matches!(
+            over,
+            Admission::Rejected {
+                reason: Rejection::RateLimited,
+                ..
+            }
+        ));
+        assert_eq!(header(&over, "Retry-After").as_deref(), Some("30"));
+        // The master key is not limited, so it has no such headers.
+        for _ in 0..5 {
+            let master = ask_at(&cache, "sk-master", Scope::Management, t);
+            assert!(matches!(master, Admission::Allowed { key_id: None, .. }));
+            assert_eq!(header(&master, "X-RateLimit-Limit"), None);
+        }
     }
 
     #[test]

@@ -58,7 +58,8 @@ impl Host {
         for warning in startup::warnings(&config, records.len()) {
             log::warn!("{warning}");
         }
-        let keys = keys::KeyCache::new(config.master_key.as_deref(), records);
+        let keys = keys::KeyCache::new(config.master_key.as_deref(), records)
+            .with_default_rate_limit(config.default_rate_limit);
         let gateway = Arc::new(config.gateway()?);
         let store: Arc<dyn store::Store> = Arc::new(store);
         let started_ms = std::time::SystemTime::now()

@@ -188,6 +188,8 @@ pub(crate) struct Call {
     created: Option<u64>,
     /// Response headers decided before the call (rate-limit values).
     extra_headers: Vec<(&'static str, String)>,
+    /// Errors in OpenRouter's shape (the request came under `/api/v1/`).
+    openrouter_errors: bool,
     /// Goes back as `X-Request-Id` on the response.
     request_id: RequestId,
     failure: Option<Failure>,
@@ -255,6 +257,7 @@ impl Call {
             usage: None,
             created: None,
             extra_headers,
+            openrouter_errors: false,
             request_id: RequestId::default(),
             failure: None,
             reused: false,
@@ -272,6 +275,12 @@ impl Call {
     pub(crate) fn set_http10(&mut self) {
         self.framing = StreamFraming::UntilClose;
         self.keep_alive = false;
+    }
+
+    /// The call came in under `/api/v1/`: its errors are answered in
+    /// OpenRouter's shape ([`crate::api::openrouter`]).
+    pub(crate) fn set_openrouter_errors(&mut self) {
+        self.openrouter_errors = true;
     }
 
     /// Sets the id the response carries as `X-Request-Id`.
@@ -678,6 +687,11 @@ impl Call {
     }
 
     fn respond(&mut self, io: &mut Io<'_>, response: Response, complete: bool) -> Finished {
+        let response = if self.openrouter_errors {
+            crate::api::openrouter::reshape_error(response)
+        } else {
+            response
+        };
         let headers: Vec<(&str, &str)> = response
             .headers
             .iter()

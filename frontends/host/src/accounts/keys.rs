@@ -3,7 +3,7 @@
 
 use arouter_core::exchange::Caller;
 use arouter_core::manage::{
-    KeySpec, KeyView, ManageAnswer, ManageError, ManageRequest, ManageResult,
+    KeySpec, KeyView, ManageAnswer, ManageError, ManageRequest, ManageResult, RateLimitSpec,
 };
 
 use super::{secret, unavailable, windows};
@@ -146,6 +146,10 @@ fn current(host: &Host, caller: Caller, now: i64) -> ManageResult {
             Ok(ManageAnswer::Current {
                 key: key_view(store, record, now)?,
                 is_master: false,
+                default_rate_limit: host.config.default_rate_limit.map(|r| RateLimitSpec {
+                    requests: r.requests,
+                    interval_secs: r.period_secs,
+                }),
             })
         }
         Caller::Master | Caller::Anonymous => {
@@ -176,6 +180,7 @@ fn current(host: &Host, caller: Caller, now: i64) -> ManageResult {
                     allowed_models: None,
                 },
                 is_master: true,
+                default_rate_limit: None,
             })
         }
     }

@@ -43,6 +43,8 @@ pub enum ConfigError {
     },
     /// The price table (shipped file plus `[pricing]`) is invalid.
     Pricing(String),
+    /// `--rate-limit` / `rate_limit` is not REQUESTS/INTERVAL.
+    RateLimit { value: String },
 }
 
 impl fmt::Display for ConfigError {
@@ -81,6 +83,11 @@ impl fmt::Display for ConfigError {
                 reason,
             } => write!(f, "provider `{provider}`: base URL `{url}`: {reason}"),
             ConfigError::Pricing(message) => f.write_str(message),
+            ConfigError::RateLimit { value } => write!(
+                f,
+                "rate limit `{value}` is not REQUESTS/INTERVAL with at least one request \
+                 and an interval such as 60s, 5m, 1h or 1d (e.g. 60/60s)"
+            ),
         }
     }
 }

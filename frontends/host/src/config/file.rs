@@ -15,6 +15,8 @@ pub(super) struct FileConfig {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub default_model: Option<String>,
+    /// The default per-key rate limit, `"60/60s"`.
+    pub rate_limit: Option<String>,
     #[serde(default)]
     pub limits: LimitArgs,
     #[serde(default)]

@@ -4,6 +4,7 @@
 mod error;
 mod file;
 mod gateway;
+mod keys;
 mod limits;
 mod providers;
 #[cfg(test)]
@@ -18,6 +19,7 @@ use arouter_core::Limits;
 
 use crate::cli::ServeArgs;
 use crate::pricing::PriceOverride;
+use crate::store::RateLimit;
 
 pub use error::ConfigError;
 
@@ -90,6 +92,8 @@ pub struct Config {
     pub pricing: BTreeMap<String, PriceOverride>,
     /// A model with no price is refused (404) instead of billed at 0.
     pub refuse_unpriced_models: bool,
+    /// The rate limit of every key that has none of its own.
+    pub default_rate_limit: Option<RateLimit>,
 }
 
 impl std::fmt::Debug for Config {
@@ -104,6 +108,7 @@ impl std::fmt::Debug for Config {
             .field("default_model", &self.default_model)
             .field("providers", &self.providers)
             .field("limits", &self.limits)
+            .field("default_rate_limit", &self.default_rate_limit)
             .finish()
     }
 }
@@ -136,6 +141,10 @@ impl Config {
         for p in &providers {
             providers::upstream_addr(p)?;
         }
+        let default_rate_limit = match non_empty(&args.rate_limit).or(file.rate_limit) {
+            Some(text) => Some(keys::parse_rate_limit(&text)?),
+            None => None,
+        };
 
         Ok(Config {
             listen: args
@@ -166,6 +175,7 @@ impl Config {
                 .unwrap_or(DEFAULT_UPSTREAM_POOL_MAX_IDLE),
             pricing: file.pricing,
             refuse_unpriced_models: file.refuse_unpriced_models,
+            default_rate_limit,
         })
     }
 

@@ -255,3 +255,21 @@ fn driver_settings_come_from_flags_or_the_file_and_are_checked() {
     let err = load(&a, &[]).unwrap_err().to_string();
     assert!(err.contains("linger_ms must be between"), "{err}");
 }
+
+#[test]
+fn the_default_rate_limit_comes_from_the_flag_or_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("arouter.toml");
+    std::fs::write(&path, "rate_limit = \"60/1m\"\n").unwrap();
+    let mut a = args();
+    assert_eq!(load(&a, &[]).unwrap().default_rate_limit, None);
+    a.config = Some(path);
+    let from_file = load(&a, &[]).unwrap().default_rate_limit.unwrap();
+    assert_eq!((from_file.requests, from_file.period_secs), (60, 60));
+    a.rate_limit = Some("3/2s".into());
+    let from_flag = load(&a, &[]).unwrap().default_rate_limit.unwrap();
+    assert_eq!((from_flag.requests, from_flag.period_secs), (3, 2));
+    a.rate_limit = Some("3 per 2s".into());
+    let err = load(&a, &[]).unwrap_err().to_string();
+    assert!(err.contains("REQUESTS/INTERVAL"), "{err}");
+}
