@@ -54,6 +54,10 @@ SERVED = [
     ("get", "/api/v1/balance"),
     ("get", "/api/v1/transactions"),
     ("get", "/api/v1/generation"),
+    # OpenRouter's paths for the OpenAI routes
+    ("post", "/api/v1/chat/completions"),
+    ("post", "/api/v1/embeddings"),
+    ("get", "/api/v1/models"),
     # Provider proxy
     ("get", "/{provider}/{path}"),
     ("post", "/{provider}/{path}"),
@@ -188,7 +192,7 @@ def _error_schema_of(response: dict) -> str:
     [
         ("/v1/chat/", "OpenAIError"),
         ("/v1/embeddings", "OpenAIError"),
-        ("/api/", "OpenAIError"),
+        ("/api/", "OpenRouterError"),
         ("/v1/messages", "AnthropicError"),
         ("/v1beta/", "GoogleError"),
         ("/v1/models/{model}:", "GoogleError"),
@@ -208,7 +212,7 @@ def test_errors_use_the_dialect_of_the_endpoint(prefix, schema):
 
 def test_openai_endpoints_document_all_gateway_errors():
     spec = load_spec()
-    for path in ("/v1/chat/completions", "/v1/embeddings"):
+    for path in ("/v1/chat/completions", "/v1/embeddings", "/api/v1/chat/completions", "/api/v1/embeddings"):
         codes = set(spec["paths"][path]["post"]["responses"])
         assert OPENAI_ERROR_STATUSES <= codes, f"{path} lacks {OPENAI_ERROR_STATUSES - codes}"
 
