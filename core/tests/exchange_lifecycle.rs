@@ -401,3 +401,17 @@ fn answers_to_broken_or_late_requests_carry_a_request_id() {
         assert!(id.starts_with("req-") && id.len() > 4, "{status}: {id}");
     }
 }
+
+#[test]
+fn a_counted_request_cut_at_the_body_deadline_keeps_its_rate_limit_headers() {
+    // Admitted (and so counted against the key) before its body stalled:
+    // the 408 says where the key stands, in OpenRouter's shape on its path.
+    let mut s = limits_scenario(10_000, 60_000, 3_000);
+    trickle_body(&mut s, "/api/v1/chat/completions", "");
+    let r = s.response();
+    assert_eq!(r.status, 408);
+    assert_eq!(r.header("x-ratelimit-limit"), Some("10"));
+    let v = r.json();
+    assert_eq!(v["error"]["code"], 408, "OpenRouter shape: {v}");
+    assert!(v["error"]["message"].is_string());
+}

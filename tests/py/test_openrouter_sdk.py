@@ -1,6 +1,8 @@
 """OpenRouter's official Python SDK (`openrouter`) against the gateway's keys
-API, with only `server_url` changed: every call below is the SDK's own, and
-its pydantic models validate every response."""
+API and its `/api/v1` inference aliases (providers played by the replay
+upstream), with only `server_url` changed: every call below is the SDK's
+own, and its pydantic models validate every response, errors included
+(OpenRouter's typed errors need an integer `error.code`)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ import datetime as dt
 import pytest
 import requests
 from openrouter import OpenRouter, errors
+
+import sdk_cases
+import transcripts
 
 
 @pytest.fixture()
@@ -109,3 +114,129 @@ def test_who_may_manage(master, gateway):
         bad.api_keys.get_current_key_metadata()
     assert unknown.value.status_code == 401
     master.api_keys.delete(hash=user.data.hash)
+
+
+# ------------------------------------------------------------ inference
+
+
+def recorded(name: str) -> tuple[dict, dict]:
+    t = transcripts.load(name)
+    body = dict(t["request"]["body"])
+    body["model"] = "openai/" + body["model"]
+    return body, t["response"].get("body")
+
+
+@pytest.fixture()
+def routed(routed_gateway, replay_control, master_key):
+    """The SDK with only its base URL changed, providers played by the replay upstream."""
+    return OpenRouter(api_key=master_key, server_url=routed_gateway + "/api/v1")
+
+
+def test_chat_send(routed, replay_control):
+    body, answer = recorded("openai/chat_nonstream_instructions.json")
+    out = routed.chat.send(
+        messages=body["messages"], model=body["model"], http_referer="https://app.example", x_open_router_title="SDK test"
+    )
+    assert out.choices[0].message.content == answer["choices"][0]["message"]["content"]
+    assert out.choices[0].finish_reason == "stop"
+    assert out.model.startswith("openai/")
+    assert out.usage.total_tokens == answer["usage"]["total_tokens"]
+    sent = sdk_cases.upstream_log(replay_control)[-1]
+    assert sent["path"].startswith("/v1/chat/completions")
+
+
+def test_chat_send_stream(routed):
+    body, _ = recorded("openai/chat_stream_text_after_tool_include_usage.json")
+    recording = transcripts.load("openai/chat_stream_text_after_tool_include_usage.json")
+    text = transcripts.stream_content(transcripts.sse_data(recording["response"]["sse"]))
+    chunks = list(
+        routed.chat.send(
+            messages=body["messages"],
+            model=body["model"],
+            tools=body["tools"],
+            tool_choice=body["tool_choice"],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert chunks, "no chunks"
+    got = "".join((c.choices[0].delta.content or "") for c in chunks if c.choices)
+    assert got == text and text
+    assert any(c.choices and c.choices[0].finish_reason == "stop" for c in chunks)
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+
+
+def test_embeddings_generate(routed):
+    body, answer = recorded("openai/embeddings_query.json")
+    out = routed.embeddings.generate(input=body["input"], model=body["model"], encoding_format="base64")
+    assert len(out.data) == len(answer["data"])
+    assert out.data[0].embedding == answer["data"][0]["embedding"]
+    assert out.usage.prompt_tokens == answer["usage"]["prompt_tokens"]
+
+
+# --------------------------------------------------------------- errors
+
+
+def test_typed_errors_on_the_management_api(master, gateway):
+    bad = OpenRouter(api_key="sk-ar-v1-not-a-key", server_url=gateway + "/api/v1")
+    with pytest.raises(errors.UnauthorizedResponseError) as e:
+        bad.api_keys.list()
+    assert e.value.status_code == 401 and e.value.data.error.code == 401
+    assert e.value.data.error.message
+    user = master.api_keys.create(name="typed errors")
+    as_user = OpenRouter(api_key=user.key, server_url=gateway + "/api/v1")
+    # `api_keys.list` declares no 403 model: the SDK's generic error, not
+    # a failed validation; `chat.send` declares one (below).
+    with pytest.raises(errors.OpenRouterDefaultError) as e:
+        as_user.api_keys.list()
+    assert e.value.status_code == 403
+    with pytest.raises(errors.NotFoundResponseError) as e:
+        master.api_keys.get(hash="0" * 64)
+    assert e.value.data.error.code == 404
+    with pytest.raises(errors.BadRequestResponseError) as e:
+        master.api_keys.create(name="x", limit=-5)
+    assert e.value.data.error.code == 400
+    master.api_keys.delete(hash=user.data.hash)
+
+
+def test_typed_errors_on_inference(routed, replay_control, routed_gateway, master_key):
+    body, _ = recorded("openai/chat_nonstream_instructions.json")
+    bad = OpenRouter(api_key="sk-ar-v1-not-a-key", server_url=routed_gateway + "/api/v1")
+    with pytest.raises(errors.UnauthorizedResponseError):
+        bad.chat.send(messages=body["messages"], model=body["model"])
+    with pytest.raises(errors.NotFoundResponseError) as e:
+        routed.chat.send(messages=body["messages"], model="nowhere/model")
+    assert e.value.data.error.code == 404
+    r = requests.post(
+        routed_gateway + "/api/v1/keys",
+        headers={"Authorization": f"Bearer {master_key}"},
+        json={"name": "manages only", "management": True},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    as_admin = OpenRouter(api_key=r.json()["key"], server_url=routed_gateway + "/api/v1")
+    with pytest.raises(errors.ForbiddenResponseError) as e:
+        as_admin.chat.send(messages=body["messages"], model=body["model"])
+    assert e.value.data.error.code == 403 and e.value.data.error.metadata["code"] == "management_key"
+    # A provider's own errors come in OpenRouter's shape too.
+    for status, typed in [
+        (402, errors.PaymentRequiredResponseError),
+        (429, errors.TooManyRequestsResponseError),
+        (400, errors.BadRequestResponseError),
+    ]:
+        sdk_cases.fault(replay_control, {"model": "gpt-4o"}, {"status": status}, times=3)
+        with pytest.raises(typed) as e:
+            routed.chat.send(messages=body["messages"], model=body["model"])
+        assert e.value.data.error.code == status and e.value.data.error.message
+        replay_control[1].post(replay_control[0] + "/_replay/reset").raise_for_status()
+
+
+def test_the_openai_sdk_still_reads_api_v1_errors(routed_gateway, replay_control):
+    """An OpenAI client pointed at /api/v1 gets its typed errors and the message."""
+    import openai
+
+    client = openai.OpenAI(base_url=routed_gateway + "/api/v1", api_key="sk-ar-v1-not-a-key", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as e:
+        client.chat.completions.create(model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert e.value.status_code == 401
+    assert "invalid API key" in e.value.message
