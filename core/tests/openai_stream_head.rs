@@ -192,3 +192,49 @@ fn a_second_finish_for_a_finished_choice_is_not_relayed() {
     assert_eq!(finishes.len(), 1, "{events:?}");
     assert_eq!(finishes[0]["finish_reason"], "stop");
 }
+
+/// On `/api/v1/` a failure is told OpenRouter's way: every event is a
+/// chunk (its SDK validates each one as such), the error riding on the
+/// chunk that ends the choice, with an integer `code`.
+#[test]
+fn a_failure_told_openrouters_way_is_a_chunk_that_carries_the_error() {
+    for openrouter in [false, true] {
+        let mut s = OpenAiStream::new("openai", "gpt-4o-mini", false, Price::default());
+        if openrouter {
+            s = s.with_error_in_chunk();
+        }
+        let mut out = Vec::new();
+        let first = delta(
+            "c1",
+            json!("gpt-4o-mini"),
+            json!({"content": "Hi"}),
+            Value::Null,
+        );
+        s.on_event(&first.to_string(), &mut out);
+        s.fail("upstream went away", &mut out);
+        let text = String::from_utf8(out).expect("utf-8");
+        let events: Vec<Value> = text
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).expect("JSON"))
+            .collect();
+        let last = events.last().expect("events");
+        assert_eq!(last["choices"][0]["finish_reason"], "error", "{text}");
+        if openrouter {
+            assert!(
+                events
+                    .iter()
+                    .all(|e| e["object"] == "chat.completion.chunk"),
+                "{text}"
+            );
+            assert_eq!(last["error"]["code"], 502);
+            assert_eq!(last["error"]["message"], "upstream went away");
+            assert_eq!(last["id"], "c1");
+        } else {
+            let error = &events[events.len() - 2];
+            assert_eq!(error["error"]["type"], "upstream_error", "{text}");
+            assert!(last.get("error").is_none());
+        }
+    }
+}

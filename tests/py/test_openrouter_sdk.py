@@ -240,3 +240,20 @@ def test_the_openai_sdk_still_reads_api_v1_errors(routed_gateway, replay_control
         client.chat.completions.create(model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}])
     assert e.value.status_code == 401
     assert "invalid API key" in e.value.message
+
+
+def test_chat_send_stream_cut_by_the_provider(routed, replay_control):
+    """A provider failing mid-stream: the SDK still parses every event, and
+    the last choice says `error`."""
+    body, _ = recorded("openai/chat_stream_text_after_tool_include_usage.json")
+    sdk_cases.fault(replay_control, {"model": "gpt-4o-mini"}, {"cut_after_events": 2})
+    chunks = list(
+        routed.chat.send(
+            messages=body["messages"],
+            model=body["model"],
+            tools=body["tools"],
+            tool_choice=body["tool_choice"],
+            stream=True,
+        )
+    )
+    assert any(c.choices and c.choices[0].finish_reason == "error" for c in chunks), chunks

@@ -62,6 +62,10 @@ pub struct OpenAiStream {
     /// Chunks with choices relayed to the client: OpenAI streams one token
     /// per chunk, so this estimates the output of an abandoned stream.
     relayed: u64,
+    /// A failure is told OpenRouter's way: `error` inside the final chunk
+    /// (whose SDK validates every event as a chunk), not as an event of
+    /// its own.
+    error_in_chunk: bool,
 }
 
 impl OpenAiStream {
@@ -83,7 +87,15 @@ impl OpenAiStream {
             failed: false,
             started: false,
             relayed: 0,
+            error_in_chunk: false,
         }
+    }
+
+    /// Tells a failure OpenRouter's way (for `/api/v1/` routes): the error,
+    /// with an integer `code`, rides on the chunk that ends the choices.
+    pub fn with_error_in_chunk(mut self) -> OpenAiStream {
+        self.error_in_chunk = true;
+        self
     }
 
     pub fn started(&self) -> bool {
@@ -463,7 +475,7 @@ impl OpenAiStream {
             } else {
                 FinishReason::Stop
             };
-            self.synthetic_choice(index, reason, out);
+            self.synthetic_choice(index, reason, None, out);
         }
         self.close(out);
     }
@@ -475,8 +487,14 @@ impl OpenAiStream {
             return;
         }
         self.failed = true;
-        let error = json!({"error": {"message": message, "type": "upstream_error", "code": 502}});
-        write_json(out, &error);
+        let mut carried = None;
+        if self.error_in_chunk {
+            carried = Some(json!({"code": 502, "message": message}));
+        } else {
+            let error =
+                json!({"error": {"message": message, "type": "upstream_error", "code": 502}});
+            write_json(out, &error);
+        }
         let mut open: Vec<u64> = self
             .choices
             .iter()
@@ -487,17 +505,26 @@ impl OpenAiStream {
             open.push(0);
         }
         for index in open {
-            self.synthetic_choice(index, FinishReason::Error, out);
+            self.synthetic_choice(index, FinishReason::Error, carried.take(), out);
         }
         self.close(out);
     }
 
-    fn synthetic_choice(&mut self, index: u64, reason: FinishReason, out: &mut Vec<u8>) {
+    fn synthetic_choice(
+        &mut self,
+        index: u64,
+        reason: FinishReason,
+        error: Option<Value>,
+        out: &mut Vec<u8>,
+    ) {
         let mut chunk = self.chunk_base();
         chunk.insert(
             "choices".into(),
             json!([{"index": index, "delta": {}, "finish_reason": reason.as_str(), "native_finish_reason": null}]),
         );
+        if let Some(error) = error {
+            chunk.insert("error".into(), error);
+        }
         write_json(out, &Value::Object(chunk));
         if let Some(state) = self.choices.iter_mut().find(|c| c.index == index) {
             state.finished = true;

@@ -605,12 +605,19 @@ impl Call {
             let upstream = self.upstream_kind(gateway);
             self.stream = Some(if self.native(upstream) {
                 match self.dialect {
-                    Dialect::OpenAi => ClientStream::Native(OpenAiStream::new(
-                        &provider,
-                        &model,
-                        include_usage,
-                        self.price(gateway),
-                    )),
+                    Dialect::OpenAi => {
+                        let stream = OpenAiStream::new(
+                            &provider,
+                            &model,
+                            include_usage,
+                            self.price(gateway),
+                        );
+                        ClientStream::Native(if self.openrouter_errors {
+                            stream.with_error_in_chunk()
+                        } else {
+                            stream
+                        })
+                    }
                     _ => ClientStream::PassThrough(PassThroughStream::new(
                         upstream,
                         self.dialect,
