@@ -45,17 +45,16 @@ def fetch(client: OpenRouter, generation_id: str):
 def test_chat_send_id_fetches_its_generation(master, routed_gateway, master_key):
     secret = master.api_keys.create(name="generations").key
     body = recorded(WHOLE)
-    # `chat.send` posts to `{server_url}/chat/completions`: the gateway's /v1.
+    # One client, OpenRouter's base URL: `chat.send` and the generation alike.
     sdk = OpenRouter(
         api_key=secret,
-        server_url=routed_gateway + "/v1",
+        server_url=routed_gateway + "/api/v1",
         http_referer="https://sdk.example/",
         x_open_router_title="SDK App",
     )
     out = sdk.chat.send(model=body["model"], messages=body["messages"], stream=False)
     assert out.id.startswith("chatcmpl-")
-    own = OpenRouter(api_key=secret, server_url=routed_gateway + "/api/v1")
-    gen = fetch(own, out.id)
+    gen = fetch(sdk, out.id)
     assert gen.id == out.id
     assert gen.tokens_prompt == out.usage.prompt_tokens
     assert gen.tokens_completion == out.usage.completion_tokens
