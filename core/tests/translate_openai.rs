@@ -1655,3 +1655,60 @@ fn a_tool_call_without_arguments_gets_an_empty_object() {
         .collect();
     assert_eq!(arguments, ["{}", r#"{"n":2}"#]);
 }
+
+/// On `/api/v1/` a failure rides on a chunk (OpenRouter's SDK validates
+/// every event as one): on the finish chunk when it has not gone out, on a
+/// chunk without choices when it has.
+#[test]
+fn stream_encoder_tells_a_failure_openrouters_way() {
+    for finished_first in [false, true] {
+        let mut enc = StreamEncoder::new("anthropic/claude", false)
+            .with_created(42)
+            .with_error_in_chunk();
+        let mut out = Vec::new();
+        enc.on_event(
+            &StreamEvent::Start {
+                id: "msg_1".into(),
+                model: "claude-x".into(),
+            },
+            &mut out,
+        );
+        enc.on_event(&StreamEvent::Text("Hi".into()), &mut out);
+        if finished_first {
+            enc.on_event(
+                &StreamEvent::Finish(Finish {
+                    reason: FinishReason::Stop,
+                    native: "end_turn".into(),
+                }),
+                &mut out,
+            );
+        }
+        enc.fail("upstream reset", &mut out);
+        let text = String::from_utf8(out).expect("utf-8");
+        let chunks: Vec<Value> = text
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).expect("JSON"))
+            .collect();
+        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c["object"] == "chat.completion.chunk"),
+            "{text}"
+        );
+        let last = chunks.last().expect("chunks");
+        assert_eq!(
+            last["error"],
+            json!({"code": 502, "message": "upstream reset"})
+        );
+        let finishes: Vec<&Value> = chunks
+            .iter()
+            .filter_map(|c| c["choices"].get(0).map(|ch| &ch["finish_reason"]))
+            .filter(|f| !f.is_null())
+            .collect();
+        let want = if finished_first { "stop" } else { "error" };
+        assert_eq!(finishes, [want], "{text}");
+    }
+}

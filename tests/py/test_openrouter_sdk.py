@@ -257,3 +257,18 @@ def test_chat_send_stream_cut_by_the_provider(routed, replay_control):
         )
     )
     assert any(c.choices and c.choices[0].finish_reason == "error" for c in chunks), chunks
+
+
+def test_chat_send_stream_translated_and_cut_by_the_provider(routed, replay_control):
+    """The same for an Anthropic provider, whose stream the gateway translates."""
+    sdk_cases.fault(replay_control, {"model": "claude-sonnet-4-5"}, {"cut_after_events": 4})
+    chunks = list(
+        routed.chat.send(
+            messages=[{"role": "user", "content": "What is 1+1? Answer with just the number."}],
+            model="anthropic/claude-sonnet-4-5",
+            max_tokens=32000,
+            stream=True,
+        )
+    )
+    assert any(c.choices and c.choices[0].finish_reason == "error" for c in chunks), chunks
+    assert any(c.error is not None and c.error.code == 502 for c in chunks), chunks

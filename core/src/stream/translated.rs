@@ -53,6 +53,12 @@ impl TranslatedStream {
         }
     }
 
+    /// Tells a failure OpenRouter's way (`/api/v1/` routes).
+    pub fn with_error_in_chunk(mut self, yes: bool) -> TranslatedStream {
+        self.encoder = self.encoder.with_error_in_chunk(yes);
+        self
+    }
+
     pub fn on_event(&mut self, event: Option<&str>, data: &str, out: &mut Vec<u8>) {
         if self.encoder.is_done() {
             return;

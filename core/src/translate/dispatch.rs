@@ -186,6 +186,15 @@ impl StreamEncoder {
         }
     }
 
+    /// A failure told OpenRouter's way, where the client speaks OpenAI's
+    /// dialect (see [`openai::canonical::StreamEncoder::with_error_in_chunk`]).
+    pub fn with_error_in_chunk(self, yes: bool) -> StreamEncoder {
+        match self {
+            StreamEncoder::OpenAi(e) if yes => StreamEncoder::OpenAi(e.with_error_in_chunk()),
+            other => other,
+        }
+    }
+
     /// The Unix time chunks report as `created`, where the dialect has one
     /// (OpenAI); upstream events of other dialects carry no timestamp.
     pub fn with_created(self, created: Option<u64>) -> StreamEncoder {

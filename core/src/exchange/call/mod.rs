@@ -626,15 +626,18 @@ impl Call {
                 }
             } else {
                 let label = format!("{provider}/{model}");
-                ClientStream::Translated(TranslatedStream::new(
-                    upstream,
-                    self.dialect,
-                    &label,
-                    include_usage,
-                    json_array,
-                    self.created,
-                    Some(self.price(gateway)),
-                ))
+                ClientStream::Translated(
+                    TranslatedStream::new(
+                        upstream,
+                        self.dialect,
+                        &label,
+                        include_usage,
+                        json_array,
+                        self.created,
+                        Some(self.price(gateway)),
+                    )
+                    .with_error_in_chunk(self.openrouter_errors),
+                )
             });
             self.sse = SseDecoder::new(gateway.limits().max_sse_line_bytes);
             // The client's head waits for the first bytes of the answer, so

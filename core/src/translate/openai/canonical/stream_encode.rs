@@ -35,6 +35,9 @@ pub struct StreamEncoder {
     price: Option<Price>,
     /// `[DONE]` went out: nothing may follow.
     done: bool,
+    /// A failure is told OpenRouter's way: `error` inside a chunk (its SDK
+    /// validates every event as one), not as an event of its own.
+    error_in_chunk: bool,
 }
 
 impl StreamEncoder {
@@ -50,7 +53,16 @@ impl StreamEncoder {
             usage: None,
             price: None,
             done: false,
+            error_in_chunk: false,
         }
+    }
+
+    /// Tells a failure OpenRouter's way (for `/api/v1/` routes): the error,
+    /// with an integer `code`, rides on the finish chunk (or, when that
+    /// already went out, on a chunk without choices).
+    pub fn with_error_in_chunk(mut self) -> StreamEncoder {
+        self.error_in_chunk = true;
+        self
     }
 
     /// Adds `usage.cost` (USD, as OpenRouter sends it) to the usage chunk.
@@ -160,10 +172,25 @@ impl StreamEncoder {
         if self.done {
             return;
         }
-        out.extend_from_slice(b"data: {\"error\":{\"message\":");
-        json::string(out, message);
-        out.extend_from_slice(b",\"type\":\"upstream_error\",\"code\":502}}\n\n");
-        self.finish_chunk(Some(FinishReason::Error), None, out);
+        if self.error_in_chunk {
+            if !self.finished {
+                self.finish_chunk(Some(FinishReason::Error), None, out);
+                // The finish chunk just written ends `}]}\n\n`: the error
+                // goes into that object.
+                out.truncate(out.len() - 3);
+            } else {
+                out.extend_from_slice(&self.prefix);
+                out.extend_from_slice(b",\"choices\":[]");
+            }
+            out.extend_from_slice(b",\"error\":{\"code\":502,\"message\":");
+            json::string(out, message);
+            out.extend_from_slice(b"}}\n\n");
+        } else {
+            out.extend_from_slice(b"data: {\"error\":{\"message\":");
+            json::string(out, message);
+            out.extend_from_slice(b",\"type\":\"upstream_error\",\"code\":502}}\n\n");
+            self.finish_chunk(Some(FinishReason::Error), None, out);
+        }
         self.close(out);
     }
 
