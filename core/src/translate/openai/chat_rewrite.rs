@@ -131,7 +131,11 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
 /// What a copied value was, as far as the rewrite needs to know.
 enum Copied<'de> {
     Str(Cow<'de, str>),
-    Array { len: usize },
+    /// What `Value::as_u64` reads: a whole number from 0 up.
+    Count(u64),
+    Array {
+        len: usize,
+    },
     Other,
 }
 
@@ -165,12 +169,12 @@ impl<'de> Visitor<'de> for Echo<'_, 'de> {
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Copied<'de>, E> {
         let _ = serde_json::to_writer(&mut self.state.out, &v);
-        Ok(Copied::Other)
+        Ok(u64::try_from(v).map_or(Copied::Other, Copied::Count))
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Copied<'de>, E> {
         let _ = serde_json::to_writer(&mut self.state.out, &v);
-        Ok(Copied::Other)
+        Ok(Copied::Count(v))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Copied<'de>, E> {
@@ -274,15 +278,10 @@ impl<'de> Visitor<'de> for Top<'_, 'de> {
                 }
                 "choices" => map.next_value_seed(Choices { state: &mut *state })?,
                 "usage" => {
-                    // Small, and read whole for billing: the tree path's
-                    // own code, on this value only.
-                    let mut value: Value = map.next_value()?;
-                    usage = Usage::from_openai(&value);
-                    if let (Some(read), Value::Object(fields)) = (&usage, &mut value) {
-                        let cost = self.price.cost(read).as_usd();
-                        fields.insert("cost".into(), Value::from(cost));
-                    }
-                    let _ = serde_json::to_writer(&mut state.out, &value);
+                    usage = map.next_value_seed(usage::Priced {
+                        state: &mut *state,
+                        price: self.price,
+                    })?;
                 }
                 "id" => {
                     let seed = Echo {
@@ -548,3 +547,4 @@ impl<'de> Visitor<'de> for Message<'_, 'de> {
 
 #[cfg(test)]
 mod tests;
+mod usage;

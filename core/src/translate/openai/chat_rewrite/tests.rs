@@ -57,6 +57,8 @@ fn added_keys_land_where_the_tree_puts_them() {
         r#"{"choices":[1,"two",null,[{}]],"usage":{"prompt_tokens":3,"completion_tokens":4,"cost":1}}"#,
         r#"{"choices":{"finish_reason":null},"id":"","usage":[1]}"#,
         r#"{}"#,
+        r#"{"usage":{"cost":9,"prompt_tokens":1000,"completion_tokens":-2,"prompt_tokens_details":{"cached_tokens":400,"cache_write_tokens":1.5},"completion_tokens_details":{"reasoning_tokens":70}}}"#,
+        r#"{"usage":{"prompt_tokens_details":[],"completion_tokens_details":null,"completion_tokens":18446744073709551615}}"#,
     ] {
         assert!(same_as_tree(body.as_bytes()), "{body}");
     }
@@ -110,6 +112,11 @@ fn key() -> impl Strategy<Value = String> {
         Just("prompt_tokens"),
         Just("completion_tokens"),
         Just("cost"),
+        Just("prompt_tokens_details"),
+        Just("completion_tokens_details"),
+        Just("cached_tokens"),
+        Just("cache_write_tokens"),
+        Just("reasoning_tokens"),
         Just("content"),
         Just("index"),
     ]
