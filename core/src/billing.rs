@@ -203,11 +203,43 @@ impl Price {
     }
 }
 
+/// The output cap a reservation assumes for a request that sets none and
+/// a model whose price row gives none (`max_output` in the price table).
+pub const DEFAULT_OUTPUT_CAP: u64 = 16_384;
+
+impl Price {
+    /// The most a call of `prompt_tokens` in and at most
+    /// `completion_tokens` out can cost, whatever the provider reports
+    /// cached, written or spent reasoning: each side at its dearest rate,
+    /// through [`Price::cost`] (the same rounding as settlement), so a
+    /// reservation of this much covers the settled cost of any usage
+    /// within those counts.
+    pub fn max_cost(&self, prompt_tokens: u64, completion_tokens: u64) -> MicroUsd {
+        let dearest_in = self.input.max(self.cached_input).max(self.cache_write);
+        let dearest_out = self.output.max(self.reasoning);
+        let worst = Price {
+            input: dearest_in,
+            output: dearest_out,
+            cached_input: dearest_in,
+            cache_write: dearest_in,
+            reasoning: dearest_out,
+        };
+        worst.cost(&Usage {
+            prompt_tokens,
+            completion_tokens,
+            ..Usage::default()
+        })
+    }
+}
+
 /// Prices by configured provider name, then model, so a lookup borrows
 /// both names and allocates nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PriceTable {
     by_provider: HashMap<String, HashMap<String, Price>>,
+    /// Output caps by provider, then model (reservations assume them for
+    /// requests that set none).
+    output_caps: HashMap<String, HashMap<String, u64>>,
 }
 
 impl PriceTable {
@@ -221,6 +253,19 @@ impl PriceTable {
 
     pub fn get(&self, provider: &str, model: &str) -> Option<Price> {
         self.by_provider.get(provider)?.get(model).copied()
+    }
+
+    /// Sets the most tokens `provider/model` writes in one answer.
+    pub fn insert_output_cap(&mut self, provider: &str, model: &str, cap: u64) {
+        self.output_caps
+            .entry(provider.to_owned())
+            .or_default()
+            .insert(model.to_owned(), cap);
+    }
+
+    /// The most tokens `provider/model` writes in one answer, if known.
+    pub fn output_cap(&self, provider: &str, model: &str) -> Option<u64> {
+        self.output_caps.get(provider)?.get(model).copied()
     }
 
     pub fn len(&self) -> usize {
@@ -252,6 +297,37 @@ mod tests {
             ..usd(0.15, 0.6)
         })
         .expect("a price")
+    }
+
+    #[test]
+    fn the_maximum_cost_covers_any_usage_within_its_counts() {
+        let price = Price {
+            input: 3_000_000,
+            output: 15_000_000,
+            cached_input: 300_000,
+            cache_write: 3_750_000,
+            reasoning: 20_000_000,
+        };
+        // 1000 in at the cache-write rate, 100 out at the reasoning rate.
+        assert_eq!(price.max_cost(1000, 100), MicroUsd(3_750 + 2_000));
+        let worst = price.max_cost(1000, 100);
+        for usage in [
+            Usage {
+                prompt_tokens: 1000,
+                completion_tokens: 100,
+                ..Usage::default()
+            },
+            Usage {
+                prompt_tokens: 1000,
+                cache_write_tokens: 1000,
+                completion_tokens: 100,
+                reasoning_tokens: 100,
+                ..Usage::default()
+            },
+        ] {
+            assert!(price.cost(&usage) <= worst);
+        }
+        assert_eq!(Price::default().max_cost(1_000_000, 1_000_000), MicroUsd(0));
     }
 
     #[test]

@@ -214,6 +214,16 @@ impl Gateway {
         self.price(provider, model).map(|p| p.cost(usage))
     }
 
+    /// The most tokens `provider/model` writes in one answer: its price
+    /// row's `max_output`, else [`crate::billing::DEFAULT_OUTPUT_CAP`]. A
+    /// reservation assumes it for a request that sets no output cap.
+    pub fn output_cap(&self, provider: &str, model: &str) -> u64 {
+        self.pricing
+            .prices
+            .output_cap(provider, model)
+            .unwrap_or(crate::billing::DEFAULT_OUTPUT_CAP)
+    }
+
     /// The listed model `name` names: `provider/model` (the provider as
     /// routing reads it, so `google/…` is a `gemini/…` model), or a bare
     /// model name as routing resolves it (the first provider listing it).

@@ -60,6 +60,7 @@ fn drain(ex: &mut Exchange, out: &mut Vec<u8>) {
                     key_id: Some(1),
                     headers: Vec::new(),
                     models: None,
+                    metered: false,
                 };
                 ex.handle_input(Input::Admission(Tick(1), admission))
                     .expect("admission");

@@ -588,6 +588,7 @@ fn nothing_goes_upstream_before_admission() {
             key_id: Some(9),
             headers: vec![],
             models: None,
+            metered: false,
         },
     ));
     assert_eq!(s.connects(), vec![(0, false)]);

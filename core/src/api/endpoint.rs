@@ -74,7 +74,12 @@ pub enum Endpoint<'a> {
     DeleteKey(&'a str),
     /// `GET /api/v1/key`: the calling key's own record.
     CurrentKey,
+    /// `GET /api/v1/balance`.
     Balance,
+    /// `POST /api/v1/balance`: add credits.
+    AddCredits,
+    /// `GET /api/v1/credits`.
+    Credits,
     Transactions,
     /// `GET /api/v1/generation?id=`: one call's record.
     Generation,
@@ -107,6 +112,8 @@ impl Endpoint<'_> {
             | Endpoint::UpdateKey(_)
             | Endpoint::DeleteKey(_)
             | Endpoint::Balance
+            | Endpoint::AddCredits
+            | Endpoint::Credits
             | Endpoint::Transactions => Scope::Management,
             _ => Scope::Inference,
         }
@@ -134,7 +141,8 @@ impl Endpoint<'_> {
             Endpoint::ListKeys | Endpoint::CreateKey => "keys",
             Endpoint::GetKey(_) | Endpoint::UpdateKey(_) | Endpoint::DeleteKey(_) => "key",
             Endpoint::CurrentKey => "current_key",
-            Endpoint::Balance => "balance",
+            Endpoint::Balance | Endpoint::AddCredits => "balance",
+            Endpoint::Credits => "credits",
             Endpoint::Transactions => "transactions",
             Endpoint::Generation => "generation",
             Endpoint::ProviderProxy { .. } => "provider_proxy",
@@ -220,7 +228,14 @@ pub fn classify<'a>(
             }
         }
         "/api/v1/key" => return get(method, Endpoint::CurrentKey, path),
-        "/api/v1/balance" => return get(method, Endpoint::Balance, path),
+        "/api/v1/balance" => {
+            return match *method {
+                Method::GET | Method::HEAD => Ok(Endpoint::Balance),
+                Method::POST => Ok(Endpoint::AddCredits),
+                _ => not_allowed("GET, HEAD, POST"),
+            }
+        }
+        "/api/v1/credits" => return get(method, Endpoint::Credits, path),
         "/api/v1/transactions" => return get(method, Endpoint::Transactions, path),
         "/api/v1/generation" => return get(method, Endpoint::Generation, path),
         _ => {}

@@ -36,12 +36,14 @@ impl Exchange {
                 key_id,
                 headers,
                 models,
+                metered,
             } => {
                 let expect_continue = current.head.expect_continue && !current.body_done;
                 current.admit = Admit::Allowed {
                     key_id,
                     headers,
                     models,
+                    metered,
                 };
                 if expect_continue {
                     encode::write_continue(&mut self.down);
@@ -71,17 +73,19 @@ impl Exchange {
         if !current.body_done || current.managing {
             return;
         }
-        let (caller, headers, models) = match &current.admit {
+        let (caller, headers, models, metered) = match &current.admit {
             Admit::Pending => return,
-            Admit::NotNeeded => (Caller::Anonymous, Vec::new(), None),
+            Admit::NotNeeded => (Caller::Anonymous, Vec::new(), None, false),
             Admit::Allowed {
                 key_id,
                 headers,
                 models,
+                metered,
             } => (
                 key_id.map_or(Caller::Master, Caller::Key),
                 headers.clone(),
                 models.clone(),
+                *metered,
             ),
         };
         let handled = self.handle(&current.head, &current.body, caller);
@@ -97,7 +101,7 @@ impl Exchange {
             }
             Handled::Call(plan) => {
                 match allowed::restrict(plan, models.as_deref(), &self.gateway) {
-                    Ok(plan) => self.start_call(now, plan, caller, headers),
+                    Ok(plan) => self.start_call(now, plan, caller, headers, metered),
                     Err(err) => {
                         let mut response = Response::from(&err);
                         response.headers.extend(headers);

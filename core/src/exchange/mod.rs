@@ -21,7 +21,7 @@ mod types;
 
 pub use types::{
     AccessLog, Admission, AdmitRequest, Caller, ConnectError, Event, Input, Outcome, Output,
-    Rejection, UsageError, UsageRecord,
+    Refusal, Rejection, ReserveRequest, UsageError, UsageRecord,
 };
 
 use std::collections::VecDeque;
@@ -49,6 +49,7 @@ enum Admit {
         key_id: Option<i64>,
         headers: Vec<(&'static str, String)>,
         models: Option<Arc<ModelAllowlist>>,
+        metered: bool,
     },
 }
 
@@ -237,6 +238,18 @@ impl Exchange {
             }
             Input::Managed(now, result) => {
                 self.managed(now, result)?;
+                Ok(0)
+            }
+            Input::Reserved(now, result) => {
+                let State::Calling(calling) = &self.state else {
+                    return Err(UsageError::UnexpectedReserved);
+                };
+                if !calling.call.reserving() {
+                    return Err(UsageError::UnexpectedReserved);
+                }
+                self.with_call(now, |call, gateway, io| {
+                    call.on_reserved(gateway, io, result)
+                })?;
                 Ok(0)
             }
             Input::UpstreamConnected { now, reused } => {
@@ -481,6 +494,7 @@ impl Exchange {
         plan: Plan,
         caller: Caller,
         headers: Vec<(&'static str, String)>,
+        metered: bool,
     ) {
         let State::Request { mut current, .. } = std::mem::replace(&mut self.state, State::Closing)
         else {
@@ -504,6 +518,9 @@ impl Exchange {
         }
         if api::openrouter::is_openrouter_path(current.head.path()) {
             call.set_openrouter_errors();
+        }
+        if metered {
+            call.set_metered(caller.key_id());
         }
         call.set_request_id(current.request_id);
         call.set_created(
@@ -560,18 +577,20 @@ impl Exchange {
             }
             _ => None,
         };
-        self.outputs
-            .push_back(Output::Event(Event::Access(AccessLog {
-                method: calling.method,
-                path: calling.path,
-                endpoint: calling.endpoint,
-                status: finished.status,
-                caller: calling.caller,
-                request_id: calling.request_id,
-                model: served,
-                started: calling.started,
-                finished: now,
-            })));
+        // The access record goes out after the usage records: it ends the
+        // request for the host, which then gives back what is left of the
+        // credit reserved for it (see `Output::Reserve`).
+        let access = Output::Event(Event::Access(AccessLog {
+            method: calling.method,
+            path: calling.path,
+            endpoint: calling.endpoint,
+            status: finished.status,
+            caller: calling.caller,
+            request_id: calling.request_id,
+            model: served,
+            started: calling.started,
+            finished: now,
+        }));
         let key_id = calling.caller.key_id();
         let latency_ms = now.as_millis().saturating_sub(calling.started.as_millis());
         let stream = finished.stream;
@@ -623,6 +642,7 @@ impl Exchange {
                     latency_ms,
                 })));
         }
+        self.outputs.push_back(access);
         if finished.estimated || finished.earlier.iter().any(|e| e.estimated) {
             self.unbilled = Some(calling.call);
         }

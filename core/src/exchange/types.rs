@@ -23,6 +23,9 @@ pub enum Input<'a> {
     Admission(Tick, Admission),
     /// The host's answer to the last `Output::Manage`.
     Managed(Tick, ManageResult),
+    /// The host's answer to the last `Output::Reserve`: the credit is set
+    /// aside, or why it could not be.
+    Reserved(Tick, Result<(), Refusal>),
     /// The connection asked for by `Output::ConnectUpstream` is open;
     /// `reused` when it came from the pool (it may turn out stale).
     UpstreamConnected { now: Tick, reused: bool },
@@ -88,6 +91,18 @@ pub enum Output {
     /// be visible to every connection's admission before the answer is
     /// given. Nothing else happens on this connection until then.
     Manage(ManageRequest),
+    /// Set aside `max` of credit for the upstream attempt about to be made
+    /// (against the key's limit and, when the gateway is prepaid, the
+    /// account balance), then answer with `Input::Reserved` at once.
+    /// Comes only for a request admitted as `metered`, once per attempt,
+    /// right before its `ConnectUpstream`: the host first releases what it
+    /// holds for this connection (a failed attempt's reservation goes
+    /// back before the next is taken). It keeps the reservation until the
+    /// request's `Event::Access`: each `Event::Usage` before that is
+    /// charged against it (the cost on the record, exactly), and the
+    /// `Event::Access` gives back what is left. Nothing else happens on
+    /// this connection until the answer.
+    Reserve(ReserveRequest),
     /// Open a connection to this provider (an index into
     /// `Gateway::providers()`), taken from the pool unless `fresh`, then
     /// answer `UpstreamConnected` or `UpstreamFailed`. Bounded by
@@ -121,6 +136,26 @@ impl std::fmt::Debug for AdmitRequest {
     }
 }
 
+/// Credit to set aside before an upstream attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReserveRequest {
+    /// The key the request is billed to; `None` for the master key.
+    pub key_id: Option<i64>,
+    /// The most the attempt can cost: the prompt's estimate plus its
+    /// output cap, at the candidate's price (`Price::max_cost`).
+    pub max: MicroUsd,
+}
+
+/// Why the host could not set credit aside: answered 402 in the route's
+/// dialect, before anything is sent upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The key's spending limit (in its current window) cannot cover it.
+    KeyLimit,
+    /// The account balance cannot cover it (a prepaid gateway).
+    Balance,
+}
+
 /// Why the host refused a credential.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {
@@ -149,6 +184,10 @@ pub enum Admission {
         /// The models this key may call; `None` for any. Enforced by the
         /// core once the request names its model.
         models: Option<Arc<ModelAllowlist>>,
+        /// Calls must reserve credit first (`Output::Reserve`): the key
+        /// has a spending limit, or the gateway is prepaid. Unmetered
+        /// calls cost the core no token counting.
+        metered: bool,
     },
     Rejected {
         reason: Rejection,
@@ -302,4 +341,6 @@ pub enum UsageError {
     UnexpectedUpstream,
     /// `Input::Managed` while no `Output::Manage` was outstanding.
     UnexpectedManaged,
+    /// `Input::Reserved` while no `Output::Reserve` was outstanding.
+    UnexpectedReserved,
 }

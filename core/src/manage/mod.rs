@@ -1,10 +1,11 @@
-//! The management API as data (keys, transactions, generations): the core parses and
+//! The management API as data (keys, credits, transactions, generations): the core parses and
 //! validates a management request into a [`ManageRequest`], hands it to
 //! the host as `Output::Manage`, takes the host's [`ManageResult`] back as
 //! `Input::Managed` and writes the HTTP answer. No store types and no SQL
 //! here: the host's accounts service owns those.
 
 pub mod allowlist;
+mod credits;
 mod parse;
 mod render;
 mod timestamp;
@@ -19,6 +20,6 @@ pub use transactions::{
     Cursor, TransactionKind, TransactionPage, TransactionQuery, TransactionStatus, TransactionView,
 };
 pub use types::{
-    KeyPatch, KeySpec, KeyUsage, KeyView, LimitReset, ManageAnswer, ManageError, ManageRequest,
-    ManageResult, RateLimitSpec,
+    CreditTotals, CreditsShape, KeyPatch, KeySpec, KeyUsage, KeyView, LimitReset, ManageAnswer,
+    ManageError, ManageRequest, ManageResult, RateLimitSpec,
 };

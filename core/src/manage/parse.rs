@@ -4,8 +4,8 @@
 use serde_json::{Map, Value};
 
 use super::{
-    parse_rfc3339, AllowlistError, KeyPatch, KeySpec, LimitReset, ManageRequest, ModelAllowlist,
-    RateLimitSpec,
+    parse_rfc3339, AllowlistError, CreditsShape, KeyPatch, KeySpec, LimitReset, ManageRequest,
+    ModelAllowlist, RateLimitSpec,
 };
 use crate::api::{ApiError, Dialect, Endpoint};
 use crate::exchange::Caller;
@@ -44,6 +44,13 @@ pub fn parse(
             id: super::transactions::parse_generation(query)?,
             caller,
         },
+        Endpoint::Credits => ManageRequest::Credits {
+            shape: CreditsShape::Credits,
+        },
+        Endpoint::Balance => ManageRequest::Credits {
+            shape: CreditsShape::Balance,
+        },
+        Endpoint::AddCredits => super::credits::add(body)?,
         _ => return Ok(None),
     };
     Ok(Some(request))

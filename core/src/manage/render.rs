@@ -39,6 +39,7 @@ fn answer_body(answer: ManageAnswer) -> Value {
         }
         ManageAnswer::Transactions(page) => super::transactions::page_json(&page),
         ManageAnswer::Generation(row) => super::transactions::generation_json(&row),
+        ManageAnswer::Credits { shape, totals } => super::credits::render(shape, totals),
     }
 }
 

@@ -35,6 +35,32 @@ pub enum ManageRequest {
         id: String,
         caller: Caller,
     },
+    /// `GET /api/v1/credits` or `GET /api/v1/balance`.
+    Credits {
+        shape: CreditsShape,
+    },
+    /// `POST /api/v1/balance`: credit added to the account (answered
+    /// with the balance after it).
+    AddCredits {
+        amount_micros: u64,
+        note: Option<String>,
+    },
+}
+
+/// Which answer a credits request gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreditsShape {
+    /// OpenRouter's `{"data": {total_credits, total_usage}}`.
+    Credits,
+    /// `{"data": {balance, currency, total_credits, total_usage}}`.
+    Balance,
+}
+
+/// Every credit added and every cost billed, micro-USD.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CreditTotals {
+    pub credits: u64,
+    pub usage: u64,
 }
 
 /// When a key's spending limit starts over (UTC; weeks start on Monday).
@@ -167,6 +193,10 @@ pub enum ManageAnswer {
     },
     Transactions(TransactionPage),
     Generation(Box<TransactionView>),
+    Credits {
+        shape: CreditsShape,
+        totals: CreditTotals,
+    },
 }
 
 /// Why the host could not carry a request out.

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use arouter_core::billing::Price;
 use arouter_core::exchange::{
-    Admission, AdmitRequest, ConnectError, Event, Exchange, Input, Output, Rejection, UsageRecord,
+    Admission, AdmitRequest, ConnectError, Event, Exchange, Input, Output, Refusal, Rejection,
+    ReserveRequest, UsageRecord,
 };
 use arouter_core::gateway::{Gateway, ModelEntry, Pricing, Provider, ProviderKind};
 use arouter_core::http1::{ClientCodec, ClientEvent, RequestHead, ServerCodec, ServerEvent};
@@ -101,6 +102,9 @@ pub enum AdmitScript {
     AllowModels(Arc<ModelAllowlist>),
     /// No answer: the test sends `Input::Admission` itself.
     Hold,
+    /// `Allow`, metered: each attempt reserves credit first, answered
+    /// from `Scenario::reserve_answers` (when empty, granted).
+    AllowMetered,
 }
 
 /// The answer to one `Output::ConnectUpstream`.
@@ -119,6 +123,7 @@ pub enum Rec {
     Admit,
     Connect { provider: usize, fresh: bool },
     Release { reuse: bool },
+    Reserve(ReserveRequest),
     Event(Event),
     Close,
 }
@@ -201,6 +206,7 @@ impl Builder {
             manages: Vec::new(),
             admit: AdmitScript::Allow,
             connects: VecDeque::new(),
+            reserve_answers: VecDeque::new(),
             upstream_open: false,
             closed: false,
             deadline: None,
@@ -225,6 +231,8 @@ pub struct Scenario {
     pub manages: Vec<ManageRequest>,
     /// Answers for the next `ConnectUpstream`s; when empty, a fresh connection.
     pub connects: VecDeque<ConnectAnswer>,
+    /// Answers for the next `Reserve`s; when empty, granted.
+    pub reserve_answers: VecDeque<Result<(), Refusal>>,
     /// An upstream connection is open (connected and not released).
     pub upstream_open: bool,
     pub closed: bool,
@@ -262,6 +270,7 @@ impl Scenario {
             manages: Vec::new(),
             admit: AdmitScript::Allow,
             connects: VecDeque::new(),
+            reserve_answers: VecDeque::new(),
             upstream_open: false,
             closed: false,
             deadline: None,
@@ -305,11 +314,19 @@ impl Scenario {
                             key_id: Some(1),
                             headers: vec![("X-RateLimit-Limit", "10".into())],
                             models: None,
+                            metered: false,
+                        }),
+                        AdmitScript::AllowMetered => Some(Admission::Allowed {
+                            key_id: Some(1),
+                            headers: vec![("X-RateLimit-Limit", "10".into())],
+                            models: None,
+                            metered: true,
                         }),
                         AdmitScript::AllowModels(models) => Some(Admission::Allowed {
                             key_id: Some(1),
                             headers: vec![("X-RateLimit-Limit", "10".into())],
                             models: Some(models.clone()),
+                            metered: false,
                         }),
                         AdmitScript::Reject(reason, headers) => Some(Admission::Rejected {
                             reason: *reason,
@@ -348,6 +365,11 @@ impl Scenario {
                 Output::Event(event) => self.log.push(Rec::Event(event)),
                 // Answered by the test with `Input::Managed`.
                 Output::Manage(request) => self.manages.push(request),
+                Output::Reserve(request) => {
+                    self.log.push(Rec::Reserve(request));
+                    let answer = self.reserve_answers.pop_front().unwrap_or(Ok(()));
+                    self.handle(Input::Reserved(self.now, answer));
+                }
                 Output::Close => {
                     assert!(!self.closed, "Close twice");
                     self.log.push(Rec::Close);

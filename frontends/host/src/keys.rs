@@ -7,7 +7,9 @@
 //! (a [`KeyView`]), and each rate-limited key's GCRA bucket is one atomic
 //! word ([`SharedGcra`]) hung off its table entry, exact across cores. A
 //! reload publishes a new table before it returns and carries each key's
-//! bucket over by key id, so limits survive reloads.
+//! bucket over by key id, so limits survive reloads. Each key's spending
+//! line ([`LimitLine`], see [`crate::ledger`]) hangs off its entry the
+//! same way.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -19,7 +21,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::key_rules;
-use crate::shard::{Published, SharedGcra, Snapshot};
+use crate::ledger::Limited;
+use crate::shard::{LimitLine, Published, SharedGcra, Snapshot};
 use crate::store::{KeyRecord, RateLimit};
 
 pub fn hash_key(secret: &str) -> [u8; 32] {
@@ -31,12 +34,15 @@ pub struct KeyCache {
     table: Published<KeyTable>,
     /// The limit of a key without its own (`[rate_limit]`/`--rate-limit`).
     default_rate_limit: Option<RateLimit>,
+    /// Every call reserves against the account balance.
+    prepaid: bool,
 }
 
 /// One published version of the stored keys.
 #[derive(Default)]
 pub struct KeyTable {
     by_hash: HashMap<[u8; 32], KeyEntry>,
+    by_id: HashMap<i64, [u8; 32]>,
 }
 
 struct KeyEntry {
@@ -44,27 +50,58 @@ struct KeyEntry {
     /// GCRA state of this key, shared by every table version and core; the
     /// math lives in the core.
     bucket: Arc<SharedGcra>,
+    /// What the key spent in its limit's window and holds in flight,
+    /// shared the same way.
+    spend: Arc<LimitLine>,
 }
 
 impl KeyTable {
     /// The table for `records`, keeping the buckets `previous` had for the
     /// same key ids.
-    fn build(records: Vec<KeyRecord>, previous: &KeyTable) -> KeyTable {
-        let buckets: HashMap<i64, &Arc<SharedGcra>> = previous
-            .by_hash
-            .values()
-            .map(|e| (e.record.id, &e.bucket))
-            .collect();
-        let by_hash = records
+    /// Also returns the keys whose spending must be loaded from the store:
+    /// limited keys new to the table, or whose limit now resets on another
+    /// schedule (their line starts over).
+    fn build(records: Vec<KeyRecord>, previous: &KeyTable) -> (KeyTable, Vec<KeyRecord>) {
+        let mut stale = Vec::new();
+        let by_hash: HashMap<[u8; 32], KeyEntry> = records
             .into_iter()
             .map(|record| {
-                let bucket = buckets
+                let before = previous
+                    .by_id
                     .get(&record.id)
-                    .map_or_else(Arc::default, |b| Arc::clone(b));
-                (record.hash, KeyEntry { record, bucket })
+                    .and_then(|hash| previous.by_hash.get(hash));
+                let bucket = before.map_or_else(Arc::default, |e| Arc::clone(&e.bucket));
+                let spend = match before {
+                    // A line counts only while its key is limited: one
+                    // that just got a limit starts from the store's sum.
+                    Some(e)
+                        if e.record.limit_reset == record.limit_reset
+                            && e.record.limit_micros.is_some() =>
+                    {
+                        Arc::clone(&e.spend)
+                    }
+                    _ => {
+                        if record.limit_micros.is_some() {
+                            stale.push(record.clone());
+                        }
+                        Arc::default()
+                    }
+                };
+                (
+                    record.hash,
+                    KeyEntry {
+                        record,
+                        bucket,
+                        spend,
+                    },
+                )
             })
             .collect();
-        KeyTable { by_hash }
+        let by_id = by_hash
+            .iter()
+            .map(|(hash, e)| (e.record.id, *hash))
+            .collect();
+        (KeyTable { by_hash, by_id }, stale)
     }
 }
 
@@ -78,9 +115,17 @@ impl KeyCache {
     pub fn new(master_key: Option<&str>, records: Vec<KeyRecord>) -> KeyCache {
         KeyCache {
             master: master_key.map(hash_key),
-            table: Published::new(KeyTable::build(records, &KeyTable::default())),
+            table: Published::new(KeyTable::build(records, &KeyTable::default()).0),
             default_rate_limit: None,
+            prepaid: false,
         }
+    }
+
+    /// Every call must reserve against the account balance (`[billing]
+    /// prepaid`), so every admission is metered.
+    pub fn with_prepaid(mut self, prepaid: bool) -> KeyCache {
+        self.prepaid = prepaid;
+        self
     }
 
     /// Limits every key without a limit of its own to `limit`, each key
@@ -92,9 +137,62 @@ impl KeyCache {
 
     /// Replaces the cached keys (after a change in the store). When this
     /// returns, the next admission on every worker sees the new keys.
-    pub fn reload(&self, records: Vec<KeyRecord>) {
+    /// Returns the limited keys whose spending the caller loads from the
+    /// store (`set_spent`): new ones, and ones whose limit now resets on
+    /// another schedule.
+    pub fn reload(&self, records: Vec<KeyRecord>) -> Vec<KeyRecord> {
+        let mut stale = Vec::new();
+        self.table.update(|previous| {
+            let (table, s) = KeyTable::build(records, previous);
+            stale = s;
+            table
+        });
+        stale
+    }
+
+    /// Every limited key (for loading their spending at start).
+    pub fn limited(&self) -> Vec<KeyRecord> {
         self.table
-            .update(|previous| KeyTable::build(records, previous));
+            .load()
+            .by_hash
+            .values()
+            .filter(|e| e.record.limit_micros.is_some())
+            .map(|e| e.record.clone())
+            .collect()
+    }
+
+    /// Sets what key `id` spent in `window` (from the store).
+    pub fn set_spent(&self, id: i64, window: u32, spent: u64) {
+        let table = self.table.load();
+        if let Some(entry) = table.by_id.get(&id).and_then(|h| table.by_hash.get(h)) {
+            entry.spend.set_spent(window, spent);
+        }
+    }
+
+    /// Key `id`'s spending line and limit, when it has a limit; read on
+    /// the worker's `view`.
+    pub fn limit_of(&self, view: &KeyView, id: i64) -> Option<Limited> {
+        let find = |table: &KeyTable| {
+            let entry = table.by_hash.get(table.by_id.get(&id)?)?;
+            Some(Limited {
+                line: Arc::clone(&entry.spend),
+                limit: entry.record.limit_micros?,
+                reset: entry.record.limit_reset,
+            })
+        };
+        match view.snapshot.try_borrow_mut() {
+            Ok(mut snapshot) => find(self.table.refresh(&mut snapshot)),
+            Err(_) => find(&self.table.load()),
+        }
+    }
+
+    /// Key `id`'s spending in `window` as its line counts it, when it has
+    /// a limit (the keys API reports this, not the store's lagging sum).
+    pub fn spent_of(&self, id: i64, window: u32) -> Option<u64> {
+        let table = self.table.load();
+        let entry = table.by_hash.get(table.by_id.get(&id)?)?;
+        entry.record.limit_micros?;
+        Some(entry.spend.spent(window))
     }
 
     /// A view for one worker thread.
@@ -138,10 +236,11 @@ impl KeyCache {
                     key_id: None,
                     headers: Vec::new(),
                     models: None,
+                    metered: self.prepaid,
                 };
             }
         }
-        let Some(KeyEntry { record, bucket }) = keys.by_hash.get(&hash) else {
+        let Some(KeyEntry { record, bucket, .. }) = keys.by_hash.get(&hash) else {
             return reject(Rejection::InvalidKey);
         };
         if !bool::from(record.hash.ct_eq(&hash)) {
@@ -183,6 +282,7 @@ impl KeyCache {
                 key_id: Some(record.id),
                 headers,
                 models: record.allowed_models.clone(),
+                metered: self.prepaid || record.limit_micros.is_some(),
             },
             Err(reason) => Admission::Rejected { reason, headers },
         }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod driver;
 pub mod key_rules;
 pub mod keys;
+pub mod ledger;
 pub mod pricing;
 pub mod recorder;
 pub mod shard;
@@ -33,6 +34,8 @@ pub struct Host {
     pub config: Config,
     pub gateway: Arc<Gateway>,
     pub keys: keys::KeyCache,
+    /// The account's credit and the reserve/settle logic.
+    pub ledger: ledger::Ledger,
     pub store: Arc<dyn store::Store>,
     pub recorder: recorder::Recorder,
     /// Rate-limits the warnings about providers that cannot be reached.
@@ -59,7 +62,17 @@ impl Host {
             log::warn!("{warning}");
         }
         let keys = keys::KeyCache::new(config.master_key.as_deref(), records)
+            .with_prepaid(config.prepaid)
             .with_default_rate_limit(config.default_rate_limit);
+        let now_secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        accounts::load_spending(&store, &keys, &keys.limited(), now_secs)
+            .map_err(|e| format!("cannot load key spending: {e}"))?;
+        let totals = store
+            .totals()
+            .map_err(|e| format!("cannot load the account's credits: {e}"))?;
+        let ledger = ledger::Ledger::new(config.prepaid, totals);
         let gateway = Arc::new(config.gateway()?);
         let store: Arc<dyn store::Store> = Arc::new(store);
         let started_ms = std::time::SystemTime::now()
@@ -71,6 +84,7 @@ impl Host {
             config,
             gateway,
             keys,
+            ledger,
             store,
             recorder,
             unreachable: unreachable::Unreachable::default(),

@@ -4,6 +4,7 @@
 
 mod embed;
 mod request;
+mod reserve;
 mod response;
 mod streaming;
 mod usage;
@@ -137,6 +138,8 @@ impl Finished {
 
 #[derive(Debug)]
 enum Phase {
+    /// Waiting for the host's `Input::Reserved` (a metered call).
+    Reserving,
     Connecting,
     AwaitingHead {
         since: Tick,
@@ -212,6 +215,10 @@ pub(crate) struct Call {
     /// The id a whole answer showed the client (a stream's is read from
     /// its transducer at the end).
     response_id: Option<String>,
+    /// Each attempt reserves credit first (`Output::Reserve`), billed to
+    /// `key_id` (`None`: the master key).
+    metered: bool,
+    key_id: Option<i64>,
 }
 
 /// What a failed attempt's provider reported before it failed, or the
@@ -267,6 +274,8 @@ impl Call {
             held: Vec::new(),
             earlier: Vec::new(),
             response_id: None,
+            metered: false,
+            key_id: None,
         }
     }
 
@@ -362,9 +371,12 @@ impl Call {
         self.codec = ClientCodec::new(gateway.limits(), false);
         self.status = 0;
         self.buffered.clear();
-        self.phase = Phase::Connecting;
         self.refreshed = false;
         self.reached = false;
+        if self.metered {
+            return self.reserve(gateway, io);
+        }
+        self.phase = Phase::Connecting;
         io.outputs.push_back(Output::ConnectUpstream {
             provider,
             fresh: false,
@@ -447,7 +459,7 @@ impl Call {
         let l = gateway.limits();
         match self.phase {
             // The frontend bounds connecting with its own timeout.
-            Phase::Connecting | Phase::Done => None,
+            Phase::Reserving | Phase::Connecting | Phase::Done => None,
             Phase::AwaitingHead { since } => Some(since.after(l.upstream_first_byte_timeout_ms)),
             Phase::Buffering { last } => Some(last.after(l.upstream_idle_timeout_ms)),
             Phase::Streaming {
@@ -557,7 +569,7 @@ impl Call {
             if done.is_some() {
                 return done;
             }
-            if matches!(self.phase, Phase::Connecting) {
+            if matches!(self.phase, Phase::Connecting | Phase::Reserving) {
                 // A retry started: the old connection's bytes are void.
                 return None;
             }
@@ -670,7 +682,7 @@ impl Call {
         failure: Response,
         released: bool,
     ) -> Option<Finished> {
-        if !released && !matches!(self.phase, Phase::Connecting) {
+        if !released && !matches!(self.phase, Phase::Connecting | Phase::Reserving) {
             io.outputs
                 .push_back(Output::ReleaseUpstream { reuse: false });
         }

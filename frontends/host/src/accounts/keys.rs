@@ -3,7 +3,8 @@
 
 use arouter_core::exchange::Caller;
 use arouter_core::manage::{
-    KeySpec, KeyView, ManageAnswer, ManageError, ManageRequest, ManageResult, RateLimitSpec,
+    KeySpec, KeyView, LimitReset, ManageAnswer, ManageError, ManageRequest, ManageResult,
+    RateLimitSpec,
 };
 
 use super::{secret, unavailable, windows};
@@ -22,7 +23,7 @@ pub(super) fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageRe
                 create_key(store, spec, now).map_err(|e| unavailable("create key", e))?;
             reload(host)?;
             Ok(ManageAnswer::Created {
-                key: key_view(store, &record, now)?,
+                key: live_view(host, &record, now)?,
                 secret,
             })
         }
@@ -38,13 +39,13 @@ pub(super) fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageRe
                 .filter(|k| include_expired || !k.expired(now))
                 .skip(offset as usize)
                 .take(PAGE)
-                .map(|k| key_view(store, k, now))
+                .map(|k| live_view(host, k, now))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(ManageAnswer::Keys(views))
         }
         ManageRequest::GetKey { hash } => {
             let record = find(store, &hash)?.ok_or(ManageError::NotFound)?;
-            Ok(ManageAnswer::Key(key_view(store, &record, now)?))
+            Ok(ManageAnswer::Key(live_view(host, &record, now)?))
         }
         ManageRequest::UpdateKey { hash, patch } => {
             let hash = parse_hash(&hash).ok_or(ManageError::NotFound)?;
@@ -53,7 +54,7 @@ pub(super) fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageRe
                 .map_err(|e| unavailable("update key", e))?
                 .ok_or(ManageError::NotFound)?;
             reload(host)?;
-            Ok(ManageAnswer::Key(key_view(store, &record, now)?))
+            Ok(ManageAnswer::Key(live_view(host, &record, now)?))
         }
         ManageRequest::DeleteKey { hash } => {
             let hash = parse_hash(&hash).ok_or(ManageError::NotFound)?;
@@ -67,10 +68,11 @@ pub(super) fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageRe
             Ok(ManageAnswer::Deleted)
         }
         ManageRequest::CurrentKey { caller } => current(host, caller, now),
-        // Routed to `transactions` by `accounts::execute`.
-        ManageRequest::ListTransactions(_) | ManageRequest::GetGeneration { .. } => {
-            Err(ManageError::Unavailable)
-        }
+        // Routed to `transactions` and `credits` by `accounts::execute`.
+        ManageRequest::ListTransactions(_)
+        | ManageRequest::GetGeneration { .. }
+        | ManageRequest::Credits { .. }
+        | ManageRequest::AddCredits { .. } => Err(ManageError::Unavailable),
     }
 }
 
@@ -132,6 +134,25 @@ pub fn key_view(store: &dyn Store, key: &KeyRecord, now: i64) -> Result<KeyView,
     })
 }
 
+/// [`key_view`] with the spending of the limit's window as the key's
+/// line counts it in memory: what admission enforces, which the store's
+/// sum reaches only once the recorder has written the last calls.
+fn live_view(host: &Host, key: &KeyRecord, now: i64) -> Result<KeyView, ManageError> {
+    let mut view = key_view(host.store.as_ref(), key, now)?;
+    let window = crate::ledger::window(key.limit_reset, now);
+    if let Some(spent) = host.keys.spent_of(key.id, window) {
+        let usage = &mut view.usage;
+        let field = match key.limit_reset {
+            None => &mut usage.total,
+            Some(LimitReset::Daily) => &mut usage.daily,
+            Some(LimitReset::Weekly) => &mut usage.weekly,
+            Some(LimitReset::Monthly) => &mut usage.monthly,
+        };
+        *field = spent;
+    }
+    Ok(view)
+}
+
 /// `GET /api/v1/key`. The master key has no record: its view is made
 /// up, with the spending of the calls made with it.
 fn current(host: &Host, caller: Caller, now: i64) -> ManageResult {
@@ -144,7 +165,7 @@ fn current(host: &Host, caller: Caller, now: i64) -> ManageResult {
                 .find(|k| k.id == id)
                 .ok_or(ManageError::NotFound)?;
             Ok(ManageAnswer::Current {
-                key: key_view(store, record, now)?,
+                key: live_view(host, record, now)?,
                 is_master: false,
                 default_rate_limit: host.config.default_rate_limit.map(|r| RateLimitSpec {
                     requests: r.requests,
@@ -205,6 +226,10 @@ fn reload(host: &Host) -> Result<(), ManageError> {
         .store
         .load_keys()
         .map_err(|e| unavailable("reload keys", e))?;
-    host.keys.reload(records);
-    Ok(())
+    let stale = host.keys.reload(records);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    super::load_spending(host.store.as_ref(), &host.keys, &stale, now)
+        .map_err(|e| unavailable("load key spending", e))
 }

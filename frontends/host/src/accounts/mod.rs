@@ -10,6 +10,7 @@
 //! its one connection.
 
 pub mod cli;
+mod credits;
 mod keys;
 pub mod secret;
 mod transactions;
@@ -17,9 +18,11 @@ mod windows;
 
 use arouter_core::manage::{ManageRequest, ManageResult};
 
-use crate::store::StoreError;
+use crate::keys::KeyCache;
+use crate::store::{KeyRecord, Store, StoreError, Windows};
 use crate::Host;
 
+pub use credits::add_credit;
 pub use keys::{create_key, key_view};
 
 /// Carries out one management request at Unix second `now`.
@@ -27,8 +30,38 @@ pub fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageResult {
     match request {
         ManageRequest::ListTransactions(query) => transactions::list(host, &query),
         ManageRequest::GetGeneration { id, caller } => transactions::generation(host, &id, caller),
+        ManageRequest::Credits { shape } => credits::totals(host, shape),
+        ManageRequest::AddCredits {
+            amount_micros,
+            note,
+        } => credits::add(host, amount_micros, note, now),
         other => keys::execute(host, other, now),
     }
+}
+
+/// The UTC windows (day, week from Monday, month) at `now`.
+pub fn windows_at(now_unix_secs: i64) -> Windows {
+    windows::at(now_unix_secs)
+}
+
+/// Loads what each of `keys` spent in its limit's current window into its
+/// line in `cache`.
+pub fn load_spending(
+    store: &dyn Store,
+    cache: &KeyCache,
+    keys: &[KeyRecord],
+    now: i64,
+) -> Result<(), StoreError> {
+    for key in keys {
+        let spend = store.key_spend(Some(key.id), windows::at(now))?;
+        let window = crate::ledger::window(key.limit_reset, now);
+        cache.set_spent(
+            key.id,
+            window,
+            crate::ledger::spent_in(key.limit_reset, spend.usage),
+        );
+    }
+    Ok(())
 }
 
 /// A store failure is logged here and shown to the client as a 503.

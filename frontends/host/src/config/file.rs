@@ -25,6 +25,17 @@ pub(super) struct FileConfig {
     pub pricing: BTreeMap<String, PriceOverride>,
     #[serde(default)]
     pub refuse_unpriced_models: bool,
+    #[serde(default)]
+    pub billing: BillingFile,
+}
+
+/// `[billing]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BillingFile {
+    /// Every call must be covered by the account balance.
+    #[serde(default)]
+    pub prepaid: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -94,6 +94,10 @@ pub struct Config {
     pub refuse_unpriced_models: bool,
     /// The rate limit of every key that has none of its own.
     pub default_rate_limit: Option<RateLimit>,
+    /// `[billing] prepaid`: every call must be covered by the account
+    /// balance (credits added through `POST /api/v1/balance` or `arouter
+    /// credits add`); off, only keys' own limits are enforced.
+    pub prepaid: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -176,6 +180,7 @@ impl Config {
             pricing: file.pricing,
             refuse_unpriced_models: file.refuse_unpriced_models,
             default_rate_limit,
+            prepaid: file.billing.prepaid,
         })
     }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 
-use arouter_core::exchange::{ConnectError, Exchange, Input, Output};
+use arouter_core::exchange::{ConnectError, Event, Exchange, Input, Output};
 use futures_lite::{AsyncReadExt, FutureExt};
 
 use super::io::{linger_close, unix_ms, write_within, Pending, READ_BUF, READ_START};
@@ -13,6 +13,7 @@ use super::record::record;
 use super::runtime::{Runtime, Timer};
 use super::Worker;
 use crate::accounts;
+use crate::ledger::Held;
 use crate::shutdown;
 use crate::upstream::Upstream;
 
@@ -61,6 +62,14 @@ struct Conn<'a, R: Runtime> {
     armed: Option<Instant>,
     /// Kept across waits, so waiting allocates no listener per event.
     stop: shutdown::Waiter,
+    /// The credit the request in progress holds (`Output::Reserve`):
+    /// charged by its usage records, given back at its access record or
+    /// when the connection ends (dropped with it).
+    held: Held,
+}
+
+fn unix_secs() -> i64 {
+    i64::try_from(unix_ms() / 1000).unwrap_or(i64::MAX)
 }
 
 /// Serves one client connection until it closes.
@@ -92,6 +101,7 @@ pub async fn serve<R: Runtime>(client: R::Tcp, worker: &Worker<R>) {
         timer: worker.rt.timer(),
         armed: None,
         stop: shutdown::Waiter::default(),
+        held: Held::default(),
     };
     conn.run().await;
 }
@@ -194,9 +204,36 @@ impl<'a, R: Runtime> Conn<'a, R> {
                     let now = self.now();
                     self.input(Input::Managed(now, result));
                 }
+                Output::Reserve(request) => {
+                    // What an earlier attempt held goes back first.
+                    self.held = Held::default();
+                    let host = &shared.host;
+                    let result = host
+                        .ledger
+                        .reserve(&host.keys, &self.worker.keys, &request, unix_secs())
+                        .map(|held| self.held = held);
+                    let now = self.now();
+                    self.input(Input::Reserved(now, result));
+                }
                 Output::ConnectUpstream { provider, fresh } => self.connect(provider, fresh),
                 Output::ReleaseUpstream { reuse } => self.release(reuse),
-                Output::Event(event) => record(self.worker, event),
+                Output::Event(event) => {
+                    let host = &shared.host;
+                    let ends_request = matches!(event, Event::Access(_));
+                    if let Event::Usage(usage) = &event {
+                        host.ledger.charge(
+                            &host.keys,
+                            &self.worker.keys,
+                            &mut self.held,
+                            usage,
+                            unix_secs(),
+                        );
+                    }
+                    record(self.worker, event);
+                    if ends_request {
+                        self.held = Held::default();
+                    }
+                }
                 Output::Close => {
                     self.connecting = None;
                     drop(self.upstream.take());

@@ -1,9 +1,9 @@
 //! Exact, lock-free credit in integer micro-USD, for the accounts work: a
 //! request reserves the most it can cost before it runs, and settles the
 //! actual cost when it ends (or releases the reservation if it never ran).
-//! Not wired into requests yet; it follows the sharing rule in
-//! [`crate::shard`] (one atomic word per balance, hung off the published
-//! key table by `Arc`).
+//! The account balance of a prepaid gateway is one such line
+//! ([`crate::ledger`]); it follows the sharing rule in [`crate::shard`]
+//! (one atomic word, shared by `Arc`).
 //!
 //! The word holds what is *available*: the balance less every outstanding
 //! reservation. So "never below zero" is one compare-and-swap that refuses
@@ -70,6 +70,16 @@ impl CreditLine {
         })
     }
 
+    /// Charges `micros` with no reservation: as much as is available,
+    /// never below zero.
+    pub fn charge(&self, micros: u64) -> Settlement {
+        let taken = self.take_up_to(micros);
+        Settlement {
+            charged: taken,
+            uncollected: micros - taken,
+        }
+    }
+
     /// Takes up to `micros` of what is available; returns what was taken.
     fn take_up_to(&self, micros: u64) -> u64 {
         let before = self
@@ -134,6 +144,20 @@ impl Reservation {
         let taken = self.line.take_up_to(extra);
         Settlement {
             charged: held + taken,
+            uncollected: extra - taken,
+        }
+    }
+
+    /// Charges `actual_micros` and keeps the reservation open for further
+    /// charges of the same request: from what it still holds first, then
+    /// from what is available, never below zero.
+    pub fn charge(&mut self, actual_micros: u64) -> Settlement {
+        let from_held = actual_micros.min(self.held);
+        self.held -= from_held;
+        let extra = actual_micros - from_held;
+        let taken = self.line.take_up_to(extra);
+        Settlement {
+            charged: from_held + taken,
             uncollected: extra - taken,
         }
     }

@@ -14,10 +14,10 @@
 //!   next use on any core after the publishing call returned sees the
 //!   change, and reads never wait for a writer (there is no reader lock at
 //!   all; the publish mutex only orders publishers).
-//! - **Counters that must be exact across cores** (rate-limit buckets now,
-//!   credit reservations next): one atomic word per key, updated by a
-//!   compare-and-swap loop that applies the core's pure function to the old
-//!   value ([`SharedGcra`], [`CreditLine`]). Every admitted update is one
+//! - **Counters that must be exact across cores** (rate-limit buckets,
+//!   key spending limits, the account balance): one atomic word per key,
+//!   updated by a compare-and-swap loop that applies a pure function to
+//!   the old value ([`SharedGcra`], [`LimitLine`], [`CreditLine`]). Every admitted update is one
 //!   successful CAS, so the result is exactly that of running the updates
 //!   one after another in CAS order: the error bound is zero, as with a
 //!   lock, and no process-wide lock exists. The per-key atomics hang off
@@ -33,8 +33,10 @@
 
 mod credit;
 mod gcra;
+mod limit;
 mod snapshot;
 
 pub use credit::{CreditLine, CreditOverflow, Reservation, Settlement};
 pub use gcra::SharedGcra;
+pub use limit::{LimitHold, LimitLine};
 pub use snapshot::{Published, Snapshot};

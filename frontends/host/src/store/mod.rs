@@ -179,7 +179,28 @@ pub struct Transaction {
     pub latency_ms: Option<u64>,
 }
 
+/// Credit added to the account: a transaction of type credit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credit {
+    pub created_at: i64,
+    pub amount_micros: u64,
+    pub note: Option<String>,
+    /// Unique; adding a credit whose id is stored already adds nothing.
+    pub record_id: String,
+}
+
+/// What the account holds: every credit added, and every cost billed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub credits: u64,
+    pub usage: u64,
+}
+
 pub trait Store: Send + Sync {
+    /// Adds a credit to the account (once per `record_id`).
+    fn add_credit(&self, credit: &Credit) -> Result<(), StoreError>;
+    /// The sum of credits and of transaction costs, micro-USD.
+    fn totals(&self) -> Result<Totals, StoreError>;
     /// Appends transactions atomically (all or none), skipping any whose
     /// `record_id` is already stored.
     fn record(&self, batch: &[Transaction]) -> Result<(), StoreError>;

@@ -13,7 +13,9 @@ use arouter_core::manage::{
     TransactionView,
 };
 
-use super::{KeyRecord, KeySpend, NewKey, RateLimit, Store, StoreError, Transaction, Windows};
+use super::{
+    Credit, KeyRecord, KeySpend, NewKey, RateLimit, Store, StoreError, Totals, Transaction, Windows,
+};
 
 pub const FILE_NAME: &str = "arouter.sqlite3";
 
@@ -103,6 +105,20 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX transactions_referer ON transactions (referer, created_at);
      CREATE INDEX transactions_title ON transactions (title, created_at);
      CREATE INDEX transactions_outcome ON transactions (outcome, created_at);",
+    // 6: credits added to the account, one row each (a transaction of type
+    // credit; `record_id` makes a retried insert idempotent). The first
+    // schema's single `balance` row becomes the first credit when it held
+    // any.
+    "CREATE TABLE credits (
+         id            INTEGER PRIMARY KEY,
+         created_at    INTEGER NOT NULL,
+         amount_micros INTEGER NOT NULL CHECK (amount_micros > 0),
+         note          TEXT,
+         record_id     TEXT NOT NULL UNIQUE
+     );
+     INSERT INTO credits (created_at, amount_micros, note, record_id)
+         SELECT 0, credits_micros, 'balance before credits were itemised', 'balance-v1'
+         FROM balance WHERE id = 1 AND credits_micros > 0;",
 ];
 
 pub struct SqliteStore {
@@ -287,6 +303,37 @@ fn apply(key: &mut KeyRecord, patch: &KeyPatch, now: i64) {
 }
 
 impl Store for SqliteStore {
+    fn add_credit(&self, credit: &Credit) -> Result<(), StoreError> {
+        let amount = i64::try_from(credit.amount_micros)
+            .map_err(|_| StoreError::Conflict("a credit beyond the largest amount".into()))?;
+        self.with(|conn| {
+            conn.execute(
+                "INSERT INTO credits (created_at, amount_micros, note, record_id)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (record_id) DO NOTHING",
+                params![credit.created_at, amount, credit.note, credit.record_id],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn totals(&self) -> Result<Totals, StoreError> {
+        self.with(|conn| {
+            conn.query_row(
+                "SELECT (SELECT COALESCE(SUM(amount_micros), 0) FROM credits),
+                        (SELECT COALESCE(SUM(cost_micros), 0) FROM transactions)",
+                [],
+                |r| {
+                    Ok(Totals {
+                        credits: r.get::<_, i64>(0)?.max(0) as u64,
+                        usage: r.get::<_, i64>(1)?.max(0) as u64,
+                    })
+                },
+            )
+            .map_err(backend)
+        })
+    }
+
     fn record(&self, batch: &[Transaction]) -> Result<(), StoreError> {
         self.with(|conn| {
             let tx = conn.unchecked_transaction().map_err(backend)?;
@@ -512,6 +559,42 @@ mod tests {
         };
         reopened.record(&[t.clone(), t.clone()]).unwrap();
         assert_eq!(reopened.transactions(10).unwrap(), vec![t.clone(), t]);
+    }
+
+    #[test]
+    fn credits_add_up_once_per_record_id_and_usage_is_the_sum_of_costs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.totals().unwrap(), Totals::default());
+        let credit = Credit {
+            created_at: 1,
+            amount_micros: 5_000_000,
+            note: Some("top-up".into()),
+            record_id: "credit-a".into(),
+        };
+        store.add_credit(&credit).unwrap();
+        store.add_credit(&credit).unwrap();
+        store
+            .add_credit(&Credit {
+                record_id: "credit-b".into(),
+                amount_micros: 250,
+                note: None,
+                ..credit.clone()
+            })
+            .unwrap();
+        store
+            .record(&[spent(Some(1), 10, 1_000), spent(None, 11, 23)])
+            .unwrap();
+        assert_eq!(
+            store.totals().unwrap(),
+            Totals {
+                credits: 5_000_250,
+                usage: 1_023
+            }
+        );
+        drop(store);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.totals().unwrap().credits, 5_000_250);
     }
 
     #[test]
