@@ -40,6 +40,32 @@ Keys are better passed in the environment than as flags, which other users can s
     /// gateway sees keys changed this way at its next start; change the
     /// keys of a running one through its keys API.
     Keys(KeysArgs),
+    /// Add credit to the account directly in the data directory. A
+    /// running gateway counts credit added this way from its next start;
+    /// add to a running one with `POST /api/v1/balance`.
+    Credits(CreditsArgs),
+}
+
+/// `arouter credits`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CreditsArgs {
+    /// Directory of the embedded store [default: ./arouter-data].
+    #[arg(long, env = "AROUTER_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub action: CreditsAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum CreditsAction {
+    /// Add AMOUNT USD of credit (a transaction of type credit).
+    Add {
+        /// USD, above 0.
+        amount: f64,
+        /// Why (an invoice number, say); kept with the credit.
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 /// `arouter keys`.

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match &cli.command {
         Command::Serve(args) => args.log_level.as_str(),
-        Command::Keys(_) => "warn",
+        Command::Keys(_) | Command::Credits(_) => "warn",
     };
     // `--log-level`, or RUST_LOG as clap read it.
     let filter = match level.trim() {
@@ -35,20 +35,30 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Keys(args) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            match arouter_host::accounts::cli::run(&args, now) {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(message) => {
-                    eprintln!("arouter keys: {message}");
-                    ExitCode::FAILURE
-                }
-            }
+        Command::Keys(args) => offline("keys", arouter_host::accounts::cli::run(&args, now())),
+        Command::Credits(args) => offline(
+            "credits",
+            arouter_host::accounts::cli::run_credits(&args, now()),
+        ),
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Prints what a data-directory command did, or why it failed.
+fn offline(command: &str, result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("arouter {command}: {message}");
+            ExitCode::FAILURE
         }
     }
 }

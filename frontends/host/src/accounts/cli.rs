@@ -10,7 +10,7 @@ use arouter_core::manage::{self, KeyPatch, ManageRequest};
 use serde_json::{json, Map, Value};
 
 use super::{create_key, key_view};
-use crate::cli::{KeyCreateArgs, KeysAction, KeysArgs};
+use crate::cli::{CreditsAction, CreditsArgs, KeyCreateArgs, KeysAction, KeysArgs};
 use crate::config::DEFAULT_DATA_DIR;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{KeyRecord, Store};
@@ -50,6 +50,42 @@ pub fn run(args: &KeysArgs, now: i64) -> Result<String, String> {
         KeysAction::Delete { hash } => {
             change(&store, hash, |store, h| store.delete_key(h))?;
             Ok(format!("deleted {hash}\n"))
+        }
+    }
+}
+
+/// Runs one `credits` command.
+pub fn run_credits(args: &CreditsArgs, now: i64) -> Result<String, String> {
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    let store = SqliteStore::open(&dir)
+        .map_err(|e| format!("cannot open the store in {}: {e}", dir.display()))?;
+    match &args.action {
+        CreditsAction::Add { amount, note } => {
+            let ManageRequest::AddCredits {
+                amount_micros,
+                note,
+            } = parse(
+                &Endpoint::AddCredits,
+                &json!({"amount": amount, "note": note}),
+            )?
+            else {
+                return Err("not a credit to add".into());
+            };
+            super::add_credit(&store, amount_micros, note, now)
+                .map_err(|e| format!("cannot add the credit: {e}"))?;
+            let totals = store
+                .totals()
+                .map_err(|e| format!("cannot read the balance: {e}"))?;
+            let usd = |m: u64| arouter_core::billing::MicroUsd(m).as_usd();
+            Ok(format!(
+                "added {} USD; total credits {} USD, total usage {} USD\n",
+                usd(amount_micros),
+                usd(totals.credits),
+                usd(totals.usage)
+            ))
         }
     }
 }
