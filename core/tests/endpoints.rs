@@ -158,6 +158,20 @@ fn seed_routes() {
             Scope::Management,
         ),
         (
+            Method::POST,
+            "/api/v1/balance",
+            Endpoint::AddCredits,
+            Dialect::OpenAi,
+            Scope::Management,
+        ),
+        (
+            Method::GET,
+            "/api/v1/credits",
+            Endpoint::Credits,
+            Dialect::OpenAi,
+            Scope::Management,
+        ),
+        (
             Method::GET,
             "/api/v1/transactions",
             Endpoint::Transactions,

@@ -52,6 +52,8 @@ SERVED = [
     ("delete", "/api/v1/keys/{hash}"),
     ("get", "/api/v1/key"),
     ("get", "/api/v1/balance"),
+    ("post", "/api/v1/balance"),
+    ("get", "/api/v1/credits"),
     ("get", "/api/v1/transactions"),
     ("get", "/api/v1/generation"),
     # OpenRouter's paths for the OpenAI routes

@@ -38,6 +38,11 @@ struct ShippedRow {
     cached_input: f64,
     cache_write: f64,
     reasoning: f64,
+    /// The most tokens the model writes in one answer, where the vendor
+    /// documents it: what a reservation assumes for a request with no
+    /// output cap (else `billing::DEFAULT_OUTPUT_CAP`).
+    #[serde(default)]
+    max_output: Option<u64>,
 }
 
 impl From<ShippedRow> for UsdPerMtok {
@@ -65,17 +70,15 @@ pub struct PriceOverride {
     pub cached_input: Option<f64>,
     pub cache_write: Option<f64>,
     pub reasoning: Option<f64>,
+    /// Output tokens a reservation assumes when a request sets no cap.
+    pub max_output: Option<u64>,
 }
 
 /// The shipped rows, by `kind/model`. The file is part of the binary and a
 /// test parses it, so a failure here is a build that was never tested.
-fn shipped() -> BTreeMap<String, UsdPerMtok> {
+fn shipped() -> BTreeMap<String, ShippedRow> {
     match toml::from_str::<ShippedFile>(SHIPPED) {
-        Ok(file) => file
-            .models
-            .into_iter()
-            .map(|(key, row)| (key, row.into()))
-            .collect(),
+        Ok(file) => file.models,
         Err(e) => {
             log::error!("the shipped price table does not parse ({e}); no model has a price");
             BTreeMap::new()
@@ -93,13 +96,16 @@ pub fn table(
     let mut table = PriceTable::default();
     for p in providers.iter().filter(|p| p.is_vendor()) {
         let prefix = format!("{}/", p.kind.as_str());
-        for (key, usd) in shipped.range(prefix.clone()..) {
+        for (key, row) in shipped.range(prefix.clone()..) {
             let Some(model) = key.strip_prefix(&prefix) else {
                 break;
             };
-            let price = Price::from_usd_per_mtok(*usd)
+            let price = Price::from_usd_per_mtok((*row).into())
                 .map_err(|e| format!("shipped price of `{key}`: {e}"))?;
             table.insert(&p.name, model, price);
+            if let Some(cap) = row.max_output {
+                table.insert_output_cap(&p.name, model, cap);
+            }
         }
     }
     for (key, o) in overrides {
@@ -112,11 +118,14 @@ pub fn table(
             .iter()
             .find(|p| p.name == provider && p.is_vendor())
             .and_then(|p| shipped.get(&format!("{}/{model}", p.kind.as_str())));
-        let usd = merge(base.copied(), o)
+        let usd = merge(base.map(|row| (*row).into()), o)
             .ok_or_else(|| format!("[pricing.\"{key}\"]: `input` and `output` are required for a model with no shipped price"))?;
         let price =
             Price::from_usd_per_mtok(usd).map_err(|e| format!("[pricing.\"{key}\"]: {e}"))?;
         table.insert(provider, model, price);
+        if let Some(cap) = o.max_output.or(base.and_then(|row| row.max_output)) {
+            table.insert_output_cap(provider, model, cap);
+        }
     }
     Ok(table)
 }
@@ -318,6 +327,25 @@ mod tests {
         );
         let flash = table.get("gemini", "gemini-2.5-flash").expect("priced");
         assert_eq!((flash.input, flash.cached_input), (300_000, 0));
+        // Output caps: shipped ones kept through an override of the price,
+        // none for a model the shipped table does not know.
+        assert_eq!(table.output_cap("openai", "gpt-4o"), Some(16_384));
+        assert_eq!(table.output_cap("local", "llama3"), None);
+    }
+
+    #[test]
+    fn an_override_sets_a_models_output_cap() {
+        let mut overrides = BTreeMap::new();
+        overrides.insert(
+            "openai/gpt-4o".to_string(),
+            PriceOverride {
+                max_output: Some(2_000),
+                ..PriceOverride::default()
+            },
+        );
+        let table = table(&vendors(), &overrides).expect("valid prices");
+        assert_eq!(table.output_cap("openai", "gpt-4o"), Some(2_000));
+        assert_eq!(table.output_cap("openai", "gpt-5"), Some(128_000));
     }
 
     #[test]
