@@ -28,6 +28,24 @@ fn defaults_without_anything() {
     assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
     assert!(c.providers.is_empty());
     assert!(c.master_key.is_none());
+    assert!(
+        !c.prepaid,
+        "a self-hosted gateway serves with no credit added"
+    );
+}
+
+#[test]
+fn billing_prepaid_comes_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("arouter.toml");
+    std::fs::write(&path, "[billing]\nprepaid = true\n").unwrap();
+    let mut a = args();
+    a.config = Some(path.clone());
+    assert!(load(&a, &[]).unwrap().prepaid);
+    std::fs::write(&path, "[billing]\nprepaid = \"yes\"\n").unwrap();
+    assert!(load(&a, &[]).is_err());
+    std::fs::write(&path, "[billing]\npostpaid = true\n").unwrap();
+    assert!(load(&a, &[]).is_err());
 }
 
 #[test]
