@@ -405,6 +405,9 @@ fn credit_keys_and_transactions_survive_restarts_and_kill_9_charges_nothing_twic
         );
         assert_eq!(r.status, 200);
     }
+    // A call is charged in memory just after its last byte is written, and
+    // recorded after that: once the rows are stored, all three are charged.
+    assert_eq!(stored_costs(&server, 3), (3 * COST, 3));
     let before = call(&server, "GET", "/api/v1/balance", MASTER_KEY, None).json();
     let spend = key_spend(&server, &hash);
     assert_eq!(spend.0, 3 * COST);
