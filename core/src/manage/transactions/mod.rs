@@ -164,6 +164,8 @@ pub struct TransactionView {
     pub created_at: i64,
     /// The request's `X-Request-Id`.
     pub request_id: Option<String>,
+    /// A credit's note; `None` for calls.
+    pub note: Option<String>,
 }
 
 /// One page of the list, newest first.

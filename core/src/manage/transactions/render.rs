@@ -47,6 +47,7 @@ fn row_json(row: &TransactionView) -> Value {
         "latency_ms": row.latency_ms,
         "created_at": time(row.created_at),
         "request_id": row.request_id,
+        "note": row.note,
     })
 }
 
@@ -148,6 +149,7 @@ mod tests {
             latency_ms: Some(12),
             created_at: 1_764_559_497,
             request_id: Some("req-1".into()),
+            note: None,
         }
     }
 

@@ -747,6 +747,87 @@ mod tests {
         assert!(store.load_keys().unwrap().is_empty());
     }
 
+    #[test]
+    fn the_list_pages_calls_and_credits_newest_first() {
+        use arouter_core::manage::{Cursor, TransactionKind, TransactionStatus};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        // The ledger's credits (its migration makes the table).
+        store
+            .with(|c| {
+                c.execute_batch(
+                    "CREATE TABLE IF NOT EXISTS credits (id INTEGER PRIMARY KEY,
+                     created_at INTEGER NOT NULL, amount_micros INTEGER NOT NULL, note TEXT,
+                     record_id TEXT NOT NULL UNIQUE);
+                     INSERT INTO credits (created_at, amount_micros, note, record_id)
+                     VALUES (5, 1000000, 'top-up', 'credit-a'), (5, 2000000, NULL, 'credit-b');",
+                )
+                .map_err(backend)
+            })
+            .unwrap();
+        let mut failed = spent(None, 4, 9);
+        failed.outcome = Outcome::Error;
+        store
+            .record(&[spent(None, 5, 1), failed, spent(None, 6, 2)])
+            .unwrap();
+        let ids = |q: &TransactionQuery| -> Vec<String> {
+            let page = store.list_transactions(q).unwrap();
+            page.rows.into_iter().map(|r| r.id).collect()
+        };
+        let all = TransactionQuery {
+            limit: 100,
+            ..TransactionQuery::default()
+        };
+        let newest_first = [
+            "gen-row-3",
+            "gen-row-1",
+            "credit-b",
+            "credit-a",
+            "gen-row-2",
+        ];
+        assert_eq!(ids(&all), newest_first);
+        // Two at a time, through both tables, each row once.
+        let mut paged = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let page = store
+                .list_transactions(&TransactionQuery {
+                    limit: 2,
+                    cursor,
+                    ..TransactionQuery::default()
+                })
+                .unwrap();
+            paged.extend(page.rows.into_iter().map(|r| r.id));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(paged, newest_first);
+        let credit = &store.list_transactions(&all).unwrap().rows[3];
+        assert_eq!(credit.kind, TransactionKind::Credit);
+        assert_eq!(credit.cost_micros, 1_000_000);
+        assert_eq!(credit.note.as_deref(), Some("top-up"));
+        assert_eq!(credit.key_hash, None);
+        // Filters a credit cannot meet leave it out.
+        let failed_only = TransactionQuery {
+            status: Some(TransactionStatus::Failed),
+            ..all.clone()
+        };
+        assert_eq!(ids(&failed_only), ["gen-row-2"]);
+        let by_model = TransactionQuery {
+            model: Some("openai/m".into()),
+            ..all.clone()
+        };
+        assert_eq!(ids(&by_model), ["gen-row-3", "gen-row-1", "gen-row-2"]);
+        let in_second_5 = TransactionQuery {
+            since: Some(5),
+            until: Some(6),
+            ..all.clone()
+        };
+        assert_eq!(ids(&in_second_5), ["gen-row-1", "credit-b", "credit-a"]);
+    }
+
     /// The schema exactly as the first release created it.
     const V1_FILE: &str = "
 CREATE TABLE keys (id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, prefix TEXT NOT NULL,

@@ -54,19 +54,22 @@ pub(super) fn row_to_transaction(r: &Row<'_>) -> rusqlite::Result<Transaction> {
     })
 }
 
-/// What the list shows of a row joined with its key's hash (`key_hash`).
+/// A row of the list: a billed call or a credit, in the column names
+/// [`USAGE`] and [`CREDITS`] both select.
 fn row_to_view(r: &Row<'_>) -> rusqlite::Result<TransactionView> {
-    let id: i64 = r.get("id")?;
-    let request_id: Option<String> = r.get("request_id")?;
+    let row: i64 = r.get("row")?;
     let hash: Option<Vec<u8>> = r.get("key_hash")?;
     let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
+    let kind = match r.get::<_, String>("type")?.as_str() {
+        "credit" => TransactionKind::Credit,
+        _ => TransactionKind::Usage,
+    };
     Ok(TransactionView {
         // Migration 5 gave every older row an id; this is a last resort.
         id: r
             .get::<_, Option<String>>("generation_id")?
-            .unwrap_or_else(|| format!("gen-row-{id}")),
-        // Every row of this table is a billed call.
-        kind: TransactionKind::Usage,
+            .unwrap_or_else(|| format!("gen-row-{row}")),
+        kind,
         key_hash: hash.map(|h| hex(&h)),
         provider: nonempty(r.get("provider")?),
         model: nonempty(r.get("model")?),
@@ -84,16 +87,38 @@ fn row_to_view(r: &Row<'_>) -> rusqlite::Result<TransactionView> {
             .get::<_, Option<i64>>("latency_ms")?
             .map(|ms| ms.max(0) as u64),
         created_at: r.get("created_at")?,
-        request_id,
+        request_id: r.get("request_id")?,
+        note: r.get("note")?,
     })
 }
 
-const SELECT: &str = "SELECT t.*, k.hash AS key_hash FROM transactions t
-     LEFT JOIN keys k ON k.id = t.key_id";
+/// Billed calls, with their key's hash. `row` is the row id.
+const USAGE: &str = "SELECT t.id AS row, t.created_at AS created_at,
+     t.generation_id AS generation_id, 'usage' AS type, k.hash AS key_hash,
+     t.provider AS provider, t.model AS model, t.prompt_tokens AS prompt_tokens,
+     t.completion_tokens AS completion_tokens, t.cached_tokens AS cached_tokens,
+     t.reasoning_tokens AS reasoning_tokens, t.cost_micros AS cost_micros,
+     t.referer AS referer, t.title AS title, t.outcome AS outcome, t.status AS status,
+     t.stream AS stream, t.latency_ms AS latency_ms, t.request_id AS request_id,
+     NULL AS note
+     FROM transactions t LEFT JOIN keys k ON k.id = t.key_id";
 
-/// The filters present in `query` as SQL conditions and their values;
-/// only those present, so SQLite can pick each one's index.
-fn conditions(query: &TransactionQuery) -> Option<(Vec<&'static str>, Vec<Sql>)> {
+/// Credits added to the account (the ledger's `credits` table), as rows
+/// of type credit: the amount in `cost_micros`, the credit's own unique id
+/// as its id. `row` is the row id less 10^17 (negative: calls' are
+/// positive), so that one (created_at, row) order runs through both tables
+/// without ties: in the same second, the credits come after the calls.
+const CREDITS: &str = "SELECT c.id - 100000000000000000 AS row, c.created_at AS created_at,
+     c.record_id AS generation_id, 'credit' AS type, NULL AS key_hash, NULL AS provider,
+     NULL AS model, 0 AS prompt_tokens, 0 AS completion_tokens, 0 AS cached_tokens,
+     0 AS reasoning_tokens, c.amount_micros AS cost_micros, NULL AS referer, NULL AS title,
+     'complete' AS outcome, NULL AS status, 0 AS stream, NULL AS latency_ms,
+     NULL AS request_id, c.note AS note
+     FROM credits c";
+
+/// The conditions of `query` on billed calls, and their values; only those
+/// present, so SQLite can pick each one's index. `None`: nothing matches.
+fn usage_conditions(query: &TransactionQuery) -> Option<(Vec<&'static str>, Vec<Sql>)> {
     let mut wheres = Vec::new();
     let mut values = Vec::new();
     if let Some(hash) = &query.key_hash {
@@ -120,49 +145,128 @@ fn conditions(query: &TransactionQuery) -> Option<(Vec<&'static str>, Vec<Sql>)>
         wheres.push("t.outcome = ?");
         values.push(Sql::Text(status.outcome().as_str().to_owned()));
     }
-    if let Some(since) = query.since {
-        wheres.push("t.created_at >= ?");
-        values.push(Sql::Integer(since));
+    time_conditions(query, USAGE_TIME, &mut wheres, &mut values);
+    Some((wheres, values))
+}
+
+/// The conditions of `query` on credits. A credit has no key, model or
+/// app, and is complete: those filters leave none.
+fn credit_conditions(query: &TransactionQuery) -> Option<(Vec<&'static str>, Vec<Sql>)> {
+    let other = query.key_hash.is_some() || query.model.is_some() || query.app.is_some();
+    let status = query
+        .status
+        .is_some_and(|s| s != TransactionStatus::Complete);
+    if other || status {
+        return None;
     }
-    if let Some(until) = query.until {
-        wheres.push("t.created_at < ?");
-        values.push(Sql::Integer(until));
+    let mut wheres = Vec::new();
+    let mut values = Vec::new();
+    time_conditions(query, CREDIT_TIME, &mut wheres, &mut values);
+    Some((wheres, values))
+}
+
+/// The `since`, `until` and cursor conditions of a table, in that order.
+type TimeSql = [&'static str; 3];
+const USAGE_TIME: TimeSql = [
+    "t.created_at >= ?",
+    "t.created_at < ?",
+    "(t.created_at, t.id) < (?, ?)",
+];
+const CREDIT_TIME: TimeSql = [
+    "c.created_at >= ?",
+    "c.created_at < ?",
+    "(c.created_at, c.id - 100000000000000000) < (?, ?)",
+];
+
+fn time_conditions(
+    query: &TransactionQuery,
+    [since, until, cursor]: TimeSql,
+    wheres: &mut Vec<&'static str>,
+    values: &mut Vec<Sql>,
+) {
+    if let Some(at) = query.since {
+        wheres.push(since);
+        values.push(Sql::Integer(at));
+    }
+    if let Some(at) = query.until {
+        wheres.push(until);
+        values.push(Sql::Integer(at));
     }
     if let Some(Cursor { created_at, row }) = query.cursor {
-        wheres.push("(t.created_at, t.id) < (?, ?)");
+        wheres.push(cursor);
         values.extend([Sql::Integer(created_at), Sql::Integer(row)]);
     }
-    Some((wheres, values))
+}
+
+/// `select` with its conditions, newest first, at most `limit` rows, as a
+/// subquery a compound select can take.
+fn branch(
+    select: &str,
+    (wheres, values): (Vec<&'static str>, Vec<Sql>),
+    order: &str,
+    limit: i64,
+    sql: &mut String,
+    all: &mut Vec<Sql>,
+) {
+    sql.push_str("SELECT * FROM (");
+    sql.push_str(select);
+    if !wheres.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&wheres.join(" AND "));
+    }
+    sql.push_str(" ORDER BY ");
+    sql.push_str(order);
+    sql.push_str(" LIMIT ?)");
+    all.extend(values);
+    all.push(Sql::Integer(limit));
 }
 
 pub(super) fn list(
     conn: &Connection,
     query: &TransactionQuery,
 ) -> Result<TransactionPage, StoreError> {
-    let Some((wheres, mut values)) = conditions(query) else {
+    // One more than the page: whether another page follows.
+    let limit = i64::from(query.limit) + 1;
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    let branches = [
+        (
+            USAGE,
+            usage_conditions(query),
+            "t.created_at DESC, t.id DESC",
+        ),
+        (
+            CREDITS,
+            credit_conditions(query),
+            "c.created_at DESC, c.id DESC",
+        ),
+    ];
+    for (select, conditions, order) in branches {
+        let Some(conditions) = conditions else {
+            continue;
+        };
+        if !sql.is_empty() {
+            sql.push_str(" UNION ALL ");
+        }
+        branch(select, conditions, order, limit, &mut sql, &mut values);
+    }
+    if sql.is_empty() {
         return Ok(TransactionPage {
             rows: Vec::new(),
             next: None,
         });
-    };
-    let mut sql = String::from(SELECT);
-    if !wheres.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&wheres.join(" AND "));
     }
-    // One more than the page: whether another page follows.
-    sql.push_str(" ORDER BY t.created_at DESC, t.id DESC LIMIT ?");
-    values.push(Sql::Integer(i64::from(query.limit) + 1));
+    sql.push_str(" ORDER BY created_at DESC, row DESC LIMIT ?");
+    values.push(Sql::Integer(limit));
     let mut stmt = conn.prepare(&sql).map_err(backend)?;
-    let rows = stmt
+    let mut page = stmt
         .query_map(rusqlite::params_from_iter(values), |r| {
-            Ok((r.get::<_, i64>("id")?, row_to_view(r)?))
+            Ok((r.get::<_, i64>("row")?, row_to_view(r)?))
         })
         .map_err(backend)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend)?;
-    let more = rows.len() > query.limit as usize;
-    let mut page: Vec<(i64, TransactionView)> = rows;
+    let more = page.len() > query.limit as usize;
     page.truncate(query.limit as usize);
     let next = match page.last() {
         Some((row, view)) if more => Some(Cursor {
@@ -183,7 +287,7 @@ pub(super) fn generation(
     key: Option<i64>,
 ) -> Result<Option<TransactionView>, StoreError> {
     let sql = format!(
-        "{SELECT} WHERE t.generation_id = ?1 AND (?2 IS NULL OR t.key_id = ?2)
+        "{USAGE} WHERE t.generation_id = ?1 AND (?2 IS NULL OR t.key_id = ?2)
          ORDER BY t.id DESC LIMIT 1"
     );
     conn.query_row(&sql, rusqlite::params![id, key], row_to_view)
