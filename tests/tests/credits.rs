@@ -271,6 +271,20 @@ fn without_prepaid_calls_need_no_credit_and_credits_are_reported() {
         server.wait_for_rows("select amount_micros, note from credits", 1),
         vec!["2500000, None"]
     );
+    // The credit is itself a transaction: listed with the calls as a row
+    // of type credit whose cost is the amount. (Both rows fall in the same
+    // second, so their order between them is not asserted.)
+    let list = call(&server, "GET", "/api/v1/transactions", MASTER_KEY, None).json();
+    let rows = list["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{list}");
+    let of_type = |kind: &str| -> Vec<u64> {
+        rows.iter()
+            .filter(|r| r["type"] == kind)
+            .map(|r| micro(&r["cost"]))
+            .collect()
+    };
+    assert_eq!(of_type("credit"), [2_500_000], "{list}");
+    assert_eq!(of_type("usage"), [COST], "{list}");
 }
 
 fn open_stream(server: &Server, key: &str, body: &Value) -> std::net::TcpStream {
