@@ -196,6 +196,28 @@ impl Server {
         self.request(&raw)
     }
 
+    /// A request with a bearer key and an optional JSON body, on a
+    /// connection of its own.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Response {
+        let body = body
+            .map(|b| serde_json::to_vec(b).expect("a Value serializes"))
+            .unwrap_or_default();
+        let mut raw = format!(
+            "{method} {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(&body);
+        self.request(&raw)
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;

@@ -37,19 +37,6 @@ fn setup(extra_toml: &str) -> (ReplayHandle, Server) {
     (replay, server)
 }
 
-fn call(server: &Server, method: &str, path: &str, key: &str, body: Option<&Value>) -> Response {
-    let body = body
-        .map(|b| serde_json::to_vec(b).unwrap())
-        .unwrap_or_default();
-    let mut raw = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(&body);
-    server.request(&raw)
-}
-
 /// The recorded streamed request, capped at the tokens it produces.
 fn stream_body(replay: &ReplayHandle) -> Value {
     let mut body = replay
@@ -64,8 +51,7 @@ fn stream_body(replay: &ReplayHandle) -> Value {
 }
 
 fn create_key(server: &Server, limit_usd: f64) -> (String, String) {
-    let r = call(
-        server,
+    let r = server.call(
         "POST",
         "/api/v1/keys",
         MASTER_KEY,
@@ -86,13 +72,7 @@ fn micro(usd: &Value) -> u64 {
 /// The key's usage and what is left of its limit, micro-USD, as the keys
 /// API reports them.
 fn key_spend(server: &Server, hash: &str) -> (u64, u64) {
-    let r = call(
-        server,
-        "GET",
-        &format!("/api/v1/keys/{hash}"),
-        MASTER_KEY,
-        None,
-    );
+    let r = server.call("GET", &format!("/api/v1/keys/{hash}"), MASTER_KEY, None);
     assert_eq!(r.status, 200);
     let data = &r.json()["data"];
     (micro(&data["usage"]), micro(&data["limit_remaining"]))
@@ -121,7 +101,7 @@ fn reservation_of(refused: &Response) -> u64 {
 fn parallel(server: &Server, key: &str, body: &Value, n: usize) -> Vec<Response> {
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
-            .map(|_| s.spawn(|| call(server, "POST", "/v1/chat/completions", key, Some(body))))
+            .map(|_| s.spawn(|| server.call("POST", "/v1/chat/completions", key, Some(body))))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     })
@@ -170,8 +150,7 @@ fn parallel_streams_spend_a_key_limit_exactly_and_never_past_it() {
     assert_eq!(served, 100);
     // The next call is refused before anything goes upstream.
     let upstream_before = replay.requests().len();
-    let r = call(
-        &server,
+    let r = server.call(
         "POST",
         "/v1/chat/completions",
         &secret,
@@ -185,8 +164,7 @@ fn parallel_streams_spend_a_key_limit_exactly_and_never_past_it() {
 fn parallel_streams_spend_a_prepaid_balance_exactly_and_never_below_zero() {
     let (replay, server) = setup("[billing]\nprepaid = true\n");
     // Nothing is served before credit is added.
-    let r = call(
-        &server,
+    let r = server.call(
         "POST",
         "/v1/chat/completions",
         MASTER_KEY,
@@ -198,8 +176,7 @@ fn parallel_streams_spend_a_prepaid_balance_exactly_and_never_below_zero() {
         .unwrap()
         .contains("balance"));
     let credit = 100 * COST + COST / 2;
-    let r = call(
-        &server,
+    let r = server.call(
         "POST",
         "/api/v1/balance",
         MASTER_KEY,
@@ -212,7 +189,7 @@ fn parallel_streams_spend_a_prepaid_balance_exactly_and_never_below_zero() {
     assert!(!refused.is_empty());
     let (sum, rows) = stored_costs(&server, served);
     assert_eq!(rows, served);
-    let r = call(&server, "GET", "/api/v1/balance", MASTER_KEY, None);
+    let r = server.call("GET", "/api/v1/balance", MASTER_KEY, None);
     let data = r.json()["data"].clone();
     assert_eq!(data["currency"], "USD");
     assert_eq!(micro(&data["total_usage"]), sum);
@@ -222,15 +199,16 @@ fn parallel_streams_spend_a_prepaid_balance_exactly_and_never_below_zero() {
     assert_eq!((balance * 1e6).round() as u64, credit - sum);
     assert!(credit - sum < COST);
     assert_eq!(served, 100);
-    let credits = call(&server, "GET", "/api/v1/credits", MASTER_KEY, None).json();
+    let credits = server
+        .call("GET", "/api/v1/credits", MASTER_KEY, None)
+        .json();
     assert_eq!(micro(&credits["data"]["total_usage"]), sum);
 }
 
 #[test]
 fn without_prepaid_calls_need_no_credit_and_credits_are_reported() {
     let (replay, server) = setup("");
-    let r = call(
-        &server,
+    let r = server.call(
         "POST",
         "/v1/chat/completions",
         MASTER_KEY,
@@ -239,7 +217,9 @@ fn without_prepaid_calls_need_no_credit_and_credits_are_reported() {
     assert_eq!(r.status, 200);
     let (sum, _) = stored_costs(&server, 1);
     assert_eq!(sum, COST);
-    let v = call(&server, "GET", "/api/v1/credits", MASTER_KEY, None).json();
+    let v = server
+        .call("GET", "/api/v1/credits", MASTER_KEY, None)
+        .json();
     assert_eq!(
         v,
         json!({"data": {"total_credits": 0.0, "total_usage": COST as f64 / 1e6}})
@@ -247,8 +227,7 @@ fn without_prepaid_calls_need_no_credit_and_credits_are_reported() {
     // Only a management key (or the master key) adds credit; bad amounts
     // are a 400.
     let (secret, _) = create_key(&server, 1.0);
-    let r = call(
-        &server,
+    let r = server.call(
         "POST",
         "/api/v1/balance",
         &secret,
@@ -256,11 +235,10 @@ fn without_prepaid_calls_need_no_credit_and_credits_are_reported() {
     );
     assert_eq!(r.status, 403);
     for bad in [json!({"amount": -1}), json!({"amount": "5"}), json!({})] {
-        let r = call(&server, "POST", "/api/v1/balance", MASTER_KEY, Some(&bad));
+        let r = server.call("POST", "/api/v1/balance", MASTER_KEY, Some(&bad));
         assert_eq!(r.status, 400, "{bad}");
     }
-    let r = call(
-        &server,
+    let r = server.call(
         "POST",
         "/api/v1/balance",
         MASTER_KEY,
@@ -274,7 +252,9 @@ fn without_prepaid_calls_need_no_credit_and_credits_are_reported() {
     // The credit is itself a transaction: listed with the calls as a row
     // of type credit whose cost is the amount. (Both rows fall in the same
     // second, so their order between them is not asserted.)
-    let list = call(&server, "GET", "/api/v1/transactions", MASTER_KEY, None).json();
+    let list = server
+        .call("GET", "/api/v1/transactions", MASTER_KEY, None)
+        .json();
     let rows = list["data"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{list}");
     let of_type = |kind: &str| -> Vec<u64> {
@@ -354,8 +334,7 @@ fn a_provider_failing_before_the_first_token_costs_nothing() {
         let mut rule = FaultRule::once(fault).path("/v1/chat/completions");
         rule.times = times;
         replay.push_fault(rule);
-        let r = call(
-            &server,
+        let r = server.call(
             "POST",
             "/v1/chat/completions",
             &secret,
@@ -368,8 +347,7 @@ fn a_provider_failing_before_the_first_token_costs_nothing() {
     replay.clear_faults();
     // The reservation went back: the whole limit is left, nothing billed.
     assert_eq!(key_spend(&server, &hash), (0, 1_000_000));
-    let r = call(
-        &server,
+    let r = server.call(
         "POST",
         "/v1/chat/completions",
         &secret,
@@ -401,8 +379,7 @@ fn restart(server: &mut Server, replay: &ReplayHandle, kill: bool) -> Server {
 fn credit_keys_and_transactions_survive_restarts_and_kill_9_charges_nothing_twice() {
     let (replay, mut server) = setup("[billing]\nprepaid = true\n");
     let (secret, hash) = create_key(&server, 0.01);
-    let r = call(
-        &server,
+    let r = server.call(
         "POST",
         "/api/v1/balance",
         MASTER_KEY,
@@ -410,8 +387,7 @@ fn credit_keys_and_transactions_survive_restarts_and_kill_9_charges_nothing_twic
     );
     assert_eq!(r.status, 200);
     for _ in 0..3 {
-        let r = call(
-            &server,
+        let r = server.call(
             "POST",
             "/v1/chat/completions",
             &secret,
@@ -422,13 +398,17 @@ fn credit_keys_and_transactions_survive_restarts_and_kill_9_charges_nothing_twic
     // A call is charged in memory just after its last byte is written, and
     // recorded after that: once the rows are stored, all three are charged.
     assert_eq!(stored_costs(&server, 3), (3 * COST, 3));
-    let before = call(&server, "GET", "/api/v1/balance", MASTER_KEY, None).json();
+    let before = server
+        .call("GET", "/api/v1/balance", MASTER_KEY, None)
+        .json();
     let spend = key_spend(&server, &hash);
     assert_eq!(spend.0, 3 * COST);
     // A graceful restart flushes everything: the same figures after.
     let mut server = restart(&mut server, &replay, false);
     assert_eq!(
-        call(&server, "GET", "/api/v1/balance", MASTER_KEY, None).json(),
+        server
+            .call("GET", "/api/v1/balance", MASTER_KEY, None)
+            .json(),
         before
     );
     assert_eq!(key_spend(&server, &hash), spend);
@@ -436,8 +416,7 @@ fn credit_keys_and_transactions_survive_restarts_and_kill_9_charges_nothing_twic
     // Two more calls, then kill -9 once they are stored: the restarted
     // gateway loads the store's sums, and nothing is counted twice.
     for _ in 0..2 {
-        let r = call(
-            &server,
+        let r = server.call(
             "POST",
             "/v1/chat/completions",
             &secret,
@@ -447,7 +426,9 @@ fn credit_keys_and_transactions_survive_restarts_and_kill_9_charges_nothing_twic
     }
     assert_eq!(stored_costs(&server, 5), (5 * COST, 5));
     let server = restart(&mut server, &replay, true);
-    let after = call(&server, "GET", "/api/v1/balance", MASTER_KEY, None).json();
+    let after = server
+        .call("GET", "/api/v1/balance", MASTER_KEY, None)
+        .json();
     assert_eq!(micro(&after["data"]["total_usage"]), 5 * COST);
     assert_eq!(micro(&after["data"]["balance"]), 1_000_000 - 5 * COST);
     assert_eq!(key_spend(&server, &hash), (5 * COST, 10_000 - 5 * COST));

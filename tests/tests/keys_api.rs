@@ -20,22 +20,9 @@ fn setup() -> (ReplayHandle, Server) {
     (replay, server)
 }
 
-fn call(server: &Server, method: &str, path: &str, key: &str, body: Option<&Value>) -> Response {
-    let body = body
-        .map(|b| serde_json::to_vec(b).unwrap())
-        .unwrap_or_default();
-    let mut raw = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(&body);
-    server.request(&raw)
-}
-
 /// Creates a key with the master key; its secret and hash.
 fn create(server: &Server, body: Value) -> (String, String) {
-    let r = call(server, "POST", "/api/v1/keys", MASTER_KEY, Some(&body));
+    let r = server.call("POST", "/api/v1/keys", MASTER_KEY, Some(&body));
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let v = r.json();
     let secret = v["key"].as_str().unwrap().to_string();
@@ -56,11 +43,10 @@ fn a_change_through_the_api_holds_on_the_next_request() {
     let (_replay, s) = setup();
     let (secret, hash) = create(&s, json!({"name": "ci"}));
     // Usable at once, on another connection.
-    let me = call(&s, "GET", "/api/v1/key", &secret, None);
+    let me = s.call("GET", "/api/v1/key", &secret, None);
     assert_eq!(me.status, 200);
     assert_eq!(me.json()["data"]["is_management_key"], json!(false));
-    let off = call(
-        &s,
+    let off = s.call(
         "PATCH",
         &format!("/api/v1/keys/{hash}"),
         MASTER_KEY,
@@ -68,25 +54,18 @@ fn a_change_through_the_api_holds_on_the_next_request() {
     );
     assert_eq!(off.status, 200);
     assert_eq!(off.json()["data"]["disabled"], json!(true));
-    assert_eq!(call(&s, "GET", "/api/v1/key", &secret, None).status, 401);
-    call(
-        &s,
+    assert_eq!(s.call("GET", "/api/v1/key", &secret, None).status, 401);
+    s.call(
         "PATCH",
         &format!("/api/v1/keys/{hash}"),
         MASTER_KEY,
         Some(&json!({"disabled": false})),
     );
-    assert_eq!(call(&s, "GET", "/api/v1/key", &secret, None).status, 200);
-    let gone = call(
-        &s,
-        "DELETE",
-        &format!("/api/v1/keys/{hash}"),
-        MASTER_KEY,
-        None,
-    );
+    assert_eq!(s.call("GET", "/api/v1/key", &secret, None).status, 200);
+    let gone = s.call("DELETE", &format!("/api/v1/keys/{hash}"), MASTER_KEY, None);
     assert_eq!(gone.json(), json!({"deleted": true}));
-    assert_eq!(call(&s, "GET", "/api/v1/key", &secret, None).status, 401);
-    let again = call(&s, "GET", &format!("/api/v1/keys/{hash}"), MASTER_KEY, None);
+    assert_eq!(s.call("GET", "/api/v1/key", &secret, None).status, 401);
+    let again = s.call("GET", &format!("/api/v1/keys/{hash}"), MASTER_KEY, None);
     assert_eq!(again.status, 404);
 }
 
@@ -97,8 +76,7 @@ fn an_expired_key_is_a_401() {
         &s,
         json!({"name": "old", "expires_at": "2020-01-01T00:00:00Z"}),
     );
-    let r = call(
-        &s,
+    let r = s.call(
         "POST",
         "/v1/chat/completions",
         &secret,
@@ -107,16 +85,11 @@ fn an_expired_key_is_a_401() {
     assert_eq!(r.status, 401);
     assert_eq!(code(&r), json!("expired_api_key"));
     // Listed only when asked for.
-    let listed = call(&s, "GET", "/api/v1/keys", MASTER_KEY, None).json();
+    let listed = s.call("GET", "/api/v1/keys", MASTER_KEY, None).json();
     assert_eq!(listed["data"], json!([]));
-    let all = call(
-        &s,
-        "GET",
-        "/api/v1/keys?include_expired=true",
-        MASTER_KEY,
-        None,
-    )
-    .json();
+    let all = s
+        .call("GET", "/api/v1/keys?include_expired=true", MASTER_KEY, None)
+        .json();
     assert_eq!(all["data"][0]["expires_at"], json!("2020-01-01T00:00:00Z"));
 }
 
@@ -127,8 +100,7 @@ fn allowed_models_refuse_others_in_each_dialect() {
         &s,
         json!({"name": "narrow", "allowed_models": ["openai/gpt-4o"]}),
     );
-    let refused = call(
-        &s,
+    let refused = s.call(
         "POST",
         "/v1/chat/completions",
         &secret,
@@ -137,8 +109,7 @@ fn allowed_models_refuse_others_in_each_dialect() {
     assert_eq!(refused.status, 403);
     assert_eq!(code(&refused), json!("model_not_allowed"));
 
-    let anthropic = call(
-        &s,
+    let anthropic = s.call(
         "POST",
         "/v1/messages",
         &secret,
@@ -149,8 +120,7 @@ fn allowed_models_refuse_others_in_each_dialect() {
     assert_eq!(anthropic.json()["type"], json!("error"));
     assert_eq!(anthropic.json()["error"]["type"], json!("permission_error"));
 
-    let gemini = call(
-        &s,
+    let gemini = s.call(
         "POST",
         "/v1beta/models/openai%2Fgpt-4o-mini:generateContent",
         &secret,
@@ -167,7 +137,7 @@ fn allowed_models_refuse_others_in_each_dialect() {
     let model = body["model"].as_str().unwrap().to_string();
     assert_eq!(model, "gpt-4o");
     body["model"] = json!(format!("openai/{model}"));
-    let ok = call(&s, "POST", "/v1/chat/completions", &secret, Some(&body));
+    let ok = s.call("POST", "/v1/chat/completions", &secret, Some(&body));
     assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
 }
 
@@ -176,8 +146,7 @@ fn management_keys_only_manage_and_inference_keys_never_do() {
     let (_replay, s) = setup();
     let (admin, _) = create(&s, json!({"name": "admin", "management": true}));
     let (user, _) = create(&s, json!({"name": "user"}));
-    let r = call(
-        &s,
+    let r = s.call(
         "POST",
         "/v1/chat/completions",
         &admin,
@@ -185,29 +154,22 @@ fn management_keys_only_manage_and_inference_keys_never_do() {
     );
     assert_eq!(r.status, 403);
     assert_eq!(code(&r), json!("management_key"));
-    let listed = call(&s, "GET", "/api/v1/keys", &admin, None);
+    let listed = s.call("GET", "/api/v1/keys", &admin, None);
     assert_eq!(listed.status, 200);
     assert_eq!(listed.json()["data"].as_array().unwrap().len(), 2);
-    let made = call(
-        &s,
+    let made = s.call(
         "POST",
         "/api/v1/keys",
         &admin,
         Some(&json!({"name": "by-admin"})),
     );
     assert_eq!(made.status, 201);
-    let me = call(&s, "GET", "/api/v1/key", &admin, None).json();
+    let me = s.call("GET", "/api/v1/key", &admin, None).json();
     assert_eq!(me["data"]["is_management_key"], json!(true));
 
-    let r = call(&s, "GET", "/api/v1/keys", &user, None);
+    let r = s.call("GET", "/api/v1/keys", &user, None);
     assert_eq!(r.status, 403);
-    let r = call(
-        &s,
-        "POST",
-        "/api/v1/keys",
-        &user,
-        Some(&json!({"name": "x"})),
-    );
+    let r = s.call("POST", "/api/v1/keys", &user, Some(&json!({"name": "x"})));
     assert_eq!(r.status, 403);
 }
 
@@ -220,18 +182,17 @@ fn the_secret_is_shown_once_and_logged_nowhere() {
     );
     assert!(secret.starts_with("sk-ar-v1-"));
     // Use it, list it, get it, change it.
-    assert_eq!(call(&s, "GET", "/api/v1/key", &secret, None).status, 200);
+    assert_eq!(s.call("GET", "/api/v1/key", &secret, None).status, 200);
     let bodies = [
-        call(&s, "GET", "/api/v1/keys", MASTER_KEY, None),
-        call(&s, "GET", &format!("/api/v1/keys/{hash}"), MASTER_KEY, None),
-        call(
-            &s,
+        s.call("GET", "/api/v1/keys", MASTER_KEY, None),
+        s.call("GET", &format!("/api/v1/keys/{hash}"), MASTER_KEY, None),
+        s.call(
             "PATCH",
             &format!("/api/v1/keys/{hash}"),
             MASTER_KEY,
             Some(&json!({"name": "q"})),
         ),
-        call(&s, "GET", "/api/v1/key", &secret, None),
+        s.call("GET", "/api/v1/key", &secret, None),
     ];
     let tail = &secret[secret.len() - 20..];
     for r in &bodies {

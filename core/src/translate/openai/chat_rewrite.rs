@@ -22,6 +22,31 @@ use crate::billing::Price;
 use crate::translate::finish::FinishReason;
 use crate::usage::Usage;
 
+/// The scalar arms of a visitor that copies anything but the shape it
+/// looks for as it is (through `Echo`), answering `$done` for it.
+macro_rules! echo_scalars {
+    ($out:ty, $done:expr) => {
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<$out, E> {
+            Echo::plain(self.state).visit_bool(v).map($done)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<$out, E> {
+            Echo::plain(self.state).visit_i64(v).map($done)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<$out, E> {
+            Echo::plain(self.state).visit_u64(v).map($done)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<$out, E> {
+            Echo::plain(self.state).visit_f64(v).map($done)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<$out, E> {
+            Echo::plain(self.state).visit_unit().map($done)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<$out, E> {
+            Echo::plain(self.state).visit_str(v).map($done)
+        }
+    };
+}
+
 /// Keys of one object beyond this are not checked for repeats one by one:
 /// the rewrite gives up instead (such objects do not occur in answers).
 const MAX_KEYS: usize = 64;
@@ -355,24 +380,7 @@ impl<'de> Visitor<'de> for Choices<'_, 'de> {
     }
 
     // Not an array: copied as it is (the tree path leaves it alone).
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        Echo::plain(self.state).visit_bool(v).map(drop)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        Echo::plain(self.state).visit_i64(v).map(drop)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        Echo::plain(self.state).visit_u64(v).map(drop)
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        Echo::plain(self.state).visit_f64(v).map(drop)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Echo::plain(self.state).visit_unit().map(drop)
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        Echo::plain(self.state).visit_str(v).map(drop)
-    }
+    echo_scalars!((), drop);
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         Echo::plain(self.state).visit_map(map).map(drop)
     }
@@ -461,24 +469,7 @@ impl<'de> Visitor<'de> for Choice<'_, 'de> {
         Ok(())
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        Echo::plain(self.state).visit_bool(v).map(drop)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        Echo::plain(self.state).visit_i64(v).map(drop)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        Echo::plain(self.state).visit_u64(v).map(drop)
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        Echo::plain(self.state).visit_f64(v).map(drop)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Echo::plain(self.state).visit_unit().map(drop)
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        Echo::plain(self.state).visit_str(v).map(drop)
-    }
+    echo_scalars!((), drop);
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
         Echo::plain(self.state).visit_seq(seq).map(drop)
     }
@@ -522,24 +513,7 @@ impl<'de> Visitor<'de> for Message<'_, 'de> {
         Ok(tools)
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
-        Echo::plain(self.state).visit_bool(v).map(|_| false)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
-        Echo::plain(self.state).visit_i64(v).map(|_| false)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
-        Echo::plain(self.state).visit_u64(v).map(|_| false)
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<bool, E> {
-        Echo::plain(self.state).visit_f64(v).map(|_| false)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
-        Echo::plain(self.state).visit_unit().map(|_| false)
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
-        Echo::plain(self.state).visit_str(v).map(|_| false)
-    }
+    echo_scalars!(bool, |_| false);
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
         Echo::plain(self.state).visit_seq(seq).map(|_| false)
     }
