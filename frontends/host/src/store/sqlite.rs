@@ -120,7 +120,7 @@ const MIGRATIONS: &[&str] = &[
          SELECT 0, credits_micros, 'balance before credits were itemised', 'balance-v1'
          FROM balance WHERE id = 1 AND credits_micros > 0;",
     // 7: every index is upkeep on every recorded call (the recorder's
-    // thread was 12-18% of the gateway's CPU under load with nine). Kept:
+    // thread was 12-18% of the gateway's CPU under load with ten). Kept:
     // the unique `record_id`, the key's (the first schema's, and by time),
     // the list's time order and the generation lookup; a filtered page of
     // the list walks the time index instead of an index per filter.
