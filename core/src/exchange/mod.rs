@@ -13,6 +13,7 @@ mod call;
 mod count;
 mod deadlines;
 mod dispatch;
+mod end_call;
 mod models;
 mod plan;
 mod rejection;
@@ -548,111 +549,6 @@ impl Exchange {
             title: attribution::title(&current.head),
         });
         let _ = self.with_call(now, |call, gateway, io| call.start(gateway, io));
-    }
-
-    /// An upstream call is over: log it, bill it, move on.
-    fn end_call(&mut self, now: Tick, finished: Finished, client_gone: bool) {
-        let State::Calling(calling) = std::mem::replace(&mut self.state, State::Closing) else {
-            return;
-        };
-        let provider_name = |index: usize| {
-            self.gateway
-                .providers()
-                .get(index)
-                .map_or_else(String::new, |p| p.name.clone())
-        };
-        let served = match (finished.provider, &finished.model) {
-            (Some(provider), Some(model)) => {
-                let name = self
-                    .gateway
-                    .providers()
-                    .get(provider)
-                    .map_or("", |p| p.name.as_str());
-                // Sized at once: `format!` would grow it piece by piece.
-                let mut served = String::with_capacity(name.len() + 1 + model.len());
-                served.push_str(name);
-                served.push('/');
-                served.push_str(model);
-                Some(served)
-            }
-            _ => None,
-        };
-        // The access record goes out after the usage records: it ends the
-        // request for the host, which then gives back what is left of the
-        // credit reserved for it (see `Output::Reserve`).
-        let access = Output::Event(Event::Access(AccessLog {
-            method: calling.method,
-            path: calling.path,
-            endpoint: calling.endpoint,
-            status: finished.status,
-            caller: calling.caller,
-            request_id: calling.request_id,
-            model: served,
-            started: calling.started,
-            finished: now,
-        }));
-        let key_id = calling.caller.key_id();
-        let latency_ms = now.as_millis().saturating_sub(calling.started.as_millis());
-        let stream = finished.stream;
-        for earlier in &finished.earlier {
-            self.outputs
-                .push_back(Output::Event(Event::Usage(UsageRecord {
-                    key_id,
-                    provider: provider_name(earlier.provider),
-                    model: earlier.model.clone(),
-                    usage: Some(earlier.usage),
-                    cost: None,
-                    complete: false,
-                    estimated: earlier.estimated,
-                    referer: calling.referer.clone(),
-                    title: calling.title.clone(),
-                    request_id: calling.request_id,
-                    upstream_status: earlier.status,
-                    // A failed attempt; estimated when it did work but
-                    // reported nothing, as for the served attempt.
-                    outcome: if earlier.estimated {
-                        Outcome::Estimated
-                    } else {
-                        Outcome::Error
-                    },
-                    // The client never saw this attempt's answer.
-                    generation_id: None,
-                    stream,
-                    latency_ms,
-                })));
-        }
-        let outcome = finished.outcome();
-        if let (Some(provider), Some(model)) = (finished.provider, finished.model) {
-            self.outputs
-                .push_back(Output::Event(Event::Usage(UsageRecord {
-                    key_id,
-                    provider: provider_name(provider),
-                    model,
-                    usage: finished.usage,
-                    cost: None,
-                    complete: finished.complete,
-                    estimated: finished.estimated,
-                    referer: calling.referer,
-                    title: calling.title,
-                    request_id: calling.request_id,
-                    upstream_status: finished.upstream_status,
-                    outcome,
-                    generation_id: finished.response_id,
-                    stream,
-                    latency_ms,
-                })));
-        }
-        self.outputs.push_back(access);
-        if finished.estimated || finished.earlier.iter().any(|e| e.estimated) {
-            self.unbilled = Some(calling.call);
-        }
-        if calling.keep_alive && !client_gone && !self.draining {
-            self.next_request(now);
-            // A pipelined request may already be complete in the buffer.
-            self.drive(now);
-        } else {
-            self.close();
-        }
     }
 
     fn dialect(&self) -> Dialect {
