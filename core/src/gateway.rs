@@ -255,6 +255,12 @@ impl Gateway {
         self.provider(name).is_some()
     }
 
+    /// The dialect the provider `name` speaks, if it is one.
+    pub fn provider_dialect(&self, name: &str) -> Option<crate::api::Dialect> {
+        self.provider(name)
+            .map(|p| crate::translate::dispatch::dialect_of(p.kind))
+    }
+
     pub fn default_model(&self) -> Option<&str> {
         self.default_model.as_deref()
     }

@@ -5,8 +5,13 @@ use std::borrow::Cow;
 use arouter_core::api::{classify, BatchOp, Dialect, Endpoint, GeminiMethod, Scope};
 use http::Method;
 
-fn providers(name: &str) -> bool {
-    matches!(name, "openai" | "anthropic" | "gemini" | "local")
+fn providers(name: &str) -> Option<Dialect> {
+    match name {
+        "openai" | "local" => Some(Dialect::OpenAi),
+        "anthropic" => Some(Dialect::Anthropic),
+        "gemini" => Some(Dialect::Google),
+        _ => None,
+    }
 }
 
 fn ok(method: Method, path: &str) -> Endpoint<'_> {
@@ -184,6 +189,7 @@ fn seed_routes() {
             Endpoint::ProviderProxy {
                 provider: "openai",
                 rest: "v1/files",
+                dialect: Dialect::OpenAi,
             },
             Dialect::OpenAi,
             Scope::Inference,
@@ -194,8 +200,31 @@ fn seed_routes() {
             Endpoint::ProviderProxy {
                 provider: "local",
                 rest: "api/tags",
+                dialect: Dialect::OpenAi,
             },
             Dialect::OpenAi,
+            Scope::Inference,
+        ),
+        (
+            Method::POST,
+            "/anthropic/v1/messages",
+            Endpoint::ProviderProxy {
+                provider: "anthropic",
+                rest: "v1/messages",
+                dialect: Dialect::Anthropic,
+            },
+            Dialect::Anthropic,
+            Scope::Inference,
+        ),
+        (
+            Method::POST,
+            "/gemini/v1beta/models/gemini-2.5-flash:generateContent",
+            Endpoint::ProviderProxy {
+                provider: "gemini",
+                rest: "v1beta/models/gemini-2.5-flash:generateContent",
+                dialect: Dialect::Google,
+            },
+            Dialect::Google,
             Scope::Inference,
         ),
     ];

@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import json
 
+import requests
+
 import transcripts
 
 
@@ -17,6 +19,18 @@ def upstream_log(replay_control) -> list[dict]:
     """Every request the gateway sent upstream since the test began."""
     url, control = replay_control
     return control.get(url + "/_replay/requests").json()
+
+
+def create_key(base: str, master_key: str, **fields) -> dict:
+    """A new key (`POST /api/v1/keys` as the master key): the answer, secret included."""
+    r = requests.post(
+        base + "/api/v1/keys",
+        headers={"Authorization": f"Bearer {master_key}"},
+        json={"name": "test", **fields},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
 
 
 def fault(replay_control, match: dict, fault: dict, times: int = 1) -> None:

@@ -16,6 +16,7 @@ import pytest
 import requests
 from openrouter import OpenRouter, errors
 
+import sdk_cases
 import servers
 import transcripts
 
@@ -39,14 +40,7 @@ def limited_gateway(tmp_path_factory, replay_upstream, master_key):
 
 
 def new_key(base: str, master_key: str, **fields) -> str:
-    r = requests.post(
-        base + "/api/v1/keys",
-        headers={"Authorization": f"Bearer {master_key}"},
-        json={"name": "limited", **fields},
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["key"]
+    return sdk_cases.create_key(base, master_key, name="limited", **fields)["key"]
 
 
 def chat_body(name: str) -> dict:

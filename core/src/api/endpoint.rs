@@ -83,10 +83,12 @@ pub enum Endpoint<'a> {
     Transactions,
     /// `GET /api/v1/generation?id=`: one call's record.
     Generation,
-    /// `/{provider}/{rest}`: raw pass-through to a configured provider.
+    /// `/{provider}/{rest}`: raw pass-through to a configured provider;
+    /// the gateway's own errors on it are in the provider's dialect.
     ProviderProxy {
         provider: &'a str,
         rest: &'a str,
+        dialect: Dialect,
     },
 }
 
@@ -97,7 +99,9 @@ impl Endpoint<'_> {
                 Dialect::Anthropic
             }
             Endpoint::Gemini { .. } => Dialect::Google,
-            Endpoint::ListModels(dialect) | Endpoint::GetModel { dialect, .. } => *dialect,
+            Endpoint::ListModels(dialect)
+            | Endpoint::GetModel { dialect, .. }
+            | Endpoint::ProviderProxy { dialect, .. } => *dialect,
             _ => Dialect::OpenAi,
         }
     }
@@ -183,13 +187,13 @@ pub fn spoken_dialect<'h>(header: &dyn Fn(&str) -> Option<&'h str>) -> Dialect {
 /// Maps a request to its endpoint. `path` is the request target without the
 /// query; `speaks` is the client's dialect by its headers
 /// ([`spoken_dialect`]), which picks the answer's shape on shared paths.
-/// `is_provider` says whether a first path segment names a configured
-/// provider (for the `/{provider}/{path}` proxy).
+/// `provider_dialect` says whether a first path segment names a configured
+/// provider (for the `/{provider}/{path}` proxy), and which dialect it speaks.
 pub fn classify<'a>(
     method: &Method,
     path: &'a str,
     speaks: Dialect,
-    is_provider: &dyn Fn(&str) -> bool,
+    provider_dialect: &dyn Fn(&str) -> Option<Dialect>,
 ) -> Result<Endpoint<'a>, ApiError> {
     let not_allowed = |allow| Err(ApiError::method_not_allowed(dialect_of_path(path), allow));
     let is = |m: &Method| method == m;
@@ -271,17 +275,21 @@ pub fn classify<'a>(
     }
     if let Some(rest) = path.strip_prefix('/') {
         let (provider, tail) = rest.split_once('/').unwrap_or((rest, ""));
-        if !provider.is_empty() && is_provider(provider) {
+        if let Some(dialect) = provider_dialect(provider).filter(|_| !provider.is_empty()) {
             return match *method {
                 Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE => {
                     Ok(Endpoint::ProviderProxy {
                         provider,
                         rest: tail,
+                        dialect,
                     })
                 }
                 // TRACE would echo the request, credentials included;
                 // CONNECT and OPTIONS mean nothing to a provider API.
-                _ => not_allowed("GET, POST, PUT, PATCH, DELETE"),
+                _ => Err(ApiError::method_not_allowed(
+                    dialect,
+                    "GET, POST, PUT, PATCH, DELETE",
+                )),
             };
         }
     }

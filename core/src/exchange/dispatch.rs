@@ -6,7 +6,7 @@
 use super::plan::Plan;
 use super::rejection::rejection_error;
 use super::{
-    allowed, health, models, plan, public_answer, route, Admission, Admit, Caller, Exchange,
+    allowed, health, models, plan, proxy, public_answer, route, Admission, Admit, Caller, Exchange,
     Output, State, UsageError,
 };
 use crate::api::{ApiError, Endpoint, ErrorKind, GeminiMethod, Response};
@@ -88,10 +88,14 @@ impl Exchange {
                 *metered,
             ),
         };
-        let handled = self.handle(&current.head, &current.body, caller);
-        if let (Handled::Call(_), State::Request { current, .. }) = (&handled, &mut self.state) {
+        let mut handled = self.handle(&current.head, &current.body, caller);
+        if let (Handled::Call(plan), State::Request { current, .. }) =
+            (&mut handled, &mut self.state)
+        {
             // The call keeps the parsed request; the raw bytes go now, not
-            // when the call ends, so a large body is not held twice.
+            // when the call ends, so a large body is not held twice. A
+            // proxied call sends them as they are: moved, not copied.
+            plan.take_body(&mut current.body);
             current.body = Vec::new();
         }
         match handled {
@@ -186,6 +190,11 @@ impl Exchange {
                 method: method @ (GeminiMethod::EmbedContent | GeminiMethod::BatchEmbedContents),
                 ..
             } => plan::gemini_embed(gateway, &model, method, body).map(Handled::Call),
+            Endpoint::ProviderProxy {
+                provider,
+                rest,
+                dialect,
+            } => proxy::plan(gateway, head, provider, rest, dialect, body).map(Handled::Call),
             other => Err(ApiError::new(
                 other.dialect(),
                 ErrorKind::NotImplemented,

@@ -102,7 +102,7 @@ impl Exchange {
         if finished.estimated || finished.earlier.iter().any(|e| e.estimated) {
             self.unbilled = Some(calling.call);
         }
-        if calling.keep_alive && !client_gone && !self.draining {
+        if calling.keep_alive && !client_gone && !self.draining && !finished.abort {
             self.next_request(now);
             // A pipelined request may already be complete in the buffer.
             self.drive(now);

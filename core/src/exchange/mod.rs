@@ -16,6 +16,7 @@ mod dispatch;
 mod end_call;
 mod models;
 mod plan;
+mod proxy;
 mod rejection;
 pub mod request_id;
 mod types;
@@ -553,7 +554,11 @@ impl Exchange {
 
     fn dialect(&self) -> Dialect {
         match &self.state {
-            State::Request { current, .. } => api::endpoint::dialect_of_path(current.head.path()),
+            // The proxy's own errors are in its provider's dialect.
+            State::Request { current, .. } => match route(&current.head, &self.gateway) {
+                Ok(Endpoint::ProviderProxy { dialect, .. }) => dialect,
+                _ => api::endpoint::dialect_of_path(current.head.path()),
+            },
             _ => Dialect::OpenAi,
         }
     }
@@ -690,7 +695,7 @@ fn move_bytes(from: &mut Vec<u8>, to: &mut Vec<u8>) {
 fn route<'h>(head: &'h RequestHead, gateway: &Gateway) -> Result<Endpoint<'h>, ApiError> {
     let speaks = api::endpoint::spoken_dialect(&|name| head.header(name));
     api::classify(&head.method, head.path(), speaks, &|name| {
-        gateway.is_provider(name)
+        gateway.provider_dialect(name)
     })
 }
 

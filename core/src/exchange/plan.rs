@@ -41,6 +41,11 @@ impl Plan {
         let Some(first) = self.candidates.first().cloned() else {
             return Ok(self);
         };
+        // A proxied call naming no model has nothing to price (see
+        // `ProxyRequest::unmetered` for what a metered key may do).
+        if matches!(self.kind, CallKind::Proxy { .. }) && first.model.is_empty() {
+            return Ok(self);
+        }
         self.candidates.retain(priced);
         if !self.candidates.is_empty() {
             return Ok(self);

@@ -267,6 +267,10 @@ pub enum Outcome {
     /// The provider failed the call (an error status, a broken or invalid
     /// response): nothing was delivered.
     Error,
+    /// A provider-proxy answer relayed whole whose usage the gateway could
+    /// not read (not an OpenAI, Anthropic or Gemini usage report): billed
+    /// as zero tokens.
+    Unrecognized,
 }
 
 impl Outcome {
@@ -276,6 +280,7 @@ impl Outcome {
             Outcome::Incomplete => "incomplete",
             Outcome::Estimated => "estimated",
             Outcome::Error => "error",
+            Outcome::Unrecognized => "unrecognized",
         }
     }
 
@@ -285,6 +290,7 @@ impl Outcome {
             Outcome::Incomplete,
             Outcome::Estimated,
             Outcome::Error,
+            Outcome::Unrecognized,
         ]
         .into_iter()
         .find(|o| o.as_str() == text)

@@ -33,6 +33,25 @@ pub fn write_response(
     out.extend_from_slice(body);
 }
 
+/// Writes a response head for a body of `len` bytes that follows
+/// separately (a relayed body). For 1xx, 204 and 304 no length is written.
+pub fn write_length_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    headers: &[(&str, &str)],
+    len: u64,
+    keep_alive: bool,
+) {
+    out.reserve(128);
+    push_head_start(out, status, headers, keep_alive);
+    if !matches!(status, 100..=199 | 204 | 304) {
+        out.extend_from_slice(b"Content-Length: ");
+        push_decimal(out, len);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Writes a response head for a chunked (streamed) body.
 pub fn write_chunked_head(
     out: &mut Vec<u8>,

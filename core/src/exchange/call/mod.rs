@@ -3,6 +3,7 @@
 //! candidate while nothing has reached the client yet.
 
 mod embed;
+mod relay;
 mod request;
 mod reserve;
 mod response;
@@ -13,6 +14,7 @@ use std::collections::VecDeque;
 
 use serde_json::{Map, Value};
 
+use super::proxy::{ProxyRequest, Sniffer};
 use super::request_id::RequestId;
 use super::{count, ConnectError, Output};
 use crate::api::{ApiError, Dialect, ErrorKind, Response};
@@ -47,11 +49,19 @@ pub(crate) enum CallKind {
     Embeddings,
     /// Input tokens of a would-be chat request (never streamed, never billed).
     CountTokens,
+    /// A pass-through to a provider's own API (`/{provider}/{path}`);
+    /// `stream` when the request asked for one.
+    Proxy {
+        stream: bool,
+    },
 }
 
 impl CallKind {
     pub(crate) fn stream(self) -> bool {
-        matches!(self, CallKind::Chat { stream: true, .. })
+        matches!(
+            self,
+            CallKind::Chat { stream: true, .. } | CallKind::Proxy { stream: true }
+        )
     }
 }
 
@@ -85,6 +95,8 @@ pub(crate) enum CallRequest {
         shape: Option<GeminiShape>,
         canonical: Result<Box<EmbedRequest>, ApiError>,
     },
+    /// A pass-through request, its head already rebuilt.
+    Proxy(Box<ProxyRequest>),
 }
 
 /// Where the driver's byte sinks and output queue are.
@@ -113,6 +125,12 @@ pub(crate) struct Finished {
     pub response_id: Option<String>,
     /// The client asked for a stream.
     pub stream: bool,
+    /// A proxied answer relayed whole whose usage could not be read: billed
+    /// as zero tokens, and shown so (`Outcome::Unrecognized`).
+    pub unrecognized: bool,
+    /// The answer broke off after its head went out: the client's
+    /// connection must close (the body cannot be completed).
+    pub abort: bool,
 }
 
 impl Finished {
@@ -125,6 +143,8 @@ impl Finished {
             .is_some_and(|s| (200..300).contains(&s));
         if self.estimated {
             Outcome::Estimated
+        } else if self.complete && provider_ok && self.unrecognized {
+            Outcome::Unrecognized
         } else if self.complete && provider_ok {
             Outcome::Complete
         } else if provider_ok && matches!(self.status, 200 | 499) {
@@ -154,6 +174,12 @@ enum Phase {
         /// The response head went to the client: from here on a failure
         /// is an in-stream error, not a fallback to the next candidate.
         head_sent: bool,
+    },
+    /// A proxied answer going to the client as it arrives; `framing` is
+    /// `None` for a body relayed with its own `Content-Length`.
+    Relaying {
+        last: Tick,
+        framing: Option<StreamFraming>,
     },
     Done,
 }
@@ -219,6 +245,8 @@ pub(crate) struct Call {
     /// `key_id` (`None`: the master key).
     metered: bool,
     key_id: Option<i64>,
+    /// Reads a proxied answer's usage on the side.
+    sniffer: Option<Box<Sniffer>>,
 }
 
 /// What a failed attempt's provider reported before it failed, or the
@@ -276,6 +304,7 @@ impl Call {
             response_id: None,
             metered: false,
             key_id: None,
+            sniffer: None,
         }
     }
 
@@ -430,6 +459,9 @@ impl Call {
                 .push_back(Output::ReleaseUpstream { reuse: false });
             self.mark_for_estimate();
         }
+        if self.relaying() {
+            self.take_sniffed();
+        }
         self.phase = Phase::Done;
         self.finished(499, false)
     }
@@ -438,6 +470,9 @@ impl Call {
     /// provider failure would, and bill what the provider was asked for.
     pub(crate) fn on_shutdown(&mut self, io: &mut Io<'_>) -> Finished {
         const MESSAGE: &str = "the server is shutting down";
+        if self.relaying() {
+            return self.relay_abort(io);
+        }
         if !matches!(self.phase, Phase::Done) {
             io.outputs
                 .push_back(Output::ReleaseUpstream { reuse: false });
@@ -461,7 +496,9 @@ impl Call {
             // The frontend bounds connecting with its own timeout.
             Phase::Reserving | Phase::Connecting | Phase::Done => None,
             Phase::AwaitingHead { since } => Some(since.after(l.upstream_first_byte_timeout_ms)),
-            Phase::Buffering { last } => Some(last.after(l.upstream_idle_timeout_ms)),
+            Phase::Buffering { last } | Phase::Relaying { last, .. } => {
+                Some(last.after(l.upstream_idle_timeout_ms))
+            }
             Phase::Streaming {
                 last_upstream,
                 last_keepalive,
@@ -550,6 +587,7 @@ impl Call {
                     .push_back(Output::ReleaseUpstream { reuse: false });
                 self.fail_stream(gateway, io, "the provider stalled mid-stream", true)
             }
+            Phase::Relaying { .. } => Some(self.relay_abort(io)),
             _ => None,
         }
     }
@@ -562,8 +600,21 @@ impl Call {
                 Err(err) => return self.upstream_broke(gateway, io, err),
             };
             let done = match event {
+                ClientEvent::Head(head) if matches!(self.kind, CallKind::Proxy { .. }) => {
+                    self.relay_head(now, gateway, io, &head)
+                }
                 ClientEvent::Head(head) => self.on_head(now, gateway, io, &head),
+                ClientEvent::Body(bytes) if self.relaying() => {
+                    self.relay_body(now, io, &bytes);
+                    None
+                }
                 ClientEvent::Body(bytes) => self.on_body(now, gateway, io, &bytes),
+                ClientEvent::End if self.relaying() => {
+                    io.outputs.push_back(Output::ReleaseUpstream {
+                        reuse: self.codec.is_reusable(),
+                    });
+                    Some(self.relay_end(io))
+                }
                 ClientEvent::End => self.on_end(gateway, io),
             };
             if done.is_some() {

@@ -38,6 +38,9 @@ impl Call {
         let Some(provider) = gateway.providers().get(candidate.provider) else {
             return Some(self.abandon(io));
         };
+        if let CallKind::Proxy { .. } = self.kind {
+            return self.proxy_connected(now, gateway, io);
+        }
         let stream = self.kind.stream();
         let mut forward: &[(&'static str, String)] = &[];
         let (target, body) = match &self.request {
@@ -66,9 +69,9 @@ impl Call {
                         canonical: Some(canonical),
                         ..
                     } => (None, canonical.as_ref()),
-                    CallRequest::OpenAi { .. } | CallRequest::Embed { .. } => {
-                        return Some(self.abandon(io))
-                    }
+                    CallRequest::OpenAi { .. }
+                    | CallRequest::Embed { .. }
+                    | CallRequest::Proxy(_) => return Some(self.abandon(io)),
                 };
                 (
                     format!(
@@ -115,8 +118,9 @@ impl Call {
                     dispatch::encode_request(provider.kind, &req),
                 )
             }
-            // `start` decoded the canonical form before connecting.
-            CallRequest::OpenAi { .. } | CallRequest::Embed { .. } => {
+            // `start` decoded the canonical form before connecting; a
+            // proxied request went its own way above.
+            CallRequest::OpenAi { .. } | CallRequest::Embed { .. } | CallRequest::Proxy(_) => {
                 return Some(self.abandon(io))
             }
         };

@@ -31,6 +31,9 @@ impl Call {
 
     /// Asks the host to set the current attempt's maximum cost aside.
     pub(super) fn reserve(&mut self, gateway: &Gateway, io: &mut Io<'_>) -> Option<Finished> {
+        if let Some(err) = self.unmetered_proxy() {
+            return Some(self.respond(io, Response::from(&err), false));
+        }
         let max = self.max_cost(gateway);
         self.phase = Phase::Reserving;
         io.outputs.push_back(Output::Reserve(ReserveRequest {
@@ -88,6 +91,17 @@ impl Call {
         let (prompt, output) = match self.kind {
             CallKind::Embeddings => (self.embed_input_bound(), 0),
             CallKind::CountTokens => return MicroUsd(0),
+            // The body's bytes bound its input tokens (no tokenizer makes
+            // a token of less than a byte), whatever API it is for.
+            CallKind::Proxy { .. } => match &self.request {
+                CallRequest::Proxy(request) => (
+                    request.body.len() as u64,
+                    request
+                        .max_output
+                        .unwrap_or_else(|| gateway.output_cap(&provider, &model)),
+                ),
+                _ => (0, 0),
+            },
             CallKind::Chat { .. } => {
                 let prompt = self.count_prompt(&model);
                 let output = self
@@ -109,8 +123,27 @@ impl Call {
                 canonical: Some(canonical),
                 ..
             } => canonical.max_tokens.map(u64::from),
-            CallRequest::OpenAi { .. } | CallRequest::Embed { .. } => None,
+            CallRequest::OpenAi { .. } | CallRequest::Embed { .. } | CallRequest::Proxy(_) => None,
         }
+    }
+
+    /// A metered key's proxied call that names no model yet may generate
+    /// tokens: nothing can be priced, so nothing reserved; refused (403)
+    /// before anything goes upstream.
+    fn unmetered_proxy(&self) -> Option<ApiError> {
+        let (CallRequest::Proxy(request), Some(candidate)) = (&self.request, self.candidate())
+        else {
+            return None;
+        };
+        request.unmetered(&candidate.model).then(|| {
+            ApiError::new(
+                self.dialect,
+                ErrorKind::PermissionDenied,
+                "this key has a spending limit, and this request names no `model` to price it by; \
+                 only requests naming a model (or reads: GET, DELETE) may go through the provider proxy",
+            )
+            .with_code("unpriced_proxy_call")
+        })
     }
 
     /// An upper bound of an embeddings request's input tokens: the bytes

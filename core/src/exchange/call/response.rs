@@ -203,7 +203,7 @@ impl Call {
                 canonical: Some(canonical),
                 ..
             } => crate::tokens::count_chat_input(&model, canonical),
-            CallRequest::OpenAi { .. } | CallRequest::Embed { .. } => 0,
+            CallRequest::OpenAi { .. } | CallRequest::Embed { .. } | CallRequest::Proxy(_) => 0,
         };
         let response = Response::json(200, count::render(self.dialect, tokens));
         self.respond(io, response, true)

@@ -159,6 +159,11 @@ impl Call {
             return None;
         }
         match self.phase {
+            // The release is queued above; the abort adds none.
+            Phase::Relaying { .. } => {
+                self.phase = Phase::Done;
+                Some(self.relay_abort(io))
+            }
             Phase::Streaming { .. } => self.fail_stream(
                 gateway,
                 io,

@@ -63,7 +63,7 @@ impl Call {
                 canonical: Some(canonical),
                 ..
             } => crate::tokens::count_chat_input(model, canonical),
-            CallRequest::OpenAi { .. } | CallRequest::Embed { .. } => 0,
+            CallRequest::OpenAi { .. } | CallRequest::Embed { .. } | CallRequest::Proxy(_) => 0,
         }
     }
 
@@ -122,6 +122,10 @@ impl Call {
             upstream_status: (self.status != 0).then_some(self.status),
             response_id,
             stream: self.kind.stream(),
+            unrecognized: matches!(self.kind, CallKind::Proxy { .. })
+                && (200..300).contains(&self.status)
+                && self.reported_usage().is_none(),
+            abort: false,
         }
     }
 }

@@ -76,14 +76,18 @@ pub enum TransactionStatus {
     /// The provider answered but the client did not take all of it (it
     /// left, or the stream was cut).
     Cancelled,
+    /// A provider-proxy answer the client got whole, whose usage the
+    /// gateway could not read: recorded with zero tokens.
+    Unrecognized,
 }
 
 impl TransactionStatus {
-    pub const ALL: [TransactionStatus; 4] = [
+    pub const ALL: [TransactionStatus; 5] = [
         TransactionStatus::Complete,
         TransactionStatus::Estimated,
         TransactionStatus::Failed,
         TransactionStatus::Cancelled,
+        TransactionStatus::Unrecognized,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +96,7 @@ impl TransactionStatus {
             TransactionStatus::Estimated => "estimated",
             TransactionStatus::Failed => "failed",
             TransactionStatus::Cancelled => "cancelled",
+            TransactionStatus::Unrecognized => "unrecognized",
         }
     }
 
@@ -107,6 +112,7 @@ impl TransactionStatus {
             Outcome::Incomplete => TransactionStatus::Cancelled,
             Outcome::Estimated => TransactionStatus::Estimated,
             Outcome::Error => TransactionStatus::Failed,
+            Outcome::Unrecognized => TransactionStatus::Unrecognized,
         }
     }
 
@@ -118,6 +124,7 @@ impl TransactionStatus {
             TransactionStatus::Cancelled => Outcome::Incomplete,
             TransactionStatus::Estimated => Outcome::Estimated,
             TransactionStatus::Failed => Outcome::Error,
+            TransactionStatus::Unrecognized => Outcome::Unrecognized,
         }
     }
 }

@@ -80,7 +80,9 @@ pub fn parse_list(query: Option<&str>) -> Result<TransactionQuery, ApiError> {
             "app" => q.app = Some(text("app", value)?),
             "status" => {
                 q.status = Some(TransactionStatus::parse(&value).ok_or_else(|| {
-                    invalid("`status` must be complete, estimated, failed or cancelled")
+                    invalid(
+                        "`status` must be complete, estimated, failed, cancelled or unrecognized",
+                    )
                 })?)
             }
             "since" => q.since = Some(instant("since", &value)?),

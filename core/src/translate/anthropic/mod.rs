@@ -46,6 +46,7 @@ pub(crate) use response::message_id;
 pub use response::{decode_response, encode_response};
 pub use stream_decode::StreamDecoder;
 pub use stream_encode::StreamEncoder;
+pub(crate) use usage::RawUsage;
 
 /// Upstream path and query for a request; the provider's base URL is the
 /// host root, per the Anthropic SDK convention, and streaming is a body

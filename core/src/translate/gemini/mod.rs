@@ -47,3 +47,4 @@ pub use request_encode::{encode_request, upstream_target};
 pub use response::{decode_response, encode_response};
 pub use stream_decode::StreamDecoder;
 pub use stream_encode::StreamEncoder;
+pub(crate) use wire::usage_from as usage_from_metadata;
