@@ -101,3 +101,52 @@ fn a_key_made_offline_works_and_goes_away() {
     assert!(err.contains("no key"), "{err}");
     drop(server);
 }
+
+/// Regression: `arouter keys --config FILE` used `./arouter-data` whatever
+/// the file's `data_dir` said, so a key made beside a config file landed in
+/// a store the gateway never reads.
+#[test]
+fn offline_commands_read_the_config_files_data_dir() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("served-data");
+    let config = home.path().join("arouter.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = {:?}\n", data.display().to_string()),
+    )
+    .unwrap();
+    let run = |command: &str, args: &[&str]| {
+        let out = Command::new(binary())
+            .current_dir(home.path())
+            .arg(command)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env_remove("AROUTER_DATA_DIR")
+            .env_remove("AROUTER_CONFIG")
+            .output()
+            .expect("run arouter");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let created = run("keys", &["create", "--name", "beside-config"]);
+    let hash = created
+        .lines()
+        .find_map(|l| l.strip_prefix("hash: "))
+        .unwrap()
+        .to_string();
+    let added = run("credits", &["add", "5"]);
+    assert!(added.contains("total credits 5 USD"), "{added}");
+
+    // The key is in the file's data_dir, and no store was made in ./arouter-data.
+    let (ok, listed, err) = keys(&data, &["list"]);
+    assert!(ok, "{err}");
+    assert!(listed.contains(&hash), "{listed}");
+    assert!(!home.path().join("arouter-data").exists());
+    // An explicit --data-dir still beats the file.
+    let other = home.path().join("other");
+    let (ok, listed, err) = keys(&other, &["list"]);
+    assert!(ok, "{err}");
+    assert_eq!(listed, "no keys\n");
+}

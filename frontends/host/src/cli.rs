@@ -46,12 +46,25 @@ Keys are better passed in the environment than as flags, which other users can s
     Credits(CreditsArgs),
 }
 
+/// Where an offline command finds the store: as `serve` does, so that
+/// `arouter keys` run beside a `--config` file edits the store the gateway
+/// serves from.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StoreArgs {
+    /// Directory of the embedded store [default: the config file's
+    /// data_dir, else ./arouter-data].
+    #[arg(long, env = "AROUTER_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// The TOML config file `serve` reads; only its data_dir is used here.
+    #[arg(long, env = "AROUTER_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+}
+
 /// `arouter credits`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CreditsArgs {
-    /// Directory of the embedded store [default: ./arouter-data].
-    #[arg(long, env = "AROUTER_DATA_DIR", global = true)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     #[command(subcommand)]
     pub action: CreditsAction,
 }
@@ -71,9 +84,8 @@ pub enum CreditsAction {
 /// `arouter keys`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KeysArgs {
-    /// Directory of the embedded store [default: ./arouter-data].
-    #[arg(long, env = "AROUTER_DATA_DIR", global = true)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     #[command(subcommand)]
     pub action: KeysAction,
 }

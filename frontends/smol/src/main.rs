@@ -50,7 +50,10 @@ fn now() -> i64 {
 }
 
 /// Prints what a data-directory command did, or why it failed.
-fn offline(command: &str, result: Result<String, String>) -> ExitCode {
+fn offline(
+    command: &str,
+    result: Result<String, arouter_host::accounts::cli::CliError>,
+) -> ExitCode {
     match result {
         Ok(text) => {
             print!("{text}");

@@ -2,7 +2,8 @@
 //! directory's store. Requests are validated by the same core code as the
 //! HTTP API's, from the same JSON shape.
 
-use std::fmt::Write;
+use std::fmt::{self, Write};
+use std::path::PathBuf;
 
 use arouter_core::api::Endpoint;
 use arouter_core::exchange::Caller;
@@ -10,27 +11,72 @@ use arouter_core::manage::{self, KeyPatch, ManageRequest};
 use serde_json::{json, Map, Value};
 
 use super::{create_key, key_view};
-use crate::cli::{CreditsAction, CreditsArgs, KeyCreateArgs, KeysAction, KeysArgs};
-use crate::config::DEFAULT_DATA_DIR;
+use crate::cli::{CreditsAction, CreditsArgs, KeyCreateArgs, KeysAction, KeysArgs, StoreArgs};
+use crate::config::{self, ConfigError};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{KeyRecord, Store};
+use crate::store::{KeyRecord, Store, StoreError};
+
+/// Why an offline command failed.
+#[derive(Debug)]
+pub enum CliError {
+    /// The `--config` file named for its data_dir is unreadable.
+    Config(ConfigError),
+    /// The store in this directory would not open.
+    Open { dir: PathBuf, source: StoreError },
+    /// The store failed while doing `what`.
+    Store {
+        what: &'static str,
+        source: StoreError,
+    },
+    /// The request was refused by the same validation as the HTTP API's.
+    Invalid(String),
+    /// Not a key hash (64 hex digits).
+    NotAHash(String),
+    /// No key has this hash.
+    NoSuchKey(String),
+    /// A key's usage could not be read for the list.
+    KeyUsage,
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Config(e) => e.fmt(f),
+            CliError::Open { dir, source } => {
+                write!(f, "cannot open the store in {}: {source}", dir.display())
+            }
+            CliError::Store { what, source } => write!(f, "cannot {what}: {source}"),
+            CliError::Invalid(message) => f.write_str(message),
+            CliError::NotAHash(hash) => write!(f, "{hash} is not a key hash (64 hex digits)"),
+            CliError::NoSuchKey(hash) => write!(f, "no key with hash {hash}"),
+            CliError::KeyUsage => f.write_str("cannot read a key's usage"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// The store `serve` would use with the same flags and environment.
+fn open(args: &StoreArgs) -> Result<SqliteStore, CliError> {
+    let dir = config::store_dir(args).map_err(CliError::Config)?;
+    SqliteStore::open(&dir).map_err(|source| CliError::Open { dir, source })
+}
+
+fn store_err(what: &'static str) -> impl FnOnce(StoreError) -> CliError {
+    move |source| CliError::Store { what, source }
+}
 
 /// Runs one `keys` command; the text to print, or why it failed.
-pub fn run(args: &KeysArgs, now: i64) -> Result<String, String> {
-    let dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
-    let store = SqliteStore::open(&dir)
-        .map_err(|e| format!("cannot open the store in {}: {e}", dir.display()))?;
+pub fn run(args: &KeysArgs, now: i64) -> Result<String, CliError> {
+    let store = open(&args.store)?;
     match &args.action {
         KeysAction::Create(create) => {
             let spec = match parse(&Endpoint::CreateKey, &create_body(create))? {
                 ManageRequest::CreateKey(spec) => spec,
-                _ => return Err("not a key to create".into()),
+                _ => return Err(CliError::Invalid("not a key to create".into())),
             };
             let (record, secret) =
-                create_key(&store, spec, now).map_err(|e| format!("cannot create the key: {e}"))?;
+                create_key(&store, spec, now).map_err(store_err("create the key"))?;
             Ok(format!(
                 "{secret}\nhash: {}\nThe secret above is shown this once; only its hash is stored.\n",
                 record.hash_hex()
@@ -55,13 +101,8 @@ pub fn run(args: &KeysArgs, now: i64) -> Result<String, String> {
 }
 
 /// Runs one `credits` command.
-pub fn run_credits(args: &CreditsArgs, now: i64) -> Result<String, String> {
-    let dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
-    let store = SqliteStore::open(&dir)
-        .map_err(|e| format!("cannot open the store in {}: {e}", dir.display()))?;
+pub fn run_credits(args: &CreditsArgs, now: i64) -> Result<String, CliError> {
+    let store = open(&args.store)?;
     match &args.action {
         CreditsAction::Add { amount, note } => {
             let ManageRequest::AddCredits {
@@ -72,13 +113,11 @@ pub fn run_credits(args: &CreditsArgs, now: i64) -> Result<String, String> {
                 &json!({"amount": amount, "note": note}),
             )?
             else {
-                return Err("not a credit to add".into());
+                return Err(CliError::Invalid("not a credit to add".into()));
             };
             super::add_credit(&store, amount_micros, note, now)
-                .map_err(|e| format!("cannot add the credit: {e}"))?;
-            let totals = store
-                .totals()
-                .map_err(|e| format!("cannot read the balance: {e}"))?;
+                .map_err(store_err("add the credit"))?;
+            let totals = store.totals().map_err(store_err("read the balance"))?;
             let usd = |m: u64| arouter_core::billing::MicroUsd(m).as_usd();
             Ok(format!(
                 "added {} USD; total credits {} USD, total usage {} USD\n",
@@ -90,12 +129,13 @@ pub fn run_credits(args: &CreditsArgs, now: i64) -> Result<String, String> {
     }
 }
 
-fn parse(endpoint: &Endpoint<'_>, body: &Value) -> Result<ManageRequest, String> {
-    let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+fn parse(endpoint: &Endpoint<'_>, body: &Value) -> Result<ManageRequest, CliError> {
+    // A `Value` always serializes.
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
     match manage::parse(endpoint, None, &bytes, Caller::Master) {
         Ok(Some(request)) => Ok(request),
-        Ok(None) => Err("not a management request".into()),
-        Err(err) => Err(err.message.into_owned()),
+        Ok(None) => Err(CliError::Invalid("not a management request".into())),
+        Err(err) => Err(CliError::Invalid(err.message.into_owned())),
     }
 }
 
@@ -125,14 +165,15 @@ fn create_body(args: &KeyCreateArgs) -> Value {
     Value::Object(body)
 }
 
-fn list(store: &SqliteStore, all: bool, now: i64) -> Result<String, String> {
-    let keys = store.load_keys().map_err(|e| e.to_string())?;
+fn list(store: &SqliteStore, all: bool, now: i64) -> Result<String, CliError> {
+    let keys = store.load_keys().map_err(store_err("read the keys"))?;
     let mut out = String::new();
     for key in keys
         .iter()
         .filter(|k| all || (!k.disabled && !k.expired(now)))
     {
-        let view = key_view(store, key, now).map_err(|_| "cannot read the key's usage")?;
+        // The store's own error was logged by `key_view`.
+        let view = key_view(store, key, now).map_err(|_| CliError::KeyUsage)?;
         let _ = writeln!(
             out,
             "{}  {}  {}  {}  usage ${:.6}",
@@ -161,13 +202,16 @@ fn kind(key: &KeyRecord, now: i64) -> &'static str {
 fn change(
     store: &SqliteStore,
     hash: &str,
-    op: impl FnOnce(&SqliteStore, &[u8; 32]) -> Result<bool, crate::store::StoreError>,
-) -> Result<(), String> {
+    op: impl FnOnce(&SqliteStore, &[u8; 32]) -> Result<bool, StoreError>,
+) -> Result<(), CliError> {
     let bytes = super::keys::parse_hash(&hash.to_ascii_lowercase())
-        .ok_or_else(|| format!("{hash} is not a key hash (64 hex digits)"))?;
+        .ok_or_else(|| CliError::NotAHash(hash.to_string()))?;
     match op(store, &bytes) {
         Ok(true) => Ok(()),
-        Ok(false) => Err(format!("no key with hash {hash}")),
-        Err(e) => Err(e.to_string()),
+        Ok(false) => Err(CliError::NoSuchKey(hash.to_string())),
+        Err(e) => Err(CliError::Store {
+            what: "change the key",
+            source: e,
+        }),
     }
 }

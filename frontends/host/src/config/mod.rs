@@ -202,6 +202,20 @@ impl Config {
     }
 }
 
+/// The store directory an offline command (`arouter keys`, `credits`) uses:
+/// chosen as `serve` chooses it, the flag or `AROUTER_DATA_DIR`, else the
+/// config file's `data_dir`, else the default.
+pub fn store_dir(args: &crate::cli::StoreArgs) -> Result<PathBuf, ConfigError> {
+    if let Some(dir) = &args.data_dir {
+        return Ok(dir.clone());
+    }
+    let from_file = match &args.config {
+        Some(path) => file::read_file(path)?.data_dir,
+        None => None,
+    };
+    Ok(from_file.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
+}
+
 /// An empty value (`OPENAI_API_KEY=`) counts as unset.
 fn non_empty(value: &Option<String>) -> Option<String> {
     value.clone().filter(|v| !v.is_empty())
