@@ -167,6 +167,52 @@ fn management_keys_only_manage_and_inference_keys_never_do() {
     let me = s.call("GET", "/api/v1/key", &admin, None).json();
     assert_eq!(me["data"]["is_management_key"], json!(true));
 
+    // Regression: a management key minted management keys of its own (or
+    // promoted an inference key), copying its power into keys the owner
+    // never saw. Only the master key grants the scope.
+    let (_, user_hash) = create(&s, json!({"name": "promote-me"}));
+    let minted = s.call(
+        "POST",
+        "/api/v1/keys",
+        &admin,
+        Some(&json!({"name": "sub-admin", "management": true})),
+    );
+    assert_eq!(
+        minted.status,
+        403,
+        "{}",
+        String::from_utf8_lossy(&minted.body)
+    );
+    // The management API answers in OpenRouter's shape: the status as
+    // `error.code`, ours in `metadata`.
+    assert_eq!(
+        minted.json()["error"]["metadata"]["code"],
+        json!("forbidden"),
+        "{}",
+        String::from_utf8_lossy(&minted.body)
+    );
+    let path = format!("/api/v1/keys/{user_hash}");
+    let promoted = s.call("PATCH", &path, &admin, Some(&json!({"management": true})));
+    assert_eq!(promoted.status, 403);
+    let still = s.call("GET", &path, MASTER_KEY, None).json();
+    assert_eq!(still["data"]["management"], json!(false));
+    // A management key may still edit other fields, and the master key may promote.
+    let renamed = s.call(
+        "PATCH",
+        &path,
+        &admin,
+        Some(&json!({"name": "renamed", "management": false})),
+    );
+    assert_eq!(renamed.status, 200);
+    let promoted = s.call(
+        "PATCH",
+        &path,
+        MASTER_KEY,
+        Some(&json!({"management": true})),
+    );
+    assert_eq!(promoted.status, 200);
+    assert_eq!(promoted.json()["data"]["management"], json!(true));
+
     let r = s.call("GET", "/api/v1/keys", &user, None);
     assert_eq!(r.status, 403);
     let r = s.call("POST", "/api/v1/keys", &user, Some(&json!({"name": "x"})));

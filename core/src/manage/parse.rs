@@ -24,15 +24,23 @@ pub fn parse(
     caller: Caller,
 ) -> Result<Option<ManageRequest>, ApiError> {
     let request = match endpoint {
-        Endpoint::CreateKey => ManageRequest::CreateKey(key_spec(&object(body)?)?),
+        Endpoint::CreateKey => {
+            let spec = key_spec(&object(body)?)?;
+            grant_allowed(spec.management, caller)?;
+            ManageRequest::CreateKey(spec)
+        }
         Endpoint::ListKeys => list_query(query.unwrap_or(""))?,
         Endpoint::GetKey(hash) => ManageRequest::GetKey {
             hash: key_hash(hash)?,
         },
-        Endpoint::UpdateKey(hash) => ManageRequest::UpdateKey {
-            hash: key_hash(hash)?,
-            patch: key_patch(&object(body)?)?,
-        },
+        Endpoint::UpdateKey(hash) => {
+            let patch = key_patch(&object(body)?)?;
+            grant_allowed(patch.management == Some(true), caller)?;
+            ManageRequest::UpdateKey {
+                hash: key_hash(hash)?,
+                patch,
+            }
+        }
         Endpoint::DeleteKey(hash) => ManageRequest::DeleteKey {
             hash: key_hash(hash)?,
         },
@@ -54,6 +62,22 @@ pub fn parse(
         _ => return Ok(None),
     };
     Ok(Some(request))
+}
+
+/// Only the master key hands out the management scope: a management key
+/// that could mint or promote management keys could make itself
+/// irrevocable by copying its power into keys its owner never saw (as at
+/// OpenRouter, where provisioning keys come only from the account owner).
+fn grant_allowed(grants_management: bool, caller: Caller) -> Result<(), ApiError> {
+    if grants_management && caller != Caller::Master {
+        return Err(ApiError::new(
+            Dialect::OpenAi,
+            crate::api::ErrorKind::PermissionDenied,
+            "only the master key may create or promote management keys",
+        )
+        .with_code("forbidden"));
+    }
+    Ok(())
 }
 
 fn invalid(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
@@ -299,6 +323,28 @@ mod tests {
             Some(ManageRequest::CreateKey(spec)) => Ok(spec),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn only_the_master_key_grants_management() {
+        let grant = br#"{"name":"x","management":true}"#;
+        for caller in [Caller::Key(7), Caller::Anonymous] {
+            let err = parse(&Endpoint::CreateKey, None, grant, caller).unwrap_err();
+            assert_eq!(err.kind.status(), 403);
+            let hash = "ab".repeat(32);
+            let err = parse(
+                &Endpoint::UpdateKey(&hash),
+                None,
+                br#"{"management":true}"#,
+                caller,
+            )
+            .unwrap_err();
+            assert_eq!(err.code, Some("forbidden"));
+            // Other fields, and dropping the scope, stay open to management keys.
+            let patch = br#"{"name":"y","management":false}"#;
+            assert!(parse(&Endpoint::UpdateKey(&hash), None, patch, caller).is_ok());
+        }
+        assert!(parse(&Endpoint::CreateKey, None, grant, Caller::Master).is_ok());
     }
 
     #[test]

@@ -57,9 +57,6 @@ fn error(err: ManageError) -> ApiError {
             "no generation with this id",
         )
         .with_code("not_found"),
-        ManageError::Forbidden(why) => {
-            ApiError::new(Dialect::OpenAi, ErrorKind::PermissionDenied, why).with_code("forbidden")
-        }
         ManageError::Unavailable => ApiError::new(
             Dialect::OpenAi,
             ErrorKind::Unavailable,

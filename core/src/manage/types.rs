@@ -206,9 +206,6 @@ pub enum ManageError {
     NotFound,
     /// No generation with that id that the caller may see.
     GenerationNotFound,
-    /// Refused for who is asking (a management key may not grant the
-    /// management scope to itself by editing its own record, say).
-    Forbidden(&'static str),
     /// The store failed; the message is for the log, the client sees a 503.
     Unavailable,
 }
