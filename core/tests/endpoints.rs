@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use arouter_core::api::{classify, BatchOp, Dialect, Endpoint, GeminiMethod, Scope};
+use arouter_core::api::{classify, dashboard, BatchOp, Dialect, Endpoint, GeminiMethod, Scope};
 use http::Method;
 
 fn providers(name: &str) -> Option<Dialect> {
@@ -33,6 +33,27 @@ fn seed_routes() {
             Method::GET,
             "/openapi.yaml",
             Endpoint::OpenApi,
+            Dialect::OpenAi,
+            Scope::Public,
+        ),
+        (
+            Method::GET,
+            "/dashboard",
+            Endpoint::Dashboard(dashboard::find("")),
+            Dialect::OpenAi,
+            Scope::Public,
+        ),
+        (
+            Method::GET,
+            "/dashboard/vendor/chart.umd.min.js",
+            Endpoint::Dashboard(dashboard::find("/vendor/chart.umd.min.js")),
+            Dialect::OpenAi,
+            Scope::Public,
+        ),
+        (
+            Method::GET,
+            "/dashboard/missing.js",
+            Endpoint::Dashboard(None),
             Dialect::OpenAi,
             Scope::Public,
         ),
@@ -181,7 +202,7 @@ fn seed_routes() {
             "/api/v1/transactions",
             Endpoint::Transactions,
             Dialect::OpenAi,
-            Scope::Management,
+            Scope::Key,
         ),
         (
             Method::POST,

@@ -17,6 +17,8 @@ from contract import iter_operations, load_spec, resolve_pointer
 SERVED = [
     ("get", "/healthz"),
     ("get", "/openapi.yaml"),
+    ("get", "/dashboard"),
+    ("get", "/dashboard/{asset}"),
     # OpenAI
     ("post", "/v1/chat/completions"),
     ("post", "/v1/embeddings"),
@@ -176,9 +178,12 @@ def test_security_schemes():
     assert all(len(r) == 1 for r in spec["security"])
     assert spec["paths"]["/healthz"]["get"]["security"] == []
     assert spec["paths"]["/openapi.yaml"]["get"]["security"] == []
+    # The dashboard's files hold no data: the page asks for a key itself.
+    assert spec["paths"]["/dashboard"]["get"]["security"] == []
+    assert spec["paths"]["/dashboard/{asset}"]["get"]["security"] == []
     # Nothing else opts out of authentication.
     for path, method, op in iter_operations():
-        if path not in ("/healthz", "/openapi.yaml"):
+        if path not in ("/healthz", "/openapi.yaml", "/dashboard", "/dashboard/{asset}"):
             assert op.get("security") != [], f"{method.upper()} {path} must require a credential"
 
 

@@ -166,8 +166,38 @@ fn every_call_is_listed_with_the_id_its_answer_showed() {
     // Control characters are dropped from attribution.
     assert_eq!(second["app_title"], json!("Streamer"));
     assert_eq!(second["app_referer"], Value::Null);
-    // An inference key may not list.
-    assert_eq!(get(&s, "/api/v1/transactions", &a).status, 403);
+}
+
+#[test]
+fn an_inference_key_lists_only_its_own_calls() {
+    let (replay, s) = setup();
+    let (a, a_hash) = create(&s, json!({"name": "a"}));
+    let (b, b_hash) = create(&s, json!({"name": "b"}));
+    let (manager, _) = create(&s, json!({"name": "m", "management": true}));
+    let mine = complete(&s, &replay, WHOLE, &a, "X-Title: Mine\r\n");
+    complete(&s, &replay, STREAMED, &b, "X-Title: Theirs\r\n");
+    wait_recorded(&s, 2);
+    let own = |query: &str| {
+        let r = get(&s, &format!("/api/v1/transactions{query}"), &a);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()
+    };
+    let page = own("");
+    let rows = page["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{page}");
+    assert_eq!(rows[0]["id"], json!(mine.id));
+    assert_eq!(rows[0]["key_id"], json!(a_hash));
+    // Its own hash as a filter is the same list; another key's selects
+    // nothing (the filters are ANDed with its own key), nor does another
+    // key's app.
+    assert_eq!(own(&format!("?key_id={a_hash}"))["data"], page["data"]);
+    assert_eq!(own(&format!("?key_id={b_hash}"))["data"], json!([]));
+    assert_eq!(own("?app=Theirs")["data"], json!([]));
+    // A management key and the master key still see both.
+    for key in [manager.as_str(), MASTER_KEY] {
+        let r = get(&s, "/api/v1/transactions", key);
+        assert_eq!(r.json()["data"].as_array().unwrap().len(), 2);
+    }
 }
 
 #[test]

@@ -46,6 +46,10 @@ pub enum Endpoint<'a> {
     Health,
     /// `GET /openapi.yaml`: the API description this build serves.
     OpenApi,
+    /// `GET /dashboard/…`: one of the dashboard's embedded files, or
+    /// `None` for a name it has no file for (a public 404, as the whole
+    /// namespace is public: no key is asked for first).
+    Dashboard(Option<&'static super::dashboard::Asset>),
     ChatCompletions,
     Embeddings,
     /// `GET /v1/models` (and `/v1beta/models`), answered in the shape of
@@ -108,8 +112,8 @@ impl Endpoint<'_> {
 
     pub fn scope(&self) -> Scope {
         match self {
-            Endpoint::Health | Endpoint::OpenApi => Scope::Public,
-            Endpoint::CurrentKey | Endpoint::Generation => Scope::Key,
+            Endpoint::Health | Endpoint::OpenApi | Endpoint::Dashboard(_) => Scope::Public,
+            Endpoint::CurrentKey | Endpoint::Generation | Endpoint::Transactions => Scope::Key,
             Endpoint::ListKeys
             | Endpoint::CreateKey
             | Endpoint::GetKey(_)
@@ -117,8 +121,7 @@ impl Endpoint<'_> {
             | Endpoint::DeleteKey(_)
             | Endpoint::Balance
             | Endpoint::AddCredits
-            | Endpoint::Credits
-            | Endpoint::Transactions => Scope::Management,
+            | Endpoint::Credits => Scope::Management,
             _ => Scope::Inference,
         }
     }
@@ -128,6 +131,7 @@ impl Endpoint<'_> {
         match self {
             Endpoint::Health => "healthz",
             Endpoint::OpenApi => "openapi",
+            Endpoint::Dashboard(_) => "dashboard",
             Endpoint::ChatCompletions => "chat_completions",
             Endpoint::Embeddings => "embeddings",
             Endpoint::ListModels(_) => "models",
@@ -243,6 +247,15 @@ pub fn classify<'a>(
         "/api/v1/transactions" => return get(method, Endpoint::Transactions, path),
         "/api/v1/generation" => return get(method, Endpoint::Generation, path),
         _ => {}
+    }
+    if let Some(rest) = path.strip_prefix("/dashboard") {
+        if rest.is_empty() || rest.starts_with('/') {
+            return get(
+                method,
+                Endpoint::Dashboard(super::dashboard::find(rest)),
+                path,
+            );
+        }
     }
     if let Some(rest) = path.strip_prefix("/v1/messages/batches/") {
         return classify_batch(method, rest, path);

@@ -1,6 +1,7 @@
 //! The HTTP surface: which endpoint a request names, which dialect it speaks,
 //! and the error bodies each dialect expects.
 
+pub mod dashboard;
 pub mod dialect;
 pub mod endpoint;
 pub mod error;

@@ -7,7 +7,7 @@ use super::plan::Plan;
 use super::rejection::rejection_error;
 use super::{
     allowed, health, models, plan, proxy, public_answer, route, Admission, Admit, Caller, Exchange,
-    Output, State, UsageError,
+    Output, PublicAnswer, State, UsageError,
 };
 use crate::api::{ApiError, Endpoint, ErrorKind, GeminiMethod, Response};
 use crate::http1::encode;
@@ -158,8 +158,8 @@ impl Exchange {
         }
         let gateway = &self.gateway;
         let result = match endpoint {
-            Endpoint::Health | Endpoint::OpenApi => {
-                let answer = public_answer(&endpoint).map_or_else(health, |answer| answer());
+            Endpoint::Health | Endpoint::OpenApi | Endpoint::Dashboard(_) => {
+                let answer = public_answer(&endpoint).map_or_else(health, PublicAnswer::response);
                 return Handled::Respond(answer);
             }
             Endpoint::ListModels(dialect) => {

@@ -478,7 +478,7 @@ impl Exchange {
                     // rather than let anyone without a key make the server
                     // hold an announced body, and close (the body is unread).
                     None if public && announced_body => {
-                        let answer = public_answer.map_or_else(health, |answer| answer());
+                        let answer = public_answer.map_or_else(health, PublicAnswer::response);
                         self.respond_with(now, answer, Caller::Anonymous, true);
                     }
                     // Otherwise the route error is answered once the key is known good.
@@ -672,12 +672,31 @@ fn health() -> Response {
     Response::json(200, br#"{"status":"ok"}"#.to_vec())
 }
 
-/// How an endpoint that needs no credential is answered (a function, so
-/// the spec's body is built only when it is sent).
-fn public_answer(endpoint: &Endpoint<'_>) -> Option<fn() -> Response> {
+/// How an endpoint that needs no credential is answered (a value, so a
+/// body is built only when it is sent).
+#[derive(Clone, Copy)]
+enum PublicAnswer {
+    Health,
+    OpenApi,
+    Dashboard(Option<&'static api::dashboard::Asset>),
+}
+
+impl PublicAnswer {
+    fn response(self) -> Response {
+        match self {
+            PublicAnswer::Health => health(),
+            PublicAnswer::OpenApi => api::spec::openapi_response(),
+            PublicAnswer::Dashboard(Some(asset)) => api::dashboard::response(asset),
+            PublicAnswer::Dashboard(None) => Response::from(&ApiError::not_found(Dialect::OpenAi)),
+        }
+    }
+}
+
+fn public_answer(endpoint: &Endpoint<'_>) -> Option<PublicAnswer> {
     match endpoint {
-        Endpoint::Health => Some(health),
-        Endpoint::OpenApi => Some(api::spec::openapi_response),
+        Endpoint::Health => Some(PublicAnswer::Health),
+        Endpoint::OpenApi => Some(PublicAnswer::OpenApi),
+        Endpoint::Dashboard(asset) => Some(PublicAnswer::Dashboard(*asset)),
         _ => None,
     }
 }

@@ -45,9 +45,10 @@ pub fn parse(
             hash: key_hash(hash)?,
         },
         Endpoint::CurrentKey => ManageRequest::CurrentKey { caller },
-        Endpoint::Transactions => {
-            ManageRequest::ListTransactions(super::transactions::parse_list(query)?)
-        }
+        Endpoint::Transactions => ManageRequest::ListTransactions {
+            query: super::transactions::parse_list(query)?,
+            caller,
+        },
         Endpoint::Generation => ManageRequest::GetGeneration {
             id: super::transactions::parse_generation(query)?,
             caller,

@@ -27,8 +27,13 @@ pub enum ManageRequest {
     CurrentKey {
         caller: Caller,
     },
-    /// `GET /api/v1/transactions` (management scope).
-    ListTransactions(TransactionQuery),
+    /// `GET /api/v1/transactions`: any key may ask; a key that is not a
+    /// management key sees only its own calls (its filters are ANDed with
+    /// its own `key_id`), as OpenRouter shows a key its own activity.
+    ListTransactions {
+        query: TransactionQuery,
+        caller: Caller,
+    },
     /// `GET /api/v1/generation?id=`: any key may ask, and sees only its
     /// own calls unless it is a management key or the master key.
     GetGeneration {

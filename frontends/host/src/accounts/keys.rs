@@ -69,7 +69,7 @@ pub(super) fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageRe
         }
         ManageRequest::CurrentKey { caller } => current(host, caller, now),
         // Routed to `transactions` and `credits` by `accounts::execute`.
-        ManageRequest::ListTransactions(_)
+        ManageRequest::ListTransactions { .. }
         | ManageRequest::GetGeneration { .. }
         | ManageRequest::Credits { .. }
         | ManageRequest::AddCredits { .. } => Err(ManageError::Unavailable),

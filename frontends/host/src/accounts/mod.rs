@@ -28,7 +28,9 @@ pub use keys::{create_key, key_view};
 /// Carries out one management request at Unix second `now`.
 pub fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageResult {
     match request {
-        ManageRequest::ListTransactions(query) => transactions::list(host, &query),
+        ManageRequest::ListTransactions { query, caller } => {
+            transactions::list(host, query, caller)
+        }
         ManageRequest::GetGeneration { id, caller } => transactions::generation(host, &id, caller),
         ManageRequest::Credits { shape } => credits::totals(host, shape),
         ManageRequest::AddCredits {

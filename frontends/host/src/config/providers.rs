@@ -13,7 +13,8 @@ use crate::cli::ServeArgs;
 
 /// Provider names become URL prefixes (`/{provider}/...`, `provider/model`),
 /// so these, our own first path segments, are refused.
-pub(super) const RESERVED_NAMES: [&str; 5] = ["v1", "v1beta", "api", "healthz", "metrics"];
+pub(super) const RESERVED_NAMES: [&str; 6] =
+    ["v1", "v1beta", "api", "healthz", "metrics", "dashboard"];
 
 pub(super) fn default_base_url(kind: ProviderKind) -> &'static str {
     match kind {
