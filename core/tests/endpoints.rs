@@ -539,21 +539,24 @@ fn openrouter_base_url_aliases_are_the_v1_handlers() {
             "/v1/chat/completions",
         ),
         (Method::POST, "/api/v1/embeddings", "/v1/embeddings"),
-        (Method::GET, "/api/v1/models", "/v1/models"),
     ] {
         let endpoint = ok(method.clone(), alias);
         assert_eq!(endpoint, ok(method.clone(), plain), "{alias}");
         assert_eq!(endpoint.dialect(), Dialect::OpenAi, "{alias}");
         assert_eq!(endpoint.scope(), Scope::Inference, "{alias}");
     }
-    // OpenRouter clients speak OpenAI's dialect whatever their headers say.
-    let listing = classify(
-        &Method::GET,
-        "/api/v1/models",
-        Dialect::Anthropic,
-        &providers,
-    );
-    assert_eq!(listing, Ok(Endpoint::ListModels(Dialect::OpenAi)));
+    // The model list is OpenRouter's own shape there (any key may read
+    // it), and OpenRouter clients speak OpenAI's dialect whatever their
+    // headers say.
+    for (path, expected) in [
+        ("/api/v1/models", Endpoint::OpenRouterModels),
+        ("/api/v1/models/count", Endpoint::OpenRouterModelCount),
+    ] {
+        let listing = classify(&Method::GET, path, Dialect::Anthropic, &providers);
+        assert_eq!(listing, Ok(expected), "{path}");
+        assert_eq!(ok(Method::GET, path).dialect(), Dialect::OpenAi);
+        assert_eq!(ok(Method::GET, path).scope(), Scope::Key);
+    }
     let wrong = classify(
         &Method::GET,
         "/api/v1/chat/completions",

@@ -272,3 +272,75 @@ def test_chat_send_stream_translated_and_cut_by_the_provider(routed, replay_cont
     )
     assert any(c.choices and c.choices[0].finish_reason == "error" for c in chunks), chunks
     assert any(c.error is not None and c.error.code == 502 for c in chunks), chunks
+
+
+# --------------------------------------------------------------- models
+
+
+def test_models_list_and_count_in_openrouter_shape(routed, routed_gateway, master_key):
+    """`models.list` / `models.count`: the SDK's pydantic `Model` validates
+    every entry; the catalog is the one `/v1/models` lists; paging by
+    offset/limit, `links.next` and `total_count` as OpenRouter pages."""
+    catalog = requests.get(
+        routed_gateway + "/v1/models", headers={"Authorization": f"Bearer {master_key}"}, timeout=10
+    ).json()["data"]
+    every = routed.models.list(output_modalities="all", limit=1000).result
+    assert [m.id for m in every.data] == [m["id"] for m in catalog]
+    assert every.total_count == len(catalog) and every.links.next is None
+    assert routed.models.count(output_modalities="all").data.count == len(catalog)
+
+    # OpenRouter's default lists text models only: embedding models need asking for.
+    text = routed.models.list().result
+    assert text.data and all(m.architecture.output_modalities == ["text"] for m in text.data)
+    embeddings = routed.models.list(output_modalities="embeddings").result.data
+    assert embeddings and all(m.architecture.output_modalities == ["embeddings"] for m in embeddings)
+    assert routed.models.count().data.count == len(text.data) == text.total_count
+    assert len(text.data) + len(embeddings) == len(catalog)
+
+    # Pages of two, walked by the SDK's own pager, cover the list once;
+    # `links.next` says where each next page starts.
+    seen, offset = [], 0
+    page = routed.models.list(offset=0, limit=2)
+    while page is not None:
+        assert page.result.total_count == len(text.data)
+        seen += [m.id for m in page.result.data]
+        offset += len(page.result.data)
+        if offset < len(text.data):
+            assert f"offset={offset}&limit=2" in page.result.links.next
+        else:
+            assert page.result.links.next is None
+        page = page.next()
+    assert seen == [m.id for m in text.data]
+
+    # Filters: a search, a provider, a parameter only some providers get.
+    assert {m.id.split("/")[0] for m in routed.models.list(providers="anthropic").result.data} == {"anthropic"}
+    gpt = routed.models.list(q="GPT-4O").result.data
+    assert gpt and all("gpt-4o" in m.id for m in gpt)
+    every_text = routed.models.list(limit=1000).result.data
+    with_top_k = [m.id for m in routed.models.list(supported_parameters="top_k,tools").result.data]
+    assert with_top_k == [m.id for m in every_text if {"top_k", "tools"} <= set(m.supported_parameters)]
+    assert {i.split("/")[0] for i in with_top_k} >= {"anthropic", "gemini"}
+
+    claude = next(m for m in text.data if m.id.startswith("anthropic/"))
+    assert claude.canonical_slug == claude.id and claude.name
+    assert "tools" in claude.supported_parameters and "max_tokens" in claude.supported_parameters
+    assert claude.architecture.tokenizer == "Claude"
+    assert float(claude.pricing.prompt) > 0 and float(claude.pricing.completion) > 0
+
+
+def test_listed_prices_are_what_a_call_costs(routed):
+    """The per-token prices `models.list` shows are the ones billed: a call's
+    `usage.cost` is its tokens at those prices (rounded up to a micro-USD)."""
+    body, _ = recorded("openai/chat_nonstream_instructions.json")
+    out = routed.chat.send(messages=body["messages"], model=body["model"])
+    listed = {m.id: m for m in routed.models.list(output_modalities="all", limit=1000).result.data}
+    price = listed[body["model"]].pricing
+    usage = out.usage
+    cached = (usage.prompt_tokens_details.cached_tokens or 0) if usage.prompt_tokens_details else 0
+    expected = (usage.prompt_tokens - cached) * float(price.prompt) + usage.completion_tokens * float(
+        price.completion
+    )
+    if cached:
+        expected += cached * float(price.input_cache_read)
+    assert expected > 0
+    assert usage.cost == pytest.approx(expected, abs=1.01e-6)

@@ -62,6 +62,7 @@ SERVED = [
     ("post", "/api/v1/chat/completions"),
     ("post", "/api/v1/embeddings"),
     ("get", "/api/v1/models"),
+    ("get", "/api/v1/models/count"),
     # Provider proxy
     ("get", "/{provider}/{path}"),
     ("post", "/{provider}/{path}"),

@@ -64,6 +64,11 @@ pub enum Endpoint<'a> {
     Messages,
     CountTokens,
     MessageBatches(BatchOp<'a>),
+    /// `GET /api/v1/models`: the catalog in OpenRouter's `Model` shape
+    /// (pricing, architecture, supported parameters), paged.
+    OpenRouterModels,
+    /// `GET /api/v1/models/count`.
+    OpenRouterModelCount,
     Gemini {
         /// `v1beta` or `v1`, as the client called it.
         version: &'a str,
@@ -113,7 +118,12 @@ impl Endpoint<'_> {
     pub fn scope(&self) -> Scope {
         match self {
             Endpoint::Health | Endpoint::OpenApi | Endpoint::Dashboard(_) => Scope::Public,
-            Endpoint::CurrentKey | Endpoint::Generation | Endpoint::Transactions => Scope::Key,
+            // OpenRouter lists models to any key; so does this gateway.
+            Endpoint::CurrentKey
+            | Endpoint::Generation
+            | Endpoint::Transactions
+            | Endpoint::OpenRouterModels
+            | Endpoint::OpenRouterModelCount => Scope::Key,
             Endpoint::ListKeys
             | Endpoint::CreateKey
             | Endpoint::GetKey(_)
@@ -136,6 +146,8 @@ impl Endpoint<'_> {
             Endpoint::Embeddings => "embeddings",
             Endpoint::ListModels(_) => "models",
             Endpoint::GetModel { .. } => "model",
+            Endpoint::OpenRouterModels => "openrouter_models",
+            Endpoint::OpenRouterModelCount => "openrouter_model_count",
             Endpoint::Messages => "messages",
             Endpoint::CountTokens => "count_tokens",
             Endpoint::MessageBatches(_) => "message_batches",
@@ -217,7 +229,8 @@ pub fn classify<'a>(
         }
         "/v1/embeddings" | "/api/v1/embeddings" => return post(method, Endpoint::Embeddings, path),
         "/v1/models" => return get(method, Endpoint::ListModels(speaks), path),
-        "/api/v1/models" => return get(method, Endpoint::ListModels(Dialect::OpenAi), path),
+        "/api/v1/models" => return get(method, Endpoint::OpenRouterModels, path),
+        "/api/v1/models/count" => return get(method, Endpoint::OpenRouterModelCount, path),
         "/v1beta/models" => return get(method, Endpoint::ListModels(Dialect::Google), path),
         "/v1/messages" => return post(method, Endpoint::Messages, path),
         "/v1/messages/count_tokens" => return post(method, Endpoint::CountTokens, path),

@@ -165,6 +165,13 @@ impl Exchange {
             Endpoint::ListModels(dialect) => {
                 models::list(gateway, dialect, head.query()).map(Handled::Respond)
             }
+            Endpoint::OpenRouterModels => {
+                models::openrouter::list(gateway, head.query()).map(Handled::Respond)
+            }
+            Endpoint::OpenRouterModelCount => Ok(Handled::Respond(models::openrouter::count(
+                gateway,
+                head.query(),
+            ))),
             Endpoint::GetModel { dialect, model } => {
                 models::get(gateway, dialect, &model).map(Handled::Respond)
             }

@@ -10,6 +10,8 @@ use crate::api::endpoint::percent_decode;
 use crate::api::{ApiError, Dialect, ErrorKind, Response};
 use crate::gateway::{Gateway, ModelEntry};
 
+pub(super) mod openrouter;
+
 /// Anthropic's page size when the client names none, and its maximum.
 const ANTHROPIC_DEFAULT_LIMIT: usize = 20;
 const ANTHROPIC_MAX_LIMIT: usize = 1000;
