@@ -176,7 +176,14 @@ impl Server {
 
     /// A GET with the given extra header lines (each ending in CRLF).
     pub fn get(&self, target: &str, headers: &str) -> Response {
-        self.request(
+        self.try_get(target, headers)
+            .unwrap_or_else(|e| panic!("request failed: {e}\n{}", self.stderr()))
+    }
+
+    /// [`Server::get`], with a refused or reset connection as an error
+    /// (a gateway at its connection cap closes new ones at once).
+    pub fn try_get(&self, target: &str, headers: &str) -> std::io::Result<Response> {
+        self.try_request(
             format!("GET {target} HTTP/1.1\r\nHost: t\r\n{headers}Connection: close\r\n\r\n")
                 .as_bytes(),
         )
