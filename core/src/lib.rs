@@ -22,6 +22,7 @@ pub mod sse;
 pub mod stream;
 pub mod time;
 pub mod tokens;
+pub mod trace;
 pub mod translate;
 pub mod upstream;
 pub mod usage;

@@ -44,6 +44,13 @@ impl Exchange {
             caller: calling.caller,
             request_id: calling.request_id,
             model: served,
+            requested: finished
+                .requested
+                .as_ref()
+                .map(|(provider, model)| format!("{}/{model}", provider_name(*provider))),
+            dialect: Some(finished.dialect),
+            stream: finished.stream,
+            attempts: finished.attempts,
             started: calling.started,
             finished: now,
         }));

@@ -22,8 +22,8 @@ pub mod request_id;
 mod types;
 
 pub use types::{
-    AccessLog, Admission, AdmitRequest, Caller, ConnectError, Event, Input, Outcome, Output,
-    Refusal, Rejection, ReserveRequest, UsageError, UsageRecord,
+    AccessLog, Admission, AdmitRequest, Attempt, AttemptFailure, Attempts, Caller, ConnectError,
+    Event, Input, Outcome, Output, Refusal, Rejection, ReserveRequest, UsageError, UsageRecord,
 };
 
 use std::collections::VecDeque;
@@ -525,6 +525,15 @@ impl Exchange {
             call.set_metered(caller.key_id());
         }
         call.set_request_id(current.request_id);
+        call.set_traceparent(
+            current
+                .head
+                .headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::trace::traceparent)
+                .map(str::to_owned),
+        );
         call.set_created(
             self.unix_origin_ms
                 .map(|origin| origin.saturating_add(now.as_millis()) / 1000),
@@ -608,6 +617,10 @@ impl Exchange {
                 caller,
                 request_id: current.request_id,
                 model: None,
+                requested: None,
+                dialect: None,
+                stream: false,
+                attempts: Attempts::default(),
                 started: current.started,
                 finished: now,
             })));

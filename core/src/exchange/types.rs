@@ -6,7 +6,7 @@ use http::Method;
 use super::request_id::RequestId;
 use std::sync::Arc;
 
-use crate::api::Scope;
+use crate::api::{Dialect, Scope};
 use crate::billing::MicroUsd;
 use crate::manage::{ManageRequest, ManageResult, ModelAllowlist};
 use crate::usage::Usage;
@@ -216,8 +216,92 @@ pub struct AccessLog {
     /// `provider/model` of the candidate that served, for upstream calls
     /// that reached one.
     pub model: Option<String>,
+    /// `provider/model` the request asked for, as routed (its first
+    /// candidate); `None` for requests that call no provider.
+    pub requested: Option<String>,
+    /// The dialect of the route, for requests that call a provider.
+    pub dialect: Option<Dialect>,
+    /// The client asked for a streamed answer.
+    pub stream: bool,
+    /// Each upstream attempt, in order: more than one is a fallback.
+    pub attempts: Attempts,
     pub started: Tick,
     pub finished: Tick,
+}
+
+/// Why an upstream attempt failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptFailure {
+    /// No connection could be opened.
+    Connect(ConnectError),
+    /// The provider answered with an error status.
+    Status(u16),
+    /// No answer, or a stalled one, within the configured time.
+    Timeout,
+    /// An invalid or cut-off response.
+    Broken,
+}
+
+impl AttemptFailure {
+    /// A short, bounded label for the cause (metrics, logs).
+    pub fn cause(self) -> &'static str {
+        match self {
+            AttemptFailure::Connect(ConnectError::Timeout) => "connect_timeout",
+            AttemptFailure::Connect(ConnectError::Refused) => "connect_refused",
+            AttemptFailure::Connect(ConnectError::Dns) => "dns",
+            AttemptFailure::Connect(ConnectError::Tls) => "tls",
+            AttemptFailure::Connect(ConnectError::Other) => "connect_error",
+            AttemptFailure::Status(429) => "status_429",
+            AttemptFailure::Status(s) if s >= 500 => "status_5xx",
+            AttemptFailure::Status(_) => "status_4xx",
+            AttemptFailure::Timeout => "timeout",
+            AttemptFailure::Broken => "broken_response",
+        }
+    }
+}
+
+/// One upstream attempt: the provider (an index into
+/// `Gateway::providers()`) and why it failed, if it did. An attempt the
+/// client abandoned, or that answered with success, has no failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub provider: usize,
+    pub failure: Option<AttemptFailure>,
+}
+
+/// The upstream attempts of one request, kept inline (no allocation per
+/// request): the first `Attempts::KEPT` in order, and the exact count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attempts {
+    count: u32,
+    kept: [Option<Attempt>; Attempts::KEPT],
+}
+
+impl Attempts {
+    /// More candidates than this in one request are counted, not kept.
+    pub const KEPT: usize = 8;
+
+    pub(crate) fn push(&mut self, attempt: Attempt) {
+        if let Some(slot) = self.kept.get_mut(self.count as usize) {
+            *slot = Some(attempt);
+        }
+        self.count = self.count.saturating_add(1);
+    }
+
+    /// How many attempts went upstream.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Attempts after the first: each is a fallback.
+    pub fn fallbacks(&self) -> u32 {
+        self.count.saturating_sub(1)
+    }
+
+    /// The kept attempts, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Attempt> {
+        self.kept.iter().flatten()
+    }
 }
 
 /// Who a request came from. Only an authenticated request has a key: a

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::proxy::{ProxyRequest, Sniffer};
 use super::request_id::RequestId;
-use super::{count, ConnectError, Output};
+use super::{count, Attempt, AttemptFailure, Attempts, ConnectError, Output};
 use crate::api::{ApiError, Dialect, ErrorKind, Response};
 use crate::billing::Price;
 use crate::gateway::{Gateway, ProviderKind};
@@ -132,6 +132,12 @@ pub(crate) struct Finished {
     /// The answer broke off after its head went out: the client's
     /// connection must close (the body cannot be completed).
     pub abort: bool,
+    /// The attempts that went upstream, in order.
+    pub attempts: Attempts,
+    /// The first candidate (provider index, model): what was asked for.
+    pub requested: Option<(usize, String)>,
+    /// The client's dialect.
+    pub dialect: Dialect,
 }
 
 impl Finished {
@@ -248,6 +254,15 @@ pub(crate) struct Call {
     key_id: Option<i64>,
     /// Reads a proxied answer's usage on the side.
     sniffer: Option<Box<Sniffer>>,
+    /// The attempts that went upstream, for the access record.
+    attempts: Attempts,
+    /// An attempt is under way and not yet in `attempts`.
+    in_attempt: bool,
+    /// Why the current attempt's answer broke after the client got part
+    /// of it (it is not retried, but it failed).
+    broke: Option<AttemptFailure>,
+    /// A valid `traceparent` from the client, sent to each provider.
+    traceparent: Option<String>,
 }
 
 /// What a failed attempt's provider reported before it failed, or the
@@ -306,6 +321,36 @@ impl Call {
             metered: false,
             key_id: None,
             sniffer: None,
+            attempts: Attempts::default(),
+            in_attempt: false,
+            broke: None,
+            traceparent: None,
+        }
+    }
+
+    /// Passes the client's trace context (W3C `traceparent`) to providers.
+    pub(crate) fn set_traceparent(&mut self, value: Option<String>) {
+        self.traceparent = value;
+    }
+
+    /// The current candidate's attempt goes upstream now.
+    fn begin_attempt(&mut self, io: &mut Io<'_>, provider: usize) {
+        self.in_attempt = true;
+        self.broke = None;
+        io.outputs.push_back(Output::ConnectUpstream {
+            provider,
+            fresh: false,
+        });
+    }
+
+    /// The attempt under way ended; `failure` says why it failed, if so.
+    fn end_attempt(&mut self, failure: Option<AttemptFailure>) {
+        if !std::mem::take(&mut self.in_attempt) {
+            return;
+        }
+        if let Some(c) = self.candidates.get(self.attempt) {
+            let provider = c.provider;
+            self.attempts.push(Attempt { provider, failure });
         }
     }
 
@@ -407,10 +452,7 @@ impl Call {
             return self.reserve(gateway, io);
         }
         self.phase = Phase::Connecting;
-        io.outputs.push_back(Output::ConnectUpstream {
-            provider,
-            fresh: false,
-        });
+        self.begin_attempt(io, provider);
         None
     }
 
@@ -428,7 +470,8 @@ impl Call {
         };
         let message = format!("provider \"{name}\" is unreachable ({})", error.describe());
         let err = ApiError::new(self.dialect, kind, message).with_code("upstream_unavailable");
-        self.retry(gateway, io, Response::from(&err), false)
+        let cause = AttemptFailure::Connect(error);
+        self.retry(gateway, io, Response::from(&err), false, cause)
     }
 
     /// Upstream bytes. Returns how many were taken and whether the call ended.
@@ -618,20 +661,24 @@ impl Call {
                 ErrorKind::BadGateway,
                 format!("the provider answered {}", head.status),
             );
-            return self.retry(gateway, io, Response::from(&err), false);
+            let cause = AttemptFailure::Status(head.status);
+            return self.retry(gateway, io, Response::from(&err), false, cause);
         }
         self.phase = Phase::Buffering { last: now };
         None
     }
 
-    /// Tries the next candidate, or answers with the last failure.
+    /// Tries the next candidate, or answers with the last failure; the
+    /// current attempt failed for `cause`.
     fn retry(
         &mut self,
         gateway: &Gateway,
         io: &mut Io<'_>,
         failure: Response,
         released: bool,
+        cause: AttemptFailure,
     ) -> Option<Finished> {
+        self.end_attempt(Some(cause));
         if !released && !matches!(self.phase, Phase::Connecting | Phase::Reserving) {
             io.outputs
                 .push_back(Output::ReleaseUpstream { reuse: false });

@@ -151,6 +151,9 @@ impl Call {
             }
         }
         headers.extend(forward.iter().map(|(n, v)| (*n, v.as_str())));
+        if let Some(value) = &self.traceparent {
+            headers.push(("traceparent", value));
+        }
         client::write_request_owned(io.up, "POST", &target, &host, &headers, body);
         self.reached = true;
         self.phase = Phase::AwaitingHead { since: now };

@@ -57,10 +57,7 @@ impl Call {
             Ok(()) => {
                 let provider = self.candidate()?.provider;
                 self.phase = Phase::Connecting;
-                io.outputs.push_back(Output::ConnectUpstream {
-                    provider,
-                    fresh: false,
-                });
+                self.begin_attempt(io, provider);
                 None
             }
             Err(refusal) => {

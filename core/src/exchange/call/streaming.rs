@@ -57,6 +57,7 @@ impl Call {
                         io,
                         "the provider's stream failed before its first token",
                         true,
+                        AttemptFailure::Broken,
                     );
                 }
                 if !started && !done && !self.head_sent() {
@@ -108,6 +109,7 @@ impl Call {
                             io,
                             "the provider's stream ended before its first token",
                             true,
+                            AttemptFailure::Broken,
                         );
                     }
                     let mut scratch = std::mem::take(&mut self.scratch);
@@ -169,6 +171,7 @@ impl Call {
                 io,
                 "the provider's connection broke mid-stream",
                 true,
+                AttemptFailure::Broken,
             ),
             Phase::AwaitingHead { .. } => {
                 let e = ApiError::new(
@@ -178,7 +181,13 @@ impl Call {
                 )
                 .with_code("upstream_error");
                 // Release already queued above.
-                self.retry(gateway, io, Response::from(&e), true)
+                self.retry(
+                    gateway,
+                    io,
+                    Response::from(&e),
+                    true,
+                    AttemptFailure::Broken,
+                )
             }
             _ => {
                 self.mark_if_answer_lost();
@@ -190,7 +199,13 @@ impl Call {
                 .with_code("upstream_error");
                 // A buffered answer has not reached the client: fall back.
                 // Release already queued above.
-                self.retry(gateway, io, Response::from(&e), true)
+                self.retry(
+                    gateway,
+                    io,
+                    Response::from(&e),
+                    true,
+                    AttemptFailure::Broken,
+                )
             }
         }
     }
@@ -204,6 +219,7 @@ impl Call {
         io: &mut Io<'_>,
         message: &str,
         released: bool,
+        cause: AttemptFailure,
     ) -> Option<Finished> {
         if matches!(
             self.phase,
@@ -217,8 +233,9 @@ impl Call {
             self.bank_reported_usage();
             self.stream = None;
             self.held.clear();
-            return self.retry(gateway, io, Response::from(&err), released);
+            return self.retry(gateway, io, Response::from(&err), released, cause);
         }
+        self.broke = Some(cause);
         Some(self.end_stream_with_error(io, message))
     }
 

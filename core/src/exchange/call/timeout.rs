@@ -83,7 +83,13 @@ impl Call {
                     "the provider did not answer in time",
                 )
                 .with_code("upstream_timeout");
-                self.retry(gateway, io, Response::from(&err), false)
+                self.retry(
+                    gateway,
+                    io,
+                    Response::from(&err),
+                    false,
+                    AttemptFailure::Timeout,
+                )
             }
             Phase::Buffering { .. } => {
                 // Nothing of a buffered answer reached the client: the next
@@ -95,12 +101,24 @@ impl Call {
                     "the provider stalled mid-response",
                 )
                 .with_code("upstream_timeout");
-                self.retry(gateway, io, Response::from(&err), false)
+                self.retry(
+                    gateway,
+                    io,
+                    Response::from(&err),
+                    false,
+                    AttemptFailure::Timeout,
+                )
             }
             Phase::Streaming { .. } => {
                 io.outputs
                     .push_back(Output::ReleaseUpstream { reuse: false });
-                self.fail_stream(gateway, io, "the provider stalled mid-stream", true)
+                self.fail_stream(
+                    gateway,
+                    io,
+                    "the provider stalled mid-stream",
+                    true,
+                    AttemptFailure::Timeout,
+                )
             }
             Phase::Relaying { .. } => Some(self.relay_abort(io)),
             _ => None,

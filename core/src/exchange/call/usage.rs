@@ -2,7 +2,7 @@
 //! gateway's estimate for an attempt cut short, and what earlier, failed
 //! attempts consumed.
 
-use super::{Call, CallKind, CallRequest, EarlierUsage, Finished, Phase};
+use super::{AttemptFailure, Call, CallKind, CallRequest, EarlierUsage, Finished, Phase};
 use crate::stream::ClientStream;
 use crate::usage::Usage;
 
@@ -96,6 +96,14 @@ impl Call {
     }
 
     pub(super) fn finished(&mut self, status: u16, complete: bool) -> Finished {
+        // The attempt that answered (or that the client abandoned) ends
+        // with the call: a provider's error status or a broken answer is
+        // its failure.
+        let failure = self.broke.take().or_else(|| {
+            (self.status != 0 && !(200..300).contains(&self.status))
+                .then_some(AttemptFailure::Status(self.status))
+        });
+        self.end_attempt(failure);
         // Taken, not cloned: the call is over.
         let dialect = self.dialect;
         let response_id = self
@@ -126,6 +134,12 @@ impl Call {
                 && (200..300).contains(&self.status)
                 && self.reported_usage().is_none(),
             abort: false,
+            attempts: self.attempts,
+            requested: self
+                .candidates
+                .first()
+                .map(|c| (c.provider, c.model.clone())),
+            dialect: self.dialect,
         }
     }
 }

@@ -60,8 +60,13 @@ fn connection_names(headers: &HeaderMap) -> Vec<String> {
 /// The client's headers that go to the provider, in order. Values that
 /// are not visible ASCII (obsolete `obs-text`) are dropped: they cannot be
 /// written back faithfully as text.
+/// A malformed `traceparent` is dropped, not forwarded (`crate::trace`).
 pub(crate) fn forwarded_request(headers: &HeaderMap) -> Vec<(String, String)> {
-    kept(headers, REQUEST_OWN)
+    let mut kept = kept(headers, REQUEST_OWN);
+    kept.retain(|(name, value)| {
+        !name.eq_ignore_ascii_case("traceparent") || crate::trace::traceparent(value).is_some()
+    });
+    kept
 }
 
 /// The provider's response headers that go to the client.
