@@ -167,14 +167,15 @@ fn a_whole_non_stream_request_stays_within_budget() {
     let used = allocs() - before;
     // Parsing the request head and body, routing, the upstream request, the
     // normalized response (rewritten in one pass, no tree) and the
-    // log/usage records: 72 when measured (108 through a `Value` tree).
+    // log/usage records: 72 when measured (108 through a `Value` tree),
+    // plus one for the access record's model asked (`AccessLog::requested`).
     assert!(
         used <= BUDGET,
         "{used} allocations for one non-stream request (budget {BUDGET})"
     );
 }
 
-const BUDGET: u64 = 72;
+const BUDGET: u64 = 73;
 
 /// The first (role), finish and usage-only chunks of a same-dialect stream
 /// are read for a few top-level fields, not parsed whole: their cost is a

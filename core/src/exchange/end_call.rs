@@ -17,22 +17,27 @@ impl Exchange {
                 .get(index)
                 .map_or_else(String::new, |p| p.name.clone())
         };
+        let label = |provider: usize, model: &str| {
+            let name = self
+                .gateway
+                .providers()
+                .get(provider)
+                .map_or("", |p| p.name.as_str());
+            // Sized at once: `format!` would grow it piece by piece.
+            let mut label = String::with_capacity(name.len() + 1 + model.len());
+            label.push_str(name);
+            label.push('/');
+            label.push_str(model);
+            label
+        };
         let served = match (finished.provider, &finished.model) {
-            (Some(provider), Some(model)) => {
-                let name = self
-                    .gateway
-                    .providers()
-                    .get(provider)
-                    .map_or("", |p| p.name.as_str());
-                // Sized at once: `format!` would grow it piece by piece.
-                let mut served = String::with_capacity(name.len() + 1 + model.len());
-                served.push_str(name);
-                served.push('/');
-                served.push_str(model);
-                Some(served)
-            }
+            (Some(provider), Some(model)) => Some(label(provider, model)),
             _ => None,
         };
+        let requested = calling
+            .call
+            .requested()
+            .map(|c| label(c.provider, &c.model));
         // The access record goes out after the usage records: it ends the
         // request for the host, which then gives back what is left of the
         // credit reserved for it (see `Output::Reserve`).
@@ -44,10 +49,7 @@ impl Exchange {
             caller: calling.caller,
             request_id: calling.request_id,
             model: served,
-            requested: finished
-                .requested
-                .as_ref()
-                .map(|(provider, model)| format!("{}/{model}", provider_name(*provider))),
+            requested,
             dialect: Some(finished.dialect),
             stream: finished.stream,
             attempts: finished.attempts,

@@ -134,6 +134,17 @@ pub struct KeyCreateArgs {
     pub expires_at: Option<String>,
 }
 
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; the access line only at `debug`.
+    #[default]
+    Text,
+    /// One JSON object per line: every request's access record at `info`,
+    /// other messages as `{"ts", "level", "target", "message"}`.
+    Json,
+}
+
 /// `--runtime`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum RuntimeChoice {
@@ -186,6 +197,15 @@ pub struct ServeArgs {
         help_heading = "Server"
     )]
     pub log_level: String,
+    /// Log format: text, or json (one object per request, see README).
+    #[arg(
+        long,
+        env = "AROUTER_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        help_heading = "Server"
+    )]
+    pub log_format: LogFormat,
     /// A key valid on every endpoint, management included. Without it (and
     /// without stored keys) every request is refused.
     #[arg(

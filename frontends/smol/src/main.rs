@@ -8,7 +8,7 @@ mod tcp;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use arouter_host::cli::{Cli, Command};
+use arouter_host::cli::{Cli, Command, LogFormat};
 use arouter_host::driver::Shared;
 use arouter_host::shutdown::Shutdown;
 use arouter_host::{Config, Host};
@@ -26,7 +26,14 @@ fn main() -> ExitCode {
         "" => "info",
         level => level,
     };
-    env_logger::Builder::new().parse_filters(filter).init();
+    let mut logger = env_logger::Builder::new();
+    logger.parse_filters(filter);
+    if let Command::Serve(args) = &cli.command {
+        if args.log_format == LogFormat::Json {
+            logger.format(json_log_line);
+        }
+    }
+    logger.init();
     match cli.command {
         Command::Serve(args) => match serve(&args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -41,6 +48,26 @@ fn main() -> ExitCode {
             arouter_host::accounts::cli::run_credits(&args, now()),
         ),
     }
+}
+
+/// `--log-format json`: an access record is already one JSON object (see
+/// `arouter_host::driver`); any other message becomes one.
+fn json_log_line(
+    out: &mut env_logger::fmt::Formatter,
+    record: &log::Record<'_>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    if record.target() == "access" {
+        return writeln!(out, "{}", record.args());
+    }
+    let line = serde_json::json!({
+        "type": "log",
+        "ts": out.timestamp_millis().to_string(),
+        "level": record.level().as_str(),
+        "target": record.target(),
+        "message": record.args().to_string(),
+    });
+    writeln!(out, "{line}")
 }
 
 fn now() -> i64 {

@@ -134,8 +134,6 @@ pub(crate) struct Finished {
     pub abort: bool,
     /// The attempts that went upstream, in order.
     pub attempts: Attempts,
-    /// The first candidate (provider index, model): what was asked for.
-    pub requested: Option<(usize, String)>,
     /// The client's dialect.
     pub dialect: Dialect,
 }
@@ -326,6 +324,11 @@ impl Call {
             broke: None,
             traceparent: None,
         }
+    }
+
+    /// The first candidate: what the request asked for, as routed.
+    pub(crate) fn requested(&self) -> Option<&Candidate> {
+        self.candidates.first()
     }
 
     /// Passes the client's trace context (W3C `traceparent`) to providers.

@@ -135,10 +135,6 @@ impl Call {
                 && self.reported_usage().is_none(),
             abort: false,
             attempts: self.attempts,
-            requested: self
-                .candidates
-                .first()
-                .map(|c| (c.provider, c.model.clone())),
             dialect: self.dialect,
         }
     }

@@ -98,6 +98,8 @@ pub struct Config {
     /// balance (credits added through `POST /api/v1/balance` or `arouter
     /// credits add`); off, only keys' own limits are enforced.
     pub prepaid: bool,
+    /// `--log-format`: how the access record is written.
+    pub log_format: crate::cli::LogFormat,
 }
 
 impl std::fmt::Debug for Config {
@@ -181,6 +183,7 @@ impl Config {
             refuse_unpriced_models: file.refuse_unpriced_models,
             default_rate_limit,
             prepaid: file.billing.prepaid,
+            log_format: args.log_format,
         })
     }
 

@@ -11,6 +11,7 @@ use futures_lite::{AsyncReadExt, FutureExt};
 use super::io::{linger_close, unix_ms, write_within, Pending, READ_BUF, READ_START};
 use super::record::record;
 use super::runtime::{Runtime, Timer};
+use super::tally::Tally;
 use super::Worker;
 use crate::accounts;
 use crate::ledger::Held;
@@ -66,6 +67,8 @@ struct Conn<'a, R: Runtime> {
     /// charged by its usage records, given back at its access record or
     /// when the connection ends (dropped with it).
     held: Held,
+    /// The request in progress, for its access record.
+    tally: Tally,
 }
 
 fn unix_secs() -> i64 {
@@ -102,6 +105,7 @@ pub async fn serve<R: Runtime>(client: R::Tcp, worker: &Worker<R>) {
         armed: None,
         stop: shutdown::Waiter::default(),
         held: Held::default(),
+        tally: Tally::default(),
     };
     conn.run().await;
 }
@@ -146,6 +150,7 @@ impl<'a, R: Runtime> Conn<'a, R> {
             }
             match self.exchange.poll_output(&mut self.out) {
                 Output::TransmitDownstream => {
+                    self.tally.wrote();
                     let written = match self.client.as_mut() {
                         Some(client) => {
                             let stall = self.worker.settings.write_stall;
@@ -229,7 +234,7 @@ impl<'a, R: Runtime> Conn<'a, R> {
                             unix_secs(),
                         );
                     }
-                    record(self.worker, event);
+                    record(self.worker, event, &mut self.tally);
                     if ends_request {
                         self.held = Held::default();
                     }

@@ -10,11 +10,13 @@
 //! path takes no lock. What all threads share sits in `Shared` behind an
 //! `Arc` and is read-only or atomic, by the rule in [`crate::shard`].
 
+mod access;
 mod conn;
 mod io;
 mod record;
 pub mod runtime;
 mod serve;
+mod tally;
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;

@@ -5,26 +5,41 @@ use std::time::Instant;
 
 use arouter_core::exchange::Event;
 
+use super::access::json_line;
 use super::io::unix_ms;
 use super::runtime::Runtime;
+use super::tally::Tally;
 use super::Worker;
+use crate::cli::LogFormat;
 use crate::recorder::{Buffered, FLUSH_EVERY};
 
-pub fn record<R: Runtime>(worker: &Worker<R>, event: Event) {
+/// Records `event`; `tally` gathers the request's usage until its access
+/// record, which resets it.
+pub fn record<R: Runtime>(worker: &Worker<R>, event: Event, tally: &mut Tally) {
     match event {
-        Event::Access(log) => log::debug!(
-            target: "access",
-            "{} {} {} {} key={} id={} model={} {}ms",
-            log.method,
-            log.path,
-            log.status,
-            log.endpoint,
-            log.caller,
-            log.request_id,
-            log.model.as_deref().unwrap_or("-"),
-            log.finished.since(log.started)
-        ),
+        Event::Access(log) if worker.shared.host.config.log_format == LogFormat::Json => {
+            let started = worker.shared.clock.instant(log.started);
+            let gateway = &worker.shared.host.gateway;
+            log::info!(target: "access", "{}", json_line(&log, tally, started, gateway));
+            *tally = Tally::default();
+        }
+        Event::Access(log) => {
+            log::debug!(
+                target: "access",
+                "{} {} {} {} key={} id={} model={} {}ms",
+                log.method,
+                log.path,
+                log.status,
+                log.endpoint,
+                log.caller,
+                log.request_id,
+                log.model.as_deref().unwrap_or("-"),
+                log.finished.since(log.started)
+            );
+            *tally = Tally::default();
+        }
         Event::Usage(usage) => {
+            tally.add(&usage);
             log::debug!(
                 target: "usage",
                 "{}/{} prompt={} completion={} complete={}",
