@@ -199,6 +199,13 @@ fn seed_routes() {
         ),
         (
             Method::GET,
+            "/metrics",
+            Endpoint::Metrics,
+            Dialect::OpenAi,
+            Scope::Management,
+        ),
+        (
+            Method::GET,
             "/api/v1/transactions",
             Endpoint::Transactions,
             Dialect::OpenAi,

@@ -58,6 +58,7 @@ SERVED = [
     ("get", "/api/v1/credits"),
     ("get", "/api/v1/transactions"),
     ("get", "/api/v1/generation"),
+    ("get", "/metrics"),
     # OpenRouter's paths for the OpenAI routes
     ("post", "/api/v1/chat/completions"),
     ("post", "/api/v1/embeddings"),

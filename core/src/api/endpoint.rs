@@ -92,6 +92,8 @@ pub enum Endpoint<'a> {
     Transactions,
     /// `GET /api/v1/generation?id=`: one call's record.
     Generation,
+    /// `GET /metrics`: the Prometheus exposition (a management key).
+    Metrics,
     /// `/{provider}/{rest}`: raw pass-through to a configured provider;
     /// the gateway's own errors on it are in the provider's dialect.
     ProviderProxy {
@@ -131,7 +133,8 @@ impl Endpoint<'_> {
             | Endpoint::DeleteKey(_)
             | Endpoint::Balance
             | Endpoint::AddCredits
-            | Endpoint::Credits => Scope::Management,
+            | Endpoint::Credits
+            | Endpoint::Metrics => Scope::Management,
             _ => Scope::Inference,
         }
     }
@@ -165,6 +168,7 @@ impl Endpoint<'_> {
             Endpoint::Credits => "credits",
             Endpoint::Transactions => "transactions",
             Endpoint::Generation => "generation",
+            Endpoint::Metrics => "metrics",
             Endpoint::ProviderProxy { .. } => "provider_proxy",
         }
     }
@@ -259,6 +263,7 @@ pub fn classify<'a>(
         "/api/v1/credits" => return get(method, Endpoint::Credits, path),
         "/api/v1/transactions" => return get(method, Endpoint::Transactions, path),
         "/api/v1/generation" => return get(method, Endpoint::Generation, path),
+        "/metrics" => return get(method, Endpoint::Metrics, path),
         _ => {}
     }
     if let Some(rest) = path.strip_prefix("/dashboard") {

@@ -14,7 +14,7 @@ mod types;
 
 pub use allowlist::{AllowlistError, ModelAllowlist};
 pub use parse::{interval as parse_interval, parse};
-pub use render::render;
+pub use render::{render, METRICS_CONTENT_TYPE};
 pub use timestamp::{format_rfc3339, parse_rfc3339};
 pub use transactions::{
     Cursor, TransactionKind, TransactionPage, TransactionQuery, TransactionStatus, TransactionView,

@@ -60,6 +60,7 @@ pub fn parse(
             shape: CreditsShape::Balance,
         },
         Endpoint::AddCredits => super::credits::add(body)?,
+        Endpoint::Metrics => ManageRequest::Metrics,
         _ => return Ok(None),
     };
     Ok(Some(request))

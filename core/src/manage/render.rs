@@ -8,6 +8,9 @@ use serde_json::{json, Map, Value};
 use super::{format_rfc3339, KeyView, ManageAnswer, ManageError, ManageResult, RateLimitSpec};
 use crate::api::{ApiError, Dialect, ErrorKind, Response};
 
+/// Prometheus' text exposition format, version 0.0.4.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 /// The one workspace every key belongs to.
 const WORKSPACE_ID: &str = "default";
 
@@ -17,6 +20,11 @@ pub fn render(result: ManageResult) -> Response {
         Ok(answer @ ManageAnswer::Created { .. }) => {
             Response::json(201, to_vec(&answer_body(answer)))
         }
+        Ok(ManageAnswer::Metrics(text)) => Response {
+            status: 200,
+            headers: vec![("Content-Type", METRICS_CONTENT_TYPE.to_string())],
+            body: text.into_bytes(),
+        },
         Ok(answer) => Response::json(200, to_vec(&answer_body(answer))),
         Err(err) => Response::from(&error(err)),
     }
@@ -40,6 +48,8 @@ fn answer_body(answer: ManageAnswer) -> Value {
         ManageAnswer::Transactions(page) => super::transactions::page_json(&page),
         ManageAnswer::Generation(row) => super::transactions::generation_json(&row),
         ManageAnswer::Credits { shape, totals } => super::credits::render(shape, totals),
+        // Rendered as text by `render`.
+        ManageAnswer::Metrics(_) => Value::Null,
     }
 }
 

@@ -50,6 +50,8 @@ pub enum ManageRequest {
         amount_micros: u64,
         note: Option<String>,
     },
+    /// `GET /metrics`: the host's metrics in Prometheus' text format.
+    Metrics,
 }
 
 /// Which answer a credits request gets.
@@ -202,6 +204,8 @@ pub enum ManageAnswer {
         shape: CreditsShape,
         totals: CreditTotals,
     },
+    /// The Prometheus text exposition, rendered by the host.
+    Metrics(String),
 }
 
 /// Why the host could not carry a request out.

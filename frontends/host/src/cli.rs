@@ -159,6 +159,11 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "AROUTER_LISTEN", help_heading = "Server")]
     pub listen: Option<String>,
+    /// Serve `GET /metrics` (Prometheus) on this address too, without a
+    /// key: for a scraper on a private network. On the main address it
+    /// always needs a management key.
+    #[arg(long, env = "AROUTER_METRICS_LISTEN", help_heading = "Server")]
+    pub metrics_listen: Option<String>,
     /// Directory for the embedded store (SQLite), created on first start [default: ./arouter-data].
     #[arg(long, env = "AROUTER_DATA_DIR", help_heading = "Server")]
     pub data_dir: Option<PathBuf>,

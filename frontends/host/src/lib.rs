@@ -12,6 +12,7 @@ pub mod driver;
 pub mod key_rules;
 pub mod keys;
 pub mod ledger;
+pub mod metrics;
 pub mod pricing;
 pub mod recorder;
 pub mod shard;
@@ -38,6 +39,8 @@ pub struct Host {
     pub ledger: ledger::Ledger,
     pub store: Arc<dyn store::Store>,
     pub recorder: recorder::Recorder,
+    /// Every serving thread's metrics (`GET /metrics`).
+    pub metrics: metrics::Metrics,
     /// Rate-limits the warnings about providers that cannot be reached.
     pub unreachable: unreachable::Unreachable,
     /// Tells this process's request ids from another's: the start time
@@ -80,6 +83,7 @@ impl Host {
             .map_or(0, |d| d.as_millis());
         let instance = format!("{started_ms:x}{:x}", std::process::id());
         let recorder = recorder::Recorder::start(store.clone(), &instance);
+        let metrics = metrics::Metrics::new(&gateway);
         Ok(Host {
             config,
             gateway,
@@ -87,6 +91,7 @@ impl Host {
             ledger,
             store,
             recorder,
+            metrics,
             unreachable: unreachable::Unreachable::default(),
             instance,
             connections: AtomicU64::new(0),
@@ -98,6 +103,13 @@ impl Host {
     pub fn request_id_prefix(&self) -> String {
         let n = self.connections.fetch_add(1, Ordering::Relaxed);
         format!("req-{}-{n:x}-", self.instance)
+    }
+
+    /// The Prometheus exposition of this process's metrics.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render(metrics::Process {
+            store_queue: self.recorder.queued(),
+        })
     }
 
     /// Flushes what must not be lost (queued usage) before exit; call it

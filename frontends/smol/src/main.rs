@@ -115,6 +115,10 @@ fn serve(args: &arouter_host::cli::ServeArgs) -> Result<(), String> {
         },
         host.gateway.models().len()
     );
+    if let Some(metrics_addr) = &host.config.metrics_listen {
+        let bound = arouter_host::metrics::listen::spawn(metrics_addr, host.clone())?;
+        log::info!("metrics (no key) on http://{bound}/metrics");
+    }
     let shutdown = Arc::new(Shutdown::default());
     {
         let shutdown = shutdown.clone();

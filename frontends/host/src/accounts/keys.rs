@@ -68,11 +68,13 @@ pub(super) fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageRe
             Ok(ManageAnswer::Deleted)
         }
         ManageRequest::CurrentKey { caller } => current(host, caller, now),
-        // Routed to `transactions` and `credits` by `accounts::execute`.
+        // Routed to `transactions`, `credits` and the metrics by
+        // `accounts::execute`.
         ManageRequest::ListTransactions { .. }
         | ManageRequest::GetGeneration { .. }
         | ManageRequest::Credits { .. }
-        | ManageRequest::AddCredits { .. } => Err(ManageError::Unavailable),
+        | ManageRequest::AddCredits { .. }
+        | ManageRequest::Metrics => Err(ManageError::Unavailable),
     }
 }
 

@@ -37,6 +37,9 @@ pub fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageResult {
             amount_micros,
             note,
         } => credits::add(host, amount_micros, note, now),
+        ManageRequest::Metrics => Ok(arouter_core::manage::ManageAnswer::Metrics(
+            host.metrics_text(),
+        )),
         other => keys::execute(host, other, now),
     }
 }

@@ -13,6 +13,8 @@ use crate::pricing::PriceOverride;
 #[serde(deny_unknown_fields)]
 pub(super) struct FileConfig {
     pub listen: Option<String>,
+    /// `/metrics` without a key on an address of its own.
+    pub metrics_listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub default_model: Option<String>,
     /// The default per-key rate limit, `"60/60s"`.

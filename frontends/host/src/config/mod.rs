@@ -72,6 +72,8 @@ impl std::fmt::Debug for ProviderConfig {
 #[derive(Clone)]
 pub struct Config {
     pub listen: String,
+    /// `--metrics-listen`: `/metrics` without a key on this address.
+    pub metrics_listen: Option<String>,
     pub data_dir: PathBuf,
     pub master_key: Option<String>,
     pub default_model: Option<String>,
@@ -106,6 +108,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field("data_dir", &self.data_dir)
             .field(
                 "master_key",
@@ -158,6 +161,7 @@ impl Config {
                 .clone()
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
+            metrics_listen: non_empty(&args.metrics_listen).or(file.metrics_listen),
             data_dir: args
                 .data_dir
                 .clone()

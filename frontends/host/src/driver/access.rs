@@ -13,8 +13,14 @@ use serde_json::{json, Value};
 use super::tally::Tally;
 
 /// `started` is when the request's first byte arrived, as an `Instant`;
-/// called when the request's answer has been written.
-pub fn json_line(log: &AccessLog, tally: &Tally, started: Instant, gateway: &Gateway) -> String {
+/// `now` is when its answer had been written.
+pub fn json_line(
+    log: &AccessLog,
+    tally: &Tally,
+    started: Instant,
+    now: Instant,
+    gateway: &Gateway,
+) -> String {
     let ms = |at: Instant| at.saturating_duration_since(started).as_secs_f64() * 1000.0;
     let (provider, model) = match log.model.as_deref().map(|m| m.split_once('/')) {
         Some(Some((provider, model))) => (Some(provider), Some(model)),
@@ -56,9 +62,10 @@ pub fn json_line(log: &AccessLog, tally: &Tally, started: Instant, gateway: &Gat
         "tokens_in": tally.tokens_in,
         "tokens_out": tally.tokens_out,
         "cost_usd": MicroUsd(tally.cost).as_usd(),
-        // Measured here, not from the core's ticks: the answer's last
-        // bytes were written before its access record, so TTFT ≤ latency.
-        "latency_ms": ms(Instant::now()),
+        // Measured by the host, not from the core's ticks: the answer's
+        // last bytes were written before its access record, so TTFT ≤
+        // latency.
+        "latency_ms": ms(now),
         "ttft_ms": tally.first_write.map(ms),
         "app_referer": tally.referer,
         "app_title": tally.title,

@@ -15,6 +15,7 @@ use super::tally::Tally;
 use super::Worker;
 use crate::accounts;
 use crate::ledger::Held;
+use crate::metrics::LocalMetrics;
 use crate::shutdown;
 use crate::upstream::Upstream;
 
@@ -69,6 +70,39 @@ struct Conn<'a, R: Runtime> {
     held: Held,
     /// The request in progress, for its access record.
     tally: Tally,
+    /// Whether the in-flight gauge counts a request of this connection.
+    in_flight: InFlight<'a>,
+}
+
+/// A connection's share of the in-flight gauge: one while a request is
+/// being read or answered (from its first bytes taken to its access
+/// record), given back if the connection ends in between. Pipelined
+/// requests read in one go count as one until the first is answered.
+struct InFlight<'a> {
+    metrics: &'a LocalMetrics,
+    counted: bool,
+}
+
+impl InFlight<'_> {
+    fn start(&mut self) {
+        if !self.counted {
+            self.counted = true;
+            self.metrics.in_flight(1);
+        }
+    }
+
+    fn end(&mut self) {
+        if self.counted {
+            self.counted = false;
+            self.metrics.in_flight(-1);
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.end();
+    }
 }
 
 fn unix_secs() -> i64 {
@@ -106,6 +140,10 @@ pub async fn serve<R: Runtime>(client: R::Tcp, worker: &Worker<R>) {
         stop: shutdown::Waiter::default(),
         held: Held::default(),
         tally: Tally::default(),
+        in_flight: InFlight {
+            metrics: &worker.metrics,
+            counted: false,
+        },
     };
     conn.run().await;
 }
@@ -220,8 +258,14 @@ impl<'a, R: Runtime> Conn<'a, R> {
                     let now = self.now();
                     self.input(Input::Reserved(now, result));
                 }
-                Output::ConnectUpstream { provider, fresh } => self.connect(provider, fresh),
-                Output::ReleaseUpstream { reuse } => self.release(reuse),
+                Output::ConnectUpstream { provider, fresh } => {
+                    self.tally.upstream_connect();
+                    self.connect(provider, fresh);
+                }
+                Output::ReleaseUpstream { reuse } => {
+                    self.tally.upstream_release();
+                    self.release(reuse);
+                }
                 Output::Event(event) => {
                     let host = &shared.host;
                     let ends_request = matches!(event, Event::Access(_));
@@ -237,6 +281,7 @@ impl<'a, R: Runtime> Conn<'a, R> {
                     record(self.worker, event, &mut self.tally);
                     if ends_request {
                         self.held = Held::default();
+                        self.in_flight.end();
                     }
                 }
                 Output::Close => {
@@ -340,6 +385,7 @@ impl<'a, R: Runtime> Conn<'a, R> {
                 .ok()?;
             self.down.start += taken;
             if taken > 0 {
+                self.in_flight.start();
                 return Some(true);
             }
         }

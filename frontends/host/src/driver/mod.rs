@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::keys::KeyView;
+use crate::metrics::LocalMetrics;
 use crate::recorder::LocalRecorder;
 use crate::shutdown::Shutdown;
 use crate::upstream::tls::TlsClients;
@@ -31,6 +32,7 @@ use crate::upstream::Pool;
 use crate::Host;
 use runtime::Runtime;
 
+pub use access::dialect_name;
 pub use serve::{serve_thread, thread_count};
 
 /// The settings the driver needs (from `Config`).
@@ -75,22 +77,27 @@ pub struct Worker<R: Runtime> {
     pub keys: KeyView,
     /// This thread's usage buffer.
     pub recorder: LocalRecorder,
+    /// This thread's metrics cells.
+    pub metrics: LocalMetrics,
     pub settings: Settings,
 }
 
 impl<R: Runtime> Worker<R> {
     pub fn new(rt: R, shared: Arc<Shared>) -> Worker<R> {
         let config = &shared.host.config;
+        let metrics = shared.host.metrics.local();
         let pool = Pool::new(
             rt.clone(),
             shared.host.gateway.clone(),
             shared.tls.clone(),
             config.pool_limits(),
-        );
+        )
+        .with_metrics(metrics.cells.clone());
         let settings = config.driver_settings();
         Worker {
             keys: shared.host.keys.view(),
             recorder: shared.host.recorder.local(),
+            metrics,
             rt,
             shared,
             pool,

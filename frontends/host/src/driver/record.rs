@@ -17,29 +17,35 @@ use crate::recorder::{Buffered, FLUSH_EVERY};
 /// record, which resets it.
 pub fn record<R: Runtime>(worker: &Worker<R>, event: Event, tally: &mut Tally) {
     match event {
-        Event::Access(log) if worker.shared.host.config.log_format == LogFormat::Json => {
-            let started = worker.shared.clock.instant(log.started);
-            let gateway = &worker.shared.host.gateway;
-            log::info!(target: "access", "{}", json_line(&log, tally, started, gateway));
-            *tally = Tally::default();
-        }
         Event::Access(log) => {
-            log::debug!(
-                target: "access",
-                "{} {} {} {} key={} id={} model={} {}ms",
-                log.method,
-                log.path,
-                log.status,
-                log.endpoint,
-                log.caller,
-                log.request_id,
-                log.model.as_deref().unwrap_or("-"),
-                log.finished.since(log.started)
-            );
+            // The answer's last bytes were written before its access
+            // record, so TTFT never exceeds the latency measured here.
+            let now = Instant::now();
+            let started = worker.shared.clock.instant(log.started);
+            worker.metrics.request(&log, tally.timings(started, now));
+            if worker.shared.host.config.log_format == LogFormat::Json {
+                let gateway = &worker.shared.host.gateway;
+                let line = json_line(&log, tally, started, now, gateway);
+                log::info!(target: "access", "{line}");
+            } else {
+                log::debug!(
+                    target: "access",
+                    "{} {} {} {} key={} id={} model={} {}ms",
+                    log.method,
+                    log.path,
+                    log.status,
+                    log.endpoint,
+                    log.caller,
+                    log.request_id,
+                    log.model.as_deref().unwrap_or("-"),
+                    log.finished.since(log.started)
+                );
+            }
             *tally = Tally::default();
         }
         Event::Usage(usage) => {
             tally.add(&usage);
+            worker.metrics.usage(&usage);
             log::debug!(
                 target: "usage",
                 "{}/{} prompt={} completion={} complete={}",

@@ -30,6 +30,7 @@ struct Active<R: Runtime>(Rc<Worker<R>>);
 impl<R: Runtime> Active<R> {
     fn new(worker: Rc<Worker<R>>) -> Active<R> {
         worker.shared.active.fetch_add(1, Ordering::SeqCst);
+        worker.metrics.connection(1);
         Active(worker)
     }
 }
@@ -37,6 +38,7 @@ impl<R: Runtime> Active<R> {
 impl<R: Runtime> Drop for Active<R> {
     fn drop(&mut self) {
         self.0.shared.active.fetch_sub(1, Ordering::SeqCst);
+        self.0.metrics.connection(-1);
     }
 }
 

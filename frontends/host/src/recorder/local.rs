@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use arouter_core::exchange::UsageRecord;
 
+use super::writer::Stats;
 use super::{transaction, Msg, BATCH};
 use crate::pricing::UnpricedWarnings;
 use crate::store::Transaction;
@@ -34,6 +35,8 @@ pub enum Buffered {
 struct Buffer {
     items: RefCell<Vec<Transaction>>,
     sender: Sender<Msg>,
+    /// The writer's counts: what is handed over is counted once per batch.
+    stats: Arc<Stats>,
     /// The process-wide once-per-model warning about unpriced models (it
     /// takes a lock), asked only the first time this worker sees a model.
     unpriced: Arc<UnpricedWarnings>,
@@ -47,6 +50,7 @@ struct Buffer {
 impl LocalRecorder {
     pub(super) fn new(
         sender: Sender<Msg>,
+        stats: Arc<Stats>,
         unpriced: Arc<UnpricedWarnings>,
         id_prefix: String,
     ) -> Self {
@@ -54,6 +58,7 @@ impl LocalRecorder {
             inner: Rc::new(Buffer {
                 items: RefCell::new(Vec::with_capacity(BATCH)),
                 sender,
+                stats,
                 unpriced,
                 unpriced_seen: RefCell::default(),
                 id_prefix,
@@ -132,6 +137,7 @@ impl Buffer {
 
     fn send(&self, batch: Vec<Transaction>) {
         let n = batch.len();
+        self.stats.sent(n);
         if self.sender.send(Msg::Batch(batch)).is_err() {
             log::error!("usage recorder is closed; {n} transaction(s) were not stored");
         }

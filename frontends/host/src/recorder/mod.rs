@@ -89,6 +89,7 @@ impl Recorder {
         let worker = self.workers.fetch_add(1, Ordering::Relaxed);
         LocalRecorder::new(
             self.sender.clone(),
+            self.stats.clone(),
             self.unpriced.clone(),
             format!("{}-{worker:x}-", self.instance),
         )
@@ -97,6 +98,11 @@ impl Recorder {
     /// Counts of what the writer did so far.
     pub fn stats(&self) -> RecorderStats {
         self.stats.snapshot()
+    }
+
+    /// Records handed to the writer and not yet committed (nor dropped).
+    pub fn queued(&self) -> u64 {
+        self.stats.queued()
     }
 
     /// Commits everything sent so far and stops the writer. Call it after

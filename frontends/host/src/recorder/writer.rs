@@ -42,12 +42,24 @@ pub struct RecorderStats {
 
 #[derive(Default)]
 pub(super) struct Stats {
+    /// Rows workers handed over (once per batch, not per request).
+    sent: AtomicU64,
     stored: AtomicU64,
     failed_commits: AtomicU64,
     dropped: AtomicU64,
 }
 
 impl Stats {
+    pub(super) fn sent(&self, rows: usize) {
+        self.sent.fetch_add(rows as u64, Ordering::Relaxed);
+    }
+
+    /// Rows sent and neither committed nor dropped yet.
+    pub(super) fn queued(&self) -> u64 {
+        let done = self.stored.load(Ordering::Relaxed) + self.dropped.load(Ordering::Relaxed);
+        self.sent.load(Ordering::Relaxed).saturating_sub(done)
+    }
+
     pub(super) fn snapshot(&self) -> RecorderStats {
         RecorderStats {
             stored: self.stored.load(Ordering::Relaxed),

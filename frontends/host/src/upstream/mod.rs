@@ -9,6 +9,7 @@ pub mod tls;
 use std::cell::RefCell;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use futures_lite::FutureExt;
 use futures_rustls::rustls::pki_types::ServerName;
 
 use crate::driver::runtime::Runtime;
+use crate::metrics::{shift, ThreadCells};
 pub use stream::Stream;
 use tls::TlsClients;
 
@@ -42,6 +44,34 @@ type Idle<S> = Vec<(Stream<S>, Instant)>;
 pub struct Upstream<S> {
     pub provider: usize,
     pub stream: Stream<S>,
+    /// Counts it in the busy gauge while it is out of the pool.
+    _busy: Busy,
+}
+
+/// One connection's share of its thread's busy gauge for its provider.
+struct Busy {
+    cells: Option<Arc<ThreadCells>>,
+    provider: usize,
+}
+
+impl Busy {
+    fn new(cells: &Option<Arc<ThreadCells>>, provider: usize) -> Busy {
+        if let Some(cells) = cells {
+            shift(&cells.provider(Some(provider)).pool_busy, 1);
+        }
+        Busy {
+            cells: cells.clone(),
+            provider,
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Some(cells) = &self.cells {
+            shift(&cells.provider(Some(self.provider)).pool_busy, -1);
+        }
+    }
 }
 
 pub struct Pool<R: Runtime> {
@@ -54,6 +84,8 @@ pub struct Pool<R: Runtime> {
     returned: Event,
     tls: Arc<TlsClients>,
     gateway: Arc<Gateway>,
+    /// This thread's metrics: idle and busy connections per provider.
+    cells: Option<Arc<ThreadCells>>,
 }
 
 impl<R: Runtime> Pool<R> {
@@ -65,6 +97,21 @@ impl<R: Runtime> Pool<R> {
             returned: Event::new(),
             tls,
             gateway,
+            cells: None,
+        }
+    }
+
+    /// Keeps the idle and busy gauges of `cells` up to date.
+    pub fn with_metrics(mut self, cells: Arc<ThreadCells>) -> Self {
+        self.cells = Some(cells);
+        self
+    }
+
+    /// The idle gauge of `provider` after its slot changed.
+    fn idle_now(&self, provider: usize, idle: usize) {
+        if let Some(cells) = &self.cells {
+            let gauge = &cells.provider(Some(provider)).pool_idle;
+            gauge.store(i64::try_from(idle).unwrap_or(i64::MAX), Ordering::Relaxed);
         }
     }
 
@@ -75,8 +122,16 @@ impl<R: Runtime> Pool<R> {
         // The reaper may not have run yet: drop the expired ones.
         let max_age = self.limits.max_idle_age;
         slot.retain(|(_, since)| since.elapsed() < max_age);
-        let (stream, _) = slot.pop()?;
-        Some(Upstream { provider, stream })
+        let taken = slot.pop();
+        let left = slot.len();
+        drop(idle);
+        self.idle_now(provider, left);
+        let (stream, _) = taken?;
+        Some(Upstream {
+            provider,
+            stream,
+            _busy: Busy::new(&self.cells, provider),
+        })
     }
 
     /// A new connection to `provider`, within the connect timeout.
@@ -87,7 +142,11 @@ impl<R: Runtime> Pool<R> {
             Err(ConnectError::Timeout)
         };
         let stream = self.open(provider).or(timeout).await?;
-        Ok(Upstream { provider, stream })
+        Ok(Upstream {
+            provider,
+            stream,
+            _busy: Busy::new(&self.cells, provider),
+        })
     }
 
     async fn open(&self, provider: usize) -> Result<Stream<R::Tcp>, ConnectError> {
@@ -133,10 +192,15 @@ impl<R: Runtime> Pool<R> {
 
     /// Returns a healthy connection for reuse.
     pub fn put(&self, upstream: Upstream<R::Tcp>) {
-        if let Some(slot) = self.idle.borrow_mut().get_mut(upstream.provider) {
+        let provider = upstream.provider;
+        let idle = self.idle.borrow_mut().get_mut(provider).map(|slot| {
             if slot.len() < self.limits.max_idle {
                 slot.push((upstream.stream, Instant::now()));
             }
+            slot.len()
+        });
+        if let Some(idle) = idle {
+            self.idle_now(provider, idle);
         }
         self.returned.notify(1);
     }
@@ -163,8 +227,9 @@ impl<R: Runtime> Pool<R> {
     fn reap(&self, now: Instant) -> Option<Instant> {
         let max_age = self.limits.max_idle_age;
         let mut next: Option<Instant> = None;
-        for slot in self.idle.borrow_mut().iter_mut() {
+        for (provider, slot) in self.idle.borrow_mut().iter_mut().enumerate() {
             slot.retain(|(_, since)| now.saturating_duration_since(*since) < max_age);
+            self.idle_now(provider, slot.len());
             if let Some((_, oldest)) = slot.first() {
                 let expiry = *oldest + max_age;
                 next = Some(next.map_or(expiry, |n| n.min(expiry)));
