@@ -72,6 +72,13 @@ fn seed_routes() {
             Scope::Inference,
         ),
         (
+            Method::POST,
+            "/v1/responses",
+            Endpoint::Responses,
+            Dialect::Responses,
+            Scope::Inference,
+        ),
+        (
             Method::GET,
             "/v1/models",
             Endpoint::ListModels(Dialect::OpenAi),
@@ -546,10 +553,15 @@ fn openrouter_base_url_aliases_are_the_v1_handlers() {
             "/v1/chat/completions",
         ),
         (Method::POST, "/api/v1/embeddings", "/v1/embeddings"),
+        (Method::POST, "/api/v1/responses", "/v1/responses"),
     ] {
         let endpoint = ok(method.clone(), alias);
         assert_eq!(endpoint, ok(method.clone(), plain), "{alias}");
-        assert_eq!(endpoint.dialect(), Dialect::OpenAi, "{alias}");
+        assert_eq!(
+            endpoint.dialect(),
+            ok(method.clone(), plain).dialect(),
+            "{alias}"
+        );
         assert_eq!(endpoint.scope(), Scope::Inference, "{alias}");
     }
     // The model list is OpenRouter's own shape there (any key may read

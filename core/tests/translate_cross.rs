@@ -91,6 +91,7 @@ fn upstream_from(client: Dialect, provider: &str, req: &ChatRequest) -> Value {
             Dialect::OpenAi => ProviderKind::OpenAi,
             Dialect::Anthropic => ProviderKind::Anthropic,
             Dialect::Google => ProviderKind::Gemini,
+            Dialect::Responses => panic!("Responses clients: see translate_responses.rs"),
         },
         req,
     );
@@ -98,6 +99,7 @@ fn upstream_from(client: Dialect, provider: &str, req: &ChatRequest) -> Value {
         Dialect::OpenAi => openai::canonical::decode_request(&client_form),
         Dialect::Anthropic => anthropic::decode_request(None, &client_form),
         Dialect::Google => gemini::decode_request(Some(&req.model), &client_form),
+        Dialect::Responses => panic!("Responses clients: see translate_responses.rs"),
     }
     .unwrap_or_else(|e| panic!("the client form does not decode: {e:?}"));
     back.model = req.model.clone();

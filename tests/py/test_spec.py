@@ -22,6 +22,7 @@ SERVED = [
     # OpenAI
     ("post", "/v1/chat/completions"),
     ("post", "/v1/embeddings"),
+    ("post", "/v1/responses"),
     ("get", "/v1/models"),
     ("get", "/v1/models/{model}"),
     # Anthropic
@@ -62,6 +63,7 @@ SERVED = [
     # OpenRouter's paths for the OpenAI routes
     ("post", "/api/v1/chat/completions"),
     ("post", "/api/v1/embeddings"),
+    ("post", "/api/v1/responses"),
     ("get", "/api/v1/models"),
     ("get", "/api/v1/models/count"),
     # Provider proxy
@@ -201,6 +203,7 @@ def _error_schema_of(response: dict) -> str:
     [
         ("/v1/chat/", "OpenAIError"),
         ("/v1/embeddings", "OpenAIError"),
+        ("/v1/responses", "OpenAIError"),
         ("/api/", "OpenRouterError"),
         ("/v1/messages", "AnthropicError"),
         ("/v1beta/", "GoogleError"),
@@ -221,13 +224,13 @@ def test_errors_use_the_dialect_of_the_endpoint(prefix, schema):
 
 def test_openai_endpoints_document_all_gateway_errors():
     spec = load_spec()
-    for path in ("/v1/chat/completions", "/v1/embeddings", "/api/v1/chat/completions", "/api/v1/embeddings"):
+    for path in ("/v1/chat/completions", "/v1/embeddings", "/v1/responses", "/api/v1/chat/completions", "/api/v1/embeddings", "/api/v1/responses"):
         codes = set(spec["paths"][path]["post"]["responses"])
         assert OPENAI_ERROR_STATUSES <= codes, f"{path} lacks {OPENAI_ERROR_STATUSES - codes}"
 
 
 def test_openai_endpoints_take_attribution_headers():
-    for path, method in (("/v1/chat/completions", "post"), ("/v1/embeddings", "post"), ("/v1/models", "get")):
+    for path, method in (("/v1/chat/completions", "post"), ("/v1/embeddings", "post"), ("/v1/responses", "post"), ("/v1/models", "get")):
         names = {p["name"] for p in _operation_params(path, method) if p["in"] == "header"}
         assert {"HTTP-Referer", "X-Title"} <= names, path
 

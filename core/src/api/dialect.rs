@@ -10,4 +10,7 @@ pub enum Dialect {
     Anthropic,
     /// Google Gemini (generativelanguage) routes.
     Google,
+    /// OpenAI's Responses API (`/v1/responses`): its own request and
+    /// answer shapes, errors in OpenAI's shape.
+    Responses,
 }

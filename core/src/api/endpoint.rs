@@ -51,6 +51,8 @@ pub enum Endpoint<'a> {
     /// namespace is public: no key is asked for first).
     Dashboard(Option<&'static super::dashboard::Asset>),
     ChatCompletions,
+    /// `POST /v1/responses`: OpenAI's Responses API.
+    Responses,
     Embeddings,
     /// `GET /v1/models` (and `/v1beta/models`), answered in the shape of
     /// the dialect the client speaks.
@@ -110,6 +112,7 @@ impl Endpoint<'_> {
                 Dialect::Anthropic
             }
             Endpoint::Gemini { .. } => Dialect::Google,
+            Endpoint::Responses => Dialect::Responses,
             Endpoint::ListModels(dialect)
             | Endpoint::GetModel { dialect, .. }
             | Endpoint::ProviderProxy { dialect, .. } => *dialect,
@@ -146,6 +149,7 @@ impl Endpoint<'_> {
             Endpoint::OpenApi => "openapi",
             Endpoint::Dashboard(_) => "dashboard",
             Endpoint::ChatCompletions => "chat_completions",
+            Endpoint::Responses => "responses",
             Endpoint::Embeddings => "embeddings",
             Endpoint::ListModels(_) => "models",
             Endpoint::GetModel { .. } => "model",
@@ -232,6 +236,7 @@ pub fn classify<'a>(
             return post(method, Endpoint::ChatCompletions, path)
         }
         "/v1/embeddings" | "/api/v1/embeddings" => return post(method, Endpoint::Embeddings, path),
+        "/v1/responses" | "/api/v1/responses" => return post(method, Endpoint::Responses, path),
         "/v1/models" => return get(method, Endpoint::ListModels(speaks), path),
         "/api/v1/models" => return get(method, Endpoint::OpenRouterModels, path),
         "/api/v1/models/count" => return get(method, Endpoint::OpenRouterModelCount, path),

@@ -218,7 +218,8 @@ impl ApiError {
     /// The JSON error body in this error's dialect.
     pub fn body(&self) -> Vec<u8> {
         let value = match self.dialect {
-            Dialect::OpenAi => json!({
+            // The Responses API reports errors exactly as chat does.
+            Dialect::OpenAi | Dialect::Responses => json!({
                 "error": {
                     "message": self.message,
                     "type": self.kind.openai_type(),

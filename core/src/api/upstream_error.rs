@@ -56,7 +56,7 @@ pub fn normalize(dialect: Dialect, status: u16, body: &[u8]) -> Option<Vec<u8>> 
     let conforms = root
         .and_then(Value::as_object)
         .is_some_and(|obj| match dialect {
-            Dialect::OpenAi => openai_conforms(obj),
+            Dialect::OpenAi | Dialect::Responses => openai_conforms(obj),
             Dialect::Anthropic => anthropic_conforms(obj),
             Dialect::Google => google_conforms(obj),
         });
@@ -75,7 +75,7 @@ pub fn normalize(dialect: Dialect, status: u16, body: &[u8]) -> Option<Vec<u8>> 
         .unwrap_or_else(|| format!("the provider answered {status}"));
     let kind = ErrorKind::from_upstream_status(status);
     let value = match dialect {
-        Dialect::OpenAi => {
+        Dialect::OpenAi | Dialect::Responses => {
             let code = error
                 .and_then(|e| e.get("code"))
                 .filter(|c| c.is_string() || c.is_i64() || c.is_u64())

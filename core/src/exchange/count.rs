@@ -90,7 +90,7 @@ pub(crate) fn render(dialect: Dialect, tokens: u64) -> Vec<u8> {
     let v = match dialect {
         Dialect::Anthropic => json!({ "input_tokens": tokens }),
         Dialect::Google => json!({ "totalTokens": tokens }),
-        Dialect::OpenAi => json!({ "prompt_tokens": tokens }),
+        Dialect::OpenAi | Dialect::Responses => json!({ "prompt_tokens": tokens }),
     };
     serde_json::to_vec(&v).unwrap_or_default()
 }

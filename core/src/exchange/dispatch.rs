@@ -177,6 +177,7 @@ impl Exchange {
             }
             Endpoint::ChatCompletions => plan::openai_chat(gateway, body).map(Handled::Call),
             Endpoint::Embeddings => plan::openai_embeddings(gateway, body).map(Handled::Call),
+            Endpoint::Responses => plan::openai_responses(gateway, body).map(Handled::Call),
             Endpoint::Messages => plan::anthropic_messages(gateway, head, body).map(Handled::Call),
             Endpoint::Gemini {
                 model,

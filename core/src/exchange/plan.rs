@@ -9,7 +9,7 @@ use crate::gateway::{Gateway, ProviderKind};
 use crate::http1::RequestHead;
 use crate::route::{self, Candidate};
 use crate::translate::embed::{self, GeminiShape};
-use crate::translate::{anthropic, gemini, openai};
+use crate::translate::{anthropic, gemini, openai, responses};
 
 /// An upstream call to make: what, in which client dialect, to whom.
 pub(crate) struct Plan {
@@ -99,6 +99,35 @@ pub(crate) fn openai_embeddings(gateway: &Gateway, body: &[u8]) -> Result<Plan, 
             body: req.body,
             shape: None,
             canonical,
+        },
+        candidates,
+    })
+}
+
+/// `POST /v1/responses`: OpenAI's Responses API, served by any provider
+/// through the canonical form (no provider takes it natively yet).
+pub(crate) fn openai_responses(gateway: &Gateway, body: &[u8]) -> Result<Plan, ApiError> {
+    let req = responses::decode_request(body)?;
+    if req.canonical.stream {
+        return Err(ApiError::invalid_request(
+            Dialect::Responses,
+            "`stream: true` is not supported on /v1/responses by this gateway yet",
+        )
+        .with_code("unsupported_parameter"));
+    }
+    let models: Vec<&str> = req.models.iter().map(String::as_str).collect();
+    let candidates = route::candidates(gateway, Dialect::Responses, req.model.as_deref(), &models)?;
+    Ok(Plan {
+        kind: CallKind::Chat {
+            stream: req.canonical.stream,
+            include_usage: true,
+            json_array: false,
+        },
+        dialect: Dialect::Responses,
+        request: CallRequest::Foreign {
+            body: req.body,
+            canonical: Box::new(req.canonical),
+            forward: Vec::new(),
         },
         candidates,
     })
@@ -207,7 +236,7 @@ fn native_candidates(
     let native = match dialect {
         Dialect::Anthropic => ProviderKind::Anthropic,
         Dialect::Google => ProviderKind::Gemini,
-        Dialect::OpenAi => ProviderKind::OpenAi,
+        Dialect::OpenAi | Dialect::Responses => ProviderKind::OpenAi,
     };
     route::candidates_native(gateway, dialect, Some(native), Some(model), &[])
 }

@@ -132,6 +132,11 @@ impl PassThroughStream {
                     json!({"type": "error", "error": {"type": "api_error", "message": message}});
                 sse::write_event(out, Some("error"), &err.to_string());
             }
+            (Dialect::Responses, _) => {
+                // The Responses API's own in-stream failure event.
+                let err = json!({"type": "error", "code": "upstream_error", "message": message, "param": null});
+                sse::write_event(out, Some("error"), &err.to_string());
+            }
             (Dialect::OpenAi, _) => {
                 let err =
                     json!({"error": {"message": message, "type": "upstream_error", "code": 502}});

@@ -8,7 +8,7 @@ use crate::api::Dialect;
 use crate::billing::{MicroUsd, Price};
 use crate::gateway::ProviderKind;
 use crate::translate::canonical::{ChatRequest, ChatResponse, StreamEvent};
-use crate::translate::{anthropic, gemini, openai};
+use crate::translate::{anthropic, gemini, openai, responses};
 
 /// The client dialect a provider kind speaks.
 pub fn dialect_of(kind: ProviderKind) -> Dialect {
@@ -85,6 +85,8 @@ pub fn encode_response(
         Dialect::OpenAi => openai::canonical::encode_response_with_cost(resp, model, cost),
         Dialect::Anthropic => anthropic::encode_response(resp, model),
         Dialect::Google => gemini::encode_response(resp, model),
+        // The call echoes the client's request: see `responses::encode_response`.
+        Dialect::Responses => responses::encode_response(resp, model, &Map::new(), cost),
     }
 }
 
@@ -98,6 +100,7 @@ pub fn client_response_id(dialect: Dialect, id: &str) -> Option<String> {
         Dialect::OpenAi => openai::canonical::completion_id(id),
         Dialect::Anthropic => anthropic::message_id(id),
         Dialect::Google => id.to_owned(),
+        Dialect::Responses => responses::response_id(id),
     })
 }
 
@@ -173,6 +176,10 @@ impl StreamEncoder {
             }
             Dialect::Google => {
                 StreamEncoder::Gemini(gemini::StreamEncoder::new(model, include_usage))
+            }
+            // Not built yet: the Responses plan refuses `stream: true`.
+            Dialect::Responses => {
+                StreamEncoder::OpenAi(openai::canonical::StreamEncoder::new(model, include_usage))
             }
         }
     }

@@ -9,3 +9,4 @@ pub mod finish;
 pub mod gemini;
 pub mod integer;
 pub mod openai;
+pub mod responses;

@@ -5,6 +5,7 @@
 use super::*;
 use crate::api::upstream_error;
 use crate::translate::canonical::ChatResponse;
+use crate::translate::responses;
 
 impl Call {
     /// The final answer from a whole upstream body.
@@ -67,7 +68,13 @@ impl Call {
                 };
                 let label = format!("{provider}/{served}");
                 let cost = resp.usage.map(|u| self.price(gateway).cost(&u));
-                let body = dispatch::encode_response(self.dialect, &resp, &label, cost);
+                let body = match (&self.request, self.dialect) {
+                    // A `response` object echoes the request's settings.
+                    (CallRequest::Foreign { body, .. }, Dialect::Responses) => {
+                        responses::encode_response(&resp, &label, body, cost)
+                    }
+                    _ => dispatch::encode_response(self.dialect, &resp, &label, cost),
+                };
                 return Response::json(200, body);
             }
             let err = ApiError::new(

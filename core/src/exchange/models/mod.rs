@@ -26,7 +26,9 @@ pub(super) fn list(
     query: Option<&str>,
 ) -> Result<Response, ApiError> {
     match dialect {
-        Dialect::OpenAi => Ok(Response::json(200, gateway.models_body().to_vec())),
+        Dialect::OpenAi | Dialect::Responses => {
+            Ok(Response::json(200, gateway.models_body().to_vec()))
+        }
         Dialect::Anthropic => anthropic_list(gateway.models(), query),
         Dialect::Google => gemini_list(gateway.models(), query),
     }
@@ -49,7 +51,7 @@ pub(super) fn get(gateway: &Gateway, dialect: Dialect, model: &str) -> Result<Re
         .with_code("model_not_found"));
     };
     let body = match dialect {
-        Dialect::OpenAi => serde_json::to_value(entry).unwrap_or(Value::Null),
+        Dialect::OpenAi | Dialect::Responses => serde_json::to_value(entry).unwrap_or(Value::Null),
         Dialect::Anthropic => anthropic_model(entry),
         Dialect::Google => gemini_model(entry),
     };

@@ -82,5 +82,6 @@ pub fn dialect_name(dialect: Dialect) -> &'static str {
         Dialect::OpenAi => "openai",
         Dialect::Anthropic => "anthropic",
         Dialect::Google => "google",
+        Dialect::Responses => "responses",
     }
 }
