@@ -108,13 +108,6 @@ pub(crate) fn openai_embeddings(gateway: &Gateway, body: &[u8]) -> Result<Plan, 
 /// through the canonical form (no provider takes it natively yet).
 pub(crate) fn openai_responses(gateway: &Gateway, body: &[u8]) -> Result<Plan, ApiError> {
     let req = responses::decode_request(body)?;
-    if req.canonical.stream {
-        return Err(ApiError::invalid_request(
-            Dialect::Responses,
-            "`stream: true` is not supported on /v1/responses by this gateway yet",
-        )
-        .with_code("unsupported_parameter"));
-    }
     let models: Vec<&str> = req.models.iter().map(String::as_str).collect();
     let candidates = route::candidates(gateway, Dialect::Responses, req.model.as_deref(), &models)?;
     Ok(Plan {

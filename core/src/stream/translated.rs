@@ -1,6 +1,8 @@
 //! A stream crossing dialects: upstream SSE → the provider's decoder →
 //! canonical events → the client dialect's encoder.
 
+use serde_json::{Map, Value};
+
 use crate::api::Dialect;
 use crate::billing::Price;
 use crate::gateway::ProviderKind;
@@ -51,6 +53,13 @@ impl TranslatedStream {
             failed: false,
             upstream_id: None,
         }
+    }
+
+    /// The client's request body, where the client dialect's events echo
+    /// it (the Responses API).
+    pub fn with_request(mut self, request: Option<&Map<String, Value>>) -> TranslatedStream {
+        self.encoder = self.encoder.with_request(request);
+        self
     }
 
     /// Tells a failure OpenRouter's way (`/api/v1/` routes).

@@ -154,6 +154,7 @@ pub enum StreamEncoder {
     OpenAi(openai::canonical::StreamEncoder),
     Anthropic(anthropic::StreamEncoder),
     Gemini(gemini::StreamEncoder),
+    Responses(Box<responses::StreamEncoder>),
 }
 
 impl StreamEncoder {
@@ -177,9 +178,9 @@ impl StreamEncoder {
             Dialect::Google => {
                 StreamEncoder::Gemini(gemini::StreamEncoder::new(model, include_usage))
             }
-            // Not built yet: the Responses plan refuses `stream: true`.
+            // Usage is always in `response.completed`.
             Dialect::Responses => {
-                StreamEncoder::OpenAi(openai::canonical::StreamEncoder::new(model, include_usage))
+                StreamEncoder::Responses(Box::new(responses::StreamEncoder::new(model)))
             }
         }
     }
@@ -189,6 +190,9 @@ impl StreamEncoder {
     pub fn with_price(self, price: Option<Price>) -> StreamEncoder {
         match (self, price) {
             (StreamEncoder::OpenAi(e), Some(p)) => StreamEncoder::OpenAi(e.with_price(p)),
+            (StreamEncoder::Responses(e), Some(p)) => {
+                StreamEncoder::Responses(Box::new(e.with_price(p)))
+            }
             (other, _) => other,
         }
     }
@@ -207,6 +211,20 @@ impl StreamEncoder {
     pub fn with_created(self, created: Option<u64>) -> StreamEncoder {
         match (self, created) {
             (StreamEncoder::OpenAi(e), Some(t)) => StreamEncoder::OpenAi(e.with_created(t)),
+            (StreamEncoder::Responses(e), Some(t)) => {
+                StreamEncoder::Responses(Box::new(e.with_created(t)))
+            }
+            (other, _) => other,
+        }
+    }
+
+    /// The client's request, where the dialect's events echo it (the
+    /// Responses API's `response` objects).
+    pub fn with_request(self, request: Option<&Map<String, Value>>) -> StreamEncoder {
+        match (self, request) {
+            (StreamEncoder::Responses(e), Some(r)) => {
+                StreamEncoder::Responses(Box::new(e.with_request(r)))
+            }
             (other, _) => other,
         }
     }
@@ -216,6 +234,7 @@ impl StreamEncoder {
             StreamEncoder::OpenAi(e) => e.on_event(event, out),
             StreamEncoder::Anthropic(e) => e.on_event(event, out),
             StreamEncoder::Gemini(e) => e.on_event(event, out),
+            StreamEncoder::Responses(e) => e.on_event(event, out),
         }
     }
 
@@ -224,6 +243,7 @@ impl StreamEncoder {
             StreamEncoder::OpenAi(e) => e.finish(out),
             StreamEncoder::Anthropic(e) => e.finish(out),
             StreamEncoder::Gemini(e) => e.finish(out),
+            StreamEncoder::Responses(e) => e.finish(out),
         }
     }
 
@@ -232,6 +252,7 @@ impl StreamEncoder {
             StreamEncoder::OpenAi(e) => e.fail(message, out),
             StreamEncoder::Anthropic(e) => e.fail(message, out),
             StreamEncoder::Gemini(e) => e.fail(message, out),
+            StreamEncoder::Responses(e) => e.fail(message, out),
         }
     }
 
@@ -240,6 +261,7 @@ impl StreamEncoder {
             StreamEncoder::OpenAi(e) => e.is_done(),
             StreamEncoder::Anthropic(e) => e.is_done(),
             StreamEncoder::Gemini(e) => e.is_done(),
+            StreamEncoder::Responses(e) => e.is_done(),
         }
     }
 }

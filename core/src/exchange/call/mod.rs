@@ -392,6 +392,15 @@ impl Call {
 
     /// Whether a provider of `kind` takes the client's request as it is
     /// (same dialect): minimal rewrite, no canonical translation.
+    /// The client's body, for a dialect whose answers echo the request
+    /// (the Responses API's `response` object).
+    fn echoed_request(&self) -> Option<&Map<String, Value>> {
+        match (&self.request, self.dialect) {
+            (CallRequest::Foreign { body, .. }, Dialect::Responses) => Some(body),
+            _ => None,
+        }
+    }
+
     fn native(&self, kind: ProviderKind) -> bool {
         dispatch::dialect_of(kind) == self.dialect
     }
@@ -644,6 +653,7 @@ impl Call {
                         self.created,
                         Some(self.price(gateway)),
                     )
+                    .with_request(self.echoed_request())
                     .with_error_in_chunk(self.openrouter_errors),
                 )
             });

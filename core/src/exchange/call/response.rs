@@ -68,12 +68,10 @@ impl Call {
                 };
                 let label = format!("{provider}/{served}");
                 let cost = resp.usage.map(|u| self.price(gateway).cost(&u));
-                let body = match (&self.request, self.dialect) {
+                let body = match self.echoed_request() {
                     // A `response` object echoes the request's settings.
-                    (CallRequest::Foreign { body, .. }, Dialect::Responses) => {
-                        responses::encode_response(&resp, &label, body, cost)
-                    }
-                    _ => dispatch::encode_response(self.dialect, &resp, &label, cost),
+                    Some(request) => responses::encode_response(&resp, &label, request, cost),
+                    None => dispatch::encode_response(self.dialect, &resp, &label, cost),
                 };
                 return Response::json(200, body);
             }
@@ -164,7 +162,8 @@ impl Call {
         let mut encoder =
             dispatch::StreamEncoder::new(self.dialect, &label, include_usage, json_array)
                 .with_created(resp.created)
-                .with_price(Some(price));
+                .with_price(Some(price))
+                .with_request(self.echoed_request());
         let mut out = Vec::new();
         for event in resp.to_events() {
             encoder.on_event(&event, &mut out);

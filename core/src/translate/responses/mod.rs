@@ -17,6 +17,7 @@
 //! | `max_output_tokens` | `max_tokens` |
 //! | `text.format` `text` / `json_object` / `json_schema {name, schema, strict}` | `response_format` (`verbosity` dropped) |
 //! | `reasoning.effort` | `reasoning.effort` (`summary` is echoed only) |
+//! | `stream` | `stream`; usage is always asked for and always in `response.completed` |
 //! | `metadata`, `store`, `truncation`, `include`, `service_tier`, … | echoed in the answer, not sent upstream |
 //! | `previous_response_id`, `item_reference` | a 400 (no stored responses yet) |
 //! | `models`, `route` | the gateway's fallback routing |
@@ -30,11 +31,17 @@
 //! `max_output_tokens` / `content_filter`, or `failed`. `usage` has
 //! `input_tokens_details.cached_tokens` and
 //! `output_tokens_details.reasoning_tokens`, and `cost` (USD) as on chat.
+//!
+//! ## Canonical stream -> typed events ([`StreamEncoder`])
+//! See `stream_encode`: the same items as the whole answer, bracketed by
+//! `response.created`/`response.in_progress` and `response.completed`.
 
 mod reasoning_carrier;
 mod request_decode;
 mod response;
+mod stream_encode;
 
 pub use request_decode::{decode_request, ResponsesRequest};
 pub use response::encode_response;
 pub(crate) use response::response_id;
+pub use stream_encode::StreamEncoder;
