@@ -370,9 +370,12 @@ impl Decoder {
                 }
                 Ok(())
             }
+            // The AI SDK sends these for earlier answers unless told
+            // `store: false` (its `providerOptions.openai.store`).
             "item_reference" => Err(bad(format!(
-                "input[{i}]: `item_reference` needs stored responses, which this gateway does not keep yet"
-            ))),
+                "input[{i}]: `item_reference` needs stored responses, which this gateway does not keep yet; send the items themselves (with the AI SDK: providerOptions.openai.store = false)"
+            ))
+            .with_code("unsupported_parameter")),
             other => Err(bad(format!(
                 "input[{i}]: item type `{other}` is not supported by this model's provider"
             ))),
