@@ -47,6 +47,23 @@ export async function call(method, path, body) {
   return json;
 }
 
+/** Calls `GET path` with the saved key; the answer's text (`/metrics`). */
+export async function callText(method, path) {
+  const headers = { Authorization: `Bearer ${savedKey() ?? ""}` };
+  const response = await fetch(path, { method, headers, cache: "no-store", credentials: "omit" });
+  const text = await response.text();
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      message = JSON.parse(text)?.error?.message ?? message;
+    } catch {
+      // Not JSON: keep the status line.
+    }
+    throw new ApiError(response.status, message);
+  }
+  return text;
+}
+
 /** `GET /api/v1/transactions` with `filters`; one page. */
 export function transactionsPage(filters, cursor, limit) {
   const query = new URLSearchParams();

@@ -8,8 +8,9 @@ import { say, guarded } from "./ui.js";
 import { showUsage } from "./usage.js";
 import { showKeys } from "./keys.js";
 import { showCredits } from "./credits.js";
+import { showLive } from "./live.js";
 
-const VIEWS = { usage: showUsage, keys: showKeys, credits: showCredits };
+const VIEWS = { usage: showUsage, keys: showKeys, credits: showCredits, live: showLive };
 const session = { me: null };
 
 const $ = (id) => document.getElementById(id);
@@ -31,7 +32,10 @@ async function route() {
     showOnly("signin");
     return;
   }
-  const name = location.hash.slice(1) in VIEWS ? location.hash.slice(1) : "usage";
+  const asked = location.hash.slice(1);
+  // The live view reads `/metrics`, which only management keys may.
+  const allowed = asked in VIEWS && (asked !== "live" || session.me.is_management_key);
+  const name = allowed ? asked : "usage";
   showOnly(name);
   say("");
   await guarded(() => VIEWS[name](section(name), session.me));
@@ -46,6 +50,7 @@ async function identify() {
   }
   session.me = me.data;
   $("nav").hidden = false;
+  $("nav-live").hidden = !session.me.is_management_key;
   $("who").hidden = false;
   const kind = session.me.is_management_key ? "management" : "inference key";
   $("who-name").textContent = `${session.me.label} (${kind})`;

@@ -55,3 +55,43 @@ export function stackedBars(parent, id, title, labels, series, format) {
 function sum(values) {
   return values.reduce((a, b) => a + b, 0);
 }
+
+/**
+ * A line chart: `labels` are the readings' times, `series` is
+ * `[{name, values}]`. Replaces the chart `id` had.
+ */
+export function lines(parent, id, title, labels, series, format) {
+  charts.get(id)?.destroy();
+  const latest = series.map((s) => `${s.name} ${format(s.values.at(-1) ?? 0)}`).join(", ");
+  const canvas = el("canvas", { id, role: "img", "aria-label": `${title}: ${latest || "no data"}` });
+  const box = el("figure", { class: "chart" }, el("figcaption", {}, title), el("div", { class: "canvas-box" }, canvas));
+  parent.append(box);
+  const chart = new window.Chart(canvas, {
+    type: "line",
+    data: {
+      labels,
+      datasets: series.map((s, i) => ({
+        label: s.name,
+        data: s.values,
+        borderColor: PALETTE[i % PALETTE.length],
+        backgroundColor: PALETTE[i % PALETTE.length],
+        pointRadius: 0,
+        tension: 0.2,
+      })),
+    },
+    options: {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: false,
+      scales: {
+        x: { ticks: { maxRotation: 0, autoSkip: true } },
+        y: { beginAtZero: true, ticks: { callback: (v) => format(v) } },
+      },
+      plugins: {
+        legend: { position: "bottom", labels: { boxWidth: 12 } },
+        tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${format(c.parsed.y)}` } },
+      },
+    },
+  });
+  charts.set(id, chart);
+}

@@ -4,7 +4,8 @@ it: sign in with the master key, create a key and see it listed, call models
 with that key through the real `openai` SDK (with `HTTP-Referer` and
 `X-Title`), see the app and its cost in the usage view, lower the key's rate
 limit and get 429s, disable the key and see it refused; then an inference
-key signs in and sees only its own calls.
+key signs in and sees only its own calls. The live view (management keys)
+shows requests per second and latency per provider from /metrics.
 
 Screenshots of every view, at 1280x800 and at phone width (390x844), are
 saved under $AROUTER_DASHBOARD_SHOTS (default /tmp/arouter-dashboard-shots)."""
@@ -221,6 +222,32 @@ def test_a_person_manages_a_key_and_watches_its_usage(dash_gateway, page, master
     assert page.problems == [], page.problems
 
 
+def test_the_live_view_shows_rates_and_latency_per_provider(dash_gateway, page, master_key, replay_control):
+    """The live view reads /metrics every 2 s: calls made while it is open
+    show up as requests per second, with p50/p99 latency and TTFT."""
+    base = dash_gateway
+    sign_in(page, base, master_key)
+    page.get_by_role("button", name="Live").click()
+    row = page.locator("#live-providers tr[data-provider='openai']")
+    expect(row).to_have_count(1)
+    expect(page.locator("#live-note")).to_contain_text("Over the last", timeout=10_000)
+    c = client(base, master_key, "Live App")
+    deadline = time.monotonic() + 20
+    # Calls until a reading has seen some: every figure of the row is filled.
+    while time.monotonic() < deadline:
+        chat(c)
+        if row.locator(".rate").inner_text() not in ("–", "0.00"):
+            break
+        page.wait_for_timeout(200)
+    expect(row.locator(".rate")).not_to_have_text(re.compile(r"^(–|0\.00)$"))
+    for cell in ("errors", "p50", "p99", "ttft50", "ttft99"):
+        expect(row.locator(f".{cell}")).not_to_have_text("–")
+    expect(row.locator(".errors")).to_have_text("0.0%")
+    expect(page.locator("#live-rate")).to_have_attribute("aria-label", re.compile(r"openai \d"))
+    shoot(page, "8-live")
+    assert page.problems == [], page.problems
+
+
 def test_an_inference_key_sees_only_its_own_usage(dash_gateway, page, master_key, replay_control):
     base = dash_gateway
     mine = sdk_cases.create_key(base, master_key, name="own-view", limit=2.5)["key"]
@@ -229,6 +256,8 @@ def test_an_inference_key_sees_only_its_own_usage(dash_gateway, page, master_key
     wait_rows(base, master_key, before + 1)
     sign_in(page, base, mine)
     expect(page.locator("#who-name")).to_contain_text("inference key")
+    # /metrics is for management keys: no live view is offered.
+    expect(page.get_by_role("button", name="Live")).to_be_hidden()
     expect(page.locator("#top-apps tr", has_text="Own App")).to_have_count(1)
     # Calls of other keys (the other test's app, if it ran) are not listed.
     expect(page.locator("#top-apps tr", has_text=APP_TITLE)).to_have_count(0)

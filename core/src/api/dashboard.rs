@@ -38,6 +38,7 @@ pub static ASSETS: &[Asset] = &[
     asset!("charts.js", JS),
     asset!("credits.js", JS),
     asset!("keys.js", JS),
+    asset!("live.js", JS),
     asset!("ui.js", JS),
     asset!("favicon.svg", "image/svg+xml"),
     asset!("usage.js", JS),
