@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod batch;
 pub mod billing;
 pub mod budget;
 pub mod exchange;

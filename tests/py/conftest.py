@@ -192,14 +192,10 @@ def replay_upstream(tmp_path_factory):
         yield pair
 
 
-@pytest.fixture(scope="session")
-def routed_gateway(tmp_path_factory, replay_upstream, master_key):
-    """A gateway whose providers (`openai`, `anthropic`, `gemini`, and `backup`,
-    an OpenAI-compatible server) are all played by the replay upstream.
-    Yields its base URL."""
-    import servers
-
-    url, _ = replay_upstream
+def routed_setup(url: str) -> tuple[dict[str, str], str]:
+    """The environment and config file of a gateway whose providers (`openai`, `anthropic`,
+    `gemini`, and `backup`, an OpenAI-compatible server) are all played by the replay
+    upstream at `url`."""
     env = {
         "OPENAI_API_KEY": "sk-provider-openai",
         "OPENAI_BASE_URL": f"{url}/v1",
@@ -210,6 +206,15 @@ def routed_gateway(tmp_path_factory, replay_upstream, master_key):
         "BACKUP_KEY": "sk-provider-backup",
     }
     config = f'[providers.backup]\nkind = "openai"\nbase_url = "{url}/v1"\napi_key_env = "BACKUP_KEY"\n'
+    return env, config
+
+
+@pytest.fixture(scope="session")
+def routed_gateway(tmp_path_factory, replay_upstream, master_key):
+    """A gateway on the replay upstream (see `routed_setup`). Yields its base URL."""
+    import servers
+
+    env, config = routed_setup(replay_upstream[0])
     with servers.gateway(tmp_path_factory.mktemp("routed"), env, config, master_key) as base:
         yield base
 

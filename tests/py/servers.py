@@ -64,6 +64,14 @@ def replay(workdir: pathlib.Path):
 @contextlib.contextmanager
 def gateway(workdir: pathlib.Path, env: dict[str, str], config_toml: str | None, master_key: str):
     """Yields the base URL of a gateway started with `env` and `config_toml`."""
+    with gateway_process(workdir, env, config_toml, master_key) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def gateway_process(workdir: pathlib.Path, env: dict[str, str], config_toml: str | None, master_key: str):
+    """Yields (base URL, process) of a gateway started with `env` and `config_toml`, on the data
+    directory `workdir/data` (a second gateway on the same `workdir` finds what the first stored)."""
     from conftest import free_port, gateway_env  # the scrubbed environment
 
     full_env = gateway_env(master_key)
@@ -77,7 +85,7 @@ def gateway(workdir: pathlib.Path, env: dict[str, str], config_toml: str | None,
         cmd += ["--config", str(cfg)]
     port = cmd[3].rsplit(":", 1)[1]
     base = f"http://127.0.0.1:{port}"
-    err = open(workdir / "gateway.log", "wb")
+    err = open(workdir / "gateway.log", "ab")
     proc = subprocess.Popen(cmd, env=full_env, stdout=err, stderr=err, stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
@@ -90,7 +98,7 @@ def gateway(workdir: pathlib.Path, env: dict[str, str], config_toml: str | None,
             except requests.RequestException:
                 pass
             time.sleep(0.05)
-        yield base
+        yield base, proc
     finally:
         _stop(proc)
         err.close()

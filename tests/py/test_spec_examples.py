@@ -4,7 +4,8 @@
   operation with neither takes no input, so its request is just its method and path).
 - Response: at least one response of the operation has an example.
 - Each example validates against the schema it stands next to (for a `text/event-stream`
-  example, each `data:` payload against the media type's `x-sse-data-schema`).
+  example, each `data:` payload against the media type's `x-sse-data-schema`; for a JSON Lines
+  example, each line against its `x-jsonl-line-schema`).
 
 The examples are what tools show first (Swagger UI, Postman) and what schemathesis sends in its
 examples phase, so an invalid one misleads people and tools alike. The bodies are recorded
@@ -62,6 +63,11 @@ def _check_media_examples(media_ptr: str, what: str) -> int:
             assert payloads, f"{label}: no data: events"
             for payload in payloads:
                 contract.validate_at(media_ptr + "/x-sse-data-schema", payload, label + " event")
+        if "x-jsonl-line-schema" in media:
+            lines = [json.loads(line) for line in value.splitlines() if line.strip()]
+            assert lines, f"{label}: no JSON lines"
+            for line in lines:
+                contract.validate_at(media_ptr + "/x-jsonl-line-schema", line, label + " line")
     return len(examples)
 
 

@@ -151,6 +151,13 @@ impl Exchange {
             Ok(endpoint) => endpoint,
             Err(err) => return Handled::Respond(Response::from(&err)),
         };
+        if let Endpoint::MessageBatches(op) = &endpoint {
+            let max_cost = |params: &[u8]| plan::batch_request_max_cost(&self.gateway, params);
+            return match crate::batch::parse(op, head, body, caller, max_cost) {
+                Ok(call) => Handled::Manage(ManageRequest::Batch(call)),
+                Err(err) => Handled::Respond(Response::from(&err)),
+            };
+        }
         match manage::parse(&endpoint, head.query(), body, caller) {
             Ok(Some(request)) => return Handled::Manage(request),
             Ok(None) => {}

@@ -185,6 +185,32 @@ pub(crate) fn anthropic_messages(
     })
 }
 
+/// The most one batch request (`params`: a `/v1/messages` body) can cost,
+/// micro-USD: its bytes bound its prompt's tokens, its `max_tokens` (else
+/// the model's cap) its output, at the dearest rate of the dearest
+/// candidate it may fall back to. A 400 when `params` is not a valid
+/// Messages request; a model no provider serves costs nothing here (its
+/// request ends errored when it runs).
+pub(super) fn batch_request_max_cost(gateway: &Gateway, params: &[u8]) -> Result<u64, ApiError> {
+    let canonical = anthropic::decode_request(None, params)?;
+    let Ok(candidates) = native_candidates(gateway, Dialect::Anthropic, &canonical.model) else {
+        return Ok(0);
+    };
+    let prompt = params.len() as u64;
+    let most = candidates
+        .iter()
+        .filter_map(|c| {
+            let provider = &gateway.providers().get(c.provider)?.name;
+            let price = gateway.price(provider, &c.model)?;
+            let output = canonical
+                .max_tokens
+                .map_or_else(|| gateway.output_cap(provider, &c.model), u64::from);
+            Some(price.max_cost(prompt, output).0)
+        })
+        .max();
+    Ok(most.unwrap_or(0))
+}
+
 /// `POST /v1beta/models/{model}:generateContent` and
 /// `:streamGenerateContent` (also under `/v1/`). A bare `gemini-…` model
 /// goes to the Gemini provider.

@@ -25,6 +25,7 @@ pub fn render(result: ManageResult) -> Response {
             headers: vec![("Content-Type", METRICS_CONTENT_TYPE.to_string())],
             body: text.into_bytes(),
         },
+        Ok(ManageAnswer::Batch { answer, origin }) => crate::batch::render(answer, &origin),
         Ok(answer) => Response::json(200, to_vec(&answer_body(answer))),
         Err(err) => Response::from(&error(err)),
     }
@@ -50,6 +51,8 @@ fn answer_body(answer: ManageAnswer) -> Value {
         ManageAnswer::Credits { shape, totals } => super::credits::render(shape, totals),
         // Rendered as text by `render`.
         ManageAnswer::Metrics(_) => Value::Null,
+        // Rendered in Anthropic's shapes by `render`.
+        ManageAnswer::Batch { .. } => Value::Null,
     }
 }
 
@@ -73,6 +76,7 @@ fn error(err: ManageError) -> ApiError {
             "the account store is unavailable; try again",
         )
         .with_code("store_unavailable"),
+        ManageError::Batch(err) => crate::batch::render_error(err),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The vocabulary between the core and the host's accounts service.
 
 use super::{ModelAllowlist, TransactionPage, TransactionQuery, TransactionView};
+use crate::batch::{BatchAnswer, BatchCall, BatchError};
 use crate::exchange::Caller;
 
 /// A management operation, validated; `caller` is who asked (the master
@@ -52,6 +53,9 @@ pub enum ManageRequest {
     },
     /// `GET /metrics`: the host's metrics in Prometheus' text format.
     Metrics,
+    /// `/v1/messages/batches`: any key may make batches, and sees only
+    /// its own.
+    Batch(BatchCall),
 }
 
 /// Which answer a credits request gets.
@@ -206,6 +210,11 @@ pub enum ManageAnswer {
     },
     /// The Prometheus text exposition, rendered by the host.
     Metrics(String),
+    /// A batch answer; `origin` makes its `results_url` absolute.
+    Batch {
+        answer: BatchAnswer,
+        origin: String,
+    },
 }
 
 /// Why the host could not carry a request out.
@@ -217,6 +226,8 @@ pub enum ManageError {
     GenerationNotFound,
     /// The store failed; the message is for the log, the client sees a 503.
     Unavailable,
+    /// A batch operation refused, in Anthropic's shape.
+    Batch(BatchError),
 }
 
 pub type ManageResult = Result<ManageAnswer, ManageError>;

@@ -233,6 +233,54 @@ pub struct ServeArgs {
     pub providers: ProviderArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub batches: BatchArgs,
+}
+
+/// Message batches (`/v1/messages/batches`), as flags and as the
+/// `[batches]` table of the config file (same names, in snake case).
+#[derive(Debug, Clone, Default, clap::Args, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchArgs {
+    /// Most requests in one batch (400 beyond) [default: 100000].
+    #[arg(long, env = "AROUTER_MAX_BATCH_REQUESTS", help_heading = "Batches")]
+    pub max_batch_requests: Option<u64>,
+    /// Largest batch body, in bytes (413 beyond); a body is also bounded
+    /// by --max-body-bytes [default: 33554432].
+    #[arg(long, env = "AROUTER_MAX_BATCH_BYTES", help_heading = "Batches")]
+    pub max_batch_bytes: Option<u64>,
+    /// Days an ended batch and its results are kept [default: 29].
+    #[arg(long, env = "AROUTER_BATCH_RETENTION_DAYS", help_heading = "Batches")]
+    pub batch_retention_days: Option<u32>,
+    /// Hours a batch may run before its unrun requests expire [default: 24].
+    #[arg(long, env = "AROUTER_BATCH_EXPIRY_HOURS", help_heading = "Batches")]
+    pub batch_expiry_hours: Option<u32>,
+    /// Batch requests run at once, across all batches [default: 8].
+    #[arg(long, env = "AROUTER_BATCH_CONCURRENCY", help_heading = "Batches")]
+    pub batch_concurrency: Option<usize>,
+    /// Batch requests run at once per provider [default: 4].
+    #[arg(
+        long,
+        env = "AROUTER_BATCH_PROVIDER_CONCURRENCY",
+        help_heading = "Batches"
+    )]
+    pub batch_provider_concurrency: Option<usize>,
+}
+
+impl BatchArgs {
+    /// Each setting from `self`, else from `other` (the file's).
+    pub fn or(self, other: BatchArgs) -> BatchArgs {
+        BatchArgs {
+            max_batch_requests: self.max_batch_requests.or(other.max_batch_requests),
+            max_batch_bytes: self.max_batch_bytes.or(other.max_batch_bytes),
+            batch_retention_days: self.batch_retention_days.or(other.batch_retention_days),
+            batch_expiry_hours: self.batch_expiry_hours.or(other.batch_expiry_hours),
+            batch_concurrency: self.batch_concurrency.or(other.batch_concurrency),
+            batch_provider_concurrency: self
+                .batch_provider_concurrency
+                .or(other.batch_provider_concurrency),
+        }
+    }
 }
 
 /// The vendors' own providers, named `openai`, `anthropic` and `gemini`;

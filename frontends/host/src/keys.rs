@@ -246,8 +246,58 @@ impl KeyCache {
         if !bool::from(record.hash.ct_eq(&hash)) {
             return reject(Rejection::InvalidKey);
         }
+        self.decide_entry(record, bucket, request.scope, now_unix_ms)
+    }
+
+    /// Admits a batch request, made by the key with id `key_id` (`None`:
+    /// the master key) when its batch was created: as its own request
+    /// would be now (a key disabled, expired or deleted since is refused,
+    /// and the request counts against the key's rate limit).
+    pub fn admit_key_id(
+        &self,
+        view: &KeyView,
+        key_id: Option<i64>,
+        scope: arouter_core::api::Scope,
+        now_unix_ms: u64,
+    ) -> Admission {
+        let Some(id) = key_id else {
+            return Admission::Allowed {
+                key_id: None,
+                headers: Vec::new(),
+                models: None,
+                metered: self.prepaid,
+            };
+        };
+        let decide =
+            |table: &KeyTable| match table.by_id.get(&id).and_then(|h| table.by_hash.get(h)) {
+                Some(KeyEntry { record, bucket, .. }) => {
+                    self.decide_entry(record, bucket, scope, now_unix_ms)
+                }
+                None => Admission::Rejected {
+                    reason: Rejection::InvalidKey,
+                    headers: Vec::new(),
+                },
+            };
+        match view.snapshot.try_borrow_mut() {
+            Ok(mut snapshot) => decide(self.table.refresh(&mut snapshot)),
+            Err(_) => decide(&self.table.load()),
+        }
+    }
+
+    /// The answer to a live key's request: its rules, then its rate limit.
+    fn decide_entry(
+        &self,
+        record: &KeyRecord,
+        bucket: &SharedGcra,
+        scope: arouter_core::api::Scope,
+        now_unix_ms: u64,
+    ) -> Admission {
+        let reject = |reason| Admission::Rejected {
+            reason,
+            headers: Vec::new(),
+        };
         let now_unix_secs = i64::try_from(now_unix_ms / 1000).unwrap_or(i64::MAX);
-        let rule = key_rules::check(record, request.scope, now_unix_secs);
+        let rule = key_rules::check(record, scope, now_unix_secs);
         if let Err(reason @ (Rejection::InvalidKey | Rejection::ExpiredKey)) = rule {
             // Not a usable credential: nothing to count it against.
             return reject(reason);

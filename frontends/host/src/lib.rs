@@ -4,6 +4,7 @@
 //! lives in `arouter-core`.
 
 pub mod accounts;
+pub mod batches;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
@@ -26,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arouter_core::gateway::Gateway;
-use store::Store;
+use store::{BatchStore, Store};
 
 pub use config::Config;
 
@@ -43,6 +44,8 @@ pub struct Host {
     pub metrics: metrics::Metrics,
     /// Rate-limits the warnings about providers that cannot be reached.
     pub unreachable: unreachable::Unreachable,
+    /// Message batches: the credit their requests hold, the worker's wake.
+    pub batches: batches::Batches,
     /// Tells this process's request ids from another's: the start time
     /// and process id, in hex.
     instance: String,
@@ -76,6 +79,15 @@ impl Host {
             .totals()
             .map_err(|e| format!("cannot load the account's credits: {e}"))?;
         let ledger = ledger::Ledger::new(config.prepaid, totals);
+        let batch_settings = config.batches;
+        // Requests a stopped process had claimed run again (none of them
+        // finished, so none was billed).
+        let reopened = store
+            .reopen_batch_requests()
+            .map_err(|e| format!("cannot resume message batches: {e}"))?;
+        if reopened > 0 {
+            log::info!("resuming {reopened} batch request(s) left running by the last process");
+        }
         let gateway = Arc::new(config.gateway()?);
         let store: Arc<dyn store::Store> = Arc::new(store);
         let started_ms = std::time::SystemTime::now()
@@ -93,6 +105,7 @@ impl Host {
             recorder,
             metrics,
             unreachable: unreachable::Unreachable::default(),
+            batches: batches::Batches::new(batch_settings),
             instance,
             connections: AtomicU64::new(0),
         })

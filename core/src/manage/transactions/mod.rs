@@ -173,6 +173,9 @@ pub struct TransactionView {
     pub request_id: Option<String>,
     /// A credit's note; `None` for calls.
     pub note: Option<String>,
+    /// The message batch the call ran for, and its request's `custom_id`.
+    pub batch_id: Option<String>,
+    pub custom_id: Option<String>,
 }
 
 /// One page of the list, newest first.

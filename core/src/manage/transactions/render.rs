@@ -48,6 +48,8 @@ fn row_json(row: &TransactionView) -> Value {
         "created_at": time(row.created_at),
         "request_id": row.request_id,
         "note": row.note,
+        "batch_id": row.batch_id,
+        "custom_id": row.custom_id,
     })
 }
 
@@ -150,6 +152,8 @@ mod tests {
             created_at: 1_764_559_497,
             request_id: Some("req-1".into()),
             note: None,
+            batch_id: None,
+            custom_id: None,
         }
     }
 

@@ -74,7 +74,8 @@ pub(super) fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageRe
         | ManageRequest::GetGeneration { .. }
         | ManageRequest::Credits { .. }
         | ManageRequest::AddCredits { .. }
-        | ManageRequest::Metrics => Err(ManageError::Unavailable),
+        | ManageRequest::Metrics
+        | ManageRequest::Batch(_) => Err(ManageError::Unavailable),
     }
 }
 

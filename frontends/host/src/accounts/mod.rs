@@ -40,6 +40,7 @@ pub fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageResult {
         ManageRequest::Metrics => Ok(arouter_core::manage::ManageAnswer::Metrics(
             host.metrics_text(),
         )),
+        ManageRequest::Batch(call) => crate::batches::execute(host, call, now),
         other => keys::execute(host, other, now),
     }
 }

@@ -45,6 +45,13 @@ pub enum ConfigError {
     Pricing(String),
     /// `--rate-limit` / `rate_limit` is not REQUESTS/INTERVAL.
     RateLimit { value: String },
+    /// `batches.{name}` outside `min..=max`.
+    BatchOutOfRange {
+        name: &'static str,
+        min: u64,
+        max: u64,
+        got: u64,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -56,6 +63,12 @@ impl fmt::Display for ConfigError {
             ConfigError::Parse { path, source } => {
                 write!(f, "invalid config {}: {source}", path.display())
             }
+            ConfigError::BatchOutOfRange {
+                name,
+                min,
+                max,
+                got,
+            } => write!(f, "batches.{name} must be from {min} to {max} (got {got})"),
             ConfigError::LimitTooSmall { name, min, got } => {
                 write!(f, "limits.{name} must be at least {min} (got {got})")
             }

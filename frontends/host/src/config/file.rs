@@ -29,6 +29,8 @@ pub(super) struct FileConfig {
     pub refuse_unpriced_models: bool,
     #[serde(default)]
     pub billing: BillingFile,
+    #[serde(default)]
+    pub batches: crate::cli::BatchArgs,
 }
 
 /// `[billing]`.

@@ -1,6 +1,7 @@
 //! Configuration: command-line flags over environment over the optional
 //! TOML file over defaults.
 
+mod batches;
 mod error;
 mod file;
 mod gateway;
@@ -21,6 +22,7 @@ use crate::cli::ServeArgs;
 use crate::pricing::PriceOverride;
 use crate::store::RateLimit;
 
+pub use batches::BatchSettings;
 pub use error::ConfigError;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -102,6 +104,8 @@ pub struct Config {
     pub prepaid: bool,
     /// `--log-format`: how the access record is written.
     pub log_format: crate::cli::LogFormat,
+    /// Message batches: their limits and the worker's concurrency.
+    pub batches: BatchSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -188,6 +192,7 @@ impl Config {
             default_rate_limit,
             prepaid: file.billing.prepaid,
             log_format: args.log_format,
+            batches: batches::settings(args.batches.clone().or(file.batches))?,
         })
     }
 

@@ -203,7 +203,7 @@ fn defaults_in_help_are_the_real_defaults() {
     let plain = load(&args(), &[]).unwrap();
     let summary = |c: &Config| {
         format!(
-            "{} {:?} {:?} {} {} {} {} {}",
+            "{} {:?} {:?} {} {} {} {} {} {:?}",
             c.listen,
             c.data_dir,
             c.limits,
@@ -211,7 +211,8 @@ fn defaults_in_help_are_the_real_defaults() {
             c.shutdown_grace_secs,
             c.write_stall_timeout_ms,
             c.linger_ms,
-            c.upstream_pool_max_idle
+            c.upstream_pool_max_idle,
+            c.batches
         )
     };
     let mut checked = 0;
@@ -290,4 +291,43 @@ fn the_default_rate_limit_comes_from_the_flag_or_the_file() {
     a.rate_limit = Some("3 per 2s".into());
     let err = load(&a, &[]).unwrap_err().to_string();
     assert!(err.contains("REQUESTS/INTERVAL"), "{err}");
+}
+
+#[test]
+fn batch_settings_come_from_flags_or_the_file_within_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("arouter.toml");
+    std::fs::write(
+        &path,
+        "[batches]\nmax_batch_requests = 5\nbatch_concurrency = 3\n",
+    )
+    .unwrap();
+    let mut a = args();
+    a.config = Some(path.clone());
+    let from_file = load(&a, &[]).unwrap().batches;
+    assert_eq!((from_file.max_requests, from_file.concurrency), (5, 3));
+    assert_eq!(from_file.retention_secs, 29 * 86_400);
+    a.batches.max_batch_requests = Some(7);
+    assert_eq!(
+        load(&a, &[]).unwrap().batches.max_requests,
+        7,
+        "the flag wins"
+    );
+    a.batches.batch_concurrency = Some(0);
+    let err = load(&a, &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("batches.batch_concurrency must be from 1"),
+        "{err}"
+    );
+    std::fs::write(&path, "[batches]\nbatch_workers = 3\n").unwrap();
+    assert!(
+        load(&args_with(&path), &[]).is_err(),
+        "unknown keys are refused"
+    );
+}
+
+fn args_with(path: &std::path::Path) -> ServeArgs {
+    let mut a = args();
+    a.config = Some(path.to_path_buf());
+    a
 }

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::time::Instant;
 
 use arouter_core::exchange::{ConnectError, Event, Exchange, Input, Output};
@@ -11,6 +12,7 @@ use futures_lite::{AsyncReadExt, FutureExt};
 use super::io::{linger_close, unix_ms, write_within, Pending, READ_BUF, READ_START};
 use super::record::record;
 use super::runtime::{Runtime, Timer};
+use super::side::{Client, MemorySide};
 use super::tally::Tally;
 use super::Worker;
 use crate::accounts;
@@ -44,7 +46,9 @@ enum Drained {
 struct Conn<'a, R: Runtime> {
     worker: &'a Worker<R>,
     exchange: Exchange,
-    client: Option<R::Tcp>,
+    client: Option<Client<R::Tcp>>,
+    /// The request in memory, when this connection serves a batch request.
+    memory: Option<Rc<MemorySide>>,
     down: Pending,
     up: Pending,
     upstream: Option<Upstream<R::Tcp>>,
@@ -112,6 +116,21 @@ fn unix_secs() -> i64 {
 /// Serves one client connection until it closes.
 pub async fn serve<R: Runtime>(client: R::Tcp, worker: &Worker<R>) {
     worker.rt.set_nodelay(&client);
+    run(Client::Socket(client), None, worker).await;
+}
+
+/// Serves one request given in memory (a batch request) until the
+/// connection closes after its answer; the answer and usage are left on
+/// `side`.
+pub async fn serve_memory<R: Runtime>(side: Rc<MemorySide>, worker: &Worker<R>) {
+    run(Client::Memory(side.clone()), Some(side), worker).await;
+}
+
+async fn run<R: Runtime>(
+    client: Client<R::Tcp>,
+    memory: Option<Rc<MemorySide>>,
+    worker: &Worker<R>,
+) {
     let shared = &worker.shared;
     let clock = shared.clock;
     let exchange = Exchange::new(shared.host.gateway.clone(), clock.now())
@@ -121,6 +140,7 @@ pub async fn serve<R: Runtime>(client: R::Tcp, worker: &Worker<R>) {
         worker,
         exchange,
         client: Some(client),
+        memory,
         // The client side starts at full size: on glommio, a request that
         // filled a smaller buffer delayed noticing the client leave by over
         // a second (client_disconnect_aborts_the_upstream_within_a_second);
@@ -228,11 +248,18 @@ impl<'a, R: Runtime> Conn<'a, R> {
                     }
                 }
                 Output::Admit(request) => {
-                    let admission =
-                        shared
-                            .host
-                            .keys
-                            .admit_on(&self.worker.keys, &request, unix_ms());
+                    let keys = &shared.host.keys;
+                    let admission = match &self.memory {
+                        // A batch request is admitted as the key that made
+                        // its batch (its secret is not stored).
+                        Some(side) => keys.admit_key_id(
+                            &self.worker.keys,
+                            side.key_id,
+                            request.scope,
+                            unix_ms(),
+                        ),
+                        None => keys.admit_on(&self.worker.keys, &request, unix_ms()),
+                    };
                     let now = self.now();
                     self.input(Input::Admission(now, admission));
                 }
@@ -251,10 +278,19 @@ impl<'a, R: Runtime> Conn<'a, R> {
                     // What an earlier attempt held goes back first.
                     self.held = Held::default();
                     let host = &shared.host;
-                    let result = host
-                        .ledger
-                        .reserve(&host.keys, &self.worker.keys, &request, unix_secs())
-                        .map(|held| self.held = held);
+                    // A batch request's first attempt spends what its
+                    // batch reserved for it at create time.
+                    let before = self.memory.as_ref().and_then(|m| m.held.take());
+                    let result = match before {
+                        Some(held) => {
+                            self.held = held;
+                            Ok(())
+                        }
+                        None => host
+                            .ledger
+                            .reserve(&host.keys, &self.worker.keys, &request, unix_secs())
+                            .map(|held| self.held = held),
+                    };
                     let now = self.now();
                     self.input(Input::Reserved(now, result));
                 }
@@ -278,7 +314,13 @@ impl<'a, R: Runtime> Conn<'a, R> {
                             unix_secs(),
                         );
                     }
-                    record(self.worker, event, &mut self.tally);
+                    match (event, &self.memory) {
+                        (Event::Usage(usage), Some(side)) => {
+                            self.tally.add(&usage);
+                            side.usage.borrow_mut().push(usage);
+                        }
+                        (event, _) => record(self.worker, event, &mut self.tally),
+                    }
                     if ends_request {
                         self.held = Held::default();
                         self.in_flight.end();
@@ -287,7 +329,7 @@ impl<'a, R: Runtime> Conn<'a, R> {
                 Output::Close => {
                     self.connecting = None;
                     drop(self.upstream.take());
-                    if let Some(client) = self.client.take() {
+                    if let Some(Client::Socket(client)) = self.client.take() {
                         let linger = self.worker.settings.linger;
                         linger_close(&self.worker.rt, client, linger).await;
                     }

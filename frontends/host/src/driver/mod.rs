@@ -11,14 +11,16 @@
 //! `Arc` and is read-only or atomic, by the rule in [`crate::shard`].
 
 mod access;
+mod batch;
 mod conn;
 mod io;
 mod record;
 pub mod runtime;
 mod serve;
+mod side;
 mod tally;
 
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,8 +53,11 @@ pub struct Shared {
     pub clock: Clock,
     pub shutdown: Arc<Shutdown>,
     tls: Arc<TlsClients>,
-    /// Live client connections across all threads.
+    /// Live client connections across all threads (and running batch
+    /// requests).
     active: AtomicUsize,
+    /// Set by the serving thread that runs the message-batch worker.
+    batch_worker: AtomicBool,
 }
 
 impl Shared {
@@ -64,6 +69,7 @@ impl Shared {
             shutdown,
             tls: Arc::new(tls),
             active: AtomicUsize::new(0),
+            batch_worker: AtomicBool::new(false),
         })
     }
 }

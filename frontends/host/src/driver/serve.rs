@@ -55,6 +55,10 @@ pub async fn serve_thread<R: Runtime>(rt: R, listener: R::Listener, shared: Arc<
             worker.pool.reap_idle().or(stop).await;
         });
     }
+    if !shared.batch_worker.swap(true, Ordering::SeqCst) {
+        // One thread runs the message-batch worker (see `batch`).
+        rt.spawn(super::batch::run(worker.clone()));
+    }
     accept_until_shutdown(&worker, &listener).await;
     drop(listener);
     let active = &shared.active;

@@ -118,7 +118,7 @@ impl Recorder {
 /// The transaction to store for one usage record, at the cost the core
 /// priced it at (the `usage.cost` its answer showed); `None` when the model
 /// has no price (billed at 0; the caller warns).
-fn transaction(usage: UsageRecord, now_unix_s: i64, record_id: String) -> Transaction {
+pub(crate) fn transaction(usage: UsageRecord, now_unix_s: i64, record_id: String) -> Transaction {
     let tokens = usage.usage.unwrap_or_default();
     Transaction {
         created_at: now_unix_s,
@@ -147,5 +147,6 @@ fn transaction(usage: UsageRecord, now_unix_s: i64, record_id: String) -> Transa
         reasoning_tokens: tokens.reasoning_tokens,
         stream: usage.stream,
         latency_ms: Some(usage.latency_ms),
+        batch: None,
     }
 }

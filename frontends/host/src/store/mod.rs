@@ -2,6 +2,7 @@
 //! embedded SQLite default can give way to Postgres for multi-instance
 //! deployments. The hot path never calls it: keys are cached in memory.
 
+pub mod batches;
 pub mod sqlite;
 mod sqlite_txns;
 
@@ -13,6 +14,7 @@ use arouter_core::manage::{
     KeyPatch, KeyUsage, LimitReset, ModelAllowlist, TransactionPage, TransactionQuery,
     TransactionView,
 };
+pub use batches::{BatchItem, BatchStore, Deleted, Results, Wanted};
 
 /// A stored API key. The secret itself is never stored, only its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,6 +179,15 @@ pub struct Transaction {
     /// From the request's first byte to the end of the call; `None` for
     /// rows written before it was recorded.
     pub latency_ms: Option<u64>,
+    /// The message batch request the call ran for.
+    pub batch: Option<BatchRef>,
+}
+
+/// A batch request, as a transaction names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchRef {
+    pub batch_id: String,
+    pub custom_id: String,
 }
 
 /// Credit added to the account: a transaction of type credit.
@@ -196,7 +207,8 @@ pub struct Totals {
     pub usage: u64,
 }
 
-pub trait Store: Send + Sync {
+/// Everything the gateway keeps; batches have a trait of their own.
+pub trait Store: BatchStore + Send + Sync {
     /// Adds a credit to the account (once per `record_id`).
     fn add_credit(&self, credit: &Credit) -> Result<(), StoreError>;
     /// The sum of credits and of transaction costs, micro-USD.

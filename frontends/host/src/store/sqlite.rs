@@ -129,6 +129,32 @@ const MIGRATIONS: &[&str] = &[
      DROP INDEX IF EXISTS transactions_referer;
      DROP INDEX IF EXISTS transactions_title;
      DROP INDEX IF EXISTS transactions_outcome;",
+    // 8: message batches. A batch's requests are rows of their own, each
+    // pending, running (claimed by the worker) or done with its end and
+    // body; a transaction names the batch request it was billed for.
+    "CREATE TABLE batches (
+         seq                 INTEGER PRIMARY KEY,
+         id                  TEXT    NOT NULL UNIQUE,
+         owner               INTEGER,
+         created_at          INTEGER NOT NULL,
+         expires_at          INTEGER NOT NULL,
+         ended_at            INTEGER,
+         cancel_initiated_at INTEGER
+     );
+     CREATE INDEX batches_owner ON batches (owner, seq);
+     CREATE TABLE batch_requests (
+         batch_seq  INTEGER NOT NULL REFERENCES batches (seq) ON DELETE CASCADE,
+         idx        INTEGER NOT NULL,
+         custom_id  TEXT    NOT NULL,
+         params     TEXT    NOT NULL,
+         state      TEXT    NOT NULL DEFAULT 'pending',
+         result     TEXT,
+         body       BLOB,
+         PRIMARY KEY (batch_seq, idx)
+     ) WITHOUT ROWID;
+     CREATE INDEX batch_requests_state ON batch_requests (state, batch_seq, idx);
+     ALTER TABLE transactions ADD COLUMN batch_id TEXT;
+     ALTER TABLE transactions ADD COLUMN custom_id TEXT;",
 ];
 
 pub struct SqliteStore {
@@ -202,6 +228,53 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         tx.pragma_update(None, "user_version", target)
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Appends `rows` within the caller's transaction, skipping any whose
+/// `record_id` is stored already.
+pub(super) fn insert_transactions(
+    conn: &Connection,
+    rows: &[Transaction],
+) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO transactions (created_at, key_id, provider, model, prompt_tokens,
+             completion_tokens, cost_micros, complete, estimated, referer, title,
+             request_id, status, outcome, record_id, generation_id, cached_tokens,
+             reasoning_tokens, stream, latency_ms, batch_id, custom_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+             ?16, ?17, ?18, ?19, ?20, ?21, ?22)
+             ON CONFLICT (record_id) DO NOTHING",
+        )
+        .map_err(backend)?;
+    for t in rows {
+        stmt.execute(params![
+            t.created_at,
+            t.key_id,
+            t.provider,
+            t.model,
+            t.prompt_tokens as i64,
+            t.completion_tokens as i64,
+            t.cost_micros as i64,
+            t.complete,
+            t.estimated,
+            t.referer,
+            t.title,
+            t.request_id,
+            t.upstream_status,
+            t.outcome.as_str(),
+            t.record_id,
+            t.generation_id,
+            t.cached_tokens as i64,
+            t.reasoning_tokens as i64,
+            t.stream,
+            t.latency_ms.map(|ms| ms as i64),
+            t.batch.as_ref().map(|b| b.batch_id.as_str()),
+            t.batch.as_ref().map(|b| b.custom_id.as_str()),
+        ])
+        .map_err(backend)?;
     }
     Ok(())
 }
@@ -347,44 +420,7 @@ impl Store for SqliteStore {
     fn record(&self, batch: &[Transaction]) -> Result<(), StoreError> {
         self.with(|conn| {
             let tx = conn.unchecked_transaction().map_err(backend)?;
-            {
-                let mut stmt = tx
-                    .prepare_cached(
-                        "INSERT INTO transactions (created_at, key_id, provider, model, prompt_tokens,
-                         completion_tokens, cost_micros, complete, estimated, referer, title,
-                         request_id, status, outcome, record_id, generation_id, cached_tokens,
-                         reasoning_tokens, stream, latency_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                         ?16, ?17, ?18, ?19, ?20)
-                         ON CONFLICT (record_id) DO NOTHING",
-                    )
-                    .map_err(backend)?;
-                for t in batch {
-                    stmt.execute(params![
-                        t.created_at,
-                        t.key_id,
-                        t.provider,
-                        t.model,
-                        t.prompt_tokens as i64,
-                        t.completion_tokens as i64,
-                        t.cost_micros as i64,
-                        t.complete,
-                        t.estimated,
-                        t.referer,
-                        t.title,
-                        t.request_id,
-                        t.upstream_status,
-                        t.outcome.as_str(),
-                        t.record_id,
-                        t.generation_id,
-                        t.cached_tokens as i64,
-                        t.reasoning_tokens as i64,
-                        t.stream,
-                        t.latency_ms.map(|ms| ms as i64),
-                    ])
-                    .map_err(backend)?;
-                }
-            }
+            insert_transactions(&tx, batch)?;
             tx.commit().map_err(backend)
         })
     }
@@ -523,5 +559,9 @@ impl Store for SqliteStore {
     }
 }
 
+mod batches;
+
+#[cfg(test)]
+mod batch_tests;
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use arouter_core::manage::{
     Cursor, TransactionKind, TransactionPage, TransactionQuery, TransactionStatus, TransactionView,
 };
 
-use super::{hex, unhex_hash, Outcome, StoreError, Transaction};
+use super::{hex, unhex_hash, BatchRef, Outcome, StoreError, Transaction};
 
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -51,6 +51,13 @@ pub(super) fn row_to_transaction(r: &Row<'_>) -> rusqlite::Result<Transaction> {
         latency_ms: r
             .get::<_, Option<i64>>("latency_ms")?
             .map(|ms| ms.max(0) as u64),
+        batch: match (r.get("batch_id")?, r.get("custom_id")?) {
+            (Some(batch_id), Some(custom_id)) => Some(BatchRef {
+                batch_id,
+                custom_id,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -89,6 +96,8 @@ fn row_to_view(r: &Row<'_>) -> rusqlite::Result<TransactionView> {
         created_at: r.get("created_at")?,
         request_id: r.get("request_id")?,
         note: r.get("note")?,
+        batch_id: r.get("batch_id")?,
+        custom_id: r.get("custom_id")?,
     })
 }
 
@@ -100,7 +109,7 @@ const USAGE: &str = "SELECT t.id AS row, t.created_at AS created_at,
      t.reasoning_tokens AS reasoning_tokens, t.cost_micros AS cost_micros,
      t.referer AS referer, t.title AS title, t.outcome AS outcome, t.status AS status,
      t.stream AS stream, t.latency_ms AS latency_ms, t.request_id AS request_id,
-     NULL AS note
+     NULL AS note, t.batch_id AS batch_id, t.custom_id AS custom_id
      FROM transactions t LEFT JOIN keys k ON k.id = t.key_id";
 
 /// Credits added to the account (the ledger's `credits` table), as rows
@@ -113,7 +122,7 @@ const CREDITS: &str = "SELECT c.id - 100000000000000000 AS row, c.created_at AS 
      NULL AS model, 0 AS prompt_tokens, 0 AS completion_tokens, 0 AS cached_tokens,
      0 AS reasoning_tokens, c.amount_micros AS cost_micros, NULL AS referer, NULL AS title,
      'complete' AS outcome, NULL AS status, 0 AS stream, NULL AS latency_ms,
-     NULL AS request_id, c.note AS note
+     NULL AS request_id, c.note AS note, NULL AS batch_id, NULL AS custom_id
      FROM credits c";
 
 /// The conditions of `query` on billed calls, and their values; only those

@@ -39,6 +39,7 @@ fn creates_file_and_schema_on_first_start_and_reopens() {
         reasoning_tokens: 1,
         stream: true,
         latency_ms: Some(40),
+        batch: None,
     };
     reopened.record(&[t.clone(), t.clone()]).unwrap();
     assert_eq!(reopened.transactions(10).unwrap(), vec![t.clone(), t]);
@@ -105,6 +106,7 @@ fn a_batch_stored_again_adds_no_row_twice() {
         reasoning_tokens: 0,
         stream: false,
         latency_ms: None,
+        batch: None,
     };
     store.record(&[row("a"), row("b")]).unwrap();
     // A retry of the same batch with one new row: only the new one.
@@ -139,7 +141,7 @@ fn new_key(hash: [u8; 32]) -> NewKey {
     }
 }
 
-fn spent(key_id: Option<i64>, created_at: i64, cost_micros: u64) -> Transaction {
+pub(super) fn spent(key_id: Option<i64>, created_at: i64, cost_micros: u64) -> Transaction {
     Transaction {
         created_at,
         key_id,
@@ -161,6 +163,7 @@ fn spent(key_id: Option<i64>, created_at: i64, cost_micros: u64) -> Transaction 
         reasoning_tokens: 0,
         stream: false,
         latency_ms: None,
+        batch: None,
     }
 }
 
@@ -388,6 +391,7 @@ fn a_store_written_by_the_first_release_opens_and_migrates() {
         reasoning_tokens: 0,
         stream: false,
         latency_ms: Some(3),
+        batch: None,
     };
     store.record(std::slice::from_ref(&failed)).unwrap();
     drop(store);

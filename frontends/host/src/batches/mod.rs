@@ -1,0 +1,73 @@
+//! Message batches on the host: the management side (create, list,
+//! cancel…, in [`service`]) and what it shares with the worker that runs
+//! the requests (`driver::batch`): the credit each request was given at
+//! create time, and a wake-up for new work.
+//!
+//! Credit: a batch is admitted only if every one of its requests can
+//! reserve what it may cost (the key's limit and, when prepaid, the
+//! balance), so a key without credit gets its 402 at create time, not
+//! request by request later. Those reservations are held here until the
+//! worker runs the request (its first attempt spends from it) or the
+//! batch is canceled or expires (they go back). They live in memory: after
+//! a restart, a resumed request reserves when it runs, as any call does.
+
+mod service;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use crate::config::BatchSettings;
+use crate::ledger::Held;
+
+pub use service::execute;
+
+/// A request of a batch: its id and index.
+pub type ItemKey = (String, u32);
+
+pub struct Batches {
+    pub settings: BatchSettings,
+    holds: Mutex<HashMap<ItemKey, Held>>,
+    /// Set when a batch is created, so the worker looks for work at once.
+    wake: AtomicBool,
+}
+
+impl Batches {
+    pub fn new(settings: BatchSettings) -> Batches {
+        Batches {
+            settings,
+            holds: Mutex::default(),
+            wake: AtomicBool::new(false),
+        }
+    }
+
+    /// Keeps the credit of a new batch's requests.
+    fn hold(&self, batch_id: &str, held: Vec<Held>) {
+        if let Ok(mut holds) = self.holds.lock() {
+            for (idx, h) in held.into_iter().enumerate() {
+                holds.insert((batch_id.to_string(), idx as u32), h);
+            }
+        }
+    }
+
+    /// The credit request `key` was given at create time, for its run.
+    pub fn take_hold(&self, key: &ItemKey) -> Option<Held> {
+        self.holds.lock().ok()?.remove(key)
+    }
+
+    /// Gives back what the unrun requests of `batch_id` hold.
+    pub fn release(&self, batch_id: &str) {
+        if let Ok(mut holds) = self.holds.lock() {
+            holds.retain(|(id, _), _| id != batch_id);
+        }
+    }
+
+    pub fn wake(&self) {
+        self.wake.store(true, Ordering::Release);
+    }
+
+    /// Whether a batch was created since the last call.
+    pub fn woken(&self) -> bool {
+        self.wake.swap(false, Ordering::AcqRel)
+    }
+}
