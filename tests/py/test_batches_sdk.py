@@ -314,3 +314,26 @@ def test_results_are_jsonl_in_anthropics_shape(routed_gateway, replay_control, k
     assert len(lines) == 1 and lines[0]["custom_id"] == "one"
     assert lines[0]["result"]["type"] == "succeeded"
     assert lines[0]["result"]["message"]["type"] == "message"
+
+
+def test_requests_waiting_for_a_slot_do_not_keep_the_gateway_busy(tmp_path, master_key):
+    """Regression: requests held back by the per-provider bound made the worker loop spin on the
+    store, and management calls (served off the serving threads, like the store) timed out."""
+    with servers.replay(tmp_path) as (url, control):
+        env, config = routed_setup(url)
+        env.update({"AROUTER_BATCH_PROVIDER_CONCURRENCY": "1"})
+        cases.fault((url, control), {"model": "gpt-4o"}, {"delay_ms": 1000}, times=100)
+        with servers.gateway(tmp_path, env, config, master_key) as base:
+            c = client(base, master_key)
+            batch = c.messages.batches.create(requests=[{"custom_id": f"r{i}", "params": params("openai/gpt-4o")} for i in range(20)])
+            time.sleep(0.5)
+            headers = {"Authorization": f"Bearer {master_key}"}
+            slowest = 0.0
+            for _ in range(20):
+                started = time.monotonic()
+                r = requests.get(base + "/api/v1/balance", headers=headers, timeout=10)
+                slowest = max(slowest, time.monotonic() - started)
+                assert r.status_code == 200
+            assert slowest < 0.5, f"a management call took {slowest:.2f} s while the batch waited"
+            assert c.messages.batches.retrieve(batch.id).request_counts.processing > 0
+            c.messages.batches.cancel(batch.id)

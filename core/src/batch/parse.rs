@@ -130,6 +130,11 @@ fn new_item(
         }
         None => return Err(invalid(format!("requests.{i}.custom_id: field required"))),
     };
+    if let Some(extra) = request.keys().find(|k| *k != "params") {
+        return Err(invalid(format!(
+            "requests.{i}.{extra}: unknown field (a request has custom_id and params)"
+        )));
+    }
     let params = match request.remove("params") {
         Some(params @ Value::Object(_)) => params,
         Some(_) => return Err(invalid(format!("requests.{i}.params: must be an object"))),
@@ -183,16 +188,15 @@ fn list_query(query: &str) -> Result<ListQuery, ApiError> {
                     })?;
             }
             "after_id" | "before_id" => {
-                if cursor.is_some() {
-                    return Err(invalid("give at most one of after_id and before_id"));
-                }
                 let id = batch_id(&value)
                     .ok_or_else(|| invalid(format!("{name}: not a message batch id")))?;
-                cursor = Some(if name == "after_id" {
-                    ListCursor::After(id)
-                } else {
-                    ListCursor::Before(id)
-                });
+                // With both, `after_id` wins (the SDK's auto-paging sends
+                // only it).
+                if name == "after_id" {
+                    cursor = Some(ListCursor::After(id));
+                } else if cursor.is_none() {
+                    cursor = Some(ListCursor::Before(id));
+                }
             }
             // Unknown parameters are ignored, as elsewhere.
             _ => {}
@@ -252,6 +256,10 @@ mod tests {
                 r#"{"requests":[{"custom_id":"a","params":{"stream":true}}]}"#,
                 "streaming",
             ),
+            (
+                r#"{"requests":[{"custom_id":"a","params":{},"extra":1}]}"#,
+                "requests.0.extra: unknown field",
+            ),
         ];
         for (body, expected) in cases {
             let err = create(body).unwrap_err();
@@ -286,12 +294,14 @@ mod tests {
         let q = list_query("limit=3&after_id=msgbatch_abc").unwrap();
         assert_eq!(q.limit, 3);
         assert_eq!(q.cursor, Some(ListCursor::After("msgbatch_abc".into())));
+        let both = list_query("before_id=msgbatch_b&after_id=msgbatch_a").unwrap();
+        assert_eq!(both.cursor, Some(ListCursor::After("msgbatch_a".into())));
         for bad in [
             "limit=0",
             "limit=1001",
             "limit=x",
             "after_id=x",
-            "after_id=msgbatch_a&before_id=msgbatch_b",
+            "before_id=msgbatch_",
         ] {
             assert_eq!(list_query(bad).unwrap_err().status(), 400, "{bad}");
         }

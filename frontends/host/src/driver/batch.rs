@@ -54,6 +54,8 @@ struct Runner {
     queue: RefCell<VecDeque<Queued>>,
     running: Cell<usize>,
     per_group: RefCell<HashMap<String, usize>>,
+    /// A request finished: its slot may start a waiting one at once.
+    finished: event_listener::Event,
 }
 
 /// Counts a running batch request as a live connection, so shutdown waits
@@ -86,16 +88,22 @@ pub async fn run<R: Runtime>(worker: Rc<Worker<R>>) {
         if waiting < capacity {
             claim(&worker, &runner, capacity - waiting).await;
         }
+        let finished = runner.finished.listen();
         start_ready(&worker, &runner);
+        // Requests held back only by the concurrency bounds wait for a
+        // slot (`finished`), not for time: the loop must not spin on them.
+        let now = Instant::now();
         let next = runner
             .queue
             .borrow()
             .iter()
             .map(|q| q.not_before)
+            .filter(|at| *at > now)
             .min()
-            .map_or(now + TICK, |at| at.clamp(now, now + TICK));
+            .map_or(now + TICK, |at| at.min(now + TICK));
         let shared = &worker.shared;
         async { worker.rt.sleep_until(next).await }
+            .or(finished)
             .or(async { shared.shutdown.wait().await })
             .await;
         // A batch created meanwhile is claimed on this pass.
@@ -206,6 +214,7 @@ fn start_ready<R: Runtime>(worker: &Rc<Worker<R>>, runner: &Rc<Runner>) {
             if let Some(n) = runner.per_group.borrow_mut().get_mut(&group) {
                 *n = n.saturating_sub(1);
             }
+            runner.finished.notify(1);
             drop(live);
         });
     }
