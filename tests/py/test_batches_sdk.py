@@ -337,3 +337,33 @@ def test_requests_waiting_for_a_slot_do_not_keep_the_gateway_busy(tmp_path, mast
             assert slowest < 0.5, f"a management call took {slowest:.2f} s while the batch waited"
             assert c.messages.batches.retrieve(batch.id).request_counts.processing > 0
             c.messages.batches.cancel(batch.id)
+def test_a_retried_request_keeps_the_credit_its_batch_reserved(routed_gateway, replay_control, master_key):
+    """The credit a batch holds for a request is not let go when the request is put back
+    after a 429: a call of the same key in the meantime cannot take it, and the retry runs."""
+    created = cases.create_key(routed_gateway, master_key, name="held", limit=0.000001)
+    secret, key_hash = created["key"], created["data"]["hash"]
+    c = client(routed_gateway, secret)
+    one = [{"custom_id": "only", "params": params("openai/gpt-4o")}]
+    with pytest.raises(anthropic.APIStatusError) as refused:
+        c.messages.batches.create(requests=one)
+    # What the request may cost, as the refusal says: the key's limit is set to exactly that.
+    most = float(refused.value.body["error"]["message"].split("up to $")[1].split(")")[0])
+    patched = requests.patch(
+        f"{routed_gateway}/api/v1/keys/{key_hash}",
+        headers={"Authorization": f"Bearer {master_key}"},
+        json={"limit": most},
+        timeout=10,
+    )
+    assert patched.status_code == 200, patched.text
+    cases.fault(replay_control, {"model": "gpt-4o"}, {"status": 429}, times=1)
+    batch = c.messages.batches.create(requests=one)
+    deadline = time.monotonic() + 10
+    while not upstream_log(replay_control):
+        assert time.monotonic() < deadline, "the batch request never ran"
+        time.sleep(0.02)
+    # The request now waits out its backoff (1 s), still holding its credit.
+    with pytest.raises(anthropic.APIStatusError) as meanwhile:
+        c.messages.create(**params("openai/gpt-4o"))
+    assert meanwhile.value.status_code == 402
+    ended = wait_ended(c, batch.id, timeout=30)
+    assert ended.request_counts.succeeded == 1, ended.request_counts

@@ -7,8 +7,9 @@
 //! reserve what it may cost (the key's limit and, when prepaid, the
 //! balance), so a key without credit gets its 402 at create time, not
 //! request by request later. Those reservations are held here until the
-//! worker runs the request (its first attempt spends from it) or the
-//! batch is canceled or expires (they go back). They live in memory: after
+//! worker runs the request (its attempts spend from it; a request put back
+//! after a 429 keeps what is left for its next run) or the batch is
+//! canceled or expires (they go back). They live in memory: after
 //! a restart, a resumed request reserves when it runs, as any call does.
 
 mod service;
@@ -53,6 +54,13 @@ impl Batches {
     /// The credit request `key` was given at create time, for its run.
     pub fn take_hold(&self, key: &ItemKey) -> Option<Held> {
         self.holds.lock().ok()?.remove(key)
+    }
+
+    /// Keeps what is left of a retried request's credit for its next run.
+    pub fn put_hold(&self, key: ItemKey, held: Held) {
+        if let Ok(mut holds) = self.holds.lock() {
+            holds.insert(key, held);
+        }
     }
 
     /// Gives back what the unrun requests of `batch_id` hold.

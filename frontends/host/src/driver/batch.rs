@@ -228,19 +228,24 @@ async fn job<R: Runtime>(worker: &Rc<Worker<R>>, runner: &Runner, mut q: Queued)
         .rt
         .unblock(move || host.store.batch_request_wanted(&item, unix_secs()))
         .await;
-    match wanted {
-        Ok(Wanted::Run) => {}
-        Ok(Wanted::Cancel) => return finish(worker, &q.item, ItemEnd::Canceled, Vec::new()).await,
-        Ok(Wanted::Expire) => return finish(worker, &q.item, ItemEnd::Expired, Vec::new()).await,
+    let key = (q.item.batch_id.clone(), q.item.idx);
+    let host = &worker.shared.host;
+    let end_unrun = match wanted {
+        Ok(Wanted::Run) => None,
+        Ok(Wanted::Cancel) => Some(ItemEnd::Canceled),
+        Ok(Wanted::Expire) => Some(ItemEnd::Expired),
         Err(err) => {
             log::error!("batches: {err}");
             return back_off(runner, q);
         }
+    };
+    if let Some(end) = end_unrun {
+        // A hold put back after a retry may have outlived its batch's
+        // release: it goes back now.
+        drop(host.batches.take_hold(&key));
+        return finish(worker, &q.item, end, Vec::new()).await;
     }
-    let host = &worker.shared.host;
-    let held = host
-        .batches
-        .take_hold(&(q.item.batch_id.clone(), q.item.idx));
+    let held = host.batches.take_hold(&key);
     let limits = &host.config.limits;
     let side = Rc::new(MemorySide::new(
         request_bytes(&q.item.params),
@@ -254,7 +259,12 @@ async fn job<R: Runtime>(worker: &Rc<Worker<R>>, runner: &Runner, mut q: Queued)
     q.tries += 1;
     let end = match parse_answer(&side.take_answer(), limits) {
         Ok(answer) => match verdict(&answer, q.tries >= MAX_TRIES) {
-            Verdict::Retry => return back_off(runner, q),
+            Verdict::Retry => {
+                if let Some(rest) = side.held.take() {
+                    host.batches.put_hold(key, rest);
+                }
+                return back_off(runner, q);
+            }
             Verdict::End(end) => end,
         },
         Err(err) => {

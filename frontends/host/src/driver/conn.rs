@@ -322,7 +322,14 @@ impl<'a, R: Runtime> Conn<'a, R> {
                         (event, _) => record(self.worker, event, &mut self.tally),
                     }
                     if ends_request {
-                        self.held = Held::default();
+                        let held = std::mem::take(&mut self.held);
+                        match &self.memory {
+                            // A batch request's credit goes back to its
+                            // side: if the request is retried, its next run
+                            // spends it again rather than reserving anew.
+                            Some(side) => *side.held.borrow_mut() = Some(held),
+                            None => drop(held),
+                        }
                         self.in_flight.end();
                     }
                 }

@@ -29,7 +29,8 @@ pub struct MemorySide {
     /// The key the request is admitted as (`None`: the master key).
     pub key_id: Option<i64>,
     /// Credit reserved for the request beforehand, spent by its first
-    /// attempt instead of a new reservation.
+    /// attempt instead of a new reservation; what is left of it when the
+    /// request ends comes back here.
     pub held: RefCell<Option<Held>>,
     /// The request's usage records: stored with its result, not by the
     /// recorder, so the two are written in one transaction.
