@@ -5,8 +5,10 @@ only a management key (or the master key) may read it on the main address,
 
 from __future__ import annotations
 
-import requests
+import time
+
 import pytest
+import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 import servers
@@ -40,6 +42,19 @@ def scrape(base: str, key: str) -> str:
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
     return r.text
+
+
+def settled(base: str, key: str, ready) -> dict[str, list]:
+    """Scrapes until `ready(samples)` holds (3 s at most): a request's
+    access record, which moves its counters, is taken on its serving thread
+    just after its last bytes are written, so the client may have read them
+    a moment before."""
+    deadline = time.monotonic() + 3
+    while True:
+        samples = parse(scrape(base, key))
+        if ready(samples) or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.05)
 
 
 def parse(text: str) -> dict[str, list]:
@@ -93,7 +108,13 @@ def test_counters_and_histograms_move_as_requests_are_made(metrics_gateway, repl
     r = requests.post(base + "/v1/chat/completions", headers=bearer, json=plain, timeout=30)
     assert r.status_code >= 500, r.text
 
-    after = parse(scrape(base, master_key))
+    after = settled(
+        base,
+        master_key,
+        lambda now: total(now, "arouter_request_duration_seconds_count", provider="openai")
+        - total(before, "arouter_request_duration_seconds_count", provider="openai")
+        >= 3,
+    )
     label = catalog_label(base, master_key, plain["model"])
     ok = dict(route="chat_completions", dialect="openai", provider="openai", status="200")
     moved = lambda name, **labels: total(after, name, **labels) - total(before, name, **labels)  # noqa: E731
@@ -160,6 +181,9 @@ def test_metrics_listen_serves_without_a_key(metrics_gateway, master_key):
     assert "arouter_requests_total" in samples
     assert master_key not in r.text
     assert requests.get(open_url.replace("/metrics", "/other"), timeout=10).status_code == 404
+    r = requests.post(open_url, timeout=10)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
+    assert requests.head(open_url, timeout=10).status_code == 200
     # The separate address serves metrics only.
     assert requests.get(open_url.replace("/metrics", "/healthz"), timeout=10).status_code == 404
 
@@ -175,7 +199,39 @@ def test_rate_limited_answers_are_counted(metrics_gateway, master_key):
         for _ in range(2)
     ]
     assert statuses == [200, 429]
-    after = parse(scrape(base, master_key))
+    after = settled(base, master_key, lambda now: total(now, "arouter_rate_limited_total") > total(before, "arouter_rate_limited_total"))
     assert total(after, "arouter_rate_limited_total") - total(before, "arouter_rate_limited_total") == 1
     assert total(after, "arouter_requests_total", route="current_key", status="429") == 1
     assert "arouter_insufficient_credit_total" in after
+
+
+def test_gauges_count_a_stream_while_it_is_relayed(metrics_gateway, replay_control, master_key):
+    base, _ = metrics_gateway
+    url, control = replay_control
+    # The provider sends two events, then nothing for 1.5 s: the stream is
+    # open, and its answer begun, while the metrics are read.
+    control.post(
+        url + "/_replay/faults",
+        json={"match": {"path": "/v1/chat/completions"}, "fault": {"stall_after_events": 2, "stall_ms": 1500}},
+    ).raise_for_status()
+    body = chat_body("openai/chat_stream_text_after_tool_include_usage.json")
+    with requests.post(
+        base + "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {master_key}"},
+        json=body,
+        stream=True,
+        timeout=30,
+    ) as r:
+        assert r.status_code == 200
+        lines = r.iter_lines()
+        assert next(line for line in lines if line.startswith(b"data:"))
+        during = parse(scrape(base, master_key))
+        rest = b"\n".join(lines)
+    assert b"[DONE]" in rest
+    after = settled(base, master_key, lambda now: total(now, "arouter_in_flight_streams") == 0)
+    assert total(during, "arouter_in_flight_streams") == 1
+    assert total(during, "arouter_in_flight_requests") == 2, "the stream and the scrape"
+    assert total(during, "arouter_upstream_pool_busy_connections", provider="openai") == 1
+    assert total(after, "arouter_in_flight_streams") == 0
+    assert total(after, "arouter_in_flight_requests") == 1, "the scrape"
+    assert total(after, "arouter_upstream_pool_busy_connections", provider="openai") == 0

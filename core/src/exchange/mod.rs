@@ -197,6 +197,12 @@ impl Exchange {
         self
     }
 
+    /// Whether the request in progress is relaying an event stream to the
+    /// client (for the host's in-flight streams gauge).
+    pub fn streaming(&self) -> bool {
+        matches!(&self.state, State::Calling(calling) if calling.call.streaming())
+    }
+
     /// Feeds one input. For `Downstream` and `Upstream`, returns how many
     /// bytes were taken; the driver offers the rest again after draining
     /// `poll_output`.

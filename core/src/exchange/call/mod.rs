@@ -277,6 +277,12 @@ pub(crate) struct EarlierUsage {
 }
 
 impl Call {
+    /// An event stream to the client is open: the provider answered a
+    /// streamed request with events, which are being relayed.
+    pub(crate) fn streaming(&self) -> bool {
+        self.stream.is_some()
+    }
+
     pub(crate) fn new(
         gateway: &Gateway,
         kind: CallKind,

@@ -17,7 +17,7 @@ use super::tally::Tally;
 use super::Worker;
 use crate::accounts;
 use crate::ledger::Held;
-use crate::metrics::LocalMetrics;
+use crate::metrics::{Gauge, Share};
 use crate::shutdown;
 use crate::upstream::Upstream;
 
@@ -74,39 +74,13 @@ struct Conn<'a, R: Runtime> {
     held: Held,
     /// The request in progress, for its access record.
     tally: Tally,
-    /// Whether the in-flight gauge counts a request of this connection.
-    in_flight: InFlight<'a>,
-}
-
-/// A connection's share of the in-flight gauge: one while a request is
-/// being read or answered (from its first bytes taken to its access
-/// record), given back if the connection ends in between. Pipelined
-/// requests read in one go count as one until the first is answered.
-struct InFlight<'a> {
-    metrics: &'a LocalMetrics,
-    counted: bool,
-}
-
-impl InFlight<'_> {
-    fn start(&mut self) {
-        if !self.counted {
-            self.counted = true;
-            self.metrics.in_flight(1);
-        }
-    }
-
-    fn end(&mut self) {
-        if self.counted {
-            self.counted = false;
-            self.metrics.in_flight(-1);
-        }
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.end();
-    }
+    /// This connection's share of the in-flight requests gauge: one from
+    /// a request's first bytes taken to its access record (pipelined
+    /// requests read in one go count as one until the first is answered).
+    in_flight: Share<'a>,
+    /// Its share of the in-flight streams gauge: one while an event
+    /// stream is relayed to the client.
+    streaming: Share<'a>,
 }
 
 fn unix_secs() -> i64 {
@@ -160,10 +134,8 @@ async fn run<R: Runtime>(
         stop: shutdown::Waiter::default(),
         held: Held::default(),
         tally: Tally::default(),
-        in_flight: InFlight {
-            metrics: &worker.metrics,
-            counted: false,
-        },
+        in_flight: Share::new(&worker.metrics, Gauge::Requests),
+        streaming: Share::new(&worker.metrics, Gauge::Streams),
     };
     conn.run().await;
 }
@@ -209,6 +181,9 @@ impl<'a, R: Runtime> Conn<'a, R> {
             match self.exchange.poll_output(&mut self.out) {
                 Output::TransmitDownstream => {
                     self.tally.wrote();
+                    if self.exchange.streaming() {
+                        self.streaming.start();
+                    }
                     let written = match self.client.as_mut() {
                         Some(client) => {
                             let stall = self.worker.settings.write_stall;
@@ -331,6 +306,7 @@ impl<'a, R: Runtime> Conn<'a, R> {
                             None => drop(held),
                         }
                         self.in_flight.end();
+                        self.streaming.end();
                     }
                 }
                 Output::Close => {

@@ -128,6 +128,7 @@ pub struct ThreadCells {
     pub rate_limited: AtomicU64,
     pub insufficient_credit: AtomicU64,
     pub in_flight: AtomicI64,
+    pub streams: AtomicI64,
     pub connections: AtomicI64,
 }
 
@@ -141,6 +142,7 @@ impl ThreadCells {
             rate_limited: AtomicU64::new(0),
             insufficient_credit: AtomicU64::new(0),
             in_flight: AtomicI64::new(0),
+            streams: AtomicI64::new(0),
             connections: AtomicI64::new(0),
         }
     }

@@ -55,12 +55,8 @@ fn answer(mut stream: TcpStream, host: &Host) -> std::io::Result<()> {
         }
         head.extend_from_slice(&buf[..n]);
         if head.len() > MAX_HEAD {
-            return respond(
-                &mut stream,
-                "431 Request Header Fields Too Large",
-                "",
-                false,
-            );
+            let status = "431 Request Header Fields Too Large";
+            return respond(&mut stream, status, "", "", false);
         }
     }
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
@@ -70,22 +66,27 @@ fn answer(mut stream: TcpStream, host: &Host) -> std::io::Result<()> {
     match (method, path) {
         (b"GET" | b"HEAD", Some(b"/metrics")) => {
             let body = host.metrics_text();
-            respond(&mut stream, "200 OK", &body, method == b"HEAD")
+            respond(&mut stream, "200 OK", "", &body, method == b"HEAD")
         }
-        (_, Some(b"/metrics")) => respond(&mut stream, "405 Method Not Allowed", "", false),
-        _ => respond(&mut stream, "404 Not Found", "", false),
+        (_, Some(b"/metrics")) => {
+            let allow = "Allow: GET, HEAD\r\n";
+            respond(&mut stream, "405 Method Not Allowed", allow, "", false)
+        }
+        _ => respond(&mut stream, "404 Not Found", "", "", false),
     }
 }
 
+/// `extra` is more header lines, each ending in CRLF.
 fn respond(
     stream: &mut TcpStream,
     status: &str,
+    extra: &str,
     body: &str,
     head_only: bool,
 ) -> std::io::Result<()> {
     let content_type = arouter_core::manage::METRICS_CONTENT_TYPE;
     let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
     if !head_only {

@@ -2,7 +2,7 @@
 //! request ends (its access record), as usage is reported, and as
 //! connections and requests come and go.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;
 
 use arouter_core::exchange::{AccessLog, UsageRecord};
@@ -101,8 +101,57 @@ impl LocalMetrics {
         shift(&self.cells.connections, by);
     }
 
-    /// A request started (+1) or ended (-1).
-    pub fn in_flight(&self, by: i64) {
-        shift(&self.cells.in_flight, by);
+    fn gauge(&self, gauge: Gauge) -> &AtomicI64 {
+        match gauge {
+            Gauge::Requests => &self.cells.in_flight,
+            Gauge::Streams => &self.cells.streams,
+        }
+    }
+}
+
+/// The gauges a connection holds a share of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gauge {
+    /// Requests being read or answered.
+    Requests,
+    /// Event streams being relayed to clients.
+    Streams,
+}
+
+/// One connection's share (zero or one) of a gauge, given back when the
+/// connection ends however it ends.
+pub struct Share<'a> {
+    metrics: &'a LocalMetrics,
+    gauge: Gauge,
+    counted: bool,
+}
+
+impl<'a> Share<'a> {
+    pub fn new(metrics: &'a LocalMetrics, gauge: Gauge) -> Share<'a> {
+        Share {
+            metrics,
+            gauge,
+            counted: false,
+        }
+    }
+
+    pub fn start(&mut self) {
+        if !self.counted {
+            self.counted = true;
+            shift(self.metrics.gauge(self.gauge), 1);
+        }
+    }
+
+    pub fn end(&mut self) {
+        if self.counted {
+            self.counted = false;
+            shift(self.metrics.gauge(self.gauge), -1);
+        }
+    }
+}
+
+impl Drop for Share<'_> {
+    fn drop(&mut self) {
+        self.end();
     }
 }

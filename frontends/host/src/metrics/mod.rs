@@ -22,7 +22,7 @@ use arouter_core::gateway::Gateway;
 
 pub use cells::{shift, ProviderCells, ThreadCells};
 pub use labels::ModelLabel;
-pub use local::{LocalMetrics, Timings};
+pub use local::{Gauge, LocalMetrics, Share, Timings};
 
 /// The labels of a request count.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

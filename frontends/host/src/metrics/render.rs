@@ -232,12 +232,18 @@ fn gauges(out: &mut String, threads: &[Arc<ThreadCells>], labels: &Labels, proce
             .sum()
     };
     let in_flight = total(&|t| &t.in_flight);
+    let streams = total(&|t| &t.streams);
     let connections = total(&|t| &t.connections);
     for (name, help, value) in [
         (
             "arouter_in_flight_requests",
             "Requests read and not yet answered in full.",
             in_flight,
+        ),
+        (
+            "arouter_in_flight_streams",
+            "Event streams being relayed to clients.",
+            streams,
         ),
         (
             "arouter_connections",
