@@ -371,3 +371,37 @@ def test_a_rate_limited_key_gets_429_on_the_proxy(limited_gateway, replay_contro
     assert raised.value.status_code == 429
     assert raised.value.response.headers.get("Retry-After")
     assert len(upstream_log(replay_control)) == LIMIT
+
+
+# ======================================================= no usage report
+
+
+QUIRK = "openai_compat/crlf_line_endings.json"  # an OpenAI-compatible stream that reports no usage
+
+
+@pytest.mark.parametrize("route", ["proxy", "chat"])
+def test_a_stream_reporting_no_usage_is_billed_an_estimate_not_nothing(routed_gateway, replay_control, master_key, key, route):
+    """Regression: an OpenAI-shaped stream without a usage report (the client did not ask for
+    one through the proxy, or a compatible server ignores `include_usage`) was billed zero
+    tokens, a way around every budget. It is billed the gateway's estimate instead: the prompt
+    counted with the tokenizer, the output one token per chunk; the transaction says so."""
+    secret, key_hash = key
+    body = transcripts.load(QUIRK)["request"]["body"]
+    if route == "proxy":
+        client = openai.OpenAI(base_url=routed_gateway + "/backup/v1", api_key=secret, max_retries=0, timeout=30)
+        model = body["model"]
+    else:
+        client = openai.OpenAI(base_url=routed_gateway + "/v1", api_key=secret, max_retries=0, timeout=30)
+        model = "backup/" + body["model"]
+    chunks = list(client.chat.completions.create(model=model, messages=body["messages"], stream=True))
+    assert chunks and all(c.usage is None for c in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    [row] = transactions(routed_gateway, master_key, key_hash)
+    assert row["status"] == "estimated"
+    assert row["prompt_tokens"] > 0
+    if route == "proxy":
+        sse = transcripts.load(QUIRK)["response"]["sse"]
+        events = [line for line in sse.replace("\r\n", "\n").split("\n") if line.startswith("data:")]
+        assert row["completion_tokens"] == len([e for e in events if e[5:].strip() != "[DONE]"])
+    else:
+        assert row["completion_tokens"] > 0

@@ -9,6 +9,7 @@
 use super::*;
 use crate::exchange::proxy::{forwarded_response, Sniffer};
 use crate::http1::BodyKind;
+use crate::usage::Usage;
 
 impl Call {
     /// The proxy's request, written to the connection just opened.
@@ -166,11 +167,23 @@ impl Call {
         matches!(self.phase, Phase::Relaying { .. })
     }
 
+    /// The usage the answer reported, read on the side. An OpenAI stream
+    /// that reported none (the client asked for no usage report) is billed
+    /// the gateway's estimate: its prompt counted (see `count_prompt`),
+    /// its output one token per chunk relayed.
     pub(super) fn take_sniffed(&mut self) {
         if let Some(mut sniffer) = self.sniffer.take() {
             let (usage, id) = sniffer.finish();
             self.usage = usage;
             self.response_id = id;
+            let ok = (200..300).contains(&self.status) && self.reached;
+            if let (None, Some(chunks), true) = (usage, sniffer.openai_chunks(), ok) {
+                self.usage = Some(Usage {
+                    completion_tokens: chunks,
+                    ..Usage::default()
+                });
+                self.estimated = true;
+            }
         }
     }
 }

@@ -297,10 +297,12 @@ impl Call {
     }
 
     pub(super) fn end_stream(&mut self, io: &mut Io<'_>, complete: bool) -> Finished {
-        if !complete {
-            // Cut short: the provider may never have sent its usage.
-            self.mark_for_estimate();
-        }
+        // Cut short, the provider may never have sent its usage; whole, a
+        // provider that reports none (an OpenAI-compatible server ignoring
+        // `stream_options.include_usage`) is billed the gateway's estimate
+        // rather than nothing. `mark_for_estimate` leaves a call whose
+        // final usage arrived alone.
+        self.mark_for_estimate();
         if matches!(
             self.phase,
             Phase::Streaming {

@@ -63,7 +63,12 @@ impl Call {
                 canonical: Some(canonical),
                 ..
             } => crate::tokens::count_chat_input(model, canonical),
-            CallRequest::OpenAi { .. } | CallRequest::Embed { .. } | CallRequest::Proxy(_) => 0,
+            CallRequest::Proxy(request) => {
+                request.estimate_from.as_deref().map_or(0, |canonical| {
+                    crate::tokens::count_chat_input(model, canonical)
+                })
+            }
+            CallRequest::OpenAi { .. } | CallRequest::Embed { .. } => 0,
         }
     }
 

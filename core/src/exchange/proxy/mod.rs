@@ -22,7 +22,7 @@ use serde_json::Value;
 use super::call::{CallKind, CallRequest};
 use super::plan::Plan;
 use crate::api::{ApiError, Dialect};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, ProviderKind};
 use crate::http1::RequestHead;
 use crate::route::Candidate;
 
@@ -38,6 +38,10 @@ pub(crate) struct ProxyRequest {
     pub body: Vec<u8>,
     /// The body's output cap (`max_tokens` and its kin), for a reservation.
     pub max_output: Option<u64>,
+    /// An OpenAI chat stream that asked for no usage report, as the
+    /// canonical request: if its answer reports none, its prompt is
+    /// counted from this (the bytes are gone upstream by then).
+    pub estimate_from: Option<Box<crate::translate::canonical::ChatRequest>>,
 }
 
 impl ProxyRequest {
@@ -88,6 +92,17 @@ pub(crate) fn plan(
                 .and_then(|c| c.get("maxOutputTokens"))
                 .and_then(Value::as_u64)
         });
+    let asks_usage = field("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    let estimate_from = (stream
+        && !asks_usage
+        && upstream.kind == ProviderKind::OpenAi
+        && rest.ends_with("chat/completions"))
+    .then(|| crate::translate::openai::canonical::decode_request(body).ok())
+    .flatten()
+    .map(Box::new);
     Ok(Plan {
         kind: CallKind::Proxy { stream },
         dialect,
@@ -97,6 +112,7 @@ pub(crate) fn plan(
             headers: headers::forwarded_request(&head.headers),
             body: Vec::new(),
             max_output,
+            estimate_from,
         })),
         candidates: vec![Candidate {
             provider: index,

@@ -34,6 +34,9 @@ pub(crate) struct Sniffer {
     usage: Option<Usage>,
     /// The answer's id (`chatcmpl-…`, `msg_…`, Gemini's `responseId`).
     id: Option<String>,
+    /// Events of an OpenAI stream (`[DONE]` aside): about one token each,
+    /// the output half of an estimate when the stream reports no usage.
+    chunks: u64,
 }
 
 impl Sniffer {
@@ -57,19 +60,32 @@ impl Sniffer {
             anthropic: None,
             usage: None,
             id: None,
+            chunks: 0,
+        }
+    }
+
+    /// An OpenAI event stream's chunks so far; `None` for other answers.
+    pub(crate) fn openai_chunks(&self) -> Option<u64> {
+        match (&self.body, self.kind) {
+            (Body::Events(_), ProviderKind::OpenAi) => Some(self.chunks),
+            _ => None,
         }
     }
 
     pub(crate) fn feed(&mut self, bytes: &[u8]) {
         match &mut self.body {
             Body::Events(decoder) => {
-                let (kind, anthropic, usage, id) = (
+                let (kind, anthropic, usage, id, chunks) = (
                     self.kind,
                     &mut self.anthropic,
                     &mut self.usage,
                     &mut self.id,
+                    &mut self.chunks,
                 );
                 let result = decoder.feed(bytes, |event| {
+                    if event.data != "[DONE]" {
+                        *chunks += 1;
+                    }
                     // Only a usage report is worth parsing; the rest of
                     // the stream is looked at no further.
                     if event.data.contains("sage") {
@@ -190,6 +206,23 @@ mod tests {
             let usage = sniff(ProviderKind::OpenAi, true, body, split).expect("usage");
             assert_eq!((usage.prompt_tokens, usage.completion_tokens), (7, 2));
         }
+    }
+
+    #[test]
+    fn an_openai_stream_without_usage_counts_its_chunks_wherever_it_is_split() {
+        let body = b"data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n\
+            data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\" there\"}}]}\n\n\
+            data: [DONE]\n\n";
+        for split in 0..body.len() {
+            let mut s = Sniffer::new(ProviderKind::OpenAi, true, 1 << 16, 1 << 20);
+            let (a, b) = body.split_at(split);
+            s.feed(a);
+            s.feed(b);
+            assert_eq!(s.finish().0, None);
+            assert_eq!(s.openai_chunks(), Some(2), "split at {split}");
+        }
+        let whole = Sniffer::new(ProviderKind::OpenAi, false, 1 << 16, 1 << 20);
+        assert_eq!(whole.openai_chunks(), None, "only streams are estimated");
     }
 
     #[test]
