@@ -405,3 +405,35 @@ def test_a_stream_reporting_no_usage_is_billed_an_estimate_not_nothing(routed_ga
         assert row["completion_tokens"] == len([e for e in events if e[5:].strip() != "[DONE]"])
     else:
         assert row["completion_tokens"] > 0
+
+
+# ======================================================= allowed models
+
+
+def test_a_keys_allowed_models_hold_on_the_proxy(routed_gateway, replay_control, master_key):
+    """A model the key may not use is refused (403, nothing sent upstream), whether named in
+    the body or in a Gemini path; an allowed one goes through; a read naming no model (listing
+    the provider's models) uses none, so the list does not stop it."""
+    secret, _ = new_key(routed_gateway, master_key, allowed_models=["openai/gpt-4o", "gemini/gemini-2.0-flash"])
+    t = transcripts.load("openai/chat_nonstream_instructions.json")
+    client = openai_client(routed_gateway, secret)
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        client.chat.completions.create(**{**t["request"]["body"], "model": "gpt-4o-mini"})
+    assert refused.value.body["code"] == "model_not_allowed"
+    headers = {"Authorization": f"Bearer {secret}"}
+    gemini = requests.post(
+        routed_gateway + "/gemini/v1beta/models/gemini-2.5-pro:generateContent",
+        headers=headers,
+        json={"contents": [{"parts": [{"text": "hi"}]}]},
+        timeout=10,
+    )
+    assert gemini.status_code == 403 and gemini.json()["error"]["status"] == "PERMISSION_DENIED"
+    nameless = requests.post(routed_gateway + "/openai/v1/files", headers=headers, json={"purpose": "x"}, timeout=10)
+    assert nameless.status_code == 403, "a body naming no model cannot be held to the list"
+    assert upstream_log(replay_control) == []
+
+    assert client.chat.completions.create(**t["request"]["body"]).id == t["response"]["body"]["id"]
+    listed = requests.get(routed_gateway + "/openai/v1/models", headers=headers, timeout=10)
+    assert listed.status_code != 403, listed.text
+    sent = upstream_log(replay_control)
+    assert [(r["method"], r["path"]) for r in sent] == [("POST", "/v1/chat/completions"), ("GET", "/v1/models")]

@@ -1,7 +1,14 @@
 //! A key's model allowlist applied to a planned call: candidates outside
 //! it are dropped (a fallback list keeps its allowed entries); none left
 //! is a 403 in the route's dialect, before any upstream is contacted.
+//!
+//! A proxied read (GET, DELETE, HEAD…) that names no model (listing a
+//! provider's models, fetching a file) uses none, so the list has nothing
+//! to say about it; a body-carrying proxied call naming no model is held
+//! to the list as the model `provider/` (only `provider/*`-like patterns
+//! allow it), since what it would generate cannot be told.
 
+use super::call::CallRequest;
 use super::plan::Plan;
 use crate::api::{ApiError, ErrorKind};
 use crate::gateway::Gateway;
@@ -15,6 +22,12 @@ pub(super) fn restrict(
     let Some(models) = models else {
         return Ok(plan);
     };
+    if let CallRequest::Proxy(request) = &plan.request {
+        let names_none = plan.candidates.iter().all(|c| c.model.is_empty());
+        if names_none && !request.unmetered("") {
+            return Ok(plan);
+        }
+    }
     let provider = |index: usize| {
         gateway
             .providers()
@@ -38,4 +51,19 @@ pub(super) fn restrict(
         );
     }
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::manage::ModelAllowlist;
+
+    #[test]
+    fn a_nameless_call_is_allowed_only_by_a_whole_provider_pattern() {
+        // What `restrict` asks for a body-carrying proxied call naming no model.
+        let whole = ModelAllowlist::new(vec!["openai/*".into()]).unwrap();
+        assert!(whole.allows("openai", ""));
+        let some = ModelAllowlist::new(vec!["openai/gpt-4o".into()]).unwrap();
+        assert!(!some.allows("openai", ""));
+        assert!(!whole.allows("gemini", ""));
+    }
 }
