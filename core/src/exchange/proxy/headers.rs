@@ -69,9 +69,16 @@ pub(crate) fn forwarded_request(headers: &HeaderMap) -> Vec<(String, String)> {
     kept
 }
 
-/// The provider's response headers that go to the client.
+/// The provider's response headers that go to the client. The provider's
+/// own `x-request-id` (OpenAI's, which its support asks for) is kept as
+/// `x-upstream-request-id`: `X-Request-Id` is the gateway's, as on every
+/// route.
 pub(crate) fn forwarded_response(headers: &HeaderMap) -> Vec<(String, String)> {
-    kept(headers, RESPONSE_OWN)
+    let mut kept = kept(headers, RESPONSE_OWN);
+    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        kept.push(("x-upstream-request-id".to_string(), id.to_string()));
+    }
+    kept
 }
 
 fn kept(headers: &HeaderMap, own: &[&str]) -> Vec<(String, String)> {
@@ -152,6 +159,7 @@ mod tests {
                     "99".to_string()
                 ),
                 ("retry-after".to_string(), "2".to_string()),
+                ("x-upstream-request-id".to_string(), "req_up".to_string()),
             ]
         );
     }
