@@ -14,6 +14,8 @@ pub mod listen;
 mod local;
 mod render;
 mod sparse;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
