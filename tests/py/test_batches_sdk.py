@@ -367,3 +367,20 @@ def test_a_retried_request_keeps_the_credit_its_batch_reserved(routed_gateway, r
     assert meanwhile.value.status_code == 402
     ended = wait_ended(c, batch.id, timeout=30)
     assert ended.request_counts.succeeded == 1, ended.request_counts
+
+
+def test_cancel_ends_a_request_waiting_out_its_backoff_at_once(routed_gateway, replay_control, key):
+    """A request put back after 429s waits seconds for its next try; cancelling its batch ends
+    it at once rather than when that try comes."""
+    secret, _ = key
+    c = client(routed_gateway, secret)
+    cases.fault(replay_control, {"model": "gemini-2.0-flash"}, {"status": 429}, times=100)
+    batch = c.messages.batches.create(requests=[{"custom_id": "g", "params": params("gemini/gemini-2.0-flash")}])
+    deadline = time.monotonic() + 15
+    while len(upstream_log(replay_control)) < 3:  # tried at 0, 1 and 3 s: the next try is 4 s away
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    c.messages.batches.cancel(batch.id)
+    ended = wait_ended(c, batch.id, timeout=2)
+    assert ended.request_counts.canceled == 1
+    assert len(upstream_log(replay_control)) == 3

@@ -1,7 +1,8 @@
 //! Message batches on the host: the management side (create, list,
 //! cancel…, in [`service`]) and what it shares with the worker that runs
 //! the requests (`driver::batch`): the credit each request was given at
-//! create time, and a wake-up for new work.
+//! create time, the batches that ended early (canceled or expired), and a
+//! wake-up for the worker when either kind of news comes.
 //!
 //! Credit: a batch is admitted only if every one of its requests can
 //! reserve what it may cost (the key's limit and, when prepaid, the
@@ -15,8 +16,9 @@
 mod service;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+
+use event_listener::{Event, EventListener};
 
 use crate::config::BatchSettings;
 use crate::ledger::Held;
@@ -29,8 +31,11 @@ pub type ItemKey = (String, u32);
 pub struct Batches {
     pub settings: BatchSettings,
     holds: Mutex<HashMap<ItemKey, Held>>,
-    /// Set when a batch is created, so the worker looks for work at once.
-    wake: AtomicBool,
+    /// Batches canceled or expired since the worker last looked: the
+    /// requests it holds for them end now, not when their turn comes.
+    ended: Mutex<Vec<String>>,
+    /// A batch was created or ended: the worker looks at once.
+    news: Event,
 }
 
 impl Batches {
@@ -38,7 +43,8 @@ impl Batches {
         Batches {
             settings,
             holds: Mutex::default(),
-            wake: AtomicBool::new(false),
+            ended: Mutex::default(),
+            news: Event::new(),
         }
     }
 
@@ -63,19 +69,33 @@ impl Batches {
         }
     }
 
-    /// Gives back what the unrun requests of `batch_id` hold.
+    /// `batch_id` was canceled or expired: gives back what its unrun
+    /// requests hold, and tells the worker.
     pub fn release(&self, batch_id: &str) {
         if let Ok(mut holds) = self.holds.lock() {
             holds.retain(|(id, _), _| id != batch_id);
         }
+        if let Ok(mut ended) = self.ended.lock() {
+            ended.push(batch_id.to_string());
+        }
+        self.news.notify(usize::MAX);
     }
 
-    pub fn wake(&self) {
-        self.wake.store(true, Ordering::Release);
+    /// The batches that ended early since the last call.
+    pub fn take_ended(&self) -> Vec<String> {
+        self.ended
+            .lock()
+            .map(|mut ended| std::mem::take(&mut *ended))
+            .unwrap_or_default()
     }
 
-    /// Whether a batch was created since the last call.
-    pub fn woken(&self) -> bool {
-        self.wake.swap(false, Ordering::AcqRel)
+    /// A batch was created.
+    pub fn created(&self) {
+        self.news.notify(usize::MAX);
+    }
+
+    /// Resolves at the next creation or early end.
+    pub fn listen(&self) -> EventListener {
+        self.news.listen()
     }
 }

@@ -84,7 +84,7 @@ fn create(
         .create_batch(&id, owner, batch, now, now + settings.expiry_secs)
         .map_err(unavailable)?;
     host.batches.hold(&id, held);
-    host.batches.wake();
+    host.batches.created();
     Ok(BatchAnswer::View(view))
 }
 

@@ -89,6 +89,8 @@ pub async fn run<R: Runtime>(worker: Rc<Worker<R>>) {
             claim(&worker, &runner, capacity - waiting).await;
         }
         let finished = runner.finished.listen();
+        let news = worker.shared.host.batches.listen();
+        end_early(&worker, &runner).await;
         start_ready(&worker, &runner);
         // Requests held back only by the concurrency bounds wait for a
         // slot (`finished`), not for time: the loop must not spin on them.
@@ -104,10 +106,41 @@ pub async fn run<R: Runtime>(worker: Rc<Worker<R>>) {
         let shared = &worker.shared;
         async { worker.rt.sleep_until(next).await }
             .or(finished)
+            .or(news)
             .or(async { shared.shutdown.wait().await })
             .await;
-        // A batch created meanwhile is claimed on this pass.
-        shared.host.batches.woken();
+    }
+}
+
+/// Ends now the queued requests of batches canceled or expired since the
+/// last look (one waiting out a backoff would otherwise end only when its
+/// turn came).
+async fn end_early<R: Runtime>(worker: &Rc<Worker<R>>, runner: &Runner) {
+    let ended = worker.shared.host.batches.take_ended();
+    if ended.is_empty() {
+        return;
+    }
+    let items: VecDeque<Queued> = {
+        let mut queue = runner.queue.borrow_mut();
+        let (gone, kept) = queue
+            .drain(..)
+            .partition(|q| ended.contains(&q.item.batch_id));
+        *queue = kept;
+        gone
+    };
+    for q in items {
+        let host = worker.shared.host.clone();
+        let item = q.item.clone();
+        let wanted = worker
+            .rt
+            .unblock(move || host.store.batch_request_wanted(&item, unix_secs()))
+            .await;
+        match wanted {
+            Ok(Wanted::Cancel) => finish(worker, &q.item, ItemEnd::Canceled, Vec::new()).await,
+            Ok(Wanted::Expire) => finish(worker, &q.item, ItemEnd::Expired, Vec::new()).await,
+            // Not ended after all (or the store failed): its turn comes.
+            _ => runner.queue.borrow_mut().push_back(q),
+        }
     }
 }
 
