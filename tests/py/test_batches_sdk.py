@@ -219,8 +219,8 @@ def test_unknown_batches_are_404(routed_gateway, master_key):
     assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
 
 
-def test_a_providers_429_is_retried_with_backoff(routed_gateway, replay_control, key):
-    secret, _ = key
+def test_a_providers_429_is_retried_with_backoff(routed_gateway, replay_control, master_key, key):
+    secret, key_hash = key
     c = client(routed_gateway, secret)
     cases.fault(replay_control, {"model": "gemini-2.0-flash"}, {"status": 429}, times=2)
     batch = c.messages.batches.create(requests=[{"custom_id": "g", "params": params("gemini/gemini-2.0-flash")}])
@@ -228,6 +228,11 @@ def test_a_providers_429_is_retried_with_backoff(routed_gateway, replay_control,
     assert ended.request_counts.succeeded == 1
     sent = upstream_log(replay_control)
     assert [r["status"] for r in sent] == [429, 429, 200]
+    # Each call is listed, the refused ones as failed and free, all naming the batch request.
+    rows = batch_transactions(routed_gateway, master_key, key_hash, 3)
+    assert sorted((r["status"], r["upstream_status"]) for r in rows) == [("complete", 200), ("failed", 429), ("failed", 429)]
+    assert all(r["custom_id"] == "g" and r["batch_id"] == batch.id for r in rows)
+    assert [r["cost"] for r in rows if r["status"] == "failed"] == [0, 0]
     # Backed off: 1 s, then 2 s.
     assert sent[2]["started_ms"] - sent[0]["started_ms"] >= 2900
 

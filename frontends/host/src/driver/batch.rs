@@ -18,6 +18,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use arouter_core::batch::{parse_answer, verdict, ItemEnd, Verdict};
+use arouter_core::exchange::UsageRecord;
 use futures_lite::FutureExt;
 
 use super::conn::serve_memory;
@@ -25,6 +26,7 @@ use super::io::unix_ms;
 use super::runtime::Runtime;
 use super::side::MemorySide;
 use super::Worker;
+use crate::ledger::Held;
 use crate::store::{BatchItem, BatchRef, Transaction, Wanted};
 
 /// How often the worker looks for new work when nothing woke it.
@@ -279,54 +281,103 @@ async fn job<R: Runtime>(worker: &Rc<Worker<R>>, runner: &Runner, mut q: Queued)
         return finish(worker, &q.item, end, Vec::new()).await;
     }
     let held = host.batches.take_hold(&key);
-    let limits = &host.config.limits;
+    q.tries += 1;
+    let (ran, transactions, rest) = run_once(worker, &q.item, held, q.tries >= MAX_TRIES).await;
+    match ran {
+        // What is left of the request's credit goes back as `rest` drops.
+        Ran::End(end) => finish(worker, &q.item, end, transactions).await,
+        Ran::Retry => {
+            if let Some(rest) = rest {
+                host.batches.put_hold(key, rest);
+            }
+            record_attempts(worker, transactions).await;
+            back_off(runner, q);
+        }
+    }
+}
+
+/// What one run of a request came to.
+enum Ran {
+    Retry,
+    End(ItemEnd),
+}
+
+/// Serves the request once: how it ended, its billed calls, and what is
+/// left of the credit it ran with.
+async fn run_once<R: Runtime>(
+    worker: &Rc<Worker<R>>,
+    item: &BatchItem,
+    held: Option<Held>,
+    last_try: bool,
+) -> (Ran, Vec<Transaction>, Option<Held>) {
+    let limits = &worker.shared.host.config.limits;
     let side = Rc::new(MemorySide::new(
-        request_bytes(&q.item.params),
+        request_bytes(&item.params),
         limits.max_upstream_body_bytes + 64 * 1024,
-        q.item.owner,
+        item.owner,
         held,
     ));
     let started_ms = unix_ms();
     serve_memory(side.clone(), worker).await;
-    let usage = side.usage.take();
-    q.tries += 1;
-    let end = match parse_answer(&side.take_answer(), limits) {
-        Ok(answer) => match verdict(&answer, q.tries >= MAX_TRIES) {
-            Verdict::Retry => {
-                if let Some(rest) = side.held.take() {
-                    host.batches.put_hold(key, rest);
-                }
-                return back_off(runner, q);
-            }
-            Verdict::End(end) => end,
+    let transactions = batch_transactions(item, side.usage.take(), started_ms);
+    let ran = match parse_answer(&side.take_answer(), limits) {
+        Ok(answer) => match verdict(&answer, last_try) {
+            Verdict::Retry => Ran::Retry,
+            Verdict::End(end) => Ran::End(end),
         },
         Err(err) => {
             log::error!(
                 "batches: {} request {}: the gateway's answer could not be read: {err:?}",
-                q.item.batch_id,
-                q.item.idx
+                item.batch_id,
+                item.idx
             );
-            ItemEnd::Errored(
+            Ran::End(ItemEnd::Errored(
                 br#"{"type":"error","error":{"type":"api_error","message":"the request's answer was cut short"}}"#
                     .to_vec(),
-            )
+            ))
         }
     };
+    let rest = side.held.take();
+    (ran, transactions, rest)
+}
+
+/// The transactions of one run, each naming its batch request; their ids
+/// are unique per run, so a result stored twice bills once.
+fn batch_transactions(
+    item: &BatchItem,
+    usage: Vec<UsageRecord>,
+    started_ms: u64,
+) -> Vec<Transaction> {
     let now = unix_secs();
-    let transactions = usage
+    usage
         .into_iter()
         .enumerate()
         .map(|(n, record)| {
-            let record_id = format!("b-{}-{}-{started_ms}-{n}", q.item.batch_id, q.item.idx);
+            let record_id = format!("b-{}-{}-{started_ms}-{n}", item.batch_id, item.idx);
             let mut t: Transaction = crate::recorder::transaction(record, now, record_id);
             t.batch = Some(BatchRef {
-                batch_id: q.item.batch_id.clone(),
-                custom_id: q.item.custom_id.clone(),
+                batch_id: item.batch_id.clone(),
+                custom_id: item.custom_id.clone(),
             });
             t
         })
-        .collect();
-    finish(worker, &q.item, end, transactions).await;
+        .collect()
+}
+
+/// Stores the calls of a run that will be tried again (a 429 costs
+/// nothing, but it is a call, listed as one, as on `/v1/messages`).
+async fn record_attempts<R: Runtime>(worker: &Rc<Worker<R>>, transactions: Vec<Transaction>) {
+    if transactions.is_empty() {
+        return;
+    }
+    let host = worker.shared.host.clone();
+    let stored = worker
+        .rt
+        .unblock(move || host.store.record(&transactions))
+        .await;
+    if let Err(err) = stored {
+        log::error!("batches: recording a retried request's attempt: {err}");
+    }
 }
 
 /// Puts a request back to run again after its backoff.
