@@ -389,3 +389,48 @@ def test_cancel_ends_a_request_waiting_out_its_backoff_at_once(routed_gateway, r
     ended = wait_ended(c, batch.id, timeout=2)
     assert ended.request_counts.canceled == 1
     assert len(upstream_log(replay_control)) == 3
+
+
+def test_a_restart_holds_the_credit_of_requests_not_run_yet(tmp_path, master_key):
+    """The credit a batch reserved at create is held again after a restart for its requests not
+    run yet: a call of the same key meanwhile cannot spend it, and the batch request runs."""
+    with servers.replay(tmp_path) as (url, control):
+        env, config = routed_setup(url)
+        # One request at a time: while the master key's slow request runs, the key's batch waits.
+        env.update({"AROUTER_BATCH_CONCURRENCY": "1"})
+        cases.fault((url, control), {"model": "claude-opus-4-6"}, {"delay_ms": 4000}, times=100)
+        with servers.gateway_process(tmp_path, env, config, master_key) as (base, proc):
+            created = cases.create_key(base, master_key, name="held", limit=0.000001)
+            secret, key_hash = created["key"], created["data"]["hash"]
+            c = client(base, secret)
+            one = [{"custom_id": "only", "params": params("openai/gpt-4o")}]
+            with pytest.raises(anthropic.APIStatusError) as refused:
+                c.messages.batches.create(requests=one)
+            most = float(refused.value.body["error"]["message"].split("up to $")[1].split(")")[0])
+            patched = requests.patch(
+                f"{base}/api/v1/keys/{key_hash}",
+                headers={"Authorization": f"Bearer {master_key}"},
+                json={"limit": most},
+                timeout=10,
+            )
+            assert patched.status_code == 200, patched.text
+            slow = client(base, master_key).messages.batches.create(
+                requests=[{"custom_id": "slow", "params": params("anthropic/claude-opus-4-6")}]
+            )
+            held = c.messages.batches.create(requests=one)
+            deadline = time.monotonic() + 10
+            while not control.get(url + "/_replay/requests").json():
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        with servers.gateway_process(tmp_path, env, config, master_key) as (base, _):
+            c = client(base, secret)
+            # The slow request runs again first; the key's request waits, its credit held.
+            time.sleep(0.5)
+            assert c.messages.batches.retrieve(held.id).request_counts.processing == 1
+            with pytest.raises(anthropic.APIStatusError) as meanwhile:
+                c.messages.create(**params("openai/gpt-4o"))
+            assert meanwhile.value.status_code == 402
+            assert wait_ended(c, held.id, timeout=30).request_counts.succeeded == 1
+            assert wait_ended(client(base, master_key), slow.id, timeout=30).request_counts.succeeded == 1

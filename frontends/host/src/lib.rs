@@ -88,6 +88,16 @@ impl Host {
         if reopened > 0 {
             log::info!("resuming {reopened} batch request(s) left running by the last process");
         }
+        let batches = batches::Batches::new(batch_settings);
+        let unrun = store
+            .unrun_batch_requests()
+            .map_err(|e| format!("cannot resume message batches: {e}"))?;
+        let missed = batches.restore_holds(&keys, &ledger, unrun, now_secs);
+        if missed > 0 {
+            log::warn!(
+                "{missed} batch request(s) could not get their credit held again; each reserves when it runs"
+            );
+        }
         let gateway = Arc::new(config.gateway()?);
         let store: Arc<dyn store::Store> = Arc::new(store);
         let started_ms = std::time::SystemTime::now()
@@ -105,7 +115,7 @@ impl Host {
             recorder,
             metrics,
             unreachable: unreachable::Unreachable::default(),
-            batches: batches::Batches::new(batch_settings),
+            batches,
             instance,
             connections: AtomicU64::new(0),
         })

@@ -10,8 +10,10 @@
 //! request by request later. Those reservations are held here until the
 //! worker runs the request (its attempts spend from it; a request put back
 //! after a 429 keeps what is left for its next run) or the batch is
-//! canceled or expires (they go back). They live in memory: after
-//! a restart, a resumed request reserves when it runs, as any call does.
+//! canceled or expires (they go back). They live in memory and are taken
+//! again at start for every request not run yet (`restore_holds`), in
+//! batch order, as far as the key's limit and the balance allow; a
+//! request that gets none then reserves when it runs, as any call does.
 
 mod service;
 
@@ -46,6 +48,35 @@ impl Batches {
             ended: Mutex::default(),
             news: Event::new(),
         }
+    }
+
+    /// Holds again the credit of requests a stopped process had not run;
+    /// returns how many could not get theirs.
+    pub fn restore_holds(
+        &self,
+        keys: &crate::keys::KeyCache,
+        ledger: &crate::ledger::Ledger,
+        unrun: Vec<crate::store::UnrunItem>,
+        now: i64,
+    ) -> usize {
+        let view = keys.view();
+        let mut missed = 0;
+        let Ok(mut holds) = self.holds.lock() else {
+            return unrun.len();
+        };
+        for item in unrun {
+            let request = arouter_core::exchange::ReserveRequest {
+                key_id: item.owner,
+                max: arouter_core::billing::MicroUsd(item.max_cost_micros),
+            };
+            match ledger.reserve(keys, &view, &request, now) {
+                Ok(held) => {
+                    holds.insert((item.batch_id, item.idx), held);
+                }
+                Err(_) => missed += 1,
+            }
+        }
+        missed
     }
 
     /// Keeps the credit of a new batch's requests.

@@ -21,6 +21,16 @@ pub struct BatchItem {
     pub owner: Option<i64>,
 }
 
+/// A request not run yet, and what it may cost: its credit is held again
+/// at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnrunItem {
+    pub batch_id: String,
+    pub idx: u32,
+    pub owner: Option<i64>,
+    pub max_cost_micros: u64,
+}
+
 /// What the worker should do with a request it claimed, now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wanted {
@@ -96,6 +106,9 @@ pub trait BatchStore: Send + Sync {
     /// requests a stopped process had claimed (none of them finished, so
     /// none was billed).
     fn reopen_batch_requests(&self) -> Result<u64, StoreError>;
+    /// The pending requests of batches in progress, oldest first (after
+    /// `reopen_batch_requests`, every request not run yet).
+    fn unrun_batch_requests(&self) -> Result<Vec<UnrunItem>, StoreError>;
     /// Ends the pending requests of batches past their expiry as expired
     /// (and the batches with nothing left running); returns their ids.
     fn expire_batches(&self, now: i64) -> Result<Vec<String>, StoreError>;

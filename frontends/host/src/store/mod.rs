@@ -14,7 +14,7 @@ use arouter_core::manage::{
     KeyPatch, KeyUsage, LimitReset, ModelAllowlist, TransactionPage, TransactionQuery,
     TransactionView,
 };
-pub use batches::{BatchItem, BatchStore, Deleted, Results, Wanted};
+pub use batches::{BatchItem, BatchStore, Deleted, Results, UnrunItem, Wanted};
 
 /// A stored API key. The secret itself is never stored, only its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -155,6 +155,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX batch_requests_state ON batch_requests (state, batch_seq, idx);
      ALTER TABLE transactions ADD COLUMN batch_id TEXT;
      ALTER TABLE transactions ADD COLUMN custom_id TEXT;",
+    // 9: what each batch request may cost, so its credit can be held again
+    // after a restart. Requests stored before hold none (0).
+    "ALTER TABLE batch_requests ADD COLUMN max_cost_micros INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub struct SqliteStore {

@@ -10,7 +10,7 @@ fn batch(n: usize) -> NewBatch {
             .map(|i| NewItem {
                 custom_id: format!("c{i}"),
                 params: format!(r#"{{"model":"openai/m","n":{i}}}"#),
-                max_cost_micros: 1,
+                max_cost_micros: 10 + i as u64,
             })
             .collect(),
         bytes: 100,
@@ -204,4 +204,32 @@ fn lists_page_newest_first_in_both_directions() {
     );
     let (unknown, _) = list(Some(ListCursor::After("msgbatch_other".into())));
     assert!(unknown.is_empty(), "another key's batch is no cursor");
+}
+
+#[test]
+fn the_requests_not_run_yet_are_listed_with_what_they_may_cost() {
+    let (_dir, store) = store();
+    store
+        .create_batch("msgbatch_u", Some(3), &batch(3), 10, 1000)
+        .unwrap();
+    store
+        .create_batch("msgbatch_v", None, &batch(1), 11, 1000)
+        .unwrap();
+    let claimed = store.claim_batch_requests(1).unwrap();
+    store
+        .finish_batch_request(&claimed[0], &ItemEnd::Canceled, &[], 12)
+        .unwrap();
+    store.cancel_batch("msgbatch_v", None, 13).unwrap();
+    let unrun = store.unrun_batch_requests().unwrap();
+    let got: Vec<_> = unrun
+        .iter()
+        .map(|u| (u.batch_id.as_str(), u.idx, u.owner, u.max_cost_micros))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("msgbatch_u", 1, Some(3), 11),
+            ("msgbatch_u", 2, Some(3), 12)
+        ]
+    );
 }

@@ -6,7 +6,7 @@ use arouter_core::batch::{
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{backend, insert_transactions, SqliteStore};
-use crate::store::batches::{BatchItem, BatchStore, Deleted, Results, Wanted};
+use crate::store::batches::{BatchItem, BatchStore, Deleted, Results, UnrunItem, Wanted};
 use crate::store::{StoreError, Transaction};
 
 /// A batch row: its sequence number (the list's order) and its view.
@@ -120,12 +120,13 @@ impl BatchStore for SqliteStore {
             {
                 let mut stmt = tx
                     .prepare_cached(
-                        "INSERT INTO batch_requests (batch_seq, idx, custom_id, params)
-                         VALUES (?1, ?2, ?3, ?4)",
+                        "INSERT INTO batch_requests (batch_seq, idx, custom_id, params, max_cost_micros)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
                     )
                     .map_err(backend)?;
                 for (idx, item) in batch.items.iter().enumerate() {
-                    stmt.execute(params![seq, idx as i64, item.custom_id, item.params])
+                    let max = i64::try_from(item.max_cost_micros).unwrap_or(i64::MAX);
+                    stmt.execute(params![seq, idx as i64, item.custom_id, item.params, max])
                         .map_err(backend)?;
                 }
             }
@@ -344,6 +345,31 @@ impl BatchStore for SqliteStore {
             )
             .map(|n| n as u64)
             .map_err(backend)
+        })
+    }
+
+    fn unrun_batch_requests(&self) -> Result<Vec<UnrunItem>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT b.id, r.idx, b.owner, r.max_cost_micros
+                     FROM batch_requests r JOIN batches b ON b.seq = r.batch_seq
+                     WHERE r.state = 'pending' AND b.ended_at IS NULL
+                       AND b.cancel_initiated_at IS NULL AND r.max_cost_micros > 0
+                     ORDER BY r.batch_seq, r.idx",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(UnrunItem {
+                        batch_id: r.get(0)?,
+                        idx: r.get::<_, i64>(1)?.clamp(0, i64::from(u32::MAX)) as u32,
+                        owner: r.get(2)?,
+                        max_cost_micros: r.get::<_, i64>(3)?.max(0) as u64,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
     }
 
