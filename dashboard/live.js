@@ -34,11 +34,14 @@ export function parseMetrics(text) {
 /** Per provider: requests, 5xx answers, and the two histograms' buckets. */
 function reading(samples) {
   const providers = new Map();
+  const gauges = {};
+  const GAUGES = ["arouter_in_flight_requests", "arouter_in_flight_streams", "arouter_connections"];
   const of = (name) => {
     if (!providers.has(name)) providers.set(name, { requests: 0, errors: 0, latency: new Map(), ttft: new Map() });
     return providers.get(name);
   };
   for (const s of samples) {
+    if (GAUGES.includes(s.name)) gauges[s.name] = s.value;
     const provider = s.labels.provider;
     if (!provider || provider === "none") continue;
     if (s.name === "arouter_requests_total") {
@@ -51,7 +54,7 @@ function reading(samples) {
       of(provider).ttft.set(s.labels.le, s.value);
     }
   }
-  return { at: performance.now(), providers };
+  return { at: performance.now(), providers, gauges };
 }
 
 /** Bucket counts of `now` less those of `before` (cumulative, by `le`). */
@@ -127,11 +130,22 @@ function render(section, current, before) {
     ),
   );
   const providers = list.map((r) => r.name);
+  const stat = (id, name, value) =>
+    el("div", { class: "stat" }, el("dt", {}, name), el("dd", { id }, value === undefined ? "–" : String(value)));
+  const g = current.gauges;
   const chartBox = el("div", { class: "charts" });
   fill(
     section,
     el("h2", { id: "live-title" }, "Live"),
     el("p", { id: "live-note", class: "hint" }, note),
+    el(
+      "dl",
+      { class: "stats" },
+      // The reading's own request is one of those in flight.
+      stat("live-in-flight", "Requests in flight", g.arouter_in_flight_requests),
+      stat("live-streams", "Streams in flight", g.arouter_in_flight_streams),
+      stat("live-connections", "Client connections", g.arouter_connections),
+    ),
     el(
       "div",
       { id: "live-providers" },

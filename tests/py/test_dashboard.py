@@ -243,6 +243,10 @@ def test_the_live_view_shows_rates_and_latency_per_provider(dash_gateway, page, 
     for cell in ("errors", "p50", "p99", "ttft50", "ttft99"):
         expect(row.locator(f".{cell}")).not_to_have_text("–")
     expect(row.locator(".errors")).to_have_text("0.0%")
+    # The gauges: at least the page's own reading is in flight.
+    expect(page.locator("#live-in-flight")).to_have_text(re.compile(r"^[1-9]\d*$"))
+    expect(page.locator("#live-connections")).to_have_text(re.compile(r"^[1-9]\d*$"))
+    expect(page.locator("#live-streams")).to_have_text(re.compile(r"^\d+$"))
     expect(page.locator("#live-rate")).to_have_attribute("aria-label", re.compile(r"openai \d"))
     shoot(page, "8-live")
     assert page.problems == [], page.problems
