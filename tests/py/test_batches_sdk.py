@@ -342,24 +342,32 @@ def test_requests_waiting_for_a_slot_do_not_keep_the_gateway_busy(tmp_path, mast
             assert slowest < 0.5, f"a management call took {slowest:.2f} s while the batch waited"
             assert c.messages.batches.retrieve(batch.id).request_counts.processing > 0
             c.messages.batches.cancel(batch.id)
-def test_a_retried_request_keeps_the_credit_its_batch_reserved(routed_gateway, replay_control, master_key):
-    """The credit a batch holds for a request is not let go when the request is put back
-    after a 429: a call of the same key in the meantime cannot take it, and the retry runs."""
-    created = cases.create_key(routed_gateway, master_key, name="held", limit=0.000001)
-    secret, key_hash = created["key"], created["data"]["hash"]
-    c = client(routed_gateway, secret)
-    one = [{"custom_id": "only", "params": params("openai/gpt-4o")}]
+ONE = [{"custom_id": "only", "params": params("openai/gpt-4o")}]
+
+
+def key_for_one_request(base: str, master_key: str, batch: list[dict]) -> str:
+    """A key whose limit is exactly what `batch` may cost (as a refusal of it says): creating
+    it holds the key's whole limit."""
+    created = cases.create_key(base, master_key, name="held", limit=0.000001)
     with pytest.raises(anthropic.APIStatusError) as refused:
-        c.messages.batches.create(requests=one)
-    # What the request may cost, as the refusal says: the key's limit is set to exactly that.
+        client(base, created["key"]).messages.batches.create(requests=batch)
     most = float(refused.value.body["error"]["message"].split("up to $")[1].split(")")[0])
     patched = requests.patch(
-        f"{routed_gateway}/api/v1/keys/{key_hash}",
+        f"{base}/api/v1/keys/{created['data']['hash']}",
         headers={"Authorization": f"Bearer {master_key}"},
         json={"limit": most},
         timeout=10,
     )
     assert patched.status_code == 200, patched.text
+    return created["key"]
+
+
+def test_a_retried_request_keeps_the_credit_its_batch_reserved(routed_gateway, replay_control, master_key):
+    """The credit a batch holds for a request is not let go when the request is put back
+    after a 429: a call of the same key in the meantime cannot take it, and the retry runs."""
+    secret = key_for_one_request(routed_gateway, master_key, ONE)
+    c = client(routed_gateway, secret)
+    one = ONE
     cases.fault(replay_control, {"model": "gpt-4o"}, {"status": 429}, times=1)
     batch = c.messages.batches.create(requests=one)
     deadline = time.monotonic() + 10
@@ -400,20 +408,9 @@ def test_a_restart_holds_the_credit_of_requests_not_run_yet(tmp_path, master_key
         env.update({"AROUTER_BATCH_CONCURRENCY": "1"})
         cases.fault((url, control), {"model": "claude-opus-4-6"}, {"delay_ms": 4000}, times=100)
         with servers.gateway_process(tmp_path, env, config, master_key) as (base, proc):
-            created = cases.create_key(base, master_key, name="held", limit=0.000001)
-            secret, key_hash = created["key"], created["data"]["hash"]
+            secret = key_for_one_request(base, master_key, ONE)
             c = client(base, secret)
-            one = [{"custom_id": "only", "params": params("openai/gpt-4o")}]
-            with pytest.raises(anthropic.APIStatusError) as refused:
-                c.messages.batches.create(requests=one)
-            most = float(refused.value.body["error"]["message"].split("up to $")[1].split(")")[0])
-            patched = requests.patch(
-                f"{base}/api/v1/keys/{key_hash}",
-                headers={"Authorization": f"Bearer {master_key}"},
-                json={"limit": most},
-                timeout=10,
-            )
-            assert patched.status_code == 200, patched.text
+            one = ONE
             slow = client(base, master_key).messages.batches.create(
                 requests=[{"custom_id": "slow", "params": params("anthropic/claude-opus-4-6")}]
             )

@@ -131,13 +131,7 @@ async fn end_early<R: Runtime>(worker: &Rc<Worker<R>>, runner: &Runner) {
         gone
     };
     for q in items {
-        let host = worker.shared.host.clone();
-        let item = q.item.clone();
-        let wanted = worker
-            .rt
-            .unblock(move || host.store.batch_request_wanted(&item, unix_secs()))
-            .await;
-        match wanted {
+        match wanted(worker, &q.item).await {
             Ok(Wanted::Cancel) => finish(worker, &q.item, ItemEnd::Canceled, Vec::new()).await,
             Ok(Wanted::Expire) => finish(worker, &q.item, ItemEnd::Expired, Vec::new()).await,
             // Not ended after all (or the store failed): its turn comes.
@@ -255,14 +249,23 @@ fn start_ready<R: Runtime>(worker: &Rc<Worker<R>>, runner: &Rc<Runner>) {
     }
 }
 
-/// Runs one claimed request and stores its end, or puts it back.
-async fn job<R: Runtime>(worker: &Rc<Worker<R>>, runner: &Runner, mut q: Queued) {
+/// Whether a claimed request should still run, asked of the store off the
+/// serving thread.
+async fn wanted<R: Runtime>(
+    worker: &Rc<Worker<R>>,
+    item: &BatchItem,
+) -> Result<Wanted, crate::store::StoreError> {
     let host = worker.shared.host.clone();
-    let item = q.item.clone();
-    let wanted = worker
+    let item = item.clone();
+    worker
         .rt
         .unblock(move || host.store.batch_request_wanted(&item, unix_secs()))
-        .await;
+        .await
+}
+
+/// Runs one claimed request and stores its end, or puts it back.
+async fn job<R: Runtime>(worker: &Rc<Worker<R>>, runner: &Runner, mut q: Queued) {
+    let wanted = wanted(worker, &q.item).await;
     let key = (q.item.batch_id.clone(), q.item.idx);
     let host = &worker.shared.host;
     let end_unrun = match wanted {
