@@ -54,6 +54,9 @@ pub struct Provider {
     /// The vendor's own API (not a compatible server): parameters it does
     /// not document are dropped instead of forwarded.
     pub official: bool,
+    /// Takes OpenAI's Responses API (`/responses`) natively: a Responses
+    /// client's body is passed through, not translated to chat.
+    pub responses: bool,
 }
 
 impl std::fmt::Debug for Provider {
@@ -64,6 +67,7 @@ impl std::fmt::Debug for Provider {
             .field("addr", &self.addr)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("official", &self.official)
+            .field("responses", &self.responses)
             .finish()
     }
 }

@@ -250,6 +250,7 @@ mod tests {
                 addr: UpstreamAddr::parse("http://127.0.0.1:1").expect("url"),
                 api_key: None,
                 official: false,
+                responses: false,
             })
             .collect();
         Gateway::new(Limits::default(), providers, Vec::new(), None)

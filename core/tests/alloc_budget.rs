@@ -109,6 +109,7 @@ fn gateway() -> Arc<Gateway> {
             addr: UpstreamAddr::parse("http://127.0.0.1:1/v1").expect("addr"),
             api_key: Some("sk-up".into()),
             official: false,
+            responses: false,
         }],
         Vec::new(),
         None,

@@ -16,6 +16,7 @@ fn gateway(names: &[&str]) -> Gateway {
             addr: UpstreamAddr::parse("http://127.0.0.1:1/v1").unwrap(),
             api_key: None,
             official: false,
+            responses: false,
         })
         .collect();
     Gateway::new(Limits::default(), providers, Vec::new(), None)

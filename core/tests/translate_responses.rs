@@ -393,3 +393,67 @@ fn signed_reasoning_comes_back_to_its_provider() {
     assert_eq!(upstream["messages"][1]["content"][1]["type"], "tool_use");
     assert_eq!(upstream["messages"][2]["content"][0]["type"], "tool_result");
 }
+
+/// A native provider's recorded answers, whole and streamed, read on the
+/// side of the relay: the id, the usage billed and how the answer ended.
+#[test]
+fn recorded_responses_answers_are_read_for_billing() {
+    use arouter_core::sse::SseDecoder;
+    use arouter_core::translate::canonical::StreamEvent;
+    use arouter_core::translate::responses::upstream;
+
+    let mut seen = 0;
+    for (name, t) in transcripts("openai_responses") {
+        if t["response"]["status"] != 200 {
+            continue;
+        }
+        if let Some(sse) = t["response"]["sse"].as_str() {
+            let mut decoder = upstream::StreamDecoder::new();
+            let mut events = Vec::new();
+            let mut last = Value::Null;
+            SseDecoder::new(1 << 20)
+                .feed(sse.as_bytes(), |e| {
+                    last = serde_json::from_str(e.data).unwrap_or_default();
+                    decoder.on_event(e.event, e.data, &mut events);
+                })
+                .expect("valid SSE");
+            assert!(decoder.finish(&mut events), "{name}: complete");
+            let want = upstream::usage_of(&last["response"]["usage"]).expect("usage");
+            assert!(
+                events.contains(&StreamEvent::Usage(want)),
+                "{name}: {events:?}"
+            );
+            assert!(
+                matches!(events.first(), Some(StreamEvent::Start { id, .. }) if id.starts_with("resp_"))
+            );
+            assert!(matches!(events.last(), Some(StreamEvent::Finish(_))));
+        } else {
+            let body = serde_json::to_vec(&t["response"]["body"]).expect("body");
+            let resp = upstream::decode_response(&body).expect("decodes");
+            assert_eq!(
+                resp.id,
+                t["response"]["body"]["id"].as_str().unwrap_or_default()
+            );
+            assert_eq!(
+                resp.usage,
+                upstream::usage_of(&t["response"]["body"]["usage"]),
+                "{name}"
+            );
+            let called = t["response"]["body"]["output"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|i| i["type"] == "function_call"));
+            let reason = resp.finish.map(|f| f.reason);
+            assert_eq!(
+                reason,
+                Some(if called {
+                    FinishReason::ToolCalls
+                } else {
+                    FinishReason::Stop
+                }),
+                "{name}"
+            );
+        }
+        seen += 1;
+    }
+    assert!(seen >= 12, "only {seen}");
+}

@@ -8,6 +8,7 @@ use crate::api::{ApiError, Dialect, ErrorKind, GeminiMethod};
 use crate::gateway::{Gateway, ProviderKind};
 use crate::http1::RequestHead;
 use crate::route::{self, Candidate};
+use crate::translate::canonical::ChatRequest;
 use crate::translate::embed::{self, GeminiShape};
 use crate::translate::{anthropic, gemini, openai, responses};
 
@@ -107,23 +108,50 @@ pub(crate) fn openai_embeddings(gateway: &Gateway, body: &[u8]) -> Result<Plan, 
 /// `POST /v1/responses`: OpenAI's Responses API, served by any provider
 /// through the canonical form (no provider takes it natively yet).
 pub(crate) fn openai_responses(gateway: &Gateway, body: &[u8]) -> Result<Plan, ApiError> {
-    let req = responses::decode_request(body)?;
-    let models: Vec<&str> = req.models.iter().map(String::as_str).collect();
-    let candidates = route::candidates(gateway, Dialect::Responses, req.model.as_deref(), &models)?;
+    let body = responses::parse_body(body)?;
+    let (model, models, stream) = responses::routing(&body)?;
+    let names: Vec<&str> = models.iter().map(String::as_str).collect();
+    let candidates = route::candidates(gateway, Dialect::Responses, model.as_deref(), &names)?;
+    let (canonical, refused) = match responses::decode_body(&body) {
+        Ok(req) => (req, None),
+        // What has no canonical form (built-in tools, stored responses, a
+        // field only OpenAI knows) can still go to a provider that takes
+        // the Responses API itself; another candidate is refused with this.
+        Err(err) if candidates.iter().any(|c| speaks_responses(gateway, c)) => {
+            let placeholder = ChatRequest {
+                model: model.clone().unwrap_or_default(),
+                stream,
+                max_tokens: body
+                    .get("max_output_tokens")
+                    .and_then(crate::translate::integer::as_u32),
+                ..ChatRequest::default()
+            };
+            (placeholder, Some(Box::new(err)))
+        }
+        Err(err) => return Err(err),
+    };
     Ok(Plan {
         kind: CallKind::Chat {
-            stream: req.canonical.stream,
+            stream,
             include_usage: true,
             json_array: false,
         },
         dialect: Dialect::Responses,
         request: CallRequest::Foreign {
-            body: req.body,
-            canonical: Box::new(req.canonical),
+            body,
+            canonical: Box::new(canonical),
             forward: Vec::new(),
+            refused,
         },
         candidates,
     })
+}
+
+fn speaks_responses(gateway: &Gateway, candidate: &Candidate) -> bool {
+    gateway
+        .providers()
+        .get(candidate.provider)
+        .is_some_and(|p| p.responses)
 }
 
 /// `POST …/models/{model}:embedContent` and `:batchEmbedContents`: to a
@@ -180,6 +208,7 @@ pub(crate) fn anthropic_messages(
             body: object(body, Dialect::Anthropic)?,
             canonical: Box::new(canonical),
             forward,
+            refused: None,
         },
         candidates,
     })
@@ -240,6 +269,7 @@ pub(crate) fn gemini_generate(
             body: object(body, Dialect::Google)?,
             canonical: Box::new(canonical),
             forward: Vec::new(),
+            refused: None,
         },
         candidates,
     })
@@ -301,6 +331,7 @@ pub(crate) fn anthropic_count_tokens(
             body: native,
             canonical: Box::new(canonical),
             forward,
+            refused: None,
         },
         candidates,
     })
@@ -329,6 +360,7 @@ pub(crate) fn gemini_count_tokens(
             body: native,
             canonical: Box::new(canonical),
             forward: Vec::new(),
+            refused: None,
         },
         candidates,
     })

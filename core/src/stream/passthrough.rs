@@ -38,7 +38,7 @@ impl PassThroughStream {
     pub fn new(kind: ProviderKind, dialect: Dialect, json_array: bool) -> PassThroughStream {
         PassThroughStream {
             dialect,
-            decoder: StreamDecoder::new(kind),
+            decoder: StreamDecoder::native(kind, dialect),
             events: Vec::new(),
             usage: None,
             json_array: json_array.then_some(false),

@@ -119,9 +119,22 @@ pub enum StreamDecoder {
     OpenAi(openai::canonical::StreamDecoder),
     Anthropic(anthropic::StreamDecoder),
     Gemini(gemini::StreamDecoder),
+    /// A provider's own Responses events (a relayed native stream).
+    Responses(responses::upstream::StreamDecoder),
 }
 
 impl StreamDecoder {
+    /// The decoder for a provider's stream in a client's own dialect: the
+    /// Responses API's events, or the provider kind's chat stream.
+    pub fn native(kind: ProviderKind, dialect: Dialect) -> StreamDecoder {
+        match dialect {
+            Dialect::Responses => {
+                StreamDecoder::Responses(responses::upstream::StreamDecoder::new())
+            }
+            _ => StreamDecoder::new(kind),
+        }
+    }
+
     pub fn new(kind: ProviderKind) -> StreamDecoder {
         match kind {
             ProviderKind::OpenAi => StreamDecoder::OpenAi(openai::canonical::StreamDecoder::new()),
@@ -135,6 +148,7 @@ impl StreamDecoder {
             StreamDecoder::OpenAi(d) => d.on_event(event, data, out),
             StreamDecoder::Anthropic(d) => d.on_event(event, data, out),
             StreamDecoder::Gemini(d) => d.on_event(event, data, out),
+            StreamDecoder::Responses(d) => d.on_event(event, data, out),
         }
     }
 
@@ -144,6 +158,7 @@ impl StreamDecoder {
             StreamDecoder::OpenAi(d) => d.finish(out),
             StreamDecoder::Anthropic(d) => d.finish(out),
             StreamDecoder::Gemini(d) => d.finish(out),
+            StreamDecoder::Responses(d) => d.finish(out),
         }
     }
 }

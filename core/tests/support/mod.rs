@@ -89,6 +89,7 @@ pub fn provider(name: &str, url: &str, key: &str) -> Provider {
         addr: UpstreamAddr::parse(url).expect("provider url"),
         api_key: Some(key.to_string()),
         official: false,
+        responses: false,
     }
 }
 
@@ -181,6 +182,7 @@ impl Builder {
                 addr: UpstreamAddr::parse("http://127.0.0.1:1").expect("provider url"),
                 api_key: Some(UPSTREAM_KEY.into()),
                 official: false,
+                responses: false,
             };
         }
         if self.backup {

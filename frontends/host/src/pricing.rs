@@ -203,6 +203,7 @@ mod tests {
             api_key: None,
             models: Vec::new(),
             ca_file: None,
+            responses: None,
             key_var: None,
         }
     }

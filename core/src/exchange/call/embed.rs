@@ -31,7 +31,7 @@ impl Call {
             return Some(err);
         }
         match canonical {
-            Err(err) if !self.native(provider.kind) => Some(err.clone().in_dialect(self.dialect)),
+            Err(err) if !self.native(provider) => Some(err.clone().in_dialect(self.dialect)),
             _ => None,
         }
     }

@@ -20,7 +20,7 @@ use super::request_id::RequestId;
 use super::{count, Attempt, AttemptFailure, Attempts, ConnectError, Output};
 use crate::api::{ApiError, Dialect, ErrorKind, Response};
 use crate::billing::Price;
-use crate::gateway::{Gateway, ProviderKind};
+use crate::gateway::{Gateway, Provider, ProviderKind};
 use crate::http1::encode::StreamFraming;
 use crate::http1::{client, encode, ClientCodec, ClientEvent, HttpError};
 use crate::route::Candidate;
@@ -86,6 +86,9 @@ pub(crate) enum CallRequest {
         /// Client headers a same-dialect provider gets too
         /// (`anthropic-version`, `anthropic-beta`).
         forward: Vec<(&'static str, String)>,
+        /// Why the request has no canonical form (`canonical` is then a
+        /// stand-in): only a provider of the client's own dialect serves it.
+        refused: Option<Box<ApiError>>,
     },
     /// An embeddings request: the client's body for a provider of its own
     /// dialect, its canonical form for any other (or why it has none: a
@@ -407,8 +410,20 @@ impl Call {
         }
     }
 
-    fn native(&self, kind: ProviderKind) -> bool {
-        dispatch::dialect_of(kind) == self.dialect
+    /// Whether `provider` takes the client's request in its own dialect
+    /// (the same-dialect path: passed through, not translated).
+    fn native(&self, provider: &Provider) -> bool {
+        match self.dialect {
+            Dialect::Responses => provider.responses,
+            dialect => dispatch::dialect_of(provider.kind) == dialect,
+        }
+    }
+
+    /// `native` for the current candidate's provider.
+    fn native_now(&self, gateway: &Gateway) -> bool {
+        self.candidate()
+            .and_then(|c| gateway.providers().get(c.provider))
+            .is_some_and(|p| self.native(p))
     }
 
     /// Decodes the client's request into the canonical form, once.
@@ -449,7 +464,26 @@ impl Call {
         if self.kind == CallKind::CountTokens && upstream_kind == Some(ProviderKind::OpenAi) {
             return Some(self.count_locally(io));
         }
-        if upstream_kind.is_some_and(|k| !self.native(k)) {
+        let native = gateway
+            .providers()
+            .get(provider)
+            .is_some_and(|p| self.native(p));
+        if let (
+            false,
+            CallRequest::Foreign {
+                refused: Some(err), ..
+            },
+        ) = (native, &self.request)
+        {
+            // Untranslatable: this candidate cannot serve it; a later one
+            // of the client's own dialect may.
+            self.failure = Some(Failure {
+                response: Response::from(err.as_ref()),
+            });
+            self.attempt += 1;
+            return self.start(gateway, io);
+        }
+        if upstream_kind.is_some() && !native {
             // The client's request must be understood before another
             // dialect can be written: a bad one is the client's error.
             if let Err(err) = self.canonical() {
@@ -626,7 +660,7 @@ impl Call {
                 }
             );
             let upstream = self.upstream_kind(gateway);
-            self.stream = Some(if self.native(upstream) {
+            self.stream = Some(if self.native_now(gateway) {
                 match self.dialect {
                     Dialect::OpenAi => {
                         let stream = OpenAiStream::new(

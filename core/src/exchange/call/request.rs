@@ -2,6 +2,7 @@
 //! own body on the same-dialect path, a translation otherwise.
 
 use super::*;
+use crate::translate::responses;
 
 impl Call {
     /// A request the call cannot write (a broken invariant, not a peer's
@@ -56,14 +57,12 @@ impl Call {
                         body,
                         canonical,
                         forward: headers,
+                        ..
                     } => {
-                        if self.native(provider.kind) {
+                        if self.native(provider) {
                             forward = headers;
                         }
-                        (
-                            self.native(provider.kind).then_some(body),
-                            canonical.as_ref(),
-                        )
+                        (self.native(provider).then_some(body), canonical.as_ref())
                     }
                     CallRequest::OpenAi {
                         canonical: Some(canonical),
@@ -82,7 +81,7 @@ impl Call {
                     count::body(provider.kind, &candidate.model, native, canonical),
                 )
             }
-            CallRequest::OpenAi { body, .. } if self.native(provider.kind) => (
+            CallRequest::OpenAi { body, .. } if self.native(provider) => (
                 format!("{}/chat/completions", provider.addr.base_path),
                 upstream_body(body, &candidate.model, provider.official, stream),
             ),
@@ -90,7 +89,15 @@ impl Call {
                 body,
                 forward: headers,
                 ..
-            } if self.native(provider.kind) => {
+            } if self.native(provider) && self.dialect == Dialect::Responses => (
+                format!("{}/responses", provider.addr.base_path),
+                responses::native_body(body, &candidate.model),
+            ),
+            CallRequest::Foreign {
+                body,
+                forward: headers,
+                ..
+            } if self.native(provider) => {
                 forward = headers;
                 (
                     format!(

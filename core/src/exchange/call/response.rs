@@ -31,10 +31,15 @@ impl Call {
                 return response;
             }
         } else if (200..300).contains(&self.status) {
-            if self.native(upstream) && self.dialect != Dialect::OpenAi {
+            let native = self.native_now(gateway);
+            if native && self.dialect != Dialect::OpenAi {
                 // Same dialect: the body goes back as sent; it is read only
                 // for the usage to bill.
-                if let Ok(resp) = dispatch::decode_response(upstream, &body) {
+                let read = match self.dialect {
+                    Dialect::Responses => responses::upstream::decode_response(&body),
+                    _ => dispatch::decode_response(upstream, &body),
+                };
+                if let Ok(resp) = read {
                     self.usage = resp.usage;
                     // Relayed as sent: the client sees the provider's id.
                     self.response_id = Some(resp.id).filter(|id| !id.is_empty());
@@ -48,7 +53,7 @@ impl Call {
                         body,
                     };
                 }
-            } else if self.native(upstream) {
+            } else if native {
                 let price = self.price(gateway);
                 if let Some(answer) = normalize_chat(&body, &provider, &model, &price) {
                     self.usage = answer.usage;
@@ -97,7 +102,10 @@ impl Call {
             .with_code("upstream_auth_failed");
             return Response::from(&err);
         }
-        let mut response = if dispatch::dialect_of(upstream) == self.dialect {
+        // The Responses API's errors have OpenAI's shape.
+        let same_shape = dispatch::dialect_of(upstream) == self.dialect
+            || (self.dialect == Dialect::Responses && upstream == ProviderKind::OpenAi);
+        let mut response = if same_shape {
             // A provider error in the client's own dialect keeps its status,
             // so SDKs raise the same exception they would against the
             // provider; its body is relayed as sent when it has the

@@ -381,6 +381,7 @@ mod tests {
             addr: crate::upstream::UpstreamAddr::parse("http://127.0.0.1:1").expect("url"),
             api_key: None,
             official: false,
+            responses: false,
         };
         let models = vec![ModelEntry::new("gemini", "gemini-2.5-flash", 0, "google")];
         let g = Gateway::new(crate::Limits::default(), vec![gemini], models, None);

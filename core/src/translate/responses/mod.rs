@@ -1,5 +1,7 @@
 //! OpenAI's Responses API (`POST /v1/responses`) as a client dialect,
-//! served by every provider through the canonical model.
+//! served by every provider: passed through to one that takes it natively
+//! (`Provider::responses`; `native_body`, and `upstream` reads the relayed
+//! answer's usage), through the canonical model to any other.
 //!
 //! ## Client request -> canonical (`decode_request`)
 //! | Responses | canonical |
@@ -40,8 +42,11 @@ mod reasoning_carrier;
 mod request_decode;
 mod response;
 mod stream_encode;
+pub mod upstream;
 
-pub use request_decode::{decode_request, ResponsesRequest};
+pub use request_decode::{
+    decode_body, decode_request, native_body, parse_body, routing, ResponsesRequest,
+};
 pub use response::encode_response;
 pub(crate) use response::response_id;
 pub use stream_encode::StreamEncoder;

@@ -45,21 +45,64 @@ const ECHO_ONLY: &[&str] = &[
 ];
 
 pub fn decode_request(bytes: &[u8]) -> Result<ResponsesRequest, ApiError> {
-    let body = match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) => return Err(bad("request body must be a JSON object")),
-        Err(e) => return Err(bad(format!("request body is not valid JSON: {e}"))),
-    };
-    let (model, models) = model_fields(&body)?;
+    let body = parse_body(bytes)?;
+    let (model, models, _) = routing(&body)?;
+    let canonical = decode_body(&body)?;
+    Ok(ResponsesRequest {
+        body,
+        model,
+        models,
+        canonical,
+    })
+}
+
+/// The request body as a JSON object.
+pub fn parse_body(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(bad("request body must be a JSON object")),
+        Err(e) => Err(bad(format!("request body is not valid JSON: {e}"))),
+    }
+}
+
+/// What routing needs: `model`, the fallback `models`, and `stream`.
+pub fn routing(body: &Map<String, Value>) -> Result<(Option<String>, Vec<String>, bool), ApiError> {
+    let (model, models) = model_fields(body)?;
+    let stream = boolean(body.get("stream").unwrap_or(&Value::Null), "stream")?;
+    Ok((model, models, stream.unwrap_or(false)))
+}
+
+/// The body for a provider that takes the Responses API itself: the
+/// client's, the model renamed, the gateway's own fields left out.
+pub fn native_body(body: &Map<String, Value>, model: &str) -> Vec<u8> {
+    let mut out = Map::with_capacity(body.len());
+    for (k, v) in body {
+        if k == "model" {
+            out.insert(k.clone(), Value::String(model.to_owned()));
+        } else if !GATEWAY_ONLY.contains(&k.as_str()) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    if !out.contains_key("model") {
+        out.insert("model".into(), Value::String(model.to_owned()));
+    }
+    // Serializing a parsed `Value` tree cannot fail.
+    serde_json::to_vec(&Value::Object(out)).unwrap_or_default()
+}
+
+/// The canonical request a translated call is made from; an error for what
+/// only the Responses API itself can serve.
+pub fn decode_body(body: &Map<String, Value>) -> Result<ChatRequest, ApiError> {
+    let (model, _) = model_fields(body)?;
     let mut req = ChatRequest {
-        model: model.clone().unwrap_or_default(),
+        model: model.unwrap_or_default(),
         // Every stream is billed from its usage; the client always gets it
         // in `response.completed`.
         include_usage: true,
         ..ChatRequest::default()
     };
     let mut input = Value::Null;
-    for (key, value) in &body {
+    for (key, value) in body {
         match key.as_str() {
             "model" => {}
             "input" => input = value.clone(),
@@ -112,12 +155,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<ResponsesRequest, ApiError> {
     req.system.extend(d.system);
     // Input of system messages only is the provider's to refuse.
     req.messages = d.messages;
-    Ok(ResponsesRequest {
-        body,
-        model,
-        models,
-        canonical: req,
-    })
+    Ok(req)
 }
 
 fn model_fields(body: &Map<String, Value>) -> Result<(Option<String>, Vec<String>), ApiError> {

@@ -52,6 +52,9 @@ pub(super) struct FileProvider {
     #[serde(default)]
     pub models: Vec<String>,
     pub ca_file: Option<PathBuf>,
+    /// An `openai` provider that takes the Responses API natively (default:
+    /// only OpenAI's own API does).
+    pub responses: Option<bool>,
 }
 
 pub(super) fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

@@ -1,7 +1,7 @@
 //! The core's view of a config: limits, providers, the model list and
 //! the price table.
 
-use arouter_core::gateway::{Gateway, ModelEntry, Pricing, Provider};
+use arouter_core::gateway::{Gateway, ModelEntry, Pricing, Provider, ProviderKind};
 
 use super::providers::{default_base_url, upstream_addr};
 use super::{Config, ConfigError};
@@ -14,10 +14,14 @@ impl Config {
             .providers
             .iter()
             .map(|p| {
+                let official = p.base_url == default_base_url(p.kind);
                 Ok(Provider {
                     name: p.name.clone(),
                     kind: p.kind,
-                    official: p.base_url == default_base_url(p.kind),
+                    official,
+                    // Only OpenAI's own API serves `/responses`, unless the
+                    // config says a compatible server does too.
+                    responses: p.kind == ProviderKind::OpenAi && p.responses.unwrap_or(official),
                     addr: upstream_addr(p)?,
                     api_key: p.api_key.clone(),
                 })

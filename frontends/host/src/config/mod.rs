@@ -48,6 +48,8 @@ pub struct ProviderConfig {
     pub ca_file: Option<PathBuf>,
     /// The environment variable meant to hold the key, for messages.
     pub key_var: Option<String>,
+    /// Takes `/responses` natively; `None` = only OpenAI's own API does.
+    pub responses: Option<bool>,
 }
 
 impl ProviderConfig {

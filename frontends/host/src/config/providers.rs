@@ -69,6 +69,7 @@ pub(super) fn well_known(
                 models: Vec::new(),
                 ca_file: None,
                 key_var: Some(key_var.to_string()),
+                responses: None,
             });
         }
     }
@@ -102,6 +103,7 @@ pub(super) fn merge_file(
             models: p.models,
             ca_file: p.ca_file,
             key_var: p.api_key_env.clone(),
+            responses: p.responses,
         };
         match providers.iter_mut().find(|existing| existing.name == name) {
             Some(existing) => {
