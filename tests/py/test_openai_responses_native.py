@@ -107,3 +107,23 @@ def test_untranslatable_without_a_native_candidate_is_a_400(client, replay_contr
         client.responses.create(model="anthropic/claude-sonnet-4-5", input="news?", tools=[{"type": "web_search"}])
     assert "web_search" in err.value.body["message"]
     assert upstream_log(replay_control) == []
+
+
+def test_the_provider_proxy_bills_a_responses_answer(native_gateway, replay_control, master_key):
+    """`/{provider}/v1/responses`, the raw pass-through, reads the Responses
+    API's usage (`input_tokens`/`output_tokens`) to bill the call."""
+    body, rec = recorded("responses_nonstream_instructions")
+    body["model"] = body["model"].removeprefix("oai/")
+    r = requests.post(native_gateway + "/oai/v1/responses", headers={"Authorization": f"Bearer {master_key}"}, json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == rec["body"]["id"]
+    usage = rec["body"]["usage"]
+    deadline = time.monotonic() + 5
+    while True:
+        g = requests.get(native_gateway + "/api/v1/generation", params={"id": rec["body"]["id"]}, headers={"Authorization": f"Bearer {master_key}"}, timeout=10)
+        if g.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert g.status_code == 200, g.text
+    gen = g.json()["data"]
+    assert (gen["tokens_prompt"], gen["tokens_completion"]) == (usage["input_tokens"], usage["output_tokens"])

@@ -12,6 +12,7 @@ use crate::gateway::ProviderKind;
 use crate::sse::SseDecoder;
 use crate::translate::anthropic::RawUsage;
 use crate::translate::gemini::usage_from_metadata;
+use crate::translate::responses;
 use crate::usage::Usage;
 
 #[derive(Debug)]
@@ -154,11 +155,28 @@ fn read(
     let str_at = |key: &str| value.get(key).and_then(Value::as_str);
     match kind {
         ProviderKind::OpenAi => {
-            if let Some(found) = value.get("usage").and_then(Usage::from_openai) {
+            // The Responses API (`/responses`) reports `input_tokens` and
+            // `output_tokens`, in a stream inside `response.completed`'s
+            // `response`; chat completions `prompt_tokens` at the top.
+            let response = value
+                .get("response")
+                .filter(|r| r.is_object())
+                .unwrap_or(value);
+            let found = response.get("usage").and_then(|u| {
+                if u.get("input_tokens").is_some() {
+                    responses::upstream::usage_of(u)
+                } else {
+                    Usage::from_openai(u)
+                }
+            });
+            if let Some(found) = found {
                 *usage = Some(found);
             }
             if id.is_none() {
-                *id = str_at("id").map(str::to_owned);
+                *id = response
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
             }
         }
         ProviderKind::Anthropic => {
@@ -223,6 +241,41 @@ mod tests {
         }
         let whole = Sniffer::new(ProviderKind::OpenAi, false, 1 << 16, 1 << 20);
         assert_eq!(whole.openai_chunks(), None, "only streams are estimated");
+    }
+
+    /// OpenAI's Responses API through the proxy (`/openai/v1/responses`):
+    /// its usage is `input_tokens`/`output_tokens`, streamed inside
+    /// `response.completed`, and the id is the response's.
+    #[test]
+    fn an_openai_responses_answer_reports_its_usage() {
+        let whole = br#"{"id":"resp_1","object":"response","output":[],"usage":{"input_tokens":24,"input_tokens_details":{"cached_tokens":4},"output_tokens":8,"output_tokens_details":{"reasoning_tokens":2},"total_tokens":32}}"#;
+        let mut s = Sniffer::new(ProviderKind::OpenAi, false, 1 << 16, 1 << 20);
+        s.feed(whole);
+        let (usage, id) = s.finish();
+        let usage = usage.expect("usage");
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cached_tokens,
+                usage.reasoning_tokens
+            ),
+            (24, 8, 4, 2)
+        );
+        assert_eq!(id.as_deref(), Some("resp_1"));
+        let stream = b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_2\",\"usage\":null}}\n\n\
+            event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"hi\"}\n\n\
+            event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_2\",\"usage\":{\"input_tokens\":5,\"output_tokens\":3}}}\n\n";
+        for split in 0..stream.len() {
+            let mut s = Sniffer::new(ProviderKind::OpenAi, true, 1 << 16, 1 << 20);
+            let (a, b) = stream.split_at(split);
+            s.feed(a);
+            s.feed(b);
+            let (usage, id) = s.finish();
+            let usage = usage.expect("usage");
+            assert_eq!((usage.prompt_tokens, usage.completion_tokens), (5, 3));
+            assert_eq!(id.as_deref(), Some("resp_2"));
+        }
     }
 
     #[test]
