@@ -38,9 +38,36 @@ pub fn traceparent(value: &str) -> Option<&str> {
     valid.then_some(value)
 }
 
+/// The two ids of a valid `traceparent`, for the gateway's own span of
+/// the request (OTLP export): the client's trace, and its span as parent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceContext {
+    /// 32 lower-case hex digits.
+    pub trace_id: String,
+    /// 16 lower-case hex digits: the client's span.
+    pub parent_id: String,
+}
+
+/// The ids of `value` when it is a valid `traceparent`, else `None`.
+pub fn context(value: &str) -> Option<TraceContext> {
+    let valid = traceparent(value)?;
+    Some(TraceContext {
+        trace_id: valid[3..35].to_owned(),
+        parent_id: valid[36..52].to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::traceparent;
+    use super::{context, traceparent};
+
+    #[test]
+    fn the_context_holds_the_trace_and_parent_ids() {
+        let ids = context(GOOD).expect("valid");
+        assert_eq!(ids.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(ids.parent_id, "00f067aa0ba902b7");
+        assert_eq!(context("00-zz"), None);
+    }
 
     const GOOD: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 

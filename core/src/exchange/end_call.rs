@@ -53,6 +53,7 @@ impl Exchange {
             dialect: Some(finished.dialect),
             stream: finished.stream,
             attempts: finished.attempts,
+            trace: calling.trace,
             started: calling.started,
             finished: now,
         }));

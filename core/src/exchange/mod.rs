@@ -90,6 +90,7 @@ struct Calling {
     started: Tick,
     caller: Caller,
     request_id: RequestId,
+    trace: Option<crate::trace::TraceContext>,
     /// Held while the call keeps the parsed request (for fallback).
     _reservation: Option<BodyReservation>,
     keep_alive: bool,
@@ -531,15 +532,9 @@ impl Exchange {
             call.set_metered(caller.key_id());
         }
         call.set_request_id(current.request_id);
-        call.set_traceparent(
-            current
-                .head
-                .headers
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .and_then(crate::trace::traceparent)
-                .map(str::to_owned),
-        );
+        let traceparent = client_traceparent(&current.head);
+        call.set_traceparent(traceparent.map(str::to_owned));
+        let trace = traceparent.and_then(crate::trace::context);
         call.set_created(
             self.unix_origin_ms
                 .map(|origin| origin.saturating_add(now.as_millis()) / 1000),
@@ -559,6 +554,7 @@ impl Exchange {
             started: current.started,
             caller,
             request_id: current.request_id,
+            trace,
             _reservation: current.reservation.take(),
             keep_alive,
             referer: attribution::referer(&current.head),
@@ -627,6 +623,7 @@ impl Exchange {
                 dialect: None,
                 stream: false,
                 attempts: Attempts::default(),
+                trace: client_traceparent(&current.head).and_then(crate::trace::context),
                 started: current.started,
                 finished: now,
             })));
@@ -741,4 +738,13 @@ fn endpoint_name(head: &RequestHead, gateway: &Gateway) -> &'static str {
     route(head, gateway)
         .map(|endpoint| endpoint.name())
         .unwrap_or("unknown")
+}
+
+/// The request's `traceparent` when it is valid (a malformed one is
+/// neither forwarded nor traced).
+fn client_traceparent(head: &RequestHead) -> Option<&str> {
+    head.headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::trace::traceparent)
 }

@@ -225,6 +225,9 @@ pub struct AccessLog {
     pub stream: bool,
     /// Each upstream attempt, in order: more than one is a fallback.
     pub attempts: Attempts,
+    /// The client's valid `traceparent`, parsed (the parent of the
+    /// request's span when traces are exported).
+    pub trace: Option<crate::trace::TraceContext>,
     pub started: Tick,
     pub finished: Tick,
 }

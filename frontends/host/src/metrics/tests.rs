@@ -37,6 +37,7 @@ fn access(model: &str, status: u16) -> AccessLog {
         dialect: Some(Dialect::OpenAi),
         stream: false,
         attempts: Attempts::default(),
+        trace: None,
         started: Tick(0),
         finished: Tick(5),
     }
