@@ -164,6 +164,11 @@ pub struct ServeArgs {
     /// always needs a management key.
     #[arg(long, env = "AROUTER_METRICS_LISTEN", help_heading = "Server")]
     pub metrics_listen: Option<String>,
+    /// Export each request as an OpenTelemetry span (OTLP/HTTP JSON,
+    /// POST {URL}/v1/traces) to this collector: `http://host:port` only
+    /// (no https). Needs the `otlp` cargo feature (on by default).
+    #[arg(long, env = "AROUTER_OTLP_ENDPOINT", help_heading = "Server")]
+    pub otlp_endpoint: Option<String>,
     /// Directory for the embedded store (SQLite), created on first start [default: ./arouter-data].
     #[arg(long, env = "AROUTER_DATA_DIR", help_heading = "Server")]
     pub data_dir: Option<PathBuf>,

@@ -14,6 +14,8 @@ pub mod key_rules;
 pub mod keys;
 pub mod ledger;
 pub mod metrics;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod pricing;
 pub mod recorder;
 pub mod shard;
@@ -46,6 +48,9 @@ pub struct Host {
     pub unreachable: unreachable::Unreachable,
     /// Message batches: the credit their requests hold, the worker's wake.
     pub batches: batches::Batches,
+    /// Exports each request as a span (`--otlp-endpoint`).
+    #[cfg(feature = "otlp")]
+    pub otlp: Option<otlp::Exporter>,
     /// Tells this process's request ids from another's: the start time
     /// and process id, in hex.
     instance: String,
@@ -106,6 +111,11 @@ impl Host {
         let instance = format!("{started_ms:x}{:x}", std::process::id());
         let recorder = recorder::Recorder::start(store.clone(), &instance);
         let metrics = metrics::Metrics::new(&gateway);
+        #[cfg(feature = "otlp")]
+        let otlp = match config.otlp_endpoint.clone() {
+            Some(endpoint) => Some(otlp::Exporter::start(endpoint)?),
+            None => None,
+        };
         Ok(Host {
             config,
             gateway,
@@ -116,6 +126,8 @@ impl Host {
             metrics,
             unreachable: unreachable::Unreachable::default(),
             batches,
+            #[cfg(feature = "otlp")]
+            otlp,
             instance,
             connections: AtomicU64::new(0),
         })
@@ -139,5 +151,9 @@ impl Host {
     /// after every serving thread has stopped.
     pub fn shutdown(&self) {
         self.recorder.close();
+        #[cfg(feature = "otlp")]
+        if let Some(otlp) = &self.otlp {
+            otlp.flush(std::time::Duration::from_secs(5));
+        }
     }
 }

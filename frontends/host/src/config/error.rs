@@ -45,6 +45,9 @@ pub enum ConfigError {
     Pricing(String),
     /// `--rate-limit` / `rate_limit` is not REQUESTS/INTERVAL.
     RateLimit { value: String },
+    /// `--otlp-endpoint` is not `http://host:port`, or the build has no
+    /// `otlp` feature; `reason` says which.
+    OtlpEndpoint { url: String, reason: &'static str },
     /// `batches.{name}` outside `min..=max`.
     BatchOutOfRange {
         name: &'static str,
@@ -62,6 +65,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::Parse { path, source } => {
                 write!(f, "invalid config {}: {source}", path.display())
+            }
+            ConfigError::OtlpEndpoint { url, reason } => {
+                write!(f, "OTLP endpoint `{url}`: {reason}")
             }
             ConfigError::BatchOutOfRange {
                 name,

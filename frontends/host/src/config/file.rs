@@ -15,6 +15,8 @@ pub(super) struct FileConfig {
     pub listen: Option<String>,
     /// `/metrics` without a key on an address of its own.
     pub metrics_listen: Option<String>,
+    /// `http://host:port` of an OTLP/HTTP collector (`--otlp-endpoint`).
+    pub otlp_endpoint: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub default_model: Option<String>,
     /// The default per-key rate limit, `"60/60s"`.

@@ -7,6 +7,7 @@ mod file;
 mod gateway;
 mod keys;
 mod limits;
+mod otlp;
 mod providers;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ use crate::store::RateLimit;
 
 pub use batches::BatchSettings;
 pub use error::ConfigError;
+pub use otlp::OtlpEndpoint;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./arouter-data";
@@ -78,6 +80,8 @@ pub struct Config {
     pub listen: String,
     /// `--metrics-listen`: `/metrics` without a key on this address.
     pub metrics_listen: Option<String>,
+    /// Where request spans go (`--otlp-endpoint`); `None`: not exported.
+    pub otlp_endpoint: Option<otlp::OtlpEndpoint>,
     pub data_dir: PathBuf,
     pub master_key: Option<String>,
     pub default_model: Option<String>,
@@ -160,6 +164,10 @@ impl Config {
             Some(text) => Some(keys::parse_rate_limit(&text)?),
             None => None,
         };
+        let otlp_endpoint = match non_empty(&args.otlp_endpoint).or(file.otlp_endpoint) {
+            Some(url) => Some(otlp::OtlpEndpoint::parse(&url)?),
+            None => None,
+        };
 
         Ok(Config {
             listen: args
@@ -168,6 +176,7 @@ impl Config {
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             metrics_listen: non_empty(&args.metrics_listen).or(file.metrics_listen),
+            otlp_endpoint,
             data_dir: args
                 .data_dir
                 .clone()

@@ -18,7 +18,7 @@ mod record;
 pub mod runtime;
 mod serve;
 mod side;
-mod tally;
+pub(crate) mod tally;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;

@@ -23,6 +23,10 @@ pub fn record<R: Runtime>(worker: &Worker<R>, event: Event, tally: &mut Tally) {
             let now = Instant::now();
             let started = worker.shared.clock.instant(log.started);
             worker.metrics.request(&log, tally.timings(started, now));
+            #[cfg(feature = "otlp")]
+            if let Some(otlp) = &worker.shared.host.otlp {
+                otlp.send(crate::otlp::span(&log, tally, started, now));
+            }
             if worker.shared.host.config.log_format == LogFormat::Json {
                 let gateway = &worker.shared.host.gateway;
                 let line = json_line(&log, tally, started, now, gateway);
