@@ -37,7 +37,8 @@ pub fn span(log: &AccessLog, tally: &Tally, started: Instant, now: Instant) -> V
         string("http.request.method", log.method.as_str()),
         string("url.path", &log.path),
         int("http.response.status_code", u64::from(log.status)),
-        string("http.route", log.endpoint),
+        // The endpoint's name, not a path template (what `http.route` holds).
+        string("arouter.route", log.endpoint),
         string("arouter.request_id", log.request_id.as_str()),
         int("arouter.attempts", log.attempts.count() as u64),
     ];
@@ -96,4 +97,66 @@ fn random_hex<const N: usize>() -> String {
         }
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use arouter_core::exchange::{AccessLog, Attempts, Caller};
+    use arouter_core::trace::context;
+    use arouter_core::Tick;
+
+    use super::span;
+    use crate::driver::tally::Tally;
+
+    fn log(traceparent: Option<&str>) -> AccessLog {
+        AccessLog {
+            method: http::Method::POST,
+            path: "/v1/messages".into(),
+            endpoint: "messages",
+            status: 502,
+            caller: Caller::Key(7),
+            request_id: Default::default(),
+            model: None,
+            requested: Some("anthropic/claude".into()),
+            dialect: None,
+            stream: false,
+            attempts: Attempts::default(),
+            trace: traceparent.and_then(context),
+            started: Tick(0),
+            finished: Tick(3),
+        }
+    }
+
+    #[test]
+    fn a_span_is_a_child_of_the_clients_and_flags_a_5xx() {
+        let started = Instant::now();
+        let now = started + Duration::from_millis(3);
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let s = span(&log(Some(tp)), &Tally::default(), started, now);
+        assert_eq!(s["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(s["parentSpanId"], "00f067aa0ba902b7");
+        assert_eq!(s["name"], "messages");
+        assert_eq!(s["status"]["code"], 2);
+        let (start, end) = (&s["startTimeUnixNano"], &s["endTimeUnixNano"]);
+        let nanos = |v: &serde_json::Value| v.as_str().and_then(|t| t.parse::<u128>().ok());
+        assert_eq!(
+            nanos(end).zip(nanos(start)).map(|(e, s)| e - s),
+            Some(3_000_000)
+        );
+    }
+
+    #[test]
+    fn without_a_traceparent_each_span_starts_a_trace() {
+        let at = Instant::now();
+        let (a, b) = (
+            span(&log(None), &Tally::default(), at, at),
+            span(&log(None), &Tally::default(), at, at),
+        );
+        assert_eq!(a["parentSpanId"], "");
+        assert_eq!(a["traceId"].as_str().map(str::len), Some(32));
+        assert_ne!(a["traceId"], b["traceId"]);
+        assert_eq!(a["spanId"].as_str().map(str::len), Some(16));
+    }
 }
