@@ -180,10 +180,7 @@ impl KeyCache {
                 reset: entry.record.limit_reset,
             })
         };
-        match view.snapshot.try_borrow_mut() {
-            Ok(mut snapshot) => find(self.table.refresh(&mut snapshot)),
-            Err(_) => find(&self.table.load()),
-        }
+        self.on_view(view, find)
     }
 
     /// Key `id`'s spending in `window` as its line counts it, when it has
@@ -212,15 +209,17 @@ impl KeyCache {
     /// `now_unix_ms` is wall time, because `X-RateLimit-Reset` is a Unix
     /// timestamp.
     pub fn admit_on(&self, view: &KeyView, request: &AdmitRequest, now_unix_ms: u64) -> Admission {
-        // A worker is one thread and admission does not await, so the
-        // borrow is never contended; were it ever, the fresh load below
-        // answers the same.
+        self.on_view(view, |table| self.decide(table, request, now_unix_ms))
+    }
+
+    /// Runs `f` on the worker's `view` of the key table, refreshed first
+    /// when a reload published a newer one. A worker is one thread and
+    /// nothing here awaits, so the borrow is never contended; were it
+    /// ever, a fresh load answers the same.
+    fn on_view<T>(&self, view: &KeyView, f: impl FnOnce(&KeyTable) -> T) -> T {
         match view.snapshot.try_borrow_mut() {
-            Ok(mut snapshot) => {
-                let table = self.table.refresh(&mut snapshot);
-                self.decide(table, request, now_unix_ms)
-            }
-            Err(_) => self.admit(request, now_unix_ms),
+            Ok(mut snapshot) => f(self.table.refresh(&mut snapshot)),
+            Err(_) => f(&self.table.load()),
         }
     }
 
@@ -278,10 +277,7 @@ impl KeyCache {
                     headers: Vec::new(),
                 },
             };
-        match view.snapshot.try_borrow_mut() {
-            Ok(mut snapshot) => decide(self.table.refresh(&mut snapshot)),
-            Err(_) => decide(&self.table.load()),
-        }
+        self.on_view(view, decide)
     }
 
     /// The answer to a live key's request: its rules, then its rate limit.
