@@ -122,6 +122,9 @@ pub struct Gateway {
     /// `/v1/models` is answered from this pre-rendered body.
     models_body: Vec<u8>,
     pricing: Pricing,
+    /// Responses API answers are kept (`store`), so `previous_response_id`
+    /// and `item_reference` can refer to them.
+    store_responses: bool,
 }
 
 /// What the gateway charges for.
@@ -160,7 +163,20 @@ impl Gateway {
             models,
             models_body,
             pricing: Pricing::default(),
+            store_responses: true,
         }
+    }
+
+    /// Whether Responses API answers are kept (a retention of 0 days: not).
+    pub fn with_stored_responses(mut self, yes: bool) -> Gateway {
+        self.store_responses = yes;
+        self
+    }
+
+    /// Responses API answers are kept for `previous_response_id`,
+    /// `item_reference` and `GET /v1/responses/{id}`.
+    pub fn stores_responses(&self) -> bool {
+        self.store_responses
     }
 
     /// The prices billed, and whether unpriced models are served.

@@ -20,6 +20,7 @@ pub mod manage;
 pub mod ratelimit;
 pub mod route;
 pub mod sse;
+pub mod stored;
 pub mod stream;
 pub mod time;
 pub mod tokens;

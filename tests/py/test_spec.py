@@ -23,6 +23,9 @@ SERVED = [
     ("post", "/v1/chat/completions"),
     ("post", "/v1/embeddings"),
     ("post", "/v1/responses"),
+    ("get", "/v1/responses/{response_id}"),
+    ("delete", "/v1/responses/{response_id}"),
+    ("get", "/v1/responses/{response_id}/input_items"),
     ("get", "/v1/models"),
     ("get", "/v1/models/{model}"),
     # Anthropic

@@ -40,6 +40,14 @@ pub enum BatchOp<'a> {
     Delete(&'a str),
 }
 
+/// `/v1/responses/{id}…`: a stored response (the id as sent, encoded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredRoute<'a> {
+    Get(&'a str),
+    Delete(&'a str),
+    InputItems(&'a str),
+}
+
 /// A recognized route. Borrowed parts point into the request target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint<'a> {
@@ -53,6 +61,8 @@ pub enum Endpoint<'a> {
     ChatCompletions,
     /// `POST /v1/responses`: OpenAI's Responses API.
     Responses,
+    /// `GET`/`DELETE /v1/responses/{id}`, `GET …/{id}/input_items`.
+    StoredResponse(StoredRoute<'a>),
     Embeddings,
     /// `GET /v1/models` (and `/v1beta/models`), answered in the shape of
     /// the dialect the client speaks.
@@ -112,7 +122,7 @@ impl Endpoint<'_> {
                 Dialect::Anthropic
             }
             Endpoint::Gemini { .. } => Dialect::Google,
-            Endpoint::Responses => Dialect::Responses,
+            Endpoint::Responses | Endpoint::StoredResponse(_) => Dialect::Responses,
             Endpoint::ListModels(dialect)
             | Endpoint::GetModel { dialect, .. }
             | Endpoint::ProviderProxy { dialect, .. } => *dialect,
@@ -150,6 +160,8 @@ impl Endpoint<'_> {
             Endpoint::Dashboard(_) => "dashboard",
             Endpoint::ChatCompletions => "chat_completions",
             Endpoint::Responses => "responses",
+            Endpoint::StoredResponse(StoredRoute::InputItems(_)) => "response_input_items",
+            Endpoint::StoredResponse(_) => "response",
             Endpoint::Embeddings => "embeddings",
             Endpoint::ListModels(_) => "models",
             Endpoint::GetModel { .. } => "model",
@@ -280,6 +292,11 @@ pub fn classify<'a>(
             );
         }
     }
+    for prefix in ["/v1/responses/", "/api/v1/responses/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            return classify_stored(method, rest, path);
+        }
+    }
     if let Some(rest) = path.strip_prefix("/v1/messages/batches/") {
         return classify_batch(method, rest, path);
     }
@@ -376,6 +393,37 @@ fn classify_batch<'a>(
         _ => return Err(ApiError::not_found(Dialect::Anthropic)),
     };
     Ok(Endpoint::MessageBatches(op))
+}
+
+/// `rest` is what follows `/v1/responses/`: `{id}` or `{id}/input_items`.
+fn classify_stored<'a>(
+    method: &Method,
+    rest: &'a str,
+    path: &str,
+) -> Result<Endpoint<'a>, ApiError> {
+    let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
+    if id.is_empty() {
+        return Err(ApiError::not_found(Dialect::OpenAi));
+    }
+    let route = match (method.clone(), action) {
+        (Method::GET | Method::HEAD, "") => StoredRoute::Get(id),
+        (Method::DELETE, "") => StoredRoute::Delete(id),
+        (Method::GET | Method::HEAD, "input_items") => StoredRoute::InputItems(id),
+        (_, "") => {
+            return Err(ApiError::method_not_allowed(
+                dialect_of_path(path),
+                "GET, HEAD, DELETE",
+            ))
+        }
+        (_, "input_items") => {
+            return Err(ApiError::method_not_allowed(
+                dialect_of_path(path),
+                "GET, HEAD",
+            ))
+        }
+        _ => return Err(ApiError::not_found(Dialect::OpenAi)),
+    };
+    Ok(Endpoint::StoredResponse(route))
 }
 
 /// `rest` is what follows `models/`: `{model}:{method}`, where the model may

@@ -11,6 +11,6 @@ pub mod spec;
 pub mod upstream_error;
 
 pub use dialect::Dialect;
-pub use endpoint::{classify, BatchOp, Endpoint, GeminiMethod, Scope};
+pub use endpoint::{classify, BatchOp, Endpoint, GeminiMethod, Scope, StoredRoute};
 pub use error::{ApiError, ErrorKind};
 pub use response::Response;

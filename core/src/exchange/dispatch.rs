@@ -12,13 +12,52 @@ use super::{
 use crate::api::{ApiError, Endpoint, ErrorKind, GeminiMethod, Response};
 use crate::http1::encode;
 use crate::http1::RequestHead;
-use crate::manage::{self, ManageRequest, ManageResult};
+use crate::manage::{self, ManageRequest, ManageResult, ModelAllowlist};
+use crate::stored::{Recall, Recalled, StoredError, Unavailable};
 use crate::Tick;
 
 pub(super) enum Handled {
     Respond(Response),
     Call(Plan),
     Manage(ManageRequest),
+    /// A Responses request that refers to stored state: the host looks it
+    /// up first (`Output::Recall`).
+    Recall(Recall),
+}
+
+/// Who the request is from, as admission established it, and what goes
+/// with that.
+struct Admitted {
+    caller: Caller,
+    headers: Vec<(&'static str, String)>,
+    models: Option<std::sync::Arc<ModelAllowlist>>,
+    metered: bool,
+}
+
+impl Admit {
+    /// `None` while admission is pending.
+    fn admitted(&self) -> Option<Admitted> {
+        Some(match self {
+            Admit::Pending => return None,
+            Admit::NotNeeded => Admitted {
+                caller: Caller::Anonymous,
+                headers: Vec::new(),
+                models: None,
+                metered: false,
+            },
+            Admit::Allowed {
+                key_id,
+                headers,
+                models,
+                metered,
+            } => Admitted {
+                caller: key_id.map_or(Caller::Master, Caller::Key),
+                headers: headers.clone(),
+                models: models.clone(),
+                metered: *metered,
+            },
+        })
+    }
 }
 
 impl Exchange {
@@ -70,25 +109,13 @@ impl Exchange {
         let State::Request { current, .. } = &self.state else {
             return;
         };
-        if !current.body_done || current.managing {
+        if !current.body_done || current.managing || current.recalling {
             return;
         }
-        let (caller, headers, models, metered) = match &current.admit {
-            Admit::Pending => return,
-            Admit::NotNeeded => (Caller::Anonymous, Vec::new(), None, false),
-            Admit::Allowed {
-                key_id,
-                headers,
-                models,
-                metered,
-            } => (
-                key_id.map_or(Caller::Master, Caller::Key),
-                headers.clone(),
-                models.clone(),
-                *metered,
-            ),
+        let Some(admitted) = current.admit.admitted() else {
+            return;
         };
-        let mut handled = self.handle(&current.head, &current.body, caller);
+        let mut handled = self.handle(&current.head, &current.body, admitted.caller);
         if let (Handled::Call(plan), State::Request { current, .. }) =
             (&mut handled, &mut self.state)
         {
@@ -98,6 +125,16 @@ impl Exchange {
             plan.take_body(&mut current.body);
             current.body = Vec::new();
         }
+        self.carry_out(now, handled, admitted);
+    }
+
+    fn carry_out(&mut self, now: Tick, handled: Handled, admitted: Admitted) {
+        let Admitted {
+            caller,
+            headers,
+            models,
+            metered,
+        } = admitted;
         match handled {
             Handled::Respond(mut response) => {
                 response.headers.extend(headers);
@@ -121,7 +158,58 @@ impl Exchange {
                 }
                 self.outputs.push_back(Output::Manage(request));
             }
+            Handled::Recall(recall) => {
+                if let State::Request { current, .. } = &mut self.state {
+                    // The body stays: the call is planned from it again
+                    // once the host has answered.
+                    current.recalling = true;
+                }
+                self.outputs.push_back(Output::Recall(recall));
+            }
         }
+    }
+
+    /// The host looked up what the Responses request refers to: plan the
+    /// call with it.
+    pub(super) fn recalled(
+        &mut self,
+        now: Tick,
+        result: Result<Recalled, Unavailable>,
+    ) -> Result<(), UsageError> {
+        let State::Request { current, .. } = &mut self.state else {
+            return Err(UsageError::UnexpectedRecalled);
+        };
+        if !current.recalling {
+            return Err(UsageError::UnexpectedRecalled);
+        }
+        current.recalling = false;
+        let body = std::mem::take(&mut current.body);
+        let Some(admitted) = current.admit.admitted() else {
+            return Err(UsageError::UnexpectedRecalled);
+        };
+        let gateway = &self.gateway;
+        let handled = match result {
+            Err(Unavailable) => Err(crate::stored::render_error(StoredError::Unavailable)),
+            Ok(recalled) => {
+                plan::openai_responses(gateway, &body, Some(recalled), admitted.caller).and_then(
+                    |planned| match planned {
+                        plan::Responses::Ready(plan) => plan.priced_only(gateway),
+                        // Never asked twice: the recalled state is in.
+                        plan::Responses::Recall(_) => Err(ApiError::new(
+                            crate::api::Dialect::Responses,
+                            ErrorKind::Internal,
+                            "the stored state could not be read",
+                        )),
+                    },
+                )
+            }
+        };
+        let handled =
+            handled.map_or_else(|err| Handled::Respond(Response::from(&err)), Handled::Call);
+        self.carry_out(now, handled, admitted);
+        // Pipelined requests may be waiting behind this one.
+        self.drive(now);
+        Ok(())
     }
 
     /// The host carried out the management request: answer it.
@@ -158,6 +246,12 @@ impl Exchange {
                 Err(err) => Handled::Respond(Response::from(&err)),
             };
         }
+        if let Endpoint::StoredResponse(route) = &endpoint {
+            return match crate::stored::parse(route, head.query(), caller) {
+                Ok(call) => Handled::Manage(ManageRequest::Stored(call)),
+                Err(err) => Handled::Respond(Response::from(&err)),
+            };
+        }
         match manage::parse(&endpoint, head.query(), body, caller) {
             Ok(Some(request)) => return Handled::Manage(request),
             Ok(None) => {}
@@ -184,7 +278,12 @@ impl Exchange {
             }
             Endpoint::ChatCompletions => plan::openai_chat(gateway, body).map(Handled::Call),
             Endpoint::Embeddings => plan::openai_embeddings(gateway, body).map(Handled::Call),
-            Endpoint::Responses => plan::openai_responses(gateway, body).map(Handled::Call),
+            Endpoint::Responses => {
+                plan::openai_responses(gateway, body, None, caller).map(|planned| match planned {
+                    plan::Responses::Ready(plan) => Handled::Call(plan),
+                    plan::Responses::Recall(recall) => Handled::Recall(recall),
+                })
+            }
             Endpoint::Messages => plan::anthropic_messages(gateway, head, body).map(Handled::Call),
             Endpoint::Gemini {
                 model,

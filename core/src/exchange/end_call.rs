@@ -1,16 +1,23 @@
 //! The end of an upstream call: the access record, one usage record per
 //! provider attempt, and on to the next request or the close.
 
-use super::call::Finished;
-use super::{AccessLog, Event, Exchange, Outcome, Output, State, UsageRecord};
+use serde_json::Value;
+
+use super::call::{Finished, ToKeep};
+use super::{AccessLog, Caller, Event, Exchange, Outcome, Output, State, UsageRecord};
+use crate::stored::Kept;
+use crate::translate::responses;
 use crate::Tick;
 
 impl Exchange {
     /// An upstream call is over: log it, bill it, move on.
-    pub(super) fn end_call(&mut self, now: Tick, finished: Finished, client_gone: bool) {
+    pub(super) fn end_call(&mut self, now: Tick, mut finished: Finished, client_gone: bool) {
         let State::Calling(calling) = std::mem::replace(&mut self.state, State::Closing) else {
             return;
         };
+        if let Some(keep) = finished.keep.take() {
+            self.keep = self.kept(now, *keep, &finished, calling.caller);
+        }
         let provider_name = |index: usize| {
             self.gateway
                 .providers()
@@ -119,5 +126,37 @@ impl Exchange {
         } else {
             self.close();
         }
+    }
+}
+
+impl Exchange {
+    /// The stored copy of a Responses answer, for the key that asked.
+    fn kept(
+        &self,
+        now: Tick,
+        keep: ToKeep,
+        finished: &Finished,
+        caller: Caller,
+    ) -> Option<Box<Kept>> {
+        let id = keep.response.get("id").and_then(Value::as_str)?.to_owned();
+        let provider = self.gateway.providers().get(finished.provider?)?;
+        let now_secs = self
+            .unix_origin_ms
+            .map_or(0, |origin| origin.saturating_add(now.as_millis()) / 1000);
+        let created_at = keep
+            .response
+            .get("created_at")
+            .and_then(Value::as_u64)
+            .filter(|t| *t > 0)
+            .unwrap_or(now_secs);
+        Some(Box::new(Kept {
+            input: responses::with_ids(keep.input, &id),
+            id,
+            owner: caller.key_id(),
+            created_at: i64::try_from(created_at).unwrap_or(i64::MAX),
+            provider: provider.name.clone(),
+            native: keep.native,
+            response: keep.response,
+        }))
     }
 }

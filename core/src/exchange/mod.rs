@@ -78,6 +78,9 @@ struct Current {
     reservation: Option<BodyReservation>,
     /// An `Output::Manage` is out; its answer comes as `Input::Managed`.
     managing: bool,
+    /// An `Output::Recall` is out; its answer comes as `Input::Recalled`
+    /// (the body is kept to plan the call with it).
+    recalling: bool,
 }
 
 /// A request handed to an upstream call.
@@ -143,6 +146,8 @@ pub struct Exchange {
     /// event is polled, after the driver has let the upstream go.
     unbilled: Option<Box<Call>>,
     request_ids: RequestIds,
+    /// A response to keep, handed out before anything else.
+    keep: Option<Box<crate::stored::Kept>>,
 }
 
 impl std::fmt::Debug for Exchange {
@@ -179,6 +184,7 @@ impl Exchange {
             unix_origin_ms: None,
             unbilled: None,
             request_ids: RequestIds::new("req-"),
+            keep: None,
         }
     }
 
@@ -249,6 +255,10 @@ impl Exchange {
                 self.managed(now, result)?;
                 Ok(0)
             }
+            Input::Recalled(now, result) => {
+                self.recalled(now, result)?;
+                Ok(0)
+            }
             Input::Reserved(now, result) => {
                 let State::Calling(calling) = &self.state else {
                     return Err(UsageError::UnexpectedReserved);
@@ -306,6 +316,10 @@ impl Exchange {
     /// The next thing for the driver to do. Bytes to transmit are appended
     /// to `out` when this returns `TransmitDownstream` / `TransmitUpstream`.
     pub fn poll_output(&mut self, out: &mut Vec<u8>) -> Output {
+        if let Some(kept) = self.keep.take() {
+            // Ahead of the answer's last bytes: see `Output::Keep`.
+            return Output::Keep(kept);
+        }
         if !self.down.is_empty() {
             move_bytes(&mut self.down, out);
             return Output::TransmitDownstream;
@@ -466,6 +480,7 @@ impl Exchange {
                 request_id,
                 reservation,
                 managing: false,
+                recalling: false,
             },
             last_progress: now,
             head_done: now,
@@ -531,6 +546,7 @@ impl Exchange {
         if metered {
             call.set_metered(caller.key_id());
         }
+        call.set_stored(plan.stored);
         call.set_request_id(current.request_id);
         let traceparent = client_traceparent(&current.head);
         call.set_traceparent(traceparent.map(str::to_owned));

@@ -8,6 +8,7 @@ use crate::api::{ApiError, Dialect, ErrorKind, GeminiMethod};
 use crate::gateway::{Gateway, ProviderKind};
 use crate::http1::RequestHead;
 use crate::route::{self, Candidate};
+use crate::stored::{Recall, Recalled};
 use crate::translate::canonical::ChatRequest;
 use crate::translate::embed::{self, GeminiShape};
 use crate::translate::{anthropic, gemini, openai, responses};
@@ -18,6 +19,26 @@ pub(crate) struct Plan {
     pub dialect: Dialect,
     pub request: CallRequest,
     pub candidates: Vec<Candidate>,
+    /// A Responses request's stored state.
+    pub stored: StoredPlan,
+}
+
+/// What a Responses call does with stored state.
+#[derive(Debug, Default)]
+pub(crate) struct StoredPlan {
+    /// The answer is kept, made from this conversation (as items).
+    pub context: Option<Vec<Value>>,
+    /// A provider that takes the Responses API itself gets the earlier
+    /// turns in `input` (they are the gateway's own), not the client's
+    /// `previous_response_id`, which the answer still echoes.
+    pub drop_previous: bool,
+}
+
+/// A Responses request planned, or what it refers to in the store,
+/// looked up first.
+pub(crate) enum Responses {
+    Ready(Plan),
+    Recall(Recall),
 }
 
 impl Plan {
@@ -83,6 +104,7 @@ pub(crate) fn openai_chat(gateway: &Gateway, body: &[u8]) -> Result<Plan, ApiErr
             canonical: None,
         },
         candidates,
+        stored: StoredPlan::default(),
     })
 }
 
@@ -102,26 +124,73 @@ pub(crate) fn openai_embeddings(gateway: &Gateway, body: &[u8]) -> Result<Plan, 
             canonical,
         },
         candidates,
+        stored: StoredPlan::default(),
     })
 }
 
-/// `POST /v1/responses`: OpenAI's Responses API, served by any provider
-/// through the canonical form (no provider takes it natively yet).
-pub(crate) fn openai_responses(gateway: &Gateway, body: &[u8]) -> Result<Plan, ApiError> {
-    let body = responses::parse_body(body)?;
+/// `POST /v1/responses`: OpenAI's Responses API, served by any provider:
+/// passed through to one that takes it natively, translated for the
+/// rest. A request that refers to stored state (`previous_response_id`,
+/// `item_reference`) is planned once the host has `recalled` it.
+pub(crate) fn openai_responses(
+    gateway: &Gateway,
+    body: &[u8],
+    recalled: Option<Recalled>,
+    caller: super::Caller,
+) -> Result<Responses, ApiError> {
+    let mut body = responses::parse_body(body)?;
+    if !gateway.stores_responses() {
+        // Nothing is kept here, and a native provider is asked to keep
+        // nothing either; the answer says `store: false`.
+        body.insert("store".into(), Value::Bool(false));
+    }
     let (model, models, stream) = responses::routing(&body)?;
     let names: Vec<&str> = models.iter().map(String::as_str).collect();
     let candidates = route::candidates(gateway, Dialect::Responses, model.as_deref(), &names)?;
-    let (canonical, refused) = match responses::decode_body(&body) {
+    let mut drop_previous = false;
+    let (native, expanded) = match recalled {
+        Some(recalled) => {
+            let expanded = responses::expand(body, &recalled)?;
+            drop_previous = expanded.drop_previous;
+            (expanded.native, Some(expanded.translated))
+        }
+        None => {
+            let (previous, items) = responses::references(&body);
+            if gateway.stores_responses() && (previous.is_some() || !items.is_empty()) {
+                return Ok(Responses::Recall(Recall {
+                    owner: caller.key_id(),
+                    previous,
+                    items,
+                }));
+            }
+            (body, None)
+        }
+    };
+    let decoded = match &expanded {
+        None => responses::decode_body(&native),
+        Some(Ok(whole)) => responses::decode_body(whole),
+        Some(Err(err)) => Err(err.clone()),
+    };
+    let keep =
+        gateway.stores_responses() && native.get("store").and_then(Value::as_bool) != Some(false);
+    let context = keep.then(|| {
+        let whole = match &expanded {
+            Some(Ok(whole)) => whole,
+            _ => &native,
+        };
+        responses::input_items(whole.get("input"))
+    });
+    let (canonical, refused) = match decoded {
         Ok(req) => (req, None),
-        // What has no canonical form (built-in tools, stored responses, a
-        // field only OpenAI knows) can still go to a provider that takes
-        // the Responses API itself; another candidate is refused with this.
+        // What has no canonical form (built-in tools, a field only OpenAI
+        // knows, what this key has not stored) can still go to a provider
+        // that takes the Responses API itself; another candidate is
+        // refused with this.
         Err(err) if candidates.iter().any(|c| speaks_responses(gateway, c)) => {
             let placeholder = ChatRequest {
                 model: model.clone().unwrap_or_default(),
                 stream,
-                max_tokens: body
+                max_tokens: native
                     .get("max_output_tokens")
                     .and_then(crate::translate::integer::as_u32),
                 ..ChatRequest::default()
@@ -130,7 +199,7 @@ pub(crate) fn openai_responses(gateway: &Gateway, body: &[u8]) -> Result<Plan, A
         }
         Err(err) => return Err(err),
     };
-    Ok(Plan {
+    Ok(Responses::Ready(Plan {
         kind: CallKind::Chat {
             stream,
             include_usage: true,
@@ -138,13 +207,17 @@ pub(crate) fn openai_responses(gateway: &Gateway, body: &[u8]) -> Result<Plan, A
         },
         dialect: Dialect::Responses,
         request: CallRequest::Foreign {
-            body,
+            body: native,
             canonical: Box::new(canonical),
             forward: Vec::new(),
             refused,
         },
         candidates,
-    })
+        stored: StoredPlan {
+            context,
+            drop_previous,
+        },
+    }))
 }
 
 fn speaks_responses(gateway: &Gateway, candidate: &Candidate) -> bool {
@@ -183,6 +256,7 @@ pub(crate) fn gemini_embed(
             canonical,
         },
         candidates,
+        stored: StoredPlan::default(),
     })
 }
 
@@ -211,6 +285,7 @@ pub(crate) fn anthropic_messages(
             refused: None,
         },
         candidates,
+        stored: StoredPlan::default(),
     })
 }
 
@@ -272,6 +347,7 @@ pub(crate) fn gemini_generate(
             refused: None,
         },
         candidates,
+        stored: StoredPlan::default(),
     })
 }
 
@@ -334,6 +410,7 @@ pub(crate) fn anthropic_count_tokens(
             refused: None,
         },
         candidates,
+        stored: StoredPlan::default(),
     })
 }
 
@@ -363,5 +440,6 @@ pub(crate) fn gemini_count_tokens(
             refused: None,
         },
         candidates,
+        stored: StoredPlan::default(),
     })
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::api::{Dialect, Scope};
 use crate::billing::MicroUsd;
 use crate::manage::{ManageRequest, ManageResult, ModelAllowlist};
+use crate::stored::{Kept, Recall, Recalled, Unavailable};
 use crate::usage::Usage;
 use crate::Tick;
 
@@ -23,6 +24,8 @@ pub enum Input<'a> {
     Admission(Tick, Admission),
     /// The host's answer to the last `Output::Manage`.
     Managed(Tick, ManageResult),
+    /// The host's answer to the last `Output::Recall`.
+    Recalled(Tick, Result<Recalled, Unavailable>),
     /// The host's answer to the last `Output::Reserve`: the credit is set
     /// aside, or why it could not be.
     Reserved(Tick, Result<(), Refusal>),
@@ -91,6 +94,17 @@ pub enum Output {
     /// be visible to every connection's admission before the answer is
     /// given. Nothing else happens on this connection until then.
     Manage(ManageRequest),
+    /// Look up, for this key, the stored response and items a Responses
+    /// request refers to, and answer with `Input::Recalled` (off the
+    /// serving thread: it reads the store). Nothing else happens on this
+    /// connection until then.
+    Recall(Recall),
+    /// Keep this response in the store for its key, for the configured
+    /// retention. It comes ahead of the answer's last bytes: once the
+    /// driver has carried it out, the response must be found by the
+    /// next request (`Output::Recall`, `GET /v1/responses/{id}`), so the
+    /// client cannot ask for it before it is there. No answer expected.
+    Keep(Box<Kept>),
     /// Set aside `max` of credit for the upstream attempt about to be made
     /// (against the key's limit and, when the gateway is prepaid, the
     /// account balance), then answer with `Input::Reserved` at once.
@@ -436,4 +450,6 @@ pub enum UsageError {
     UnexpectedManaged,
     /// `Input::Reserved` while no `Output::Reserve` was outstanding.
     UnexpectedReserved,
+    /// `Input::Recalled` while no `Output::Recall` was outstanding.
+    UnexpectedRecalled,
 }

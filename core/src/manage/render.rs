@@ -26,6 +26,7 @@ pub fn render(result: ManageResult) -> Response {
             body: text.into_bytes(),
         },
         Ok(ManageAnswer::Batch { answer, origin }) => crate::batch::render(answer, &origin),
+        Ok(ManageAnswer::Stored(answer)) => crate::stored::render(answer),
         Ok(answer) => Response::json(200, to_vec(&answer_body(answer))),
         Err(err) => Response::from(&error(err)),
     }
@@ -53,6 +54,8 @@ fn answer_body(answer: ManageAnswer) -> Value {
         ManageAnswer::Metrics(_) => Value::Null,
         // Rendered in Anthropic's shapes by `render`.
         ManageAnswer::Batch { .. } => Value::Null,
+        // Rendered in OpenAI's Responses shapes by `render`.
+        ManageAnswer::Stored(_) => Value::Null,
     }
 }
 
@@ -77,6 +80,7 @@ fn error(err: ManageError) -> ApiError {
         )
         .with_code("store_unavailable"),
         ManageError::Batch(err) => crate::batch::render_error(err),
+        ManageError::Stored(err) => crate::stored::render_error(err),
     }
 }
 

@@ -3,6 +3,7 @@
 use super::{ModelAllowlist, TransactionPage, TransactionQuery, TransactionView};
 use crate::batch::{BatchAnswer, BatchCall, BatchError};
 use crate::exchange::Caller;
+use crate::stored::{StoredAnswer, StoredCall, StoredError};
 
 /// A management operation, validated; `caller` is who asked (the master
 /// key or a stored key), as admission established it.
@@ -56,6 +57,8 @@ pub enum ManageRequest {
     /// `/v1/messages/batches`: any key may make batches, and sees only
     /// its own.
     Batch(BatchCall),
+    /// `/v1/responses/{id}…`: a key sees only the responses it made.
+    Stored(StoredCall),
 }
 
 /// Which answer a credits request gets.
@@ -215,6 +218,8 @@ pub enum ManageAnswer {
         answer: BatchAnswer,
         origin: String,
     },
+    /// A stored response, its deletion or its input items.
+    Stored(StoredAnswer),
 }
 
 /// Why the host could not carry a request out.
@@ -228,6 +233,8 @@ pub enum ManageError {
     Unavailable,
     /// A batch operation refused, in Anthropic's shape.
     Batch(BatchError),
+    /// A stored-response operation refused, in OpenAI's shape.
+    Stored(StoredError),
 }
 
 pub type ManageResult = Result<ManageAnswer, ManageError>;

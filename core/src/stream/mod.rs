@@ -89,6 +89,16 @@ impl ClientStream {
         }
     }
 
+    /// The final Responses API `response` object the client got (to keep
+    /// a stored copy); taken once.
+    pub fn take_response(&mut self) -> Option<serde_json::Value> {
+        match self {
+            ClientStream::Native(_) => None,
+            ClientStream::PassThrough(s) => s.take_response(),
+            ClientStream::Translated(s) => s.take_response(),
+        }
+    }
+
     /// The id of the answer as the client saw it (`client` is its
     /// dialect); `None` when the provider sent none. Read once, at the end.
     pub fn response_id(&self, client: crate::api::Dialect) -> Option<String> {

@@ -88,6 +88,11 @@ impl PassThroughStream {
         }
     }
 
+    /// The final Responses `response` object relayed, once.
+    pub fn take_response(&mut self) -> Option<serde_json::Value> {
+        self.decoder.take_response()
+    }
+
     /// The answer's id as the client saw it.
     pub fn response_id(&self) -> Option<String> {
         self.id.clone()

@@ -103,6 +103,11 @@ impl TranslatedStream {
         }
     }
 
+    /// The final Responses `response` object sent, once.
+    pub fn take_response(&mut self) -> Option<Value> {
+        self.encoder.take_response()
+    }
+
     /// The answer's id as the client saw it, in `client`'s form.
     pub fn response_id(&self, client: Dialect) -> Option<String> {
         crate::translate::dispatch::client_response_id(client, self.upstream_id.as_deref()?)

@@ -152,6 +152,14 @@ impl StreamDecoder {
         }
     }
 
+    /// The `response` object a relayed Responses stream completed with.
+    pub fn take_response(&mut self) -> Option<Value> {
+        match self {
+            StreamDecoder::Responses(d) => d.take_response(),
+            _ => None,
+        }
+    }
+
     /// Upstream ended; whether its stream was complete.
     pub fn finish(&mut self, out: &mut Vec<StreamEvent>) -> bool {
         match self {
@@ -241,6 +249,14 @@ impl StreamEncoder {
                 StreamEncoder::Responses(Box::new(e.with_request(r)))
             }
             (other, _) => other,
+        }
+    }
+
+    /// The final Responses `response` object the stream ended with.
+    pub fn take_response(&mut self) -> Option<Value> {
+        match self {
+            StreamEncoder::Responses(e) => e.take_response(),
+            _ => None,
         }
     }
 

@@ -206,6 +206,8 @@ impl Builder {
             log: Vec::new(),
             admits: Vec::new(),
             manages: Vec::new(),
+            recalls: Vec::new(),
+            kept: Vec::new(),
             admit: AdmitScript::Allow,
             connects: VecDeque::new(),
             reserve_answers: VecDeque::new(),
@@ -231,6 +233,11 @@ pub struct Scenario {
     pub admit: AdmitScript,
     /// The management requests handed to the host, in order.
     pub manages: Vec<ManageRequest>,
+    /// The stored-state look-ups handed to the host (answered by the
+    /// test with `Input::Recalled`).
+    pub recalls: Vec<arouter_core::stored::Recall>,
+    /// The responses handed out to keep.
+    pub kept: Vec<arouter_core::stored::Kept>,
     /// Answers for the next `ConnectUpstream`s; when empty, a fresh connection.
     pub connects: VecDeque<ConnectAnswer>,
     /// Answers for the next `Reserve`s; when empty, granted.
@@ -270,6 +277,8 @@ impl Scenario {
             log: Vec::new(),
             admits: Vec::new(),
             manages: Vec::new(),
+            recalls: Vec::new(),
+            kept: Vec::new(),
             admit: AdmitScript::Allow,
             connects: VecDeque::new(),
             reserve_answers: VecDeque::new(),
@@ -367,6 +376,8 @@ impl Scenario {
                 Output::Event(event) => self.log.push(Rec::Event(event)),
                 // Answered by the test with `Input::Managed`.
                 Output::Manage(request) => self.manages.push(request),
+                Output::Recall(recall) => self.recalls.push(recall),
+                Output::Keep(kept) => self.kept.push(*kept),
                 Output::Reserve(request) => {
                     self.log.push(Rec::Reserve(request));
                     let answer = self.reserve_answers.pop_front().unwrap_or(Ok(()));

@@ -234,6 +234,17 @@ pub struct ServeArgs {
     /// are not limited. The master key is never limited.
     #[arg(long, env = "AROUTER_RATE_LIMIT", help_heading = "Gateway")]
     pub rate_limit: Option<String>,
+    /// Days a Responses API answer is kept for `previous_response_id`,
+    /// `item_reference` and `GET /v1/responses/{id}` (requests that say
+    /// `store: false` are never kept); 0 keeps none, and a provider that
+    /// takes the Responses API natively is then asked to keep none either
+    /// [default: 30].
+    #[arg(
+        long,
+        env = "AROUTER_RESPONSES_RETENTION_DAYS",
+        help_heading = "Gateway"
+    )]
+    pub responses_retention_days: Option<u32>,
     #[command(flatten)]
     pub providers: ProviderArgs,
     #[command(flatten)]

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod otlp;
 pub mod pricing;
 pub mod recorder;
+pub mod responses;
 pub mod shard;
 pub mod shutdown;
 pub mod startup;

@@ -34,6 +34,8 @@ pub(crate) struct Finished {
     pub attempts: Attempts,
     /// The client's dialect.
     pub dialect: Dialect,
+    /// A Responses answer to keep.
+    pub keep: Option<Box<super::ToKeep>>,
 }
 
 impl Finished {

@@ -4,6 +4,7 @@
 
 mod embed;
 mod finished;
+mod keep;
 mod relay;
 mod request;
 mod reserve;
@@ -13,6 +14,7 @@ mod timeout;
 mod usage;
 
 pub(crate) use finished::{EarlierUsage, Finished};
+pub(crate) use keep::ToKeep;
 
 use std::collections::VecDeque;
 
@@ -213,6 +215,8 @@ pub(crate) struct Call {
     broke: Option<AttemptFailure>,
     /// A valid `traceparent` from the client, sent to each provider.
     traceparent: Option<String>,
+    /// A Responses answer to keep (`store`).
+    keeping: keep::Keeping,
 }
 
 impl Call {
@@ -268,6 +272,7 @@ impl Call {
             in_attempt: false,
             broke: None,
             traceparent: None,
+            keeping: keep::Keeping::default(),
         }
     }
 

@@ -91,7 +91,7 @@ impl Call {
                 ..
             } if self.native(provider) && self.dialect == Dialect::Responses => (
                 format!("{}/responses", provider.addr.base_path),
-                responses::native_body(body, &candidate.model),
+                responses::native_body(body, &candidate.model, self.drop_previous()),
             ),
             CallRequest::Foreign {
                 body,

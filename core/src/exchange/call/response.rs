@@ -43,6 +43,9 @@ impl Call {
                     self.usage = resp.usage;
                     // Relayed as sent: the client sees the provider's id.
                     self.response_id = Some(resp.id).filter(|id| !id.is_empty());
+                    if self.dialect == Dialect::Responses {
+                        self.note_response(|| serde_json::from_slice(&body).ok(), true);
+                    }
                     let content_type = self
                         .content_type
                         .clone()
@@ -78,6 +81,9 @@ impl Call {
                     Some(request) => responses::encode_response(&resp, &label, request, cost),
                     None => dispatch::encode_response(self.dialect, &resp, &label, cost),
                 };
+                if self.dialect == Dialect::Responses {
+                    self.note_response(|| serde_json::from_slice(&body).ok(), false);
+                }
                 return Response::json(200, body);
             }
             let err = ApiError::new(
@@ -177,6 +183,8 @@ impl Call {
             encoder.on_event(&event, &mut out);
         }
         encoder.finish(&mut out);
+        let response = encoder.take_response();
+        self.note_response(|| response, false);
         let content_type = if json_array {
             "application/json"
         } else {

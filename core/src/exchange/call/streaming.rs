@@ -314,6 +314,7 @@ impl Call {
         }
         self.phase = Phase::Done;
         self.usage = self.stream.as_ref().and_then(ClientStream::usage);
+        self.note_stream_response();
         self.finished(200, complete)
     }
 }

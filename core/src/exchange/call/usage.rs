@@ -117,10 +117,12 @@ impl Call {
             .or_else(|| self.stream.as_ref().and_then(|s| s.response_id(dialect)));
         // Counting consumes nothing billable, nor does an attempt that
         // never reached its provider.
+        let keep = self.take_kept(status, complete);
         let candidate = self
             .candidate()
             .filter(|_| self.kind != CallKind::CountTokens && self.reached);
         Finished {
+            keep,
             status,
             provider: candidate.map(|c| c.provider),
             model: candidate.map(|c| c.model.clone()),

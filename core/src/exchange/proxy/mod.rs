@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use super::call::{CallKind, CallRequest};
 use super::plan::Plan;
+use super::plan::StoredPlan;
 use crate::api::{ApiError, Dialect};
 use crate::gateway::{Gateway, ProviderKind};
 use crate::http1::RequestHead;
@@ -118,6 +119,7 @@ pub(crate) fn plan(
             provider: index,
             model,
         }],
+        stored: StoredPlan::default(),
     })
 }
 

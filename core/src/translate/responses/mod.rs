@@ -21,7 +21,7 @@
 //! | `reasoning.effort` | `reasoning.effort` (`summary` is echoed only) |
 //! | `stream` | `stream`; usage is always asked for and always in `response.completed` |
 //! | `metadata`, `store`, `truncation`, `include`, `service_tier`, … | echoed in the answer, not sent upstream |
-//! | `previous_response_id`, `item_reference` | a 400 (no stored responses yet) |
+//! | `previous_response_id`, `item_reference` | the stored items they name, in place (`expand`); a 404 for what the key has not stored, a 400 when nothing is kept |
 //! | `models`, `route` | the gateway's fallback routing |
 //!
 //! ## Canonical answer -> `response` object (`encode_response`)
@@ -38,12 +38,14 @@
 //! See `stream_encode`: the same items as the whole answer, bracketed by
 //! `response.created`/`response.in_progress` and `response.completed`.
 
+mod expand;
 mod reasoning_carrier;
 mod request_decode;
 mod response;
 mod stream_encode;
 pub mod upstream;
 
+pub use expand::{expand, input_items, references, with_ids, Expanded};
 pub use request_decode::{
     decode_body, decode_request, native_body, parse_body, routing, ResponsesRequest,
 };

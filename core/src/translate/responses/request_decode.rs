@@ -73,10 +73,15 @@ pub fn routing(body: &Map<String, Value>) -> Result<(Option<String>, Vec<String>
 }
 
 /// The body for a provider that takes the Responses API itself: the
-/// client's, the model renamed, the gateway's own fields left out.
-pub fn native_body(body: &Map<String, Value>, model: &str) -> Vec<u8> {
+/// client's, the model renamed, the gateway's own fields left out, and
+/// `previous_response_id` too when `drop_previous` (its turns are in
+/// `input`).
+pub fn native_body(body: &Map<String, Value>, model: &str, drop_previous: bool) -> Vec<u8> {
     let mut out = Map::with_capacity(body.len());
     for (k, v) in body {
+        if drop_previous && k == "previous_response_id" {
+            continue;
+        }
         if k == "model" {
             out.insert(k.clone(), Value::String(model.to_owned()));
         } else if !GATEWAY_ONLY.contains(&k.as_str()) {
@@ -121,11 +126,13 @@ pub fn decode_body(body: &Map<String, Value>) -> Result<ChatRequest, ApiError> {
             "reasoning" => req.reasoning = reasoning(value)?,
             "user" => req.user = string(value, key)?,
             "stream" => req.stream = boolean(value, key)?.unwrap_or(false),
-            "previous_response_id" if !value.is_null() => {
+            // With stored responses, the reference was filled in before
+            // decoding (`expand`); it reaches here when nothing is kept.
+            "previous_response_id" if !value.is_null() && value.as_str() != Some("") => {
                 return Err(bad(
-                    "`previous_response_id` is not supported by this gateway yet; send the whole conversation in `input`",
+                    "`previous_response_id` needs stored responses, and this gateway keeps none (its response retention is 0 days); send the whole conversation in `input`",
                 )
-                .with_code("unsupported_parameter"))
+                .with_code("stored_responses_disabled"))
             }
             "previous_response_id" => {}
             k if GATEWAY_ONLY.contains(&k) || ECHO_ONLY.contains(&k) => {}
@@ -409,11 +416,12 @@ impl Decoder {
                 Ok(())
             }
             // The AI SDK sends these for earlier answers unless told
-            // `store: false` (its `providerOptions.openai.store`).
+            // `store: false`; resolved before decoding when responses are
+            // kept (`expand`).
             "item_reference" => Err(bad(format!(
-                "input[{i}]: `item_reference` needs stored responses, which this gateway does not keep yet; send the items themselves (with the AI SDK: providerOptions.openai.store = false)"
+                "input[{i}]: `item_reference` needs stored responses, and this gateway keeps none (its response retention is 0 days); send the items themselves (with the AI SDK: providerOptions.openai.store = false)"
             ))
-            .with_code("unsupported_parameter")),
+            .with_code("stored_responses_disabled")),
             other => Err(bad(format!(
                 "input[{i}]: item type `{other}` is not supported by this model's provider"
             ))),

@@ -66,6 +66,7 @@ pub(crate) fn output_items(resp_id: &str, content: &[Part]) -> Vec<Value> {
         }
     };
     let mut reasonings = 0;
+    let mut calls = 0;
     for part in content {
         match part {
             Part::Text(t) => text.get_or_insert_with(String::new).push_str(t),
@@ -77,10 +78,12 @@ pub(crate) fn output_items(resp_id: &str, content: &[Part]) -> Vec<Value> {
             } => {
                 flush(&mut text, &mut out);
                 out.push(function_call_item(
+                    &item_id("fc", stem, calls),
                     &id_with_signature(id, signature.as_deref()),
                     name,
                     arguments,
                 ));
+                calls += 1;
             }
             Part::Reasoning {
                 text: r,
@@ -125,10 +128,13 @@ pub(crate) fn output_text(text: &str) -> Value {
     json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
 }
 
-pub(crate) fn function_call_item(call_id: &str, name: &str, arguments: &str) -> Value {
+/// A function call item. Its `id` is made from the response's, as the
+/// other items' are (not from `call_id`: providers such as Gemini number
+/// their calls anew in each answer), so an `item_reference` names one item.
+pub(crate) fn function_call_item(id: &str, call_id: &str, name: &str, arguments: &str) -> Value {
     json!({
         "type": "function_call",
-        "id": format!("fc_{call_id}"),
+        "id": id,
         "call_id": call_id,
         "name": name,
         // SDKs `JSON.parse` the arguments; an empty string throws.
@@ -158,8 +164,8 @@ pub(crate) fn reasoning_item(
 }
 
 /// The request's settings as a `response` object reports them: what the
-/// client sent, or OpenAI's defaults. `store` is false: this gateway
-/// keeps no responses yet.
+/// client sent, or OpenAI's defaults (`store` true; the plan sets it
+/// false when the gateway keeps no responses).
 pub(crate) fn echo(request: &Map<String, Value>) -> Map<String, Value> {
     let get = |key: &str, default: Value| match request.get(key) {
         None | Some(Value::Null) => default,
@@ -176,7 +182,10 @@ pub(crate) fn echo(request: &Map<String, Value>) -> Map<String, Value> {
             "parallel_tool_calls",
             get("parallel_tool_calls", json!(true)),
         ),
-        ("previous_response_id", Value::Null),
+        (
+            "previous_response_id",
+            get("previous_response_id", Value::Null),
+        ),
         (
             "reasoning",
             json!({
@@ -184,7 +193,7 @@ pub(crate) fn echo(request: &Map<String, Value>) -> Map<String, Value> {
                 "summary": reasoning.get("summary").cloned().unwrap_or(Value::Null),
             }),
         ),
-        ("store", json!(false)),
+        ("store", get("store", json!(true))),
         ("temperature", get("temperature", json!(1.0))),
         ("text", get("text", json!({"format": {"type": "text"}}))),
         ("tool_choice", get("tool_choice", json!("auto"))),

@@ -67,6 +67,9 @@ pub struct StreamEncoder {
     output: Vec<Value>,
     messages: usize,
     reasonings: usize,
+    calls: usize,
+    /// The final `response` object, once sent (a stored response's copy).
+    last: Option<Value>,
     usage: Option<Usage>,
     finish: Option<Finish>,
     done: bool,
@@ -86,6 +89,8 @@ impl StreamEncoder {
             output: Vec::new(),
             messages: 0,
             reasonings: 0,
+            calls: 0,
+            last: None,
             usage: None,
             finish: None,
             done: false,
@@ -167,8 +172,14 @@ impl StreamEncoder {
             _ => "response.completed",
         };
         let response = self.response(status);
+        self.last = Some(response.clone());
         self.emit(kind, json!({"response": response}), out);
         self.done = true;
+    }
+
+    /// The final `response` object the stream ended with, once.
+    pub fn take_response(&mut self) -> Option<Value> {
+        self.last.take()
     }
 
     /// A failure after the stream began: OpenAI's `error` event ends it.
@@ -386,7 +397,8 @@ impl StreamEncoder {
         }
         let output_index = self.next_output_index() + self.open_calls();
         let call_id = id_with_signature(id, signature);
-        let item_id = format!("fc_{call_id}");
+        let item_id = item_id("fc", &self.stem(), self.calls);
+        self.calls += 1;
         let item = json!({"id": item_id, "type": "function_call", "call_id": call_id, "name": name, "arguments": "", "status": "in_progress"});
         self.emit(
             "response.output_item.added",
@@ -485,7 +497,8 @@ impl StreamEncoder {
                         json!({"item_id": call.item_id, "output_index": call.output_index, "arguments": arguments}),
                         out,
                     );
-                    let item = function_call_item(&call.call_id, &call.name, arguments);
+                    let item =
+                        function_call_item(&call.item_id, &call.call_id, &call.name, arguments);
                     self.done_item(call.output_index, item, out);
                 }
             }

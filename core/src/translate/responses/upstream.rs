@@ -136,6 +136,8 @@ pub struct StreamDecoder {
     /// `output_index` of each function call -> its canonical tool index.
     calls: HashMap<u64, u32>,
     ended: bool,
+    /// The `response` object of `response.completed` (a stored copy).
+    completed: Option<Value>,
 }
 
 impl StreamDecoder {
@@ -192,6 +194,9 @@ impl StreamDecoder {
                 }
                 out.push(StreamEvent::Finish(finish_of(r, !self.calls.is_empty())));
                 self.ended = true;
+                if v.get("type").and_then(Value::as_str) == Some("response.completed") {
+                    self.completed = v.get("response").cloned();
+                }
             }
             "error" => {
                 let message = v
@@ -209,5 +214,10 @@ impl StreamDecoder {
     /// The upstream ended; whether its stream was complete.
     pub fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> bool {
         self.ended
+    }
+
+    /// The `response` object a completed stream ended with, once.
+    pub fn take_response(&mut self) -> Option<Value> {
+        self.completed.take()
     }
 }

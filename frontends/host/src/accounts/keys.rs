@@ -75,7 +75,8 @@ pub(super) fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageRe
         | ManageRequest::Credits { .. }
         | ManageRequest::AddCredits { .. }
         | ManageRequest::Metrics
-        | ManageRequest::Batch(_) => Err(ManageError::Unavailable),
+        | ManageRequest::Batch(_)
+        | ManageRequest::Stored(_) => Err(ManageError::Unavailable),
     }
 }
 

@@ -41,6 +41,7 @@ pub fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageResult {
             host.metrics_text(),
         )),
         ManageRequest::Batch(call) => crate::batches::execute(host, call, now),
+        ManageRequest::Stored(call) => crate::responses::execute(host, call, now),
         other => keys::execute(host, other, now),
     }
 }

@@ -55,6 +55,8 @@ pub enum ConfigError {
         max: u64,
         got: u64,
     },
+    /// `responses_retention_days` above its bound.
+    RetentionOutOfRange { max: u32, got: u32 },
 }
 
 impl fmt::Display for ConfigError {
@@ -75,6 +77,10 @@ impl fmt::Display for ConfigError {
                 max,
                 got,
             } => write!(f, "batches.{name} must be from {min} to {max} (got {got})"),
+            ConfigError::RetentionOutOfRange { max, got } => write!(
+                f,
+                "responses_retention_days must be from 0 to {max} (got {got})"
+            ),
             ConfigError::LimitTooSmall { name, min, got } => {
                 write!(f, "limits.{name} must be at least {min} (got {got})")
             }

@@ -21,6 +21,8 @@ pub(super) struct FileConfig {
     pub default_model: Option<String>,
     /// The default per-key rate limit, `"60/60s"`.
     pub rate_limit: Option<String>,
+    /// Days a Responses API answer is kept (`--responses-retention-days`).
+    pub responses_retention_days: Option<u32>,
     #[serde(default)]
     pub limits: LimitArgs,
     #[serde(default)]

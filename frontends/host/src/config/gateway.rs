@@ -37,7 +37,8 @@ impl Config {
             self.models(),
             self.default_model.clone(),
         )
-        .with_pricing(pricing))
+        .with_pricing(pricing)
+        .with_stored_responses(self.responses_retention_secs > 0))
     }
 
     /// Each provider's configured models, or the shipped catalog for a

@@ -112,6 +112,8 @@ pub struct Config {
     pub log_format: crate::cli::LogFormat,
     /// Message batches: their limits and the worker's concurrency.
     pub batches: BatchSettings,
+    /// Seconds a Responses API answer is kept; 0: none is.
+    pub responses_retention_secs: i64,
 }
 
 impl std::fmt::Debug for Config {
@@ -204,6 +206,10 @@ impl Config {
             prepaid: file.billing.prepaid,
             log_format: args.log_format,
             batches: batches::settings(args.batches.clone().or(file.batches))?,
+            responses_retention_secs: responses_retention(
+                args.responses_retention_days
+                    .or(file.responses_retention_days),
+            )?,
         })
     }
 
@@ -237,6 +243,21 @@ pub fn store_dir(args: &crate::cli::StoreArgs) -> Result<PathBuf, ConfigError> {
         None => None,
     };
     Ok(from_file.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
+}
+
+/// Days a Responses API answer is kept, as seconds: OpenAI keeps them 30
+/// days; at most ten years.
+pub const DEFAULT_RESPONSES_RETENTION_DAYS: u32 = 30;
+
+fn responses_retention(days: Option<u32>) -> Result<i64, ConfigError> {
+    let days = days.unwrap_or(DEFAULT_RESPONSES_RETENTION_DAYS);
+    if days > 3650 {
+        return Err(ConfigError::RetentionOutOfRange {
+            max: 3650,
+            got: days,
+        });
+    }
+    Ok(i64::from(days) * 86_400)
 }
 
 /// An empty value (`OPENAI_API_KEY=`) counts as unset.

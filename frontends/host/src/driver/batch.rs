@@ -158,6 +158,7 @@ async fn sweep<R: Runtime>(worker: &Rc<Worker<R>>) {
             if let Err(err) = host.store.purge_batches(now - retention) {
                 log::error!("batches: deleting batches past retention: {err}");
             }
+            crate::responses::purge(&host, now);
             expired
         })
         .await;

@@ -249,6 +249,25 @@ impl<'a, R: Runtime> Conn<'a, R> {
                     let now = self.now();
                     self.input(Input::Managed(now, result));
                 }
+                Output::Recall(recall) => {
+                    let host = shared.host.clone();
+                    let result = self
+                        .worker
+                        .rt
+                        .unblock(move || crate::responses::recall(&host, &recall, unix_secs()))
+                        .await;
+                    let now = self.now();
+                    self.input(Input::Recalled(now, result));
+                }
+                Output::Keep(kept) => {
+                    // Before the answer's last bytes go out (see
+                    // `Output::Keep`): the client cannot ask for it sooner.
+                    let host = shared.host.clone();
+                    self.worker
+                        .rt
+                        .unblock(move || crate::responses::keep(&host, &kept, unix_secs()))
+                        .await;
+                }
                 Output::Reserve(request) => {
                     // What an earlier attempt held goes back first.
                     self.held = Held::default();

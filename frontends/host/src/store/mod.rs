@@ -3,6 +3,7 @@
 //! deployments. The hot path never calls it: keys are cached in memory.
 
 pub mod batches;
+pub mod responses;
 pub mod sqlite;
 mod sqlite_txns;
 
@@ -15,6 +16,7 @@ use arouter_core::manage::{
     TransactionView,
 };
 pub use batches::{BatchItem, BatchStore, Deleted, Results, UnrunItem, Wanted};
+pub use responses::ResponseStore;
 
 /// A stored API key. The secret itself is never stored, only its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -208,7 +210,7 @@ pub struct Totals {
 }
 
 /// Everything the gateway keeps; batches have a trait of their own.
-pub trait Store: BatchStore + Send + Sync {
+pub trait Store: BatchStore + ResponseStore + Send + Sync {
     /// Adds a credit to the account (once per `record_id`).
     fn add_credit(&self, credit: &Credit) -> Result<(), StoreError>;
     /// The sum of credits and of transaction costs, micro-USD.

@@ -158,6 +158,31 @@ const MIGRATIONS: &[&str] = &[
     // 9: what each batch request may cost, so its credit can be held again
     // after a restart. Requests stored before hold none (0).
     "ALTER TABLE batch_requests ADD COLUMN max_cost_micros INTEGER NOT NULL DEFAULT 0;",
+    // 10: stored Responses API answers (`store`), each with its input
+    // items (the whole conversation) and its response object, owned by a
+    // key (NULL: the master key); their output items by id, for
+    // `item_reference`.
+    "CREATE TABLE responses (
+         seq        INTEGER PRIMARY KEY,
+         id         TEXT    NOT NULL,
+         owner      INTEGER,
+         created_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         provider   TEXT    NOT NULL,
+         native     INTEGER NOT NULL,
+         response   TEXT    NOT NULL,
+         input      TEXT    NOT NULL
+     );
+     CREATE INDEX responses_id ON responses (id, owner);
+     CREATE INDEX responses_expiry ON responses (expires_at);
+     CREATE TABLE response_items (
+         response_seq INTEGER NOT NULL,
+         item_id      TEXT    NOT NULL,
+         owner        INTEGER,
+         item         TEXT    NOT NULL
+     );
+     CREATE INDEX response_items_id ON response_items (item_id, owner);
+     CREATE INDEX response_items_response ON response_items (response_seq);",
 ];
 
 pub struct SqliteStore {
@@ -563,6 +588,7 @@ impl Store for SqliteStore {
 }
 
 mod batches;
+mod responses;
 
 #[cfg(test)]
 mod batch_tests;

@@ -1,0 +1,35 @@
+//! Stored Responses API answers: each with the conversation it was made
+//! from (its input items, earlier turns included) and its output items
+//! indexed by id, for `item_reference`. A response belongs to the key
+//! that made it; nothing past its expiry is found.
+
+use arouter_core::stored::{Kept, Recall, Recalled};
+use serde_json::Value;
+
+use super::StoreError;
+
+pub trait ResponseStore: Send + Sync {
+    /// Keeps `kept` until `expires_at`, in place of one its owner kept
+    /// under the same id before.
+    fn keep_response(&self, kept: &Kept, expires_at: i64) -> Result<(), StoreError>;
+    /// What `recall` refers to, for its owner, at `now`.
+    fn recall_responses(&self, recall: &Recall, now: i64) -> Result<Recalled, StoreError>;
+    /// The `response` object `owner` kept under `id`.
+    fn stored_response(
+        &self,
+        id: &str,
+        owner: Option<i64>,
+        now: i64,
+    ) -> Result<Option<Value>, StoreError>;
+    /// The input items of the response `owner` kept under `id`, in order.
+    fn stored_input(
+        &self,
+        id: &str,
+        owner: Option<i64>,
+        now: i64,
+    ) -> Result<Option<Vec<Value>>, StoreError>;
+    /// Deletes the response; whether `owner` had one with this id.
+    fn delete_response(&self, id: &str, owner: Option<i64>, now: i64) -> Result<bool, StoreError>;
+    /// Deletes every response expired at `now`; how many.
+    fn purge_responses(&self, now: i64) -> Result<u64, StoreError>;
+}
