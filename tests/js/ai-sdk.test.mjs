@@ -2,7 +2,9 @@
 // which speaks the Responses API (`POST /v1/responses`), against the
 // gateway: `generateText`, `streamText` and a tool loop, each upstream
 // provider played by the replay from recorded transcripts. The prompts are
-// the recorded ones, so the answers asserted are the providers' own.
+// the recorded ones, so the answers asserted are the providers' own. The
+// SDK's default `store: true` is kept: on later turns it refers to its
+// earlier answers by `item_reference`, which the gateway resolves.
 
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -90,5 +92,42 @@ describe('AI SDK openai(model) through /v1/responses', () => {
       log.map((r) => r.transcript),
       ['openai/chat_tool_call_stream_include_usage.json', 'openai/chat_stream_text_after_tool_include_usage.json'],
     );
+  });
+
+  it('a second turn refers to the first by item_reference, resolved from the store (Anthropic)', async () => {
+    // The SDK's default `store: true`: its earlier answer goes back as an
+    // `item_reference`, which the gateway replaces with the stored item.
+    // (No recording continues this conversation: the replay's miss on the
+    // second turn is expected; what Anthropic was sent is checked.)
+    const rec = cases.response('anthropic/messages_nonstream_instructions.json').body;
+    const seen = [];
+    const recording = createOpenAI({
+      baseURL: `${stack.base}/v1`,
+      apiKey: MASTER_KEY,
+      fetch: async (url, init) => {
+        seen.push(JSON.parse(init.body));
+        return fetch(url, init);
+      },
+    });
+    const tools = {
+      get_capital: tool({ description: '', inputSchema: z.object({ country: z.string() }), execute: async () => 'Berlin' }),
+    };
+    const settings = { model: recording('anthropic/claude-3-opus-latest'), system: 'You are a helpful assistant.\n\n', tools, maxOutputTokens: 4096, maxRetries: 0 };
+    const question = { role: 'user', content: [{ type: 'text', text: 'What is the capital of France?' }] };
+    const first = await generateText({ ...settings, messages: [question] });
+    assert.equal(first.text, rec.content[0].text);
+    const messages = [question, ...first.response.messages, { role: 'user', content: [{ type: 'text', text: 'And of Germany?' }] }];
+    await assert.rejects(generateText({ ...settings, messages }), /replay: no transcript matches/);
+    assert.notEqual(seen[1].store, false);
+    assert.ok(
+      seen[1].input.some((item) => item.type === 'item_reference'),
+      'the SDK referred to its earlier answer',
+    );
+    const sent = (await stack.upstreamLog()).at(-1).body.messages;
+    assert.deepEqual(
+      sent.map((m) => m.role),
+      ['user', 'assistant', 'user'],
+    );
+    assert.equal(sent[1].content[0].text, rec.content[0].text, 'the stored answer, in place of its reference');
   });
 });
