@@ -67,6 +67,9 @@ SERVED = [
     ("post", "/api/v1/chat/completions"),
     ("post", "/api/v1/embeddings"),
     ("post", "/api/v1/responses"),
+    ("get", "/api/v1/responses/{response_id}"),
+    ("delete", "/api/v1/responses/{response_id}"),
+    ("get", "/api/v1/responses/{response_id}/input_items"),
     ("get", "/api/v1/models"),
     ("get", "/api/v1/models/count"),
     # Provider proxy
