@@ -21,6 +21,7 @@ use std::net::{Shutdown, TcpStream};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
+use std::time::Instant;
 
 use smol::future;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -47,6 +48,8 @@ struct Input {
     body_left: usize,
     /// A copy of what reads hand out, while a head is read.
     recording: Option<Vec<u8>>,
+    /// When the first byte of the current Content-Length body was read.
+    body_started: Option<Instant>,
 }
 
 impl Conn {
@@ -65,7 +68,14 @@ impl Conn {
     /// The next `len` bytes are a Content-Length body: hand them out
     /// regardless of line ends, and no byte past them.
     pub fn expect_body(&self, len: usize) {
-        self.input().body_left = len;
+        let mut input = self.input();
+        input.body_left = len;
+        input.body_started = None;
+    }
+
+    /// When the first byte of the body announced by `expect_body` arrived.
+    pub fn body_started(&self) -> Option<Instant> {
+        self.input().body_started
     }
 
     /// Keep a copy of the bytes handed out from now on.
@@ -125,7 +135,11 @@ impl AsyncRead for Conn {
             pending,
             body_left,
             recording,
+            body_started,
         } = &mut *input;
+        if *body_left > 0 && !pending.is_empty() && body_started.is_none() {
+            *body_started = Some(Instant::now());
+        }
         let end = if *body_left > 0 {
             (*body_left).min(pending.len())
         } else {

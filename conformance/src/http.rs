@@ -33,6 +33,8 @@ pub struct Request {
     /// Names lowercased; the values of a repeated header in the order received.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When the body's first byte was read (a Content-Length body only).
+    pub body_started: Option<std::time::Instant>,
 }
 
 impl Request {
@@ -130,6 +132,7 @@ async fn decode_request(conn: &Conn) -> Result<Option<Request>, ReadError> {
         target,
         headers,
         body,
+        body_started: conn.body_started(),
     }))
 }
 

@@ -26,6 +26,10 @@ pub struct RequestRecord {
     pub fault: Option<Fault>,
     /// Milliseconds since server start when the request was fully read.
     pub started_ms: u64,
+    /// When the first byte of its (Content-Length) body was read, so a
+    /// test can tell a body that streamed in from one sent all at once.
+    #[serde(default)]
+    pub body_started_ms: Option<u64>,
     /// When the server was done with it: response written, connection cut
     /// by a fault, or the client gone. Null while in progress.
     pub finished_ms: Option<u64>,

@@ -51,6 +51,10 @@ impl State {
         self.start.elapsed().as_millis() as u64
     }
 
+    pub fn ms_since_start(&self, at: std::time::Instant) -> u64 {
+        at.saturating_duration_since(self.start).as_millis() as u64
+    }
+
     pub fn push_fault(&self, rule: FaultRule) {
         lock(&self.faults).push(rule);
     }
@@ -321,6 +325,7 @@ async fn replay(conn: &Conn, state: &State, req: Request, keep_alive: bool) -> b
         transcript: transcript.map(|t| t.name.clone()),
         fault: fault.clone(),
         started_ms: state.now_ms(),
+        body_started_ms: req.body_started.map(|t| state.ms_since_start(t)),
         finished_ms: None,
         client_closed_early: false,
         client_closed_ms: None,

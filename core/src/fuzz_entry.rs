@@ -146,3 +146,10 @@ pub fn translate_response(data: &[u8]) {
         }
     }
 }
+
+/// The proxy's on-the-side body reader: the input fed whole and split in
+/// two at a position derived from the data must give the same facts, and
+/// for a body that is a JSON object, the facts a parse gives.
+pub fn proxy_body_scan(data: &[u8]) {
+    crate::exchange::proxy_scan_fuzz(data);
+}

@@ -15,6 +15,10 @@ pub struct Limits {
     /// a request whose body does not fit is answered 503 with
     /// `Retry-After` before its body is read.
     pub max_inflight_body_bytes: usize,
+    /// A provider-proxy request body is held up to this many bytes, to plan
+    /// the call from it whole; a longer one streams to the provider as it
+    /// arrives (read on the side for its model and output cap).
+    pub proxy_buffer_bytes: usize,
     /// Upstream response head, in bytes.
     pub max_upstream_head_bytes: usize,
     /// Buffered (non-streamed) upstream response body, in bytes.
@@ -57,6 +61,7 @@ impl Default for Limits {
             max_headers: 100,
             max_body_bytes: 32 * 1024 * 1024,
             max_inflight_body_bytes: 256 * 1024 * 1024,
+            proxy_buffer_bytes: 64 * 1024,
             max_upstream_head_bytes: 64 * 1024,
             max_upstream_body_bytes: 64 * 1024 * 1024,
             max_sse_line_bytes: 1024 * 1024,

@@ -35,6 +35,11 @@ fn sse_decoder_corpus() {
 }
 
 #[test]
+fn proxy_body_scan_corpus() {
+    replay("proxy_body_scan", arouter_core::fuzz_entry::proxy_body_scan);
+}
+
+#[test]
 fn translate_request_corpus() {
     replay(
         "translate_request",

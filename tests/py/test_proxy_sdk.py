@@ -437,3 +437,90 @@ def test_a_keys_allowed_models_hold_on_the_proxy(routed_gateway, replay_control,
     assert listed.status_code != 403, listed.text
     sent = upstream_log(replay_control)
     assert [(r["method"], r["path"]) for r in sent] == [("POST", "/v1/chat/completions"), ("GET", "/v1/models")]
+
+
+# ======================================================= connections
+
+
+def test_a_body_is_sent_whole_again_when_a_pooled_connection_was_stale(routed_gateway, replay_control, master_key, key):
+    """A pooled connection that the provider closed without answering is replaced once, and the
+    request goes again on a fresh one with its whole body (it once went again with none)."""
+    secret, _ = key
+    t = transcripts.load("openai/chat_nonstream_instructions.json")
+    client = openai_client(routed_gateway, secret)  # one client connection: one gateway core and pool
+    client.chat.completions.create(**t["request"]["body"])  # leaves the upstream connection pooled
+    url, control = replay_control
+    control.post(
+        url + "/_replay/faults",
+        json={"match": {"path": "/v1/chat/completions"}, "fault": {"close_without_response": True}, "times": 1},
+    ).raise_for_status()
+    out = client.chat.completions.create(**t["request"]["body"])
+    assert out.id == t["response"]["body"]["id"]
+    sent = upstream_log(replay_control)
+    assert [r["body"] for r in sent] == [t["request"]["body"]] * 3
+
+
+# ============================================= bodies streamed, not held
+
+
+def padded(body: dict, pad: int = 200_000) -> bytes:
+    """`body` as JSON with `pad` spaces before `model` (JSON allows them): longer than the
+    gateway holds (`proxy_buffer_bytes`, 64 KiB), with the model after the cut, as the OpenAI
+    SDK writes it after the messages."""
+    rest = {k: v for k, v in body.items() if k != "model"}
+    head = json.dumps(rest)[:-1]
+    return (head + "," + " " * pad + '"model": ' + json.dumps(body["model"]) + "}").encode()
+
+
+def post_in_two_parts(base: str, target: str, secret: str, body: bytes, pause: float) -> tuple[int, dict]:
+    """POSTs `body` with a Content-Length, its first half, a pause, then the rest."""
+    url = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        conn.putrequest("POST", target)
+        conn.putheader("Authorization", f"Bearer {secret}")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        half = len(body) // 2
+        conn.send(body[:half])
+        time.sleep(pause)
+        conn.send(body[half:])
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def test_a_long_body_streams_to_the_provider_and_is_billed(routed_gateway, replay_control, master_key, key):
+    """A body longer than the gateway holds reaches the provider while the client is still
+    sending it (the provider had its first bytes before the client sent the second half), all
+    of it, and is billed at the model read from it on the side."""
+    secret, key_hash = key
+    t = transcripts.load("openai/chat_nonstream_instructions.json")
+    body = padded(t["request"]["body"])
+    status, out = post_in_two_parts(routed_gateway, "/openai/v1/chat/completions", secret, body, pause=0.8)
+    assert status == 200, out
+    assert out["id"] == t["response"]["body"]["id"]
+    sent = only_the_providers_key(replay_control, "authorization", "Bearer sk-provider-openai", secret)
+    assert sent["body"] == t["request"]["body"]
+    assert sent["body_started_ms"] is not None
+    assert sent["started_ms"] - sent["body_started_ms"] >= 600, "the body was held, not streamed"
+    u = t["response"]["body"]["usage"]
+    cached = u.get("prompt_tokens_details", {}).get("cached_tokens", 0)
+    billed(routed_gateway, master_key, key_hash, "openai/gpt-4o", u["prompt_tokens"], u["completion_tokens"], False, cached=cached)
+
+
+def test_a_streamed_body_is_still_held_to_credit_and_allowed_models(routed_gateway, replay_control, master_key):
+    """Credit and a key's allowed models decide at the body's end, before its last byte goes:
+    the provider never gets a complete request to answer (the replay logs none)."""
+    t = transcripts.load("openai/chat_nonstream_instructions.json")
+    body = padded(t["request"]["body"])
+    poor, _ = new_key(routed_gateway, master_key, limit=0.000001)
+    status, out = post_in_two_parts(routed_gateway, "/openai/v1/chat/completions", poor, body, pause=0.1)
+    assert status == 402 and out["error"]["code"] == "insufficient_credits", out
+    narrow, _ = new_key(routed_gateway, master_key, allowed_models=["openai/gpt-4o-mini"])
+    status, out = post_in_two_parts(routed_gateway, "/openai/v1/chat/completions", narrow, body, pause=0.1)
+    assert status == 403 and out["error"]["code"] == "model_not_allowed", out
+    assert "openai/gpt-4o" in out["error"]["message"]
+    assert upstream_log(replay_control) == []

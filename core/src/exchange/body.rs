@@ -36,13 +36,18 @@ fn busy(dialect: Dialect) -> Response {
 impl Exchange {
     /// Reserves an announced body's bytes at the head: all of a
     /// `Content-Length` at once, nothing yet for a chunked body (it
-    /// reserves as it grows).
+    /// reserves as it grows). A proxied body is held only up to
+    /// `proxy_buffer_bytes` (the rest streams), so only that is reserved.
     pub(super) fn reserve_body(
         &self,
         body: BodyKind,
         dialect: Dialect,
+        proxy: bool,
     ) -> Result<BodyReservation, Response> {
         let bytes = match body {
+            BodyKind::Length(n) if proxy => {
+                n.min(u64::try_from(self.gateway.limits().proxy_buffer_bytes).unwrap_or(u64::MAX))
+            }
             BodyKind::Length(n) => n,
             BodyKind::Chunked | BodyKind::Empty | BodyKind::UntilClose => 0,
         };

@@ -104,18 +104,21 @@ impl Exchange {
     }
 
     /// Answers the current request once its body is complete and the host
-    /// has admitted it, or hands it to an upstream call.
+    /// has admitted it, or hands it to an upstream call; a proxied call
+    /// whose body is longer than it holds starts with what it has.
     pub(super) fn try_dispatch(&mut self, now: Tick) {
         let State::Request { current, .. } = &self.state else {
             return;
         };
-        if !current.body_done || current.managing || current.recalling {
+        let ready = current.body_done || current.streams_from_here(self.gateway.limits());
+        if !ready || current.managing || current.recalling {
             return;
         }
+        let complete = current.body_done;
         let Some(admitted) = current.admit.admitted() else {
             return;
         };
-        let mut handled = self.handle(&current.head, &current.body, admitted.caller);
+        let mut handled = self.handle(&current.head, &current.body, complete, admitted.caller);
         if let (Handled::Call(plan), State::Request { current, .. }) =
             (&mut handled, &mut self.state)
         {
@@ -140,7 +143,13 @@ impl Exchange {
                 response.headers.extend(headers);
                 self.respond(now, response, caller);
             }
-            Handled::Call(plan) => {
+            Handled::Call(mut plan) => {
+                // A streamed body's model is known at its end: the call
+                // applies the list then.
+                let models = match plan.defer_allowlist(models) {
+                    Ok(()) => None,
+                    Err(models) => models,
+                };
                 match allowed::restrict(plan, models.as_deref(), &self.gateway) {
                     Ok(plan) => self.start_call(now, plan, caller, headers, metered),
                     Err(err) => {
@@ -234,7 +243,7 @@ impl Exchange {
 
     /// The endpoints: answered by the core itself, by the host's accounts
     /// service, or by a provider.
-    fn handle(&self, head: &RequestHead, body: &[u8], caller: Caller) -> Handled {
+    fn handle(&self, head: &RequestHead, body: &[u8], complete: bool, caller: Caller) -> Handled {
         let endpoint = match route(head, &self.gateway) {
             Ok(endpoint) => endpoint,
             Err(err) => return Handled::Respond(Response::from(&err)),
@@ -308,7 +317,8 @@ impl Exchange {
                 provider,
                 rest,
                 dialect,
-            } => proxy::plan(gateway, head, provider, rest, dialect, body).map(Handled::Call),
+            } => proxy::plan(gateway, head, provider, rest, dialect, body, complete)
+                .map(Handled::Call),
             other => Err(ApiError::new(
                 other.dialect(),
                 ErrorKind::NotImplemented,

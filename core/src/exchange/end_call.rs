@@ -119,7 +119,11 @@ impl Exchange {
         if finished.estimated || finished.earlier.iter().any(|e| e.estimated) {
             self.unbilled = Some(calling.call);
         }
-        if calling.keep_alive && !client_gone && !self.draining && !finished.abort {
+        // A call that ended before the client's body did (a streamed body
+        // refused or answered early) leaves unread bytes: the connection
+        // closes, as the answer said.
+        let body_read = self.codec.is_finished();
+        if calling.keep_alive && !client_gone && !self.draining && !finished.abort && body_read {
             self.next_request(now);
             // A pipelined request may already be complete in the buffer.
             self.drive(now);

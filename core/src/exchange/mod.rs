@@ -21,6 +21,7 @@ mod rejection;
 pub mod request_id;
 mod types;
 
+pub(crate) use proxy::scan_fuzz as proxy_scan_fuzz;
 pub use types::{
     AccessLog, Admission, AdmitRequest, Attempt, AttemptFailure, Attempts, Caller, ConnectError,
     Event, Input, Outcome, Output, Refusal, Rejection, ReserveRequest, UsageError, UsageRecord,
@@ -81,6 +82,17 @@ struct Current {
     /// An `Output::Recall` is out; its answer comes as `Input::Recalled`
     /// (the body is kept to plan the call with it).
     recalling: bool,
+    /// For the provider proxy: a body longer than `proxy_buffer_bytes`
+    /// is not held whole but streams upstream (`proxy::upload`).
+    proxy: bool,
+}
+
+impl Current {
+    /// The body held so far is as much as a proxied call holds: the call
+    /// starts now and takes the rest as it comes.
+    fn streams_from_here(&self, limits: &crate::Limits) -> bool {
+        self.proxy && !self.body_done && self.body.len() >= limits.proxy_buffer_bytes
+    }
 }
 
 /// A request handed to an upstream call.
@@ -267,7 +279,7 @@ impl Exchange {
                     return Err(UsageError::UnexpectedReserved);
                 }
                 self.with_call(now, |call, gateway, io| {
-                    call.on_reserved(gateway, io, result)
+                    call.on_reserved(now, gateway, io, result)
                 })?;
                 Ok(0)
             }
@@ -275,6 +287,8 @@ impl Exchange {
                 self.with_call(now, |call, gateway, io| {
                     call.on_connected(now, gateway, io, reused)
                 })?;
+                // A streamed body's bytes waited for the connection.
+                self.drive(now);
                 Ok(0)
             }
             Input::UpstreamFailed(now, error) => {
@@ -386,19 +400,35 @@ impl Exchange {
     }
 
     /// Pulls events out of the codec until it needs more bytes or the
-    /// current request waits on the host or a provider.
+    /// current request waits on the host or a provider. A call streaming
+    /// the client's body upstream takes it from here as it comes.
     fn drive(&mut self, now: Tick) {
         loop {
-            if matches!(
-                self.state,
-                State::Closing | State::Closed | State::Calling(_)
-            ) {
-                return;
+            match &self.state {
+                State::Closing | State::Closed => return,
+                State::Calling(calling) if !calling.call.uploading() => return,
+                State::Request { current, .. }
+                    if current.streams_from_here(self.gateway.limits()) =>
+                {
+                    // Held up to the bound: the call starts once admitted,
+                    // and until then the rest waits in the codec.
+                    self.try_dispatch(now);
+                    if matches!(self.state, State::Request { .. }) {
+                        return;
+                    }
+                    continue;
+                }
+                _ => {}
             }
             let event = match self.codec.poll_event() {
                 Ok(Some(event)) => event,
                 Ok(None) => return,
                 Err(err) => {
+                    if matches!(self.state, State::Calling(_)) {
+                        let _ = self
+                            .with_call(now, |call, _, io| Some(call.on_client_body_error(io, err)));
+                        return;
+                    }
                     let err = ApiError::from_http(self.dialect(), err);
                     self.fail(now, &err);
                     return;
@@ -406,7 +436,18 @@ impl Exchange {
             };
             match event {
                 ServerEvent::Head(head) => self.on_head(now, head),
+                ServerEvent::Body(chunk) if matches!(self.state, State::Calling(_)) => {
+                    let _ = self.with_call(now, |call, _, io| {
+                        call.on_client_body(now, io, &chunk);
+                        None
+                    });
+                }
                 ServerEvent::Body(chunk) => self.on_body(now, &chunk),
+                ServerEvent::End if matches!(self.state, State::Calling(_)) => {
+                    let _ = self.with_call(now, |call, gateway, io| {
+                        call.on_client_end(now, gateway, io)
+                    });
+                }
                 ServerEvent::End => {
                     if let State::Request { current, .. } = &mut self.state {
                         current.body_done = true;
@@ -427,6 +468,7 @@ impl Exchange {
             _ => now,
         };
         let endpoint = route(&head, &self.gateway);
+        let proxy = matches!(endpoint, Ok(Endpoint::ProviderProxy { .. }));
         let (scope, dialect, route_error, public_answer) = match endpoint {
             Ok(endpoint) => (
                 endpoint.scope(),
@@ -443,7 +485,7 @@ impl Exchange {
             match auth::extract(&head.headers, head.query()) {
                 // The body's bytes are reserved before any is buffered;
                 // one that does not fit is not read at all.
-                Ok(credential) => match self.reserve_body(head.body, dialect) {
+                Ok(credential) => match self.reserve_body(head.body, dialect, proxy) {
                     Ok(reserved) => {
                         reservation = Some(reserved);
                         self.outputs.push_back(Output::Admit(AdmitRequest {
@@ -467,7 +509,9 @@ impl Exchange {
         let request_id = self.request_ids.for_request(head.header("x-request-id"));
         let body = match (head_body, &reservation) {
             // Reserved, so within `max_body_bytes`: sized once, no regrowth.
-            (BodyKind::Length(n), Some(_)) => Vec::with_capacity(usize::try_from(n).unwrap_or(0)),
+            (BodyKind::Length(n), Some(reserved)) => {
+                Vec::with_capacity(usize::try_from(n.min(reserved.bytes())).unwrap_or(0))
+            }
             _ => Vec::new(),
         };
         self.state = State::Request {
@@ -481,6 +525,7 @@ impl Exchange {
                 reservation,
                 managing: false,
                 recalling: false,
+                proxy,
             },
             last_progress: now,
             head_done: now,

@@ -262,7 +262,7 @@ pub fn write_request(
     body: &[u8],
 ) {
     out.reserve(64 + target.len() + host.len() + body.len());
-    write_head(out, method, target, host, headers, body.len());
+    write_head(out, method, target, host, headers, Some(body.len() as u64));
     out.extend_from_slice(body);
 }
 
@@ -282,9 +282,29 @@ pub fn write_request_owned(
         return;
     }
     let mut head = Vec::with_capacity(256 + target.len() + host.len());
-    write_head(&mut head, method, target, host, headers, body.len());
+    write_head(
+        &mut head,
+        method,
+        target,
+        host,
+        headers,
+        Some(body.len() as u64),
+    );
     body.splice(0..0, head);
     *out = body;
+}
+
+/// A request head whose body follows separately: `Some(length)`, or
+/// `None` for a chunked body (the caller writes its chunks and its end).
+pub fn write_request_head(
+    out: &mut Vec<u8>,
+    method: &str,
+    target: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    body_len: Option<u64>,
+) {
+    write_head(out, method, target, host, headers, body_len);
 }
 
 fn write_head(
@@ -293,7 +313,7 @@ fn write_head(
     target: &str,
     host: &str,
     headers: &[(&str, &str)],
-    body_len: usize,
+    body_len: Option<u64>,
 ) {
     debug_assert!(!method.is_empty() && method.bytes().all(|b| b.is_ascii_graphic()));
     debug_assert!(!target.is_empty());
@@ -319,10 +339,14 @@ fn write_head(
     for (name, value) in headers {
         push_line_field(out, name, value);
     }
-    if body_len > 0 || matches!(method, "POST" | "PUT" | "PATCH") {
-        out.extend_from_slice(b"Content-Length: ");
-        push_decimal(out, body_len as u64);
-        out.extend_from_slice(b"\r\n");
+    match body_len {
+        None => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        Some(len) if len > 0 || matches!(method, "POST" | "PUT" | "PATCH") => {
+            out.extend_from_slice(b"Content-Length: ");
+            push_decimal(out, len);
+            out.extend_from_slice(b"\r\n");
+        }
+        Some(_) => {}
     }
     out.extend_from_slice(b"\r\n");
 }

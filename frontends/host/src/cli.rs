@@ -351,6 +351,11 @@ pub struct LimitArgs {
     /// larger than the whole budget) [default: 268435456].
     #[arg(long, env = "AROUTER_MAX_INFLIGHT_BODY_BYTES", help_heading = "Limits")]
     pub max_inflight_body_bytes: Option<usize>,
+    /// A provider-proxy (`/{provider}/{path}`) request body is held up to this
+    /// many bytes to plan the call from it whole; a longer one streams to the
+    /// provider as it arrives, read on the side for its model [default: 65536].
+    #[arg(long, env = "AROUTER_PROXY_BUFFER_BYTES", help_heading = "Limits")]
+    pub proxy_buffer_bytes: Option<usize>,
     /// Largest request line plus headers, in bytes (431 beyond) [default: 65536].
     #[arg(long, env = "AROUTER_MAX_HEAD_BYTES", help_heading = "Limits")]
     pub max_head_bytes: Option<usize>,

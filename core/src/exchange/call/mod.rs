@@ -11,6 +11,7 @@ mod reserve;
 mod response;
 mod streaming;
 mod timeout;
+mod upload;
 mod usage;
 
 pub(crate) use finished::{EarlierUsage, Finished};
@@ -120,6 +121,12 @@ enum Phase {
     /// Waiting for the host's `Input::Reserved` (a metered call).
     Reserving,
     Connecting,
+    /// A proxied body streaming upstream as the client sends it (see
+    /// `upload`); `last` is when the client last sent some.
+    Uploading {
+        since: Tick,
+        last: Tick,
+    },
     AwaitingHead {
         since: Tick,
     },
@@ -286,13 +293,15 @@ impl Call {
         self.traceparent = value;
     }
 
-    /// The current candidate's attempt goes upstream now.
+    /// The current candidate's attempt goes upstream now. A streamed body
+    /// cannot be sent again, so it never risks a pooled connection that
+    /// may turn out stale.
     fn begin_attempt(&mut self, io: &mut Io<'_>, provider: usize) {
         self.in_attempt = true;
         self.broke = None;
         io.outputs.push_back(Output::ConnectUpstream {
             provider,
-            fresh: false,
+            fresh: self.upload().is_some(),
         });
     }
 
@@ -441,7 +450,9 @@ impl Call {
         self.buffered.clear();
         self.refreshed = false;
         self.reached = false;
-        if self.metered {
+        // A streamed body's call reserves once the body has said what it
+        // may cost, before its end goes upstream (see `upload`).
+        if self.metered && self.upload().is_none() {
             return self.reserve(gateway, io);
         }
         self.phase = Phase::Connecting;
@@ -700,6 +711,7 @@ impl Call {
     }
 
     fn respond(&mut self, io: &mut Io<'_>, response: Response, complete: bool) -> Finished {
+        self.end_keep_alive_if_body_unread();
         let response = if self.openrouter_errors {
             crate::api::openrouter::reshape_error(response)
         } else {

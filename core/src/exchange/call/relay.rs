@@ -7,7 +7,7 @@
 //! would blame the client's key, and may quote the gateway's.
 
 use super::*;
-use crate::exchange::proxy::{forwarded_response, Sniffer};
+use crate::exchange::proxy::{forwarded_response, Sniffer, UploadFraming};
 use crate::http1::BodyKind;
 use crate::usage::Usage;
 
@@ -46,15 +46,38 @@ impl Call {
         if let Some((name, value)) = &auth {
             headers.push((name, value.as_str()));
         }
-        // The body goes once: a retry never happens on this path.
-        let body = std::mem::take(&mut request.body);
-        client::write_request_owned(
+        if let Some(upload) = request.upload.as_mut() {
+            let length = match upload.framing() {
+                UploadFraming::Length(n) => Some(n),
+                UploadFraming::Chunked => None,
+            };
+            client::write_request_head(
+                io.up,
+                request.method.as_str(),
+                &request.target,
+                &host,
+                &headers,
+                length,
+            );
+            // The first bytes, read before the call was planned.
+            let first = std::mem::take(&mut request.body);
+            upload.forward(io.up, &first);
+            self.phase = Phase::Uploading {
+                since: now,
+                last: now,
+            };
+            return None;
+        }
+        // The body is kept (it is at most `proxy_buffer_bytes` and
+        // its budget is held anyway): a pooled connection found stale
+        // sends it again on a fresh one.
+        client::write_request(
             io.up,
             request.method.as_str(),
             &request.target,
             &host,
             &headers,
-            body,
+            &request.body,
         );
         self.reached = true;
         self.phase = Phase::AwaitingHead { since: now };
@@ -71,6 +94,7 @@ impl Call {
         head: &client::ResponseHead,
     ) -> Option<Finished> {
         self.status = head.status;
+        self.end_keep_alive_if_body_unread();
         if matches!(head.status, 401 | 403 | 407) {
             self.phase = Phase::Buffering { last: now };
             return None;

@@ -15,6 +15,7 @@ use crate::api::{ApiError, ErrorKind, Response};
 use crate::billing::MicroUsd;
 use crate::exchange::{Output, Refusal, ReserveRequest};
 use crate::gateway::Gateway;
+use crate::Tick;
 
 impl Call {
     /// Makes this call reserve credit before each attempt, billed to
@@ -43,9 +44,12 @@ impl Call {
         None
     }
 
-    /// The host's answer: connect, or answer 402 with nothing sent.
+    /// The host's answer: connect, or answer 402 with nothing sent. A
+    /// streamed body's call is connected already: its end goes now, or
+    /// its connection is cut.
     pub(crate) fn on_reserved(
         &mut self,
+        now: Tick,
         gateway: &Gateway,
         io: &mut Io<'_>,
         result: Result<(), Refusal>,
@@ -53,7 +57,17 @@ impl Call {
         if !self.reserving() {
             return None;
         }
+        let streamed = self.upload().is_some();
         match result {
+            Ok(()) if streamed => {
+                self.release_upload(now, io);
+                None
+            }
+            Err(refusal) if streamed => {
+                let max = self.max_cost(gateway);
+                let err = refusal_error(self.dialect, refusal, max);
+                Some(self.refuse_upload(io, err))
+            }
             Ok(()) => {
                 let provider = self.candidate()?.provider;
                 self.phase = Phase::Connecting;
@@ -92,7 +106,7 @@ impl Call {
             // a token of less than a byte), whatever API it is for.
             CallKind::Proxy { .. } => match &self.request {
                 CallRequest::Proxy(request) => (
-                    request.body.len() as u64,
+                    request.body_bytes(),
                     request
                         .max_output
                         .unwrap_or_else(|| gateway.output_cap(&provider, &model)),

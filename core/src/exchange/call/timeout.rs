@@ -10,6 +10,11 @@ impl Call {
         match self.phase {
             // The frontend bounds connecting with its own timeout.
             Phase::Reserving | Phase::Connecting | Phase::Done => None,
+            // The client's body deadlines, as while it is read whole.
+            Phase::Uploading { since, last } => Some(
+                last.after(l.idle_timeout_ms)
+                    .min(since.after(l.body_timeout_ms)),
+            ),
             Phase::AwaitingHead { since } => Some(since.after(l.upstream_first_byte_timeout_ms)),
             Phase::Buffering { last } | Phase::Relaying { last, .. } => {
                 Some(last.after(l.upstream_idle_timeout_ms))
@@ -121,6 +126,7 @@ impl Call {
                 )
             }
             Phase::Relaying { .. } => Some(self.relay_abort(io)),
+            Phase::Uploading { .. } => Some(self.upload_timed_out(io)),
             _ => None,
         }
     }

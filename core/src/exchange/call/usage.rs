@@ -63,11 +63,14 @@ impl Call {
                 canonical: Some(canonical),
                 ..
             } => crate::tokens::count_chat_input(model, canonical),
-            CallRequest::Proxy(request) => {
-                request.estimate_from.as_deref().map_or(0, |canonical| {
-                    crate::tokens::count_chat_input(model, canonical)
-                })
-            }
+            // A streamed body is gone: about four bytes a token.
+            CallRequest::Proxy(request) => match request.estimate_from.as_deref() {
+                Some(canonical) => crate::tokens::count_chat_input(model, canonical),
+                None => request
+                    .upload
+                    .as_ref()
+                    .map_or(0, |upload| upload.bytes() / 4),
+            },
             CallRequest::OpenAi { .. } | CallRequest::Embed { .. } => 0,
         }
     }

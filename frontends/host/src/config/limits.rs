@@ -17,6 +17,7 @@ pub(super) fn validate_limits(l: &Limits) -> Result<(), ConfigError> {
         ("max_headers", l.max_headers, 8),
         ("max_body_bytes", l.max_body_bytes, 1024),
         ("max_inflight_body_bytes", l.max_inflight_body_bytes, 1024),
+        ("proxy_buffer_bytes", l.proxy_buffer_bytes, 1024),
         ("max_sse_line_bytes", l.max_sse_line_bytes, 1024),
     ];
     for (name, value, min) in sizes {
@@ -93,6 +94,7 @@ impl LimitArgs {
             max_inflight_body_bytes: self
                 .max_inflight_body_bytes
                 .or(other.max_inflight_body_bytes),
+            proxy_buffer_bytes: self.proxy_buffer_bytes.or(other.proxy_buffer_bytes),
             max_head_bytes: self.max_head_bytes.or(other.max_head_bytes),
             max_headers: self.max_headers.or(other.max_headers),
             max_sse_line_bytes: self.max_sse_line_bytes.or(other.max_sse_line_bytes),
@@ -123,6 +125,7 @@ impl LimitArgs {
         for (slot, value) in [
             (&mut l.max_body_bytes, self.max_body_bytes),
             (&mut l.max_inflight_body_bytes, self.max_inflight_body_bytes),
+            (&mut l.proxy_buffer_bytes, self.proxy_buffer_bytes),
             (&mut l.max_head_bytes, self.max_head_bytes),
             (&mut l.max_headers, self.max_headers),
             (&mut l.max_sse_line_bytes, self.max_sse_line_bytes),
