@@ -10,6 +10,7 @@ A missing binary is a failure, not a skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import re
@@ -22,6 +23,7 @@ import pytest
 import requests
 
 import contract
+import pg
 
 REPO_ROOT = contract.REPO_ROOT
 MASTER_KEY = "sk-test-master"
@@ -97,9 +99,10 @@ def master_key() -> str:
     return MASTER_KEY
 
 
-@pytest.fixture(scope="session")
-def gateway(tmp_path_factory, master_key):
-    """Start the real gateway and yield its base URL (http://127.0.0.1:<port>)."""
+@contextlib.contextmanager
+def started_gateway(workdir: pathlib.Path, master_key: str, extra_args: list[str] | None = None):
+    """Start the real gateway in `workdir` (its data directory `workdir/data`), with
+    `extra_args` after the usual ones, and yield its base URL."""
     binary = binary_path()
     if not binary.is_file() or not os.access(binary, os.X_OK):
         pytest.fail(
@@ -109,13 +112,13 @@ def gateway(tmp_path_factory, master_key):
             pytrace=False,
         )
 
-    workdir = tmp_path_factory.mktemp("gateway")
     data_dir = workdir / "data"
     data_dir.mkdir()
     stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     cmd = [str(binary), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir)]
+    cmd += extra_args or []
 
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         proc = subprocess.Popen(
@@ -161,6 +164,61 @@ def gateway(tmp_path_factory, master_key):
         yield base_url
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def sqlite_gateway(tmp_path_factory, master_key):
+    """The real gateway on its default store (SQLite in a fresh data directory); its base URL
+    (http://127.0.0.1:<port>)."""
+    with started_gateway(tmp_path_factory.mktemp("gateway"), master_key) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def gateway(sqlite_gateway):
+    """The real gateway (SQLite store); modules that run on every store override this name
+    with `store_gateway`."""
+    return sqlite_gateway
+
+
+# ----------------------------------------------------------------- the Postgres store
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A superuser URL of a PostgreSQL server: AROUTER_TEST_POSTGRES_URL (scripts/test sets
+    it), else a throwaway cluster started here with scripts/pg-cluster. Without PostgreSQL
+    the Postgres tests are skipped, except under CI, where that is a failure."""
+    url = os.environ.get("AROUTER_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    stack = contextlib.ExitStack()
+    try:
+        _, url = stack.enter_context(pg.cluster())
+    except pg.Unavailable as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"no PostgreSQL for the Postgres store tests: {e}", pytrace=False)
+        pytest.skip(f"no PostgreSQL: {e}")
+    with stack:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_gateway(tmp_path_factory, master_key, postgres_server):
+    """The real gateway on a fresh PostgreSQL database (`--store`); its base URL."""
+    url = pg.fresh_database(postgres_server)
+    with started_gateway(tmp_path_factory.mktemp("pg-gateway"), master_key, ["--store", url]) as base:
+        yield base
+
+
+STORES = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session", params=STORES)
+def store_gateway(request):
+    """`gateway`, once on each store."""
+    return request.getfixturevalue(f"{request.param}_gateway")
 
 
 @pytest.fixture(scope="session")
@@ -210,13 +268,37 @@ def routed_setup(url: str) -> tuple[dict[str, str], str]:
 
 
 @pytest.fixture(scope="session")
-def routed_gateway(tmp_path_factory, replay_upstream, master_key):
-    """A gateway on the replay upstream (see `routed_setup`). Yields its base URL."""
+def sqlite_routed_gateway(tmp_path_factory, replay_upstream, master_key):
+    """A gateway on the replay upstream (see `routed_setup`), SQLite store. Yields its base URL."""
     import servers
 
     env, config = routed_setup(replay_upstream[0])
     with servers.gateway(tmp_path_factory.mktemp("routed"), env, config, master_key) as base:
         yield base
+
+
+@pytest.fixture(scope="session")
+def routed_gateway(sqlite_routed_gateway):
+    """A gateway on the replay upstream (SQLite store); modules that run on every store
+    override this name with `routed_store_gateway`."""
+    return sqlite_routed_gateway
+
+
+@pytest.fixture(scope="session")
+def postgres_routed_gateway(tmp_path_factory, replay_upstream, master_key, postgres_server):
+    """A gateway on the replay upstream with a fresh PostgreSQL database as its store."""
+    import servers
+
+    env, config = routed_setup(replay_upstream[0])
+    extra = ["--store", pg.fresh_database(postgres_server)]
+    with servers.gateway(tmp_path_factory.mktemp("pg-routed"), env, config, master_key, extra) as base:
+        yield base
+
+
+@pytest.fixture(scope="session", params=STORES)
+def routed_store_gateway(request):
+    """`routed_gateway`, once on each store."""
+    return request.getfixturevalue(f"{request.param}_routed_gateway")
 
 
 @pytest.fixture()

@@ -62,14 +62,27 @@ def replay(workdir: pathlib.Path):
 
 
 @contextlib.contextmanager
-def gateway(workdir: pathlib.Path, env: dict[str, str], config_toml: str | None, master_key: str):
-    """Yields the base URL of a gateway started with `env` and `config_toml`."""
-    with gateway_process(workdir, env, config_toml, master_key) as (base, _):
+def gateway(
+    workdir: pathlib.Path,
+    env: dict[str, str],
+    config_toml: str | None,
+    master_key: str,
+    extra_args: list[str] | None = None,
+):
+    """Yields the base URL of a gateway started with `env` and `config_toml` (and
+    `extra_args` on its command line)."""
+    with gateway_process(workdir, env, config_toml, master_key, extra_args) as (base, _):
         yield base
 
 
 @contextlib.contextmanager
-def gateway_process(workdir: pathlib.Path, env: dict[str, str], config_toml: str | None, master_key: str):
+def gateway_process(
+    workdir: pathlib.Path,
+    env: dict[str, str],
+    config_toml: str | None,
+    master_key: str,
+    extra_args: list[str] | None = None,
+):
     """Yields (base URL, process) of a gateway started with `env` and `config_toml`, on the data
     directory `workdir/data` (a second gateway on the same `workdir` finds what the first stored)."""
     from conftest import free_port, gateway_env  # the scrubbed environment
@@ -83,6 +96,7 @@ def gateway_process(workdir: pathlib.Path, env: dict[str, str], config_toml: str
         cfg = workdir / "arouter.toml"
         cfg.write_text(config_toml)
         cmd += ["--config", str(cfg)]
+    cmd += extra_args or []
     port = cmd[3].rsplit(":", 1)[1]
     base = f"http://127.0.0.1:{port}"
     err = open(workdir / "gateway.log", "ab")

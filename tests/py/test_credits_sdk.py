@@ -19,6 +19,19 @@ from openrouter import errors as or_errors
 from sdk_cases import upstream_log
 
 
+# Every test here runs twice: on the SQLite store and on PostgreSQL (`--store`).
+
+
+@pytest.fixture()
+def gateway(store_gateway):
+    return store_gateway
+
+
+@pytest.fixture()
+def routed_gateway(routed_store_gateway):
+    return routed_store_gateway
+
+
 @pytest.fixture()
 def starved_key(routed_gateway, replay_control, master_key):
     """A key whose limit (one micro-dollar) covers no priced call."""

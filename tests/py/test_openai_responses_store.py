@@ -38,6 +38,12 @@ def sdk(base: str, key: str) -> openai.OpenAI:
 
 
 @pytest.fixture()
+def routed_gateway(routed_store_gateway):
+    """The tests on the shared gateway run on the SQLite store and on PostgreSQL."""
+    return routed_store_gateway
+
+
+@pytest.fixture()
 def client(routed_gateway, replay_control, master_key):
     return sdk(routed_gateway, new_key(routed_gateway, master_key, "store"))
 

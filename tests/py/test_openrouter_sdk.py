@@ -16,6 +16,19 @@ import sdk_cases
 import transcripts
 
 
+# Every test here runs twice: on the SQLite store and on PostgreSQL (`--store`).
+
+
+@pytest.fixture()
+def gateway(store_gateway):
+    return store_gateway
+
+
+@pytest.fixture()
+def routed_gateway(routed_store_gateway):
+    return routed_store_gateway
+
+
 @pytest.fixture()
 def master(gateway, master_key):
     return OpenRouter(api_key=master_key, server_url=gateway + "/api/v1")

@@ -55,9 +55,20 @@ pub struct StoreArgs {
     /// data_dir, else ./arouter-data].
     #[arg(long, env = "AROUTER_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
-    /// The TOML config file `serve` reads; only its data_dir is used here.
+    /// The TOML config file `serve` reads; only its data_dir and store_url
+    /// are used here.
     #[arg(long, env = "AROUTER_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+    /// A PostgreSQL store shared by several gateways (postgres://user:password@host:port/db)
+    /// instead of the SQLite file in --data-dir [default: the config file's store_url, else
+    /// none].
+    #[arg(
+        long = "store",
+        env = "AROUTER_STORE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub store_url: Option<String>,
 }
 
 /// `arouter credits`.
@@ -172,6 +183,18 @@ pub struct ServeArgs {
     /// Directory for the embedded store (SQLite), created on first start [default: ./arouter-data].
     #[arg(long, env = "AROUTER_DATA_DIR", help_heading = "Server")]
     pub data_dir: Option<PathBuf>,
+    /// Keep keys, credits, transactions and batches in PostgreSQL instead of
+    /// the SQLite file, so several gateways behind a load balancer share them:
+    /// postgres://user:password@host:port/db (or postgresql://). Migrated at
+    /// start; TLS to the database is not supported yet [default: none: SQLite
+    /// in --data-dir].
+    #[arg(
+        long = "store",
+        env = "AROUTER_STORE_URL",
+        hide_env_values = true,
+        help_heading = "Server"
+    )]
+    pub store_url: Option<String>,
     /// Optional TOML config file (providers, limits, default model).
     #[arg(long, env = "AROUTER_CONFIG", help_heading = "Server")]
     pub config: Option<PathBuf>,

@@ -30,7 +30,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arouter_core::gateway::Gateway;
-use store::{BatchStore, Store};
 
 pub use config::Config;
 
@@ -61,12 +60,10 @@ pub struct Host {
 impl Host {
     /// Opens (creating on first start) the store and builds the gateway.
     pub fn start(config: Config) -> Result<Host, String> {
-        let store = store::sqlite::SqliteStore::open(&config.data_dir).map_err(|e| {
-            format!(
-                "cannot open the store in {}: {e}",
-                config.data_dir.display()
-            )
-        })?;
+        let store = config
+            .store
+            .open()
+            .map_err(|e| format!("cannot open {}: {e}", config.store))?;
         let records = store
             .load_keys()
             .map_err(|e| format!("cannot load keys: {e}"))?;
@@ -79,7 +76,7 @@ impl Host {
         let now_secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        accounts::load_spending(&store, &keys, &keys.limited(), now_secs)
+        accounts::load_spending(store.as_ref(), &keys, &keys.limited(), now_secs)
             .map_err(|e| format!("cannot load key spending: {e}"))?;
         let totals = store
             .totals()
@@ -105,7 +102,6 @@ impl Host {
             );
         }
         let gateway = Arc::new(config.gateway()?);
-        let store: Arc<dyn store::Store> = Arc::new(store);
         let started_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());

@@ -106,8 +106,8 @@ fn serve(args: &arouter_host::cli::ServeArgs) -> Result<(), String> {
         .map(|p| p.name.as_str())
         .collect();
     log::info!(
-        "arouter listening on http://{addr} (data dir {}, providers: {}, {} models)",
-        host.config.data_dir.display(),
+        "arouter listening on http://{addr} ({}, providers: {}, {} models)",
+        host.config.store,
         if providers.is_empty() {
             "none configured".to_string()
         } else {

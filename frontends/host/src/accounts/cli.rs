@@ -3,7 +3,7 @@
 //! HTTP API's, from the same JSON shape.
 
 use std::fmt::{self, Write};
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use arouter_core::api::Endpoint;
 use arouter_core::exchange::Caller;
@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use super::{create_key, key_view};
 use crate::cli::{CreditsAction, CreditsArgs, KeyCreateArgs, KeysAction, KeysArgs, StoreArgs};
 use crate::config::{self, ConfigError};
-use crate::store::sqlite::SqliteStore;
+use crate::store::location::StoreLocation;
 use crate::store::{KeyRecord, Store, StoreError};
 
 /// Why an offline command failed.
@@ -21,8 +21,11 @@ use crate::store::{KeyRecord, Store, StoreError};
 pub enum CliError {
     /// The `--config` file named for its data_dir is unreadable.
     Config(ConfigError),
-    /// The store in this directory would not open.
-    Open { dir: PathBuf, source: StoreError },
+    /// The store would not open.
+    Open {
+        store: StoreLocation,
+        source: StoreError,
+    },
     /// The store failed while doing `what`.
     Store {
         what: &'static str,
@@ -42,9 +45,7 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Config(e) => e.fmt(f),
-            CliError::Open { dir, source } => {
-                write!(f, "cannot open the store in {}: {source}", dir.display())
-            }
+            CliError::Open { store, source } => write!(f, "cannot open {store}: {source}"),
             CliError::Store { what, source } => write!(f, "cannot {what}: {source}"),
             CliError::Invalid(message) => f.write_str(message),
             CliError::NotAHash(hash) => write!(f, "{hash} is not a key hash (64 hex digits)"),
@@ -57,9 +58,11 @@ impl fmt::Display for CliError {
 impl std::error::Error for CliError {}
 
 /// The store `serve` would use with the same flags and environment.
-fn open(args: &StoreArgs) -> Result<SqliteStore, CliError> {
-    let dir = config::store_dir(args).map_err(CliError::Config)?;
-    SqliteStore::open(&dir).map_err(|source| CliError::Open { dir, source })
+fn open(args: &StoreArgs) -> Result<Arc<dyn Store>, CliError> {
+    let store = config::store_location(args).map_err(CliError::Config)?;
+    store
+        .open()
+        .map_err(|source| CliError::Open { store, source })
 }
 
 fn store_err(what: &'static str) -> impl FnOnce(StoreError) -> CliError {
@@ -69,6 +72,7 @@ fn store_err(what: &'static str) -> impl FnOnce(StoreError) -> CliError {
 /// Runs one `keys` command; the text to print, or why it failed.
 pub fn run(args: &KeysArgs, now: i64) -> Result<String, CliError> {
     let store = open(&args.store)?;
+    let store = store.as_ref();
     match &args.action {
         KeysAction::Create(create) => {
             let spec = match parse(&Endpoint::CreateKey, &create_body(create))? {
@@ -76,25 +80,25 @@ pub fn run(args: &KeysArgs, now: i64) -> Result<String, CliError> {
                 _ => return Err(CliError::Invalid("not a key to create".into())),
             };
             let (record, secret) =
-                create_key(&store, spec, now).map_err(store_err("create the key"))?;
+                create_key(store, spec, now).map_err(store_err("create the key"))?;
             Ok(format!(
                 "{secret}\nhash: {}\nThe secret above is shown this once; only its hash is stored.\n",
                 record.hash_hex()
             ))
         }
-        KeysAction::List { all } => list(&store, *all, now),
+        KeysAction::List { all } => list(store, *all, now),
         KeysAction::Disable { hash } => {
             let patch = KeyPatch {
                 disabled: Some(true),
                 ..KeyPatch::default()
             };
-            change(&store, hash, |store, h| {
+            change(store, hash, |store, h| {
                 store.update_key(h, &patch, now).map(|r| r.is_some())
             })?;
             Ok(format!("disabled {hash}\n"))
         }
         KeysAction::Delete { hash } => {
-            change(&store, hash, |store, h| store.delete_key(h))?;
+            change(store, hash, |store, h| store.delete_key(h))?;
             Ok(format!("deleted {hash}\n"))
         }
     }
@@ -103,6 +107,7 @@ pub fn run(args: &KeysArgs, now: i64) -> Result<String, CliError> {
 /// Runs one `credits` command.
 pub fn run_credits(args: &CreditsArgs, now: i64) -> Result<String, CliError> {
     let store = open(&args.store)?;
+    let store = store.as_ref();
     match &args.action {
         CreditsAction::Add { amount, note } => {
             let ManageRequest::AddCredits {
@@ -115,7 +120,7 @@ pub fn run_credits(args: &CreditsArgs, now: i64) -> Result<String, CliError> {
             else {
                 return Err(CliError::Invalid("not a credit to add".into()));
             };
-            super::add_credit(&store, amount_micros, note, now)
+            super::add_credit(store, amount_micros, note, now)
                 .map_err(store_err("add the credit"))?;
             let totals = store.totals().map_err(store_err("read the balance"))?;
             let usd = |m: u64| arouter_core::billing::MicroUsd(m).as_usd();
@@ -165,7 +170,7 @@ fn create_body(args: &KeyCreateArgs) -> Value {
     Value::Object(body)
 }
 
-fn list(store: &SqliteStore, all: bool, now: i64) -> Result<String, CliError> {
+fn list(store: &dyn Store, all: bool, now: i64) -> Result<String, CliError> {
     let keys = store.load_keys().map_err(store_err("read the keys"))?;
     let mut out = String::new();
     for key in keys
@@ -200,9 +205,9 @@ fn kind(key: &KeyRecord, now: i64) -> &'static str {
 }
 
 fn change(
-    store: &SqliteStore,
+    store: &dyn Store,
     hash: &str,
-    op: impl FnOnce(&SqliteStore, &[u8; 32]) -> Result<bool, StoreError>,
+    op: impl FnOnce(&dyn Store, &[u8; 32]) -> Result<bool, StoreError>,
 ) -> Result<(), CliError> {
     let bytes = super::keys::parse_hash(&hash.to_ascii_lowercase())
         .ok_or_else(|| CliError::NotAHash(hash.to_string()))?;

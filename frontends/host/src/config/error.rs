@@ -48,6 +48,8 @@ pub enum ConfigError {
     /// `--otlp-endpoint` is not `http://host:port`, or the build has no
     /// `otlp` feature; `reason` says which.
     OtlpEndpoint { url: String, reason: &'static str },
+    /// `--store` / `store_url` is not a Postgres URL.
+    Store(crate::store::location::LocationError),
     /// `batches.{name}` outside `min..=max`.
     BatchOutOfRange {
         name: &'static str,
@@ -108,6 +110,7 @@ impl fmt::Display for ConfigError {
                 reason,
             } => write!(f, "provider `{provider}`: base URL `{url}`: {reason}"),
             ConfigError::Pricing(message) => f.write_str(message),
+            ConfigError::Store(e) => e.fmt(f),
             ConfigError::RateLimit { value } => write!(
                 f,
                 "rate limit `{value}` is not REQUESTS/INTERVAL with at least one request \

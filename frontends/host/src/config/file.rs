@@ -18,6 +18,9 @@ pub(super) struct FileConfig {
     /// `http://host:port` of an OTLP/HTTP collector (`--otlp-endpoint`).
     pub otlp_endpoint: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// `--store`: a Postgres URL (a password in it is better kept in
+    /// `AROUTER_STORE_URL`).
+    pub store_url: Option<String>,
     pub default_model: Option<String>,
     /// The default per-key rate limit, `"60/60s"`.
     pub rate_limit: Option<String>,

@@ -21,6 +21,7 @@ use arouter_core::Limits;
 
 use crate::cli::ServeArgs;
 use crate::pricing::PriceOverride;
+use crate::store::location::StoreLocation;
 use crate::store::RateLimit;
 
 pub use batches::BatchSettings;
@@ -83,6 +84,8 @@ pub struct Config {
     /// Where request spans go (`--otlp-endpoint`); `None`: not exported.
     pub otlp_endpoint: Option<otlp::OtlpEndpoint>,
     pub data_dir: PathBuf,
+    /// The SQLite file in `data_dir`, or a Postgres database (`--store`).
+    pub store: StoreLocation,
     pub master_key: Option<String>,
     pub default_model: Option<String>,
     pub providers: Vec<ProviderConfig>,
@@ -122,6 +125,7 @@ impl std::fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("metrics_listen", &self.metrics_listen)
             .field("data_dir", &self.data_dir)
+            .field("store", &self.store)
             .field(
                 "master_key",
                 &self.master_key.as_ref().map(|_| "<redacted>"),
@@ -166,6 +170,14 @@ impl Config {
             Some(text) => Some(keys::parse_rate_limit(&text)?),
             None => None,
         };
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let store_url = non_empty(&args.store_url).or(file.store_url);
+        let store = StoreLocation::choose(store_url.as_deref(), data_dir.clone())
+            .map_err(ConfigError::Store)?;
         let otlp_endpoint = match non_empty(&args.otlp_endpoint).or(file.otlp_endpoint) {
             Some(url) => Some(otlp::OtlpEndpoint::parse(&url)?),
             None => None,
@@ -179,11 +191,8 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             metrics_listen: non_empty(&args.metrics_listen).or(file.metrics_listen),
             otlp_endpoint,
-            data_dir: args
-                .data_dir
-                .clone()
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            data_dir,
+            store,
             master_key: non_empty(&args.master_key).or_else(|| env("AROUTER_MASTER_KEY")),
             default_model: non_empty(&args.default_model)
                 .or_else(|| env("AROUTER_DEFAULT_MODEL"))
@@ -231,18 +240,23 @@ impl Config {
     }
 }
 
-/// The store directory an offline command (`arouter keys`, `credits`) uses:
-/// chosen as `serve` chooses it, the flag or `AROUTER_DATA_DIR`, else the
-/// config file's `data_dir`, else the default.
-pub fn store_dir(args: &crate::cli::StoreArgs) -> Result<PathBuf, ConfigError> {
-    if let Some(dir) = &args.data_dir {
-        return Ok(dir.clone());
-    }
-    let from_file = match &args.config {
-        Some(path) => file::read_file(path)?.data_dir,
-        None => None,
+/// The store an offline command (`arouter keys`, `credits`) uses, chosen
+/// as `serve` chooses it: `--store` or `AROUTER_STORE_URL`, else the
+/// config file's `store_url`; without one, the SQLite file in the
+/// directory of `--data-dir` or `AROUTER_DATA_DIR`, else the config
+/// file's `data_dir`, else the default.
+pub fn store_location(args: &crate::cli::StoreArgs) -> Result<StoreLocation, ConfigError> {
+    let file = match &args.config {
+        Some(path) => file::read_file(path)?,
+        None => file::FileConfig::default(),
     };
-    Ok(from_file.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
+    let dir = args
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let url = non_empty(&args.store_url).or(file.store_url);
+    StoreLocation::choose(url.as_deref(), dir).map_err(ConfigError::Store)
 }
 
 /// Days a Responses API answer is kept, as seconds: OpenAI keeps them 30

@@ -3,9 +3,13 @@
 //! deployments. The hot path never calls it: keys are cached in memory.
 
 pub mod batches;
+pub mod location;
+pub mod postgres;
 pub mod responses;
 pub mod sqlite;
 mod sqlite_txns;
+#[cfg(test)]
+pub(crate) mod suite;
 
 use std::fmt;
 use std::sync::Arc;
@@ -211,6 +215,9 @@ pub struct Totals {
 
 /// Everything the gateway keeps; batches have a trait of their own.
 pub trait Store: BatchStore + ResponseStore + Send + Sync {
+    /// Answers a trivial query: whether the store is reachable now
+    /// (`/readyz`).
+    fn ping(&self) -> Result<(), StoreError>;
     /// Adds a credit to the account (once per `record_id`).
     fn add_credit(&self, credit: &Credit) -> Result<(), StoreError>;
     /// The sum of credits and of transaction costs, micro-USD.
@@ -242,4 +249,51 @@ pub trait Store: BatchStore + ResponseStore + Send + Sync {
     /// The spending of a key (`None`: calls made with the master key),
     /// from its transactions.
     fn key_spend(&self, key_id: Option<i64>, windows: Windows) -> Result<KeySpend, StoreError>;
+}
+
+/// A key's model allowlist as stored: a JSON array of patterns.
+pub(crate) fn allowed_json(list: Option<&ModelAllowlist>) -> Option<String> {
+    list.map(|l| serde_json::Value::from(l.patterns().to_vec()).to_string())
+}
+
+/// A stored allowlist. Written by a store from a validated list; one that
+/// no longer reads as one allows nothing rather than everything.
+pub(crate) fn allowlist_from_json(text: &str) -> Arc<ModelAllowlist> {
+    let patterns: Vec<String> = serde_json::from_str(text).unwrap_or_default();
+    Arc::new(ModelAllowlist::new(patterns).unwrap_or_else(|_| ModelAllowlist::nothing()))
+}
+
+/// Applies a keys-API patch to a stored key, stamping it updated at `now`.
+pub(crate) fn apply_patch(key: &mut KeyRecord, patch: &KeyPatch, now: i64) {
+    if let Some(name) = &patch.name {
+        key.name = name.clone();
+    }
+    if let Some(disabled) = patch.disabled {
+        key.disabled = disabled;
+    }
+    if let Some(limit) = patch.limit_micros {
+        key.limit_micros = limit;
+    }
+    if let Some(reset) = patch.limit_reset {
+        key.limit_reset = reset;
+    }
+    if let Some(byok) = patch.include_byok_in_limit {
+        key.include_byok_in_limit = byok;
+    }
+    if let Some(expires) = patch.expires_at {
+        key.expires_at = expires;
+    }
+    if let Some(rate) = patch.rate_limit {
+        key.rate_limit = rate.map(|r| RateLimit {
+            requests: r.requests,
+            period_secs: r.interval_secs,
+        });
+    }
+    if let Some(management) = patch.management {
+        key.management = management;
+    }
+    if let Some(models) = &patch.allowed_models {
+        key.allowed_models = models.clone().map(Arc::new);
+    }
+    key.updated_at = Some(now);
 }

@@ -33,3 +33,20 @@ pub trait ResponseStore: Send + Sync {
     /// Deletes every response expired at `now`; how many.
     fn purge_responses(&self, now: i64) -> Result<u64, StoreError>;
 }
+
+pub(crate) fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+pub(crate) fn parse(text: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+/// The output items of a `response` object.
+pub(crate) fn output_of(response: &Value) -> Vec<Value> {
+    response
+        .get("output")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}

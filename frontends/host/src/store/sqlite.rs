@@ -6,11 +6,8 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use std::sync::Arc;
-
 use arouter_core::manage::{
-    KeyPatch, KeyUsage, LimitReset, ModelAllowlist, TransactionPage, TransactionQuery,
-    TransactionView,
+    KeyPatch, KeyUsage, LimitReset, TransactionPage, TransactionQuery, TransactionView,
 };
 
 use super::{
@@ -318,10 +315,7 @@ fn row_to_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
     let allowed: Option<String> = row.get("allowed_models")?;
     // Written by this store from a validated list; a row that no longer
     // reads as one allows nothing rather than everything.
-    let allowed_models = allowed.map(|text| {
-        let patterns: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
-        Arc::new(ModelAllowlist::new(patterns).unwrap_or_else(|_| ModelAllowlist::nothing()))
-    });
+    let allowed_models = allowed.as_deref().map(super::allowlist_from_json);
     Ok(KeyRecord {
         suffix: row.get("suffix")?,
         limit_micros: row
@@ -351,10 +345,6 @@ fn row_to_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
     })
 }
 
-fn allowed_json(list: Option<&ModelAllowlist>) -> Option<String> {
-    list.map(|l| serde_json::Value::from(l.patterns().to_vec()).to_string())
-}
-
 fn write_key(conn: &Connection, key: &KeyRecord) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE keys SET name = ?2, management = ?3, disabled = ?4, rate_requests = ?5,
@@ -371,7 +361,7 @@ fn write_key(conn: &Connection, key: &KeyRecord) -> Result<(), StoreError> {
             key.limit_reset.map(LimitReset::as_str),
             key.include_byok_in_limit,
             key.expires_at,
-            allowed_json(key.allowed_models.as_deref()),
+            super::allowed_json(key.allowed_models.as_deref()),
             key.updated_at,
         ],
     )
@@ -379,41 +369,11 @@ fn write_key(conn: &Connection, key: &KeyRecord) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn apply(key: &mut KeyRecord, patch: &KeyPatch, now: i64) {
-    if let Some(name) = &patch.name {
-        key.name = name.clone();
-    }
-    if let Some(disabled) = patch.disabled {
-        key.disabled = disabled;
-    }
-    if let Some(limit) = patch.limit_micros {
-        key.limit_micros = limit;
-    }
-    if let Some(reset) = patch.limit_reset {
-        key.limit_reset = reset;
-    }
-    if let Some(byok) = patch.include_byok_in_limit {
-        key.include_byok_in_limit = byok;
-    }
-    if let Some(expires) = patch.expires_at {
-        key.expires_at = expires;
-    }
-    if let Some(rate) = patch.rate_limit {
-        key.rate_limit = rate.map(|r| RateLimit {
-            requests: r.requests,
-            period_secs: r.interval_secs,
-        });
-    }
-    if let Some(management) = patch.management {
-        key.management = management;
-    }
-    if let Some(models) = &patch.allowed_models {
-        key.allowed_models = models.clone().map(Arc::new);
-    }
-    key.updated_at = Some(now);
-}
-
 impl Store for SqliteStore {
+    fn ping(&self) -> Result<(), StoreError> {
+        self.with(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
+    }
+
     fn add_credit(&self, credit: &Credit) -> Result<(), StoreError> {
         let amount = i64::try_from(credit.amount_micros)
             .map_err(|_| StoreError::Conflict("a credit beyond the largest amount".into()))?;
@@ -513,7 +473,7 @@ impl Store for SqliteStore {
                     key.limit_reset.map(LimitReset::as_str),
                     key.include_byok_in_limit,
                     key.expires_at,
-                    allowed_json(key.allowed_models.as_ref()),
+                    super::allowed_json(key.allowed_models.as_ref()),
                 ],
             )
             .map_err(backend)?;
@@ -542,7 +502,7 @@ impl Store for SqliteStore {
             let Some(mut key) = found else {
                 return Ok(None);
             };
-            apply(&mut key, patch, now);
+            super::apply_patch(&mut key, patch, now);
             write_key(&tx, &key)?;
             tx.commit().map_err(backend)?;
             Ok(Some(key))
@@ -590,7 +550,5 @@ impl Store for SqliteStore {
 mod batches;
 mod responses;
 
-#[cfg(test)]
-mod batch_tests;
 #[cfg(test)]
 mod tests;

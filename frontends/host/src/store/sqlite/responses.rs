@@ -5,25 +5,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::{backend, SqliteStore};
-use crate::store::responses::ResponseStore;
+use crate::store::responses::{json_text, output_of, parse, ResponseStore};
 use crate::store::StoreError;
-
-fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
-}
-
-fn parse(text: &str) -> Result<Value, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Backend(e.to_string()))
-}
-
-/// The output items of a `response` object.
-fn output_of(response: &Value) -> Vec<Value> {
-    response
-        .get("output")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
 
 /// The rows of `owner`'s response `id` (one, unless a client reused an id).
 fn delete_rows(conn: &Connection, id: &str, owner: Option<i64>) -> rusqlite::Result<usize> {

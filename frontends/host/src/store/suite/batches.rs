@@ -1,8 +1,7 @@
 use arouter_core::batch::{ItemEnd, ListCursor, ListQuery, NewBatch, NewItem, Status};
 
-use super::tests::spent;
-use super::*;
-use crate::store::{BatchRef, BatchStore, Deleted, Results, Wanted};
+use super::{spent, Fixture};
+use crate::store::{BatchRef, Deleted, Results, Transaction, Wanted};
 
 fn batch(n: usize) -> NewBatch {
     NewBatch {
@@ -17,12 +16,6 @@ fn batch(n: usize) -> NewBatch {
     }
 }
 
-fn store() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    (dir, store)
-}
-
 fn billed(item: &crate::store::BatchItem, record_id: &str) -> Transaction {
     let mut t = spent(item.owner, 10, 5);
     t.record_id = Some(record_id.into());
@@ -33,9 +26,10 @@ fn billed(item: &crate::store::BatchItem, record_id: &str) -> Transaction {
     t
 }
 
-#[test]
-fn a_batch_runs_to_its_end_and_each_result_is_stored_once_with_its_bill() {
-    let (_dir, store) = store();
+pub(crate) fn a_batch_runs_to_its_end_and_each_result_is_stored_once_with_its_bill(
+    fixture: &dyn Fixture,
+) {
+    let store = fixture.open();
     let view = store
         .create_batch("msgbatch_a", Some(7), &batch(2), 10, 1000)
         .unwrap();
@@ -108,15 +102,14 @@ fn a_batch_runs_to_its_end_and_each_result_is_stored_once_with_its_bill() {
     );
 }
 
-#[test]
-fn a_restart_puts_claimed_requests_back_and_cancel_ends_the_rest() {
-    let (dir, store) = store();
+pub(crate) fn a_restart_puts_claimed_requests_back_and_cancel_ends_the_rest(fixture: &dyn Fixture) {
+    let store = fixture.open();
     store
         .create_batch("msgbatch_b", None, &batch(3), 10, 1000)
         .unwrap();
     let claimed = store.claim_batch_requests(1).unwrap();
     drop(store);
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = fixture.open();
     assert_eq!(store.reopen_batch_requests().unwrap(), 1);
     let again = store.claim_batch_requests(1).unwrap();
     assert_eq!(again, claimed, "the oldest pending request again");
@@ -140,9 +133,10 @@ fn a_restart_puts_claimed_requests_back_and_cancel_ends_the_rest() {
     assert_eq!(ended.cancel_initiated_at, Some(20));
 }
 
-#[test]
-fn expiry_ends_what_has_not_run_and_retention_deletes_ended_batches() {
-    let (_dir, store) = store();
+pub(crate) fn expiry_ends_what_has_not_run_and_retention_deletes_ended_batches(
+    fixture: &dyn Fixture,
+) {
+    let store = fixture.open();
     store
         .create_batch("msgbatch_c", None, &batch(2), 10, 100)
         .unwrap();
@@ -166,9 +160,8 @@ fn expiry_ends_what_has_not_run_and_retention_deletes_ended_batches() {
     assert_eq!(store.batch("msgbatch_c", None).unwrap(), None);
 }
 
-#[test]
-fn lists_page_newest_first_in_both_directions() {
-    let (_dir, store) = store();
+pub(crate) fn lists_page_newest_first_in_both_directions(fixture: &dyn Fixture) {
+    let store = fixture.open();
     for i in 0..5 {
         store
             .create_batch(&format!("msgbatch_{i}"), Some(1), &batch(1), i, 1000)
@@ -206,9 +199,8 @@ fn lists_page_newest_first_in_both_directions() {
     assert!(unknown.is_empty(), "another key's batch is no cursor");
 }
 
-#[test]
-fn the_requests_not_run_yet_are_listed_with_what_they_may_cost() {
-    let (_dir, store) = store();
+pub(crate) fn the_requests_not_run_yet_are_listed_with_what_they_may_cost(fixture: &dyn Fixture) {
+    let store = fixture.open();
     store
         .create_batch("msgbatch_u", Some(3), &batch(3), 10, 1000)
         .unwrap();

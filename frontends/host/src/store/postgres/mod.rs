@@ -1,0 +1,414 @@
+//! The shared store: PostgreSQL, for several gateway instances behind a
+//! load balancer (`--store postgres://…`). Same tables, same semantics as
+//! the SQLite file; what differs is that other processes write too, so
+//! every settlement is one transaction keyed by its record id (`ON
+//! CONFLICT DO NOTHING`): a batch replayed after a crash, or sent by two
+//! instances, is stored once.
+//!
+//! The client is the blocking `postgres` crate (tokio-postgres run on a
+//! small runtime of its own inside the client), called only off the
+//! serving threads: by the usage recorder's thread, the accounts service
+//! on the runtime's blocking pool and the batch worker, exactly where the
+//! SQLite store is called. One connection, behind a mutex as SQLite's is;
+//! it is opened again on the next call after it broke.
+
+mod batches;
+mod responses;
+pub mod schema;
+mod txns;
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use arouter_core::manage::{
+    KeyPatch, KeyUsage, LimitReset, TransactionPage, TransactionQuery, TransactionView,
+};
+use postgres::{Client, GenericClient, NoTls, Row};
+
+use super::{
+    Credit, KeyRecord, KeySpend, NewKey, RateLimit, Store, StoreError, Totals, Transaction, Windows,
+};
+
+/// How long connecting may take when the URL sets no `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection may take to answer whether it still works,
+/// after a call on it failed.
+const VALID_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct PostgresStore {
+    config: postgres::Config,
+    client: Mutex<Option<Client>>,
+}
+
+pub(super) fn backend(e: postgres::Error) -> StoreError {
+    // The server's own message (and its detail) when it sent one.
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(db.to_string()),
+        None => StoreError::Backend(e.to_string()),
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db`, or a
+    /// libpq key=value string) and brings the schema up to date.
+    pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e: postgres::Error| StoreError::Backend(format!("bad store URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.application_name("arouter");
+        let mut client = config.connect(NoTls).map_err(backend)?;
+        schema::migrate(&mut client)?;
+        Ok(PostgresStore {
+            config,
+            client: Mutex::new(Some(client)),
+        })
+    }
+
+    /// The connection, opened again if it broke since the last call.
+    fn client(&self) -> Result<MutexGuard<'_, Option<Client>>, StoreError> {
+        let mut guard = self
+            .client
+            .lock()
+            .map_err(|_| StoreError::Backend("store lock poisoned".into()))?;
+        if guard.as_ref().is_none_or(Client::is_closed) {
+            *guard = None;
+            *guard = Some(self.config.connect(NoTls).map_err(backend)?);
+        }
+        Ok(guard)
+    }
+
+    /// Runs `f` on the connection. After a failure, a connection that no
+    /// longer answers is dropped, so the next call opens a new one.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.client()?;
+        let client = guard
+            .as_mut()
+            .ok_or_else(|| StoreError::Backend("no connection".into()))?;
+        let out = f(client);
+        if out.is_err() && client.is_valid(VALID_TIMEOUT).is_err() {
+            *guard = None;
+        }
+        out
+    }
+
+    /// Runs `f` in one transaction, committed when it returns `Ok`.
+    fn in_transaction<T>(
+        &self,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with(|client| {
+            let mut tx = client.transaction().map_err(backend)?;
+            let out = f(&mut tx)?;
+            tx.commit().map_err(backend)?;
+            Ok(out)
+        })
+    }
+}
+
+/// A stored count (never negative) as the unsigned value it counts.
+fn unsigned(value: i64) -> u64 {
+    value.max(0) as u64
+}
+
+/// A count to store: beyond `i64::MAX` it is refused, not wrapped.
+fn signed(value: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::Conflict(format!("{what} beyond the largest")))
+}
+
+/// Appends `rows` within the caller's transaction, skipping any whose
+/// `record_id` is stored already.
+pub(super) fn insert_transactions(
+    tx: &mut impl GenericClient,
+    rows: &[Transaction],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare(
+            "INSERT INTO transactions (created_at, key_id, provider, model, prompt_tokens,
+             completion_tokens, cost_micros, complete, estimated, referer, title,
+             request_id, status, outcome, record_id, generation_id, cached_tokens,
+             reasoning_tokens, stream, latency_ms, batch_id, custom_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+             $16, $17, $18, $19, $20, $21, $22)
+             ON CONFLICT (record_id) DO NOTHING",
+        )
+        .map_err(backend)?;
+    for t in rows {
+        let status = t.upstream_status.map(i32::from);
+        let latency = t.latency_ms.map(|ms| signed(ms, "a latency")).transpose()?;
+        tx.execute(
+            &stmt,
+            &[
+                &t.created_at,
+                &t.key_id,
+                &t.provider,
+                &t.model,
+                &signed(t.prompt_tokens, "a token count")?,
+                &signed(t.completion_tokens, "a token count")?,
+                &signed(t.cost_micros, "a cost")?,
+                &t.complete,
+                &t.estimated,
+                &t.referer,
+                &t.title,
+                &t.request_id,
+                &status,
+                &t.outcome.as_str(),
+                &t.record_id,
+                &t.generation_id,
+                &signed(t.cached_tokens, "a token count")?,
+                &signed(t.reasoning_tokens, "a token count")?,
+                &t.stream,
+                &latency,
+                &t.batch.as_ref().map(|b| b.batch_id.as_str()),
+                &t.batch.as_ref().map(|b| b.custom_id.as_str()),
+            ],
+        )
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn row_to_key(row: &Row) -> Result<KeyRecord, postgres::Error> {
+    let hash: Vec<u8> = row.try_get("hash")?;
+    let mut fixed = [0u8; 32];
+    if hash.len() == 32 {
+        fixed.copy_from_slice(&hash);
+    }
+    let requests: Option<i64> = row.try_get("rate_requests")?;
+    let period: Option<i64> = row.try_get("rate_period_s")?;
+    let allowed: Option<String> = row.try_get("allowed_models")?;
+    let clamp = |v: i64| v.clamp(0, i64::from(u32::MAX)) as u32;
+    Ok(KeyRecord {
+        id: row.try_get("id")?,
+        hash: fixed,
+        prefix: row.try_get("prefix")?,
+        name: row.try_get("name")?,
+        management: row.try_get("management")?,
+        disabled: row.try_get("disabled")?,
+        rate_limit: match (requests, period) {
+            (Some(requests), Some(period)) => Some(RateLimit {
+                requests: clamp(requests),
+                period_secs: clamp(period),
+            }),
+            _ => None,
+        },
+        created_at: row.try_get("created_at")?,
+        suffix: row.try_get("suffix")?,
+        limit_micros: row.try_get::<_, Option<i64>>("limit_micros")?.map(unsigned),
+        limit_reset: row
+            .try_get::<_, Option<String>>("limit_reset")?
+            .and_then(|r| LimitReset::parse(&r)),
+        include_byok_in_limit: row.try_get("include_byok")?,
+        expires_at: row.try_get("expires_at")?,
+        allowed_models: allowed.as_deref().map(super::allowlist_from_json),
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn write_key(tx: &mut impl GenericClient, key: &KeyRecord) -> Result<(), StoreError> {
+    let limit = key.limit_micros.map(|m| signed(m, "a limit")).transpose()?;
+    tx.execute(
+        "UPDATE keys SET name = $2, management = $3, disabled = $4, rate_requests = $5,
+         rate_period_s = $6, limit_micros = $7, limit_reset = $8, include_byok = $9,
+         expires_at = $10, allowed_models = $11, updated_at = $12 WHERE id = $1",
+        &[
+            &key.id,
+            &key.name,
+            &key.management,
+            &key.disabled,
+            &key.rate_limit.map(|r| i64::from(r.requests)),
+            &key.rate_limit.map(|r| i64::from(r.period_secs)),
+            &limit,
+            &key.limit_reset.map(LimitReset::as_str),
+            &key.include_byok_in_limit,
+            &key.expires_at,
+            &super::allowed_json(key.allowed_models.as_deref()),
+            &key.updated_at,
+        ],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+impl Store for PostgresStore {
+    fn ping(&self) -> Result<(), StoreError> {
+        self.with(|client| client.simple_query("SELECT 1").map(drop).map_err(backend))
+    }
+
+    fn add_credit(&self, credit: &Credit) -> Result<(), StoreError> {
+        let amount = signed(credit.amount_micros, "a credit")?;
+        self.with(|client| {
+            client
+                .execute(
+                    "INSERT INTO credits (created_at, amount_micros, note, record_id)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (record_id) DO NOTHING",
+                    &[&credit.created_at, &amount, &credit.note, &credit.record_id],
+                )
+                .map(drop)
+                .map_err(backend)
+        })
+    }
+
+    fn totals(&self) -> Result<Totals, StoreError> {
+        self.with(|client| {
+            let row = client
+                .query_one(
+                    "SELECT (SELECT COALESCE(SUM(amount_micros), 0) FROM credits)::BIGINT,
+                            (SELECT COALESCE(SUM(cost_micros), 0) FROM transactions)::BIGINT",
+                    &[],
+                )
+                .map_err(backend)?;
+            Ok(Totals {
+                credits: unsigned(row.try_get(0).map_err(backend)?),
+                usage: unsigned(row.try_get(1).map_err(backend)?),
+            })
+        })
+    }
+
+    fn record(&self, batch: &[Transaction]) -> Result<(), StoreError> {
+        self.in_transaction(|tx| insert_transactions(tx, batch))
+    }
+
+    fn transactions(&self, limit: u32) -> Result<Vec<Transaction>, StoreError> {
+        self.with(|client| {
+            client
+                .query(
+                    "SELECT * FROM transactions ORDER BY id DESC LIMIT $1",
+                    &[&i64::from(limit)],
+                )
+                .map_err(backend)?
+                .iter()
+                .map(|r| txns::row_to_transaction(r).map_err(backend))
+                .collect()
+        })
+    }
+
+    fn list_transactions(&self, query: &TransactionQuery) -> Result<TransactionPage, StoreError> {
+        self.with(|client| txns::list(client, query))
+    }
+
+    fn generation(
+        &self,
+        id: &str,
+        key: Option<i64>,
+    ) -> Result<Option<TransactionView>, StoreError> {
+        self.with(|client| txns::generation(client, id, key))
+    }
+
+    fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.with(|client| {
+            client
+                .query("SELECT * FROM keys ORDER BY id", &[])
+                .map_err(backend)?
+                .iter()
+                .map(|r| row_to_key(r).map_err(backend))
+                .collect()
+        })
+    }
+
+    fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError> {
+        let limit = key.limit_micros.map(|m| signed(m, "a limit")).transpose()?;
+        self.with(|client| {
+            let row = client
+                .query_opt(
+                    "INSERT INTO keys (hash, prefix, name, management, rate_requests, rate_period_s,
+                     created_at, suffix, limit_micros, limit_reset, include_byok, expires_at,
+                     allowed_models)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                     ON CONFLICT (hash) DO NOTHING RETURNING *",
+                    &[
+                        &&key.hash[..],
+                        &key.prefix,
+                        &key.name,
+                        &key.management,
+                        &key.rate_limit.map(|r| i64::from(r.requests)),
+                        &key.rate_limit.map(|r| i64::from(r.period_secs)),
+                        &key.created_at,
+                        &key.suffix,
+                        &limit,
+                        &key.limit_reset.map(LimitReset::as_str),
+                        &key.include_byok_in_limit,
+                        &key.expires_at,
+                        &super::allowed_json(key.allowed_models.as_ref()),
+                    ],
+                )
+                .map_err(backend)?;
+            match row {
+                Some(row) => row_to_key(&row).map_err(backend),
+                None => Err(StoreError::Conflict("a key with this hash exists".into())),
+            }
+        })
+    }
+
+    fn update_key(
+        &self,
+        hash: &[u8; 32],
+        patch: &KeyPatch,
+        now: i64,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        self.in_transaction(|tx| {
+            // Locked until the commit: two instances patching the same key
+            // apply one patch after the other, neither lost.
+            let found = tx
+                .query_opt(
+                    "SELECT * FROM keys WHERE hash = $1 FOR UPDATE",
+                    &[&&hash[..]],
+                )
+                .map_err(backend)?;
+            let Some(row) = found else {
+                return Ok(None);
+            };
+            let mut key = row_to_key(&row).map_err(backend)?;
+            super::apply_patch(&mut key, patch, now);
+            write_key(tx, &key)?;
+            Ok(Some(key))
+        })
+    }
+
+    fn delete_key(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        self.with(|client| {
+            let n = client
+                .execute("DELETE FROM keys WHERE hash = $1", &[&&hash[..]])
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+    }
+
+    fn key_spend(&self, key_id: Option<i64>, windows: Windows) -> Result<KeySpend, StoreError> {
+        self.with(|client| {
+            // `IS NOT DISTINCT FROM` matches NULL (the master key's calls) too.
+            let row = client
+                .query_one(
+                    "SELECT COALESCE(SUM(cost_micros), 0)::BIGINT,
+                            COALESCE(SUM(CASE WHEN created_at >= $2 THEN cost_micros END), 0)::BIGINT,
+                            COALESCE(SUM(CASE WHEN created_at >= $3 THEN cost_micros END), 0)::BIGINT,
+                            COALESCE(SUM(CASE WHEN created_at >= $4 THEN cost_micros END), 0)::BIGINT,
+                            MAX(created_at)
+                     FROM transactions WHERE key_id IS NOT DISTINCT FROM $1",
+                    &[&key_id, &windows.day, &windows.week, &windows.month],
+                )
+                .map_err(backend)?;
+            let micros = |i| row.try_get::<_, i64>(i).map(unsigned).map_err(backend);
+            Ok(KeySpend {
+                usage: KeyUsage {
+                    total: micros(0)?,
+                    daily: micros(1)?,
+                    weekly: micros(2)?,
+                    monthly: micros(3)?,
+                },
+                last_used_at: row.try_get(4).map_err(backend)?,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

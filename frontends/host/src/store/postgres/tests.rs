@@ -1,0 +1,170 @@
+//! The store suite on a live PostgreSQL, one fresh database per test, and
+//! what only a shared database has: migrations racing at start, and
+//! settlements replayed by several instances.
+//!
+//! The server is `AROUTER_TEST_POSTGRES_URL` (a superuser's URL; `scripts/test`
+//! starts a throwaway cluster with `scripts/pg-cluster` and sets it). Without
+//! it the tests pass without checking anything, saying so, except under CI
+//! (`CI` set), where a missing server is a failure.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Barrier};
+
+use postgres::NoTls;
+
+use super::*;
+use crate::store::suite::{spent, store_suite, Fixture};
+
+pub(crate) const URL_VAR: &str = "AROUTER_TEST_POSTGRES_URL";
+
+/// A database of its own on the test server.
+pub(crate) struct Database {
+    pub url: String,
+}
+
+impl Fixture for Database {
+    fn open(&self) -> Box<dyn Store> {
+        Box::new(PostgresStore::open(&self.url).unwrap())
+    }
+}
+
+/// A new, empty database; `None` when no server is configured (outside CI).
+pub(crate) fn fresh_database() -> Option<Database> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let Some(admin) = std::env::var(URL_VAR).ok().filter(|u| !u.is_empty()) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{URL_VAR} is not set: under CI the Postgres store must be tested (scripts/test starts a server)"
+        );
+        eprintln!("no {URL_VAR}: the Postgres store is not tested (scripts/pg-cluster start DIR prints one)");
+        return None;
+    };
+    let name = format!(
+        "arouter_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut client = postgres::Client::connect(&admin, NoTls).unwrap();
+    // One statement each: neither may run in a transaction block.
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        client.batch_execute(&sql).unwrap();
+    }
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    Some(Database {
+        url: format!("{base}/{name}"),
+    })
+}
+
+store_suite!(fresh_database());
+
+#[test]
+fn instances_starting_at_once_migrate_once() {
+    let Some(db) = fresh_database() else { return };
+    let n = 4;
+    let barrier = Arc::new(Barrier::new(n));
+    let url = Arc::new(db.url.clone());
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let (barrier, url) = (barrier.clone(), url.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                PostgresStore::open(&url).map(|s| s.ping())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().unwrap().unwrap();
+    }
+    let mut client = postgres::Client::connect(&db.url, NoTls).unwrap();
+    let versions: Vec<i64> = client
+        .query("SELECT version FROM arouter_schema ORDER BY version", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, (1..=schema::LATEST).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_database_from_a_newer_build_is_refused() {
+    let Some(db) = fresh_database() else { return };
+    drop(db.open());
+    let mut client = postgres::Client::connect(&db.url, NoTls).unwrap();
+    client
+        .execute("INSERT INTO arouter_schema (version) VALUES (99)", &[])
+        .unwrap();
+    let err = PostgresStore::open(&db.url).err().unwrap().to_string();
+    assert!(err.contains("newer"), "{err}");
+}
+
+#[test]
+fn settlements_replayed_by_several_instances_are_charged_once() {
+    let Some(db) = fresh_database() else { return };
+    // Every instance sends the same 50 settlements (a crash replay, a
+    // retried commit), in batches of different sizes, at once.
+    let rows: Vec<Transaction> = (0..50)
+        .map(|i| {
+            let mut t = spent(Some(1), 100 + i, 1_000 + i as u64);
+            t.record_id = Some(format!("rec-{i}"));
+            t
+        })
+        .collect();
+    let expected: u64 = rows.iter().map(|t| t.cost_micros).sum();
+    let rows = Arc::new(rows);
+    let barrier = Arc::new(Barrier::new(3));
+    let handles: Vec<_> = [7usize, 13, 50]
+        .into_iter()
+        .map(|size| {
+            let (store, rows, barrier) = (db.open(), rows.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                for chunk in rows.chunks(size) {
+                    store.record(chunk).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let store = db.open();
+    assert_eq!(store.totals().unwrap().usage, expected);
+    assert_eq!(store.transactions(1_000).unwrap().len(), 50);
+}
+
+#[test]
+fn the_connection_is_opened_again_after_it_broke() {
+    let Some(db) = fresh_database() else { return };
+    let store = PostgresStore::open(&db.url).unwrap();
+    store.ping().unwrap();
+    let mut admin = postgres::Client::connect(&db.url, NoTls).unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap();
+    // Until the server has closed it, the connection may still answer.
+    for _ in 0..100 {
+        let left: i64 = admin
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The call that finds it broken fails; the next one reconnects.
+    assert!(store.ping().is_err());
+    store.ping().unwrap();
+    assert!(store.load_keys().unwrap().is_empty());
+}
