@@ -16,6 +16,7 @@ from contract import iter_operations, load_spec, resolve_pointer
 # here and to the spec.
 SERVED = [
     ("get", "/healthz"),
+    ("get", "/readyz"),
     ("get", "/openapi.yaml"),
     ("get", "/dashboard"),
     ("get", "/dashboard/{asset}"),
@@ -187,13 +188,14 @@ def test_security_schemes():
     assert sorted(next(iter(r)) for r in spec["security"]) == sorted(schemes)
     assert all(len(r) == 1 for r in spec["security"])
     assert spec["paths"]["/healthz"]["get"]["security"] == []
+    assert spec["paths"]["/readyz"]["get"]["security"] == []
     assert spec["paths"]["/openapi.yaml"]["get"]["security"] == []
     # The dashboard's files hold no data: the page asks for a key itself.
     assert spec["paths"]["/dashboard"]["get"]["security"] == []
     assert spec["paths"]["/dashboard/{asset}"]["get"]["security"] == []
     # Nothing else opts out of authentication.
     for path, method, op in iter_operations():
-        if path not in ("/healthz", "/openapi.yaml", "/dashboard", "/dashboard/{asset}"):
+        if path not in ("/healthz", "/readyz", "/openapi.yaml", "/dashboard", "/dashboard/{asset}"):
             assert op.get("security") != [], f"{method.upper()} {path} must require a credential"
 
 

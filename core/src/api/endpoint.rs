@@ -52,6 +52,9 @@ pub enum StoredRoute<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint<'a> {
     Health,
+    /// `GET /readyz`: whether the store answers (asked of the host), no
+    /// credential needed.
+    Ready,
     /// `GET /openapi.yaml`: the API description this build serves.
     OpenApi,
     /// `GET /dashboard/…`: one of the dashboard's embedded files, or
@@ -132,7 +135,9 @@ impl Endpoint<'_> {
 
     pub fn scope(&self) -> Scope {
         match self {
-            Endpoint::Health | Endpoint::OpenApi | Endpoint::Dashboard(_) => Scope::Public,
+            Endpoint::Health | Endpoint::Ready | Endpoint::OpenApi | Endpoint::Dashboard(_) => {
+                Scope::Public
+            }
             // OpenRouter lists models to any key; so does this gateway.
             Endpoint::CurrentKey
             | Endpoint::Generation
@@ -156,6 +161,7 @@ impl Endpoint<'_> {
     pub fn name(&self) -> &'static str {
         match self {
             Endpoint::Health => "healthz",
+            Endpoint::Ready => "readyz",
             Endpoint::OpenApi => "openapi",
             Endpoint::Dashboard(_) => "dashboard",
             Endpoint::ChatCompletions => "chat_completions",
@@ -237,6 +243,13 @@ pub fn classify<'a>(
         "/healthz" => {
             return if is(&Method::GET) || is(&Method::HEAD) {
                 Ok(Endpoint::Health)
+            } else {
+                not_allowed("GET, HEAD")
+            }
+        }
+        "/readyz" => {
+            return if is(&Method::GET) || is(&Method::HEAD) {
+                Ok(Endpoint::Ready)
             } else {
                 not_allowed("GET, HEAD")
             }

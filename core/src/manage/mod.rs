@@ -21,5 +21,5 @@ pub use transactions::{
 };
 pub use types::{
     CreditTotals, CreditsShape, KeyPatch, KeySpec, KeyUsage, KeyView, LimitReset, ManageAnswer,
-    ManageError, ManageRequest, ManageResult, RateLimitSpec,
+    ManageError, ManageRequest, ManageResult, RateLimitSpec, Readiness,
 };

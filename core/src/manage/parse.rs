@@ -61,6 +61,7 @@ pub fn parse(
         },
         Endpoint::AddCredits => super::credits::add(body)?,
         Endpoint::Metrics => ManageRequest::Metrics,
+        Endpoint::Ready => ManageRequest::Ready,
         _ => return Ok(None),
     };
     Ok(Some(request))

@@ -5,7 +5,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{format_rfc3339, KeyView, ManageAnswer, ManageError, ManageResult, RateLimitSpec};
+use super::{
+    format_rfc3339, KeyView, ManageAnswer, ManageError, ManageResult, RateLimitSpec, Readiness,
+};
 use crate::api::{ApiError, Dialect, ErrorKind, Response};
 
 /// Prometheus' text exposition format, version 0.0.4.
@@ -27,6 +29,7 @@ pub fn render(result: ManageResult) -> Response {
         },
         Ok(ManageAnswer::Batch { answer, origin }) => crate::batch::render(answer, &origin),
         Ok(ManageAnswer::Stored(answer)) => crate::stored::render(answer),
+        Ok(ManageAnswer::Readiness(readiness)) => ready(readiness),
         Ok(answer) => Response::json(200, to_vec(&answer_body(answer))),
         Err(err) => Response::from(&error(err)),
     }
@@ -56,7 +59,22 @@ fn answer_body(answer: ManageAnswer) -> Value {
         ManageAnswer::Batch { .. } => Value::Null,
         // Rendered in OpenAI's Responses shapes by `render`.
         ManageAnswer::Stored(_) => Value::Null,
+        // Rendered with its own status by `render`.
+        ManageAnswer::Readiness(_) => Value::Null,
     }
+}
+
+/// `/readyz`: 200 `{"status":"ready"}` when every dependency answered,
+/// else 503 `{"status":"unavailable"}`; `checks` says which did.
+fn ready(readiness: Readiness) -> Response {
+    let state = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let (status, word) = if readiness.store {
+        (200, "ready")
+    } else {
+        (503, "unavailable")
+    };
+    let body = json!({"status": word, "checks": {"store": state(readiness.store)}});
+    Response::json(status, to_vec(&body))
 }
 
 fn error(err: ManageError) -> ApiError {

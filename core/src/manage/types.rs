@@ -54,6 +54,8 @@ pub enum ManageRequest {
     },
     /// `GET /metrics`: the host's metrics in Prometheus' text format.
     Metrics,
+    /// `GET /readyz`: whether the host's store answers now.
+    Ready,
     /// `/v1/messages/batches`: any key may make batches, and sees only
     /// its own.
     Batch(BatchCall),
@@ -213,6 +215,8 @@ pub enum ManageAnswer {
     },
     /// The Prometheus text exposition, rendered by the host.
     Metrics(String),
+    /// `/readyz`: what the host's dependencies answered.
+    Readiness(Readiness),
     /// A batch answer; `origin` makes its `results_url` absolute.
     Batch {
         answer: BatchAnswer,
@@ -238,3 +242,11 @@ pub enum ManageError {
 }
 
 pub type ManageResult = Result<ManageAnswer, ManageError>;
+
+/// Whether each dependency of the gateway answers (`GET /readyz`): 200
+/// when all do, 503 otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    /// The store answered a trivial query.
+    pub store: bool,
+}

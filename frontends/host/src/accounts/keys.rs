@@ -68,13 +68,14 @@ pub(super) fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageRe
             Ok(ManageAnswer::Deleted)
         }
         ManageRequest::CurrentKey { caller } => current(host, caller, now),
-        // Routed to `transactions`, `credits` and the metrics by
-        // `accounts::execute`.
+        // Routed to `transactions`, `credits`, the metrics and readiness
+        // by `accounts::execute`.
         ManageRequest::ListTransactions { .. }
         | ManageRequest::GetGeneration { .. }
         | ManageRequest::Credits { .. }
         | ManageRequest::AddCredits { .. }
         | ManageRequest::Metrics
+        | ManageRequest::Ready
         | ManageRequest::Batch(_)
         | ManageRequest::Stored(_) => Err(ManageError::Unavailable),
     }

@@ -42,8 +42,22 @@ pub fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageResult {
         )),
         ManageRequest::Batch(call) => crate::batches::execute(host, call, now),
         ManageRequest::Stored(call) => crate::responses::execute(host, call, now),
+        ManageRequest::Ready => Ok(arouter_core::manage::ManageAnswer::Readiness(ready(host))),
         other => keys::execute(host, other, now),
     }
+}
+
+/// `/readyz`: whether the store answers a trivial query now. A failure
+/// is logged (the client sees only that the store is unavailable).
+fn ready(host: &Host) -> arouter_core::manage::Readiness {
+    let store = match host.store.ping() {
+        Ok(()) => true,
+        Err(e) => {
+            log::warn!("readyz: the store does not answer: {e}");
+            false
+        }
+    };
+    arouter_core::manage::Readiness { store }
 }
 
 /// The UTC windows (day, week from Monday, month) at `now`.
