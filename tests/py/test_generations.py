@@ -26,6 +26,12 @@ def recorded(name: str) -> dict:
 
 
 @pytest.fixture()
+def routed_gateway(routed_store_gateway):
+    """Every test here runs on the SQLite store and on PostgreSQL."""
+    return routed_store_gateway
+
+
+@pytest.fixture()
 def master(routed_gateway, master_key):
     return OpenRouter(api_key=master_key, server_url=routed_gateway + "/api/v1")
 

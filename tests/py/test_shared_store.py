@@ -1,0 +1,89 @@
+"""Two gateways on one PostgreSQL database (`--store`), as behind a load balancer: a key
+made through one is taken by the other (at its start), each one's calls are billed once in
+the shared ledger, and each reads the other's calls, generations and credits. Providers are
+played by the replay upstream; the clients are the official `openai` and `openrouter` SDKs."""
+
+from __future__ import annotations
+
+import time
+
+import openai
+import pytest
+import requests
+from openrouter import OpenRouter, errors
+
+import pg
+import servers
+import transcripts
+from conftest import routed_setup
+
+WHOLE = "openai/chat_nonstream_instructions.json"
+
+
+def recorded(name: str) -> dict:
+    body = dict(transcripts.load(name)["request"]["body"])
+    body["model"] = "openai/" + body["model"]
+    return body
+
+
+@pytest.fixture(scope="module")
+def database(postgres_server):
+    return pg.fresh_database(postgres_server)
+
+
+def start(tmp_path_factory, replay_upstream, master_key, database, name):
+    env, config = routed_setup(replay_upstream[0])
+    return servers.gateway(tmp_path_factory.mktemp(name), env, config, master_key, ["--store", database])
+
+
+def generation(client: OpenRouter, generation_id: str):
+    """The generation, once the writing gateway's recorder has stored it."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return client.generations.get_generation(id=generation_id).data
+        except errors.OpenRouterError as e:
+            if e.status_code != 404 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_two_gateways_share_keys_bills_and_credits(tmp_path_factory, replay_upstream, replay_control, master_key, database):
+    body = recorded(WHOLE)
+    with start(tmp_path_factory, replay_upstream, master_key, database, "a") as a:
+        admin_a = OpenRouter(api_key=master_key, server_url=a + "/api/v1")
+        before = admin_a.credits.get_credits().data
+        key = admin_a.api_keys.create(name="shared", limit=5.0)
+        # The second gateway starts after the key exists: it loads it.
+        with start(tmp_path_factory, replay_upstream, master_key, database, "b") as b:
+            admin_b = OpenRouter(api_key=master_key, server_url=b + "/api/v1")
+            assert key.data.hash in [k.hash for k in admin_b.api_keys.list().data]
+            answers = []
+            for base in (a, b, b):
+                client = openai.OpenAI(base_url=base + "/v1", api_key=key.key, max_retries=0, timeout=30)
+                answers.append(client.chat.completions.create(model=body["model"], messages=body["messages"]))
+            spent = sum(out.usage.cost for out in answers)
+            assert spent > 0
+            # Each call is found through either gateway, once.
+            for out in answers:
+                for admin in (admin_a, admin_b):
+                    assert generation(admin, out.id).total_cost == pytest.approx(out.usage.cost, abs=1e-12)
+            for admin in (admin_a, admin_b):
+                usage = admin.credits.get_credits().data.total_usage - before.total_usage
+                assert usage == pytest.approx(spent, abs=1e-9)
+            # Credit added through one is counted by the other.
+            added = requests.post(
+                b + "/api/v1/balance",
+                headers={"Authorization": f"Bearer {master_key}"},
+                json={"amount": 3.25, "note": "shared"},
+                timeout=10,
+            )
+            assert added.status_code == 200, added.text
+            assert admin_a.credits.get_credits().data.total_credits == pytest.approx(before.total_credits + 3.25)
+        # The key's spending, read from the shared ledger by a gateway that started after
+        # the calls, counts every call through both.
+        with start(tmp_path_factory, replay_upstream, master_key, database, "c") as c:
+            admin_c = OpenRouter(api_key=master_key, server_url=c + "/api/v1")
+            got = admin_c.api_keys.get(hash=key.data.hash).data
+            assert got.usage == pytest.approx(spent, abs=1e-9)
+            assert got.limit_remaining == pytest.approx(5.0 - spent, abs=1e-9)
