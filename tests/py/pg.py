@@ -70,4 +70,5 @@ def fresh_database(admin_url: str) -> str:
         timeout=60,
         check=True,
     )
-    return admin_url.rsplit("/", 1)[0] + "/" + name
+    base, sep, query = admin_url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + sep + query

@@ -183,11 +183,12 @@ pub struct ServeArgs {
     /// Directory for the embedded store (SQLite), created on first start [default: ./arouter-data].
     #[arg(long, env = "AROUTER_DATA_DIR", help_heading = "Server")]
     pub data_dir: Option<PathBuf>,
-    /// Keep keys, credits, transactions and batches in PostgreSQL instead of
-    /// the SQLite file, so several gateways behind a load balancer share them:
-    /// postgres://user:password@host:port/db (or postgresql://). Migrated at
-    /// start; TLS to the database is not supported yet [default: none: SQLite
-    /// in --data-dir].
+    /// Keep keys, credits, transactions, batches and stored responses in
+    /// PostgreSQL instead of the SQLite file, so several gateways behind a
+    /// load balancer share them: postgres://user:password@host:port/db (or
+    /// postgresql://), with libpq's sslmode (prefer, require, disable) and
+    /// sslrootcert=/path/ca.pem; the server's certificate is always verified.
+    /// Migrated at start [default: none: SQLite in --data-dir].
     #[arg(
         long = "store",
         env = "AROUTER_STORE_URL",

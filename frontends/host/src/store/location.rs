@@ -51,8 +51,7 @@ impl StoreLocation {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(LocationError::Scheme);
         }
-        url.parse::<postgres::Config>()
-            .map_err(|e| LocationError::Url(e.to_string()))?;
+        super::postgres::connect::parse(url).map_err(LocationError::Url)?;
         Ok(StoreLocation::Postgres(url.to_owned()))
     }
 
@@ -72,7 +71,9 @@ impl fmt::Display for StoreLocation {
         match self {
             StoreLocation::Sqlite(dir) => write!(f, "the SQLite store in {}", dir.display()),
             StoreLocation::Postgres(url) => {
-                let Ok(config) = url.parse::<postgres::Config>() else {
+                let Ok(super::postgres::connect::Target { config, .. }) =
+                    super::postgres::connect::parse(url)
+                else {
                     return f.write_str("the Postgres store");
                 };
                 let hosts: Vec<String> = config

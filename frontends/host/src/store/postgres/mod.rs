@@ -6,13 +6,15 @@
 //! instances, is stored once.
 //!
 //! The client is the blocking `postgres` crate (tokio-postgres run on a
-//! small runtime of its own inside the client), called only off the
+//! small runtime of its own inside the client), with rustls for TLS
+//! (`connect.rs`), called only off the
 //! serving threads: by the usage recorder's thread, the accounts service
 //! on the runtime's blocking pool and the batch worker, exactly where the
 //! SQLite store is called. One connection, behind a mutex as SQLite's is;
 //! it is opened again on the next call after it broke.
 
 mod batches;
+pub mod connect;
 mod responses;
 pub mod schema;
 mod txns;
@@ -23,7 +25,8 @@ use std::time::Duration;
 use arouter_core::manage::{
     KeyPatch, KeyUsage, LimitReset, TransactionPage, TransactionQuery, TransactionView,
 };
-use postgres::{Client, GenericClient, NoTls, Row};
+use postgres::{Client, GenericClient, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
     Credit, KeyRecord, KeySpend, NewKey, RateLimit, Store, StoreError, Totals, Transaction, Windows,
@@ -37,32 +40,47 @@ const VALID_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct PostgresStore {
     config: postgres::Config,
+    tls: MakeRustlsConnect,
     client: Mutex<Option<Client>>,
 }
 
 pub(super) fn backend(e: postgres::Error) -> StoreError {
-    // The server's own message (and its detail) when it sent one.
-    match e.as_db_error() {
-        Some(db) => StoreError::Backend(db.to_string()),
-        None => StoreError::Backend(e.to_string()),
+    // The server's own message (and its detail) when it sent one; else
+    // the client's, with its causes (a TLS handshake's says why).
+    if let Some(db) = e.as_db_error() {
+        return StoreError::Backend(db.to_string());
     }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    StoreError::Backend(text)
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://user:password@host:port/db`, or a
-    /// libpq key=value string) and brings the schema up to date.
+    /// Connects to `url` (`postgres://user:password@host:port/db` with
+    /// libpq's query parameters, see [`connect`]) and brings the schema up
+    /// to date.
     pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e: postgres::Error| StoreError::Backend(format!("bad store URL: {e}")))?;
+        let connect::Target {
+            mut config,
+            ca_file,
+        } = connect::parse(url).map_err(|e| StoreError::Backend(format!("bad store URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
-        config.application_name("arouter");
-        let mut client = config.connect(NoTls).map_err(backend)?;
+        if config.get_application_name().is_none() {
+            config.application_name("arouter");
+        }
+        let tls = connect::tls(ca_file.as_deref())?;
+        let mut client = config.connect(tls.clone()).map_err(backend)?;
         schema::migrate(&mut client)?;
         Ok(PostgresStore {
             config,
+            tls,
             client: Mutex::new(Some(client)),
         })
     }
@@ -75,7 +93,7 @@ impl PostgresStore {
             .map_err(|_| StoreError::Backend("store lock poisoned".into()))?;
         if guard.as_ref().is_none_or(Client::is_closed) {
             *guard = None;
-            *guard = Some(self.config.connect(NoTls).map_err(backend)?);
+            *guard = Some(self.config.connect(self.tls.clone()).map_err(backend)?);
         }
         Ok(guard)
     }

@@ -10,8 +10,6 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 
-use postgres::NoTls;
-
 use super::*;
 use crate::store::suite::{spent, store_suite, Fixture};
 
@@ -44,7 +42,7 @@ pub(crate) fn fresh_database() -> Option<Database> {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    let mut client = postgres::Client::connect(&admin, NoTls).unwrap();
+    let mut client = connect_to(&admin);
     // One statement each: neither may run in a transaction block.
     for sql in [
         format!("DROP DATABASE IF EXISTS {name}"),
@@ -52,10 +50,26 @@ pub(crate) fn fresh_database() -> Option<Database> {
     ] {
         client.batch_execute(&sql).unwrap();
     }
-    let (base, _) = admin.rsplit_once('/').unwrap();
     Some(Database {
-        url: format!("{base}/{name}"),
+        url: with_database(&admin, &name),
     })
+}
+
+/// `url` naming database `name` instead, its parameters kept.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let (server, _) = base.rsplit_once('/').unwrap();
+    match query {
+        "" => format!("{server}/{name}"),
+        query => format!("{server}/{name}?{query}"),
+    }
+}
+
+/// A plain client of the test server, as the store connects (TLS included).
+fn connect_to(url: &str) -> postgres::Client {
+    let target = connect::parse(url).unwrap();
+    let tls = connect::tls(target.ca_file.as_deref()).unwrap();
+    target.config.connect(tls).unwrap()
 }
 
 store_suite!(fresh_database());
@@ -78,7 +92,7 @@ fn instances_starting_at_once_migrate_once() {
     for h in handles {
         h.join().unwrap().unwrap().unwrap();
     }
-    let mut client = postgres::Client::connect(&db.url, NoTls).unwrap();
+    let mut client = connect_to(&db.url);
     let versions: Vec<i64> = client
         .query("SELECT version FROM arouter_schema ORDER BY version", &[])
         .unwrap()
@@ -92,7 +106,7 @@ fn instances_starting_at_once_migrate_once() {
 fn a_database_from_a_newer_build_is_refused() {
     let Some(db) = fresh_database() else { return };
     drop(db.open());
-    let mut client = postgres::Client::connect(&db.url, NoTls).unwrap();
+    let mut client = connect_to(&db.url);
     client
         .execute("INSERT INTO arouter_schema (version) VALUES (99)", &[])
         .unwrap();
@@ -140,7 +154,7 @@ fn the_connection_is_opened_again_after_it_broke() {
     let Some(db) = fresh_database() else { return };
     let store = PostgresStore::open(&db.url).unwrap();
     store.ping().unwrap();
-    let mut admin = postgres::Client::connect(&db.url, NoTls).unwrap();
+    let mut admin = connect_to(&db.url);
     admin
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -167,4 +181,31 @@ fn the_connection_is_opened_again_after_it_broke() {
     assert!(store.ping().is_err());
     store.ping().unwrap();
     assert!(store.load_keys().unwrap().is_empty());
+}
+
+#[test]
+fn the_server_is_verified_against_the_ca_the_url_names() {
+    let Some(db) = fresh_database() else { return };
+    let (base, query) = db.url.split_once('?').unwrap_or((&db.url, ""));
+    if !query.contains("sslrootcert=") {
+        eprintln!("the test server has no CA of its own: TLS is not tested");
+        return;
+    }
+    // Its CA is no public one: without it, TLS cannot be verified.
+    let err = PostgresStore::open(&format!("{base}?sslmode=require"))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    // libpq's strictest mode reads as `require` (rustls always verifies).
+    let strict = db.url.replace("sslmode=require", "sslmode=verify-full");
+    PostgresStore::open(&strict).unwrap().ping().unwrap();
+    let mut client = connect_to(&db.url);
+    let ssl: bool = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ssl);
 }

@@ -1,0 +1,118 @@
+//! From a store URL to a connection: the URL as libpq writes it, TLS with
+//! rustls. tokio-postgres reads the URL itself, but not all of libpq's
+//! TLS parameters: `sslrootcert` (a CA file, for a database whose
+//! certificate is signed by its provider's own CA) is taken out here, and
+//! `sslmode=verify-ca` / `verify-full` become `require`, which with rustls
+//! verifies the certificate chain and the host name all the same.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_rustls::rustls::pki_types::pem::PemObject;
+use futures_rustls::rustls::pki_types::CertificateDer;
+use futures_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::store::StoreError;
+
+/// A store URL, read.
+pub struct Target {
+    pub config: postgres::Config,
+    /// `sslrootcert`: CA certificates trusted besides the public roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Reads `url` (`postgres://…` with libpq's query parameters); the reason
+/// it cannot be read, without the URL (it may hold a password).
+pub fn parse(url: &str) -> Result<Target, String> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut kept = Vec::new();
+    let mut ca_file = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match (key, value) {
+            ("sslrootcert", path) => ca_file = Some(PathBuf::from(percent_decode(path)?)),
+            ("sslmode", "verify-ca" | "verify-full") => kept.push("sslmode=require".to_owned()),
+            _ => kept.push(pair.to_owned()),
+        }
+    }
+    let rest = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    let config = rest
+        .parse::<postgres::Config>()
+        .map_err(|e| e.to_string())?;
+    Ok(Target { config, ca_file })
+}
+
+fn percent_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or("a bad %-escape in sslrootcert")?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "sslrootcert is not UTF-8".to_owned())
+}
+
+/// The TLS client: the public (webpki) roots, plus the CA file's.
+/// `sslmode` decides whether it is used: `prefer` (the default) tries TLS
+/// and falls back to plain text when the server has none, `require`
+/// insists, `disable` never tries.
+pub fn tls(ca_file: Option<&Path>) -> Result<MakeRustlsConnect, StoreError> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let bad = |e: &dyn std::fmt::Display| {
+            StoreError::Backend(format!("sslrootcert {}: {e}", path.display()))
+        };
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
+            roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+        }
+    }
+    // Built with only rustls's `ring` feature, so `builder()` picks ring.
+    let config = ClientConfig::builder()
+        .with_root_certificates(Arc::new(roots))
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postgres::config::SslMode;
+
+    #[test]
+    fn libpq_tls_parameters_are_read() {
+        let t = parse("postgres://u:p@db:5433/app?sslmode=verify-full&sslrootcert=%2Fetc%2Frds.pem&application_name=x")
+            .unwrap();
+        assert_eq!(t.ca_file, Some(PathBuf::from("/etc/rds.pem")));
+        assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
+        assert_eq!(t.config.get_application_name(), Some("x"));
+        assert_eq!(t.config.get_dbname(), Some("app"));
+        let plain = parse("postgresql://u@db/app").unwrap();
+        assert_eq!(plain.ca_file, None);
+        assert_eq!(plain.config.get_ssl_mode(), SslMode::Prefer);
+        assert!(parse("postgres://db/app?sslmode=sometimes").is_err());
+        assert!(parse("postgres://db/app?sslrootcert=%zz").is_err());
+    }
+
+    #[test]
+    fn a_missing_ca_file_is_an_error() {
+        let err = tls(Some(Path::new("/nonexistent/ca.pem"))).err().unwrap();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        assert!(tls(None).is_ok());
+    }
+}
