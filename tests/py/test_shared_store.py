@@ -31,9 +31,24 @@ def database(postgres_server):
     return pg.fresh_database(postgres_server)
 
 
+POLL_MS = 200
+
+
 def start(tmp_path_factory, replay_upstream, master_key, database, name):
     env, config = routed_setup(replay_upstream[0])
-    return servers.gateway(tmp_path_factory.mktemp(name), env, config, master_key, ["--store", database])
+    extra = ["--store", database, "--store-poll-ms", str(POLL_MS)]
+    return servers.gateway(tmp_path_factory.mktemp(name), env, config, master_key, extra)
+
+
+def models_status(base: str, key: str) -> int:
+    return requests.get(base + "/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=10).status_code
+
+
+def eventually(check, seconds: float = 10.0):
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        time.sleep(0.05)
 
 
 def generation(client: OpenRouter, generation_id: str):
@@ -87,3 +102,23 @@ def test_two_gateways_share_keys_bills_and_credits(tmp_path_factory, replay_upst
             got = admin_c.api_keys.get(hash=key.data.hash).data
             assert got.usage == pytest.approx(spent, abs=1e-9)
             assert got.limit_remaining == pytest.approx(5.0 - spent, abs=1e-9)
+
+
+def test_keys_changed_through_one_gateway_reach_the_other_while_it_runs(
+    tmp_path_factory, replay_upstream, master_key, database
+):
+    with start(tmp_path_factory, replay_upstream, master_key, database, "p") as p, start(
+        tmp_path_factory, replay_upstream, master_key, database, "q"
+    ) as q:
+        admin_p = OpenRouter(api_key=master_key, server_url=p + "/api/v1")
+        created = admin_p.api_keys.create(name="made on p")
+        assert models_status(p, created.key) == 200
+        # q reads the keys table every POLL_MS: the new key works there soon after.
+        eventually(lambda: models_status(q, created.key) == 200)
+        # Disabled on p: refused on q too, and enabled again.
+        admin_p.api_keys.update(hash=created.data.hash, disabled=True)
+        eventually(lambda: models_status(q, created.key) == 401)
+        admin_p.api_keys.update(hash=created.data.hash, disabled=False)
+        eventually(lambda: models_status(q, created.key) == 200)
+        admin_p.api_keys.delete(hash=created.data.hash)
+        eventually(lambda: models_status(q, created.key) == 401)

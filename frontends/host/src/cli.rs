@@ -196,6 +196,10 @@ pub struct ServeArgs {
         help_heading = "Server"
     )]
     pub store_url: Option<String>,
+    /// With --store: how often each gateway reads the keys table for keys
+    /// other gateways created, changed or deleted, in ms [default: 2000].
+    #[arg(long, env = "AROUTER_STORE_POLL_MS", help_heading = "Server")]
+    pub store_poll_ms: Option<u64>,
     /// Optional TOML config file (providers, limits, default model).
     #[arg(long, env = "AROUTER_CONFIG", help_heading = "Server")]
     pub config: Option<PathBuf>,

@@ -37,7 +37,7 @@ pub use config::Config;
 pub struct Host {
     pub config: Config,
     pub gateway: Arc<Gateway>,
-    pub keys: keys::KeyCache,
+    pub keys: Arc<keys::KeyCache>,
     /// The account's credit and the reserve/settle logic.
     pub ledger: ledger::Ledger,
     pub store: Arc<dyn store::Store>,
@@ -48,6 +48,9 @@ pub struct Host {
     pub unreachable: unreachable::Unreachable,
     /// Message batches: the credit their requests hold, the worker's wake.
     pub batches: batches::Batches,
+    /// On a shared store, reads other gateways' key changes (stopped when
+    /// the host is dropped).
+    pub key_poll: Option<store::poll::KeyPoll>,
     /// Exports each request as a span (`--otlp-endpoint`).
     #[cfg(feature = "otlp")]
     pub otlp: Option<otlp::Exporter>,
@@ -70,9 +73,11 @@ impl Host {
         for warning in startup::warnings(&config, records.len()) {
             log::warn!("{warning}");
         }
-        let keys = keys::KeyCache::new(config.master_key.as_deref(), records)
-            .with_prepaid(config.prepaid)
-            .with_default_rate_limit(config.default_rate_limit);
+        let keys = Arc::new(
+            keys::KeyCache::new(config.master_key.as_deref(), records.clone())
+                .with_prepaid(config.prepaid)
+                .with_default_rate_limit(config.default_rate_limit),
+        );
         let now_secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -107,6 +112,15 @@ impl Host {
             .map_or(0, |d| d.as_millis());
         let instance = format!("{started_ms:x}{:x}", std::process::id());
         let recorder = recorder::Recorder::start(store.clone(), &instance);
+        let key_poll = match config.store {
+            store::location::StoreLocation::Postgres(_) => Some(store::poll::KeyPoll::start(
+                store.clone(),
+                keys.clone(),
+                config.store_poll,
+                records,
+            )?),
+            store::location::StoreLocation::Sqlite(_) => None,
+        };
         let metrics = metrics::Metrics::new(&gateway);
         #[cfg(feature = "otlp")]
         let otlp = match config.otlp_endpoint.clone() {
@@ -125,6 +139,7 @@ impl Host {
             batches,
             #[cfg(feature = "otlp")]
             otlp,
+            key_poll,
             instance,
             connections: AtomicU64::new(0),
         })

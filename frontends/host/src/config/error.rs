@@ -50,6 +50,8 @@ pub enum ConfigError {
     OtlpEndpoint { url: String, reason: &'static str },
     /// `--store` / `store_url` is not a Postgres URL.
     Store(crate::store::location::LocationError),
+    /// `--store-poll-ms` outside `min..=max`.
+    StorePoll { min: u64, max: u64, got: u64 },
     /// `batches.{name}` outside `min..=max`.
     BatchOutOfRange {
         name: &'static str,
@@ -111,6 +113,10 @@ impl fmt::Display for ConfigError {
             } => write!(f, "provider `{provider}`: base URL `{url}`: {reason}"),
             ConfigError::Pricing(message) => f.write_str(message),
             ConfigError::Store(e) => e.fmt(f),
+            ConfigError::StorePoll { min, max, got } => write!(
+                f,
+                "--store-poll-ms must be from {min} to {max} (got {got})"
+            ),
             ConfigError::RateLimit { value } => write!(
                 f,
                 "rate limit `{value}` is not REQUESTS/INTERVAL with at least one request \

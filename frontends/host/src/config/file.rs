@@ -21,6 +21,8 @@ pub(super) struct FileConfig {
     /// `--store`: a Postgres URL (a password in it is better kept in
     /// `AROUTER_STORE_URL`).
     pub store_url: Option<String>,
+    /// `--store-poll-ms`.
+    pub store_poll_ms: Option<u64>,
     pub default_model: Option<String>,
     /// The default per-key rate limit, `"60/60s"`.
     pub rate_limit: Option<String>,

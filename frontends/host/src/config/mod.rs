@@ -29,6 +29,9 @@ pub use error::ConfigError;
 pub use otlp::OtlpEndpoint;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_STORE_POLL_MS: u64 = 2_000;
+const MIN_STORE_POLL_MS: u64 = 50;
+const MAX_STORE_POLL_MS: u64 = 3_600_000;
 pub const DEFAULT_DATA_DIR: &str = "./arouter-data";
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 pub const DEFAULT_WRITE_STALL_TIMEOUT_MS: u64 = 60_000;
@@ -86,6 +89,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The SQLite file in `data_dir`, or a Postgres database (`--store`).
     pub store: StoreLocation,
+    /// With a shared store: how often the keys table is read for other
+    /// gateways' changes.
+    pub store_poll: Duration,
     pub master_key: Option<String>,
     pub default_model: Option<String>,
     pub providers: Vec<ProviderConfig>,
@@ -178,6 +184,18 @@ impl Config {
         let store_url = non_empty(&args.store_url).or(file.store_url);
         let store = StoreLocation::choose(store_url.as_deref(), data_dir.clone())
             .map_err(ConfigError::Store)?;
+        let store_poll_ms = args
+            .store_poll_ms
+            .or(file.store_poll_ms)
+            .unwrap_or(DEFAULT_STORE_POLL_MS);
+        if !(MIN_STORE_POLL_MS..=MAX_STORE_POLL_MS).contains(&store_poll_ms) {
+            return Err(ConfigError::StorePoll {
+                min: MIN_STORE_POLL_MS,
+                max: MAX_STORE_POLL_MS,
+                got: store_poll_ms,
+            });
+        }
+        let store_poll = Duration::from_millis(store_poll_ms);
         let otlp_endpoint = match non_empty(&args.otlp_endpoint).or(file.otlp_endpoint) {
             Some(url) => Some(otlp::OtlpEndpoint::parse(&url)?),
             None => None,
@@ -193,6 +211,7 @@ impl Config {
             otlp_endpoint,
             data_dir,
             store,
+            store_poll,
             master_key: non_empty(&args.master_key).or_else(|| env("AROUTER_MASTER_KEY")),
             default_model: non_empty(&args.default_model)
                 .or_else(|| env("AROUTER_DEFAULT_MODEL"))

@@ -4,6 +4,7 @@
 
 pub mod batches;
 pub mod location;
+pub mod poll;
 pub mod postgres;
 pub mod responses;
 pub mod sqlite;

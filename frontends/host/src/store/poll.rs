@@ -1,0 +1,99 @@
+//! Keys changed by another gateway on a shared store: on PostgreSQL, one
+//! thread reads the keys table every `--store-poll-ms` and, when it
+//! differs from what this gateway last read, publishes it to every
+//! serving thread (as a change made through this gateway's own keys API
+//! does at once). A key created, disabled or deleted through one gateway
+//! is so taken, or refused, by the others within one interval.
+
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::{KeyRecord, Store};
+use crate::keys::KeyCache;
+
+/// The polling thread; dropping it stops the thread.
+pub struct KeyPoll {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl KeyPoll {
+    /// Starts polling `store` every `every`; `seen` is what the cache was
+    /// built from.
+    pub fn start(
+        store: Arc<dyn Store>,
+        keys: Arc<KeyCache>,
+        every: Duration,
+        seen: Vec<KeyRecord>,
+    ) -> Result<KeyPoll, String> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("arouter-key-poll".into())
+            .spawn(move || {
+                let mut poll = Poller {
+                    store,
+                    keys,
+                    seen,
+                    failing: false,
+                };
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    poll.once();
+                }
+            })
+            .map_err(|e| format!("cannot start the key poll thread: {e}"))?;
+        Ok(KeyPoll {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for KeyPoll {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Poller {
+    store: Arc<dyn Store>,
+    keys: Arc<KeyCache>,
+    seen: Vec<KeyRecord>,
+    /// The last read failed (logged once until one succeeds again).
+    failing: bool,
+}
+
+impl Poller {
+    fn once(&mut self) {
+        let records = match self.store.load_keys() {
+            Ok(records) => records,
+            Err(e) => {
+                if !self.failing {
+                    log::warn!("cannot read the keys other gateways changed: {e}");
+                }
+                self.failing = true;
+                return;
+            }
+        };
+        if self.failing {
+            log::info!("the shared store answers again; keys are read from it");
+            self.failing = false;
+        }
+        if records == self.seen {
+            return;
+        }
+        let stale = self.keys.reload(records.clone());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if let Err(e) = crate::accounts::load_spending(self.store.as_ref(), &self.keys, &stale, now)
+        {
+            log::warn!("cannot load the spending of changed keys: {e}");
+        }
+        self.seen = records;
+    }
+}
