@@ -585,3 +585,101 @@ fn openrouter_base_url_aliases_are_the_v1_handlers() {
     .unwrap_err();
     assert_eq!(wrong.status(), 405);
 }
+
+#[test]
+fn a_provider_prefixed_model_path_is_a_gemini_call() {
+    // The AI SDK's Google provider writes `google('openai/gpt-4o')` as
+    // `/v1beta/openai/gpt-4o:generateContent` (an id with a `/` is taken
+    // for a resource path): every method, under `v1beta` and `v1`.
+    let verbs = [
+        ("generateContent", GeminiMethod::GenerateContent),
+        ("streamGenerateContent", GeminiMethod::StreamGenerateContent),
+        ("countTokens", GeminiMethod::CountTokens),
+        ("embedContent", GeminiMethod::EmbedContent),
+        ("batchEmbedContents", GeminiMethod::BatchEmbedContents),
+    ];
+    for (verb, method) in verbs {
+        for version in ["v1beta", "v1"] {
+            for model in [
+                "openai/gpt-4o",
+                "gemini/gemini-2.5-flash",
+                "local/org/llama3:8b",
+            ] {
+                let path = format!("/{version}/{model}:{verb}");
+                let got = classify(&Method::POST, &path, Dialect::OpenAi, &providers)
+                    .unwrap_or_else(|e| panic!("{path}: {e:?}"));
+                let want = Endpoint::Gemini {
+                    version,
+                    model: Cow::Borrowed(model),
+                    method,
+                };
+                assert_eq!(got, want, "{path}");
+                assert_eq!(got.dialect(), Dialect::Google, "{path}");
+                assert_eq!(got.scope(), Scope::Inference, "{path}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_provider_prefixed_path_leaves_the_other_routes_alone() {
+    // The provider proxy keeps its own paths, `:method` and all.
+    assert_eq!(
+        ok(
+            Method::POST,
+            "/gemini/v1beta/models/gemini-2.5-flash:generateContent"
+        ),
+        Endpoint::ProviderProxy {
+            provider: "gemini",
+            rest: "v1beta/models/gemini-2.5-flash:generateContent",
+            dialect: Dialect::Google,
+        }
+    );
+    // `models/` is Gemini's own resource path, as before.
+    assert!(matches!(
+        ok(Method::POST, "/v1beta/models/openai/gpt-4o:countTokens"),
+        Endpoint::Gemini { ref model, .. } if model == "openai/gpt-4o"
+    ));
+    // The fixed routes under /v1/ are what they were.
+    assert_eq!(
+        ok(Method::POST, "/v1/chat/completions"),
+        Endpoint::ChatCompletions
+    );
+    // A first segment that names no provider is no route (Gemini's
+    // `tunedModels/…` is not served); without a Gemini method, nor is it.
+    for (method, path, status, dialect) in [
+        (
+            Method::POST,
+            "/v1beta/tunedModels/x:generateContent",
+            404,
+            Dialect::Google,
+        ),
+        (
+            Method::POST,
+            "/v1/nope/gpt-4o:generateContent",
+            404,
+            Dialect::OpenAi,
+        ),
+        (Method::GET, "/v1/openai/gpt-4o", 404, Dialect::OpenAi),
+        (
+            Method::POST,
+            "/v1beta/openai/gpt-4o:bogus",
+            404,
+            Dialect::Google,
+        ),
+        // A Gemini method is called with POST.
+        (
+            Method::GET,
+            "/v1/openai/gpt-4o:generateContent",
+            405,
+            Dialect::Google,
+        ),
+    ] {
+        let err = classify(&method, path, Dialect::OpenAi, &providers).unwrap_err();
+        assert_eq!(
+            (err.status(), err.dialect),
+            (status, dialect),
+            "{method} {path}"
+        );
+    }
+}

@@ -339,6 +339,9 @@ pub fn classify<'a>(
             return classify_model(method, dialect, rest);
         }
     }
+    if let Some(endpoint) = classify_provider_gemini(method, path, provider_dialect)? {
+        return Ok(endpoint);
+    }
     if let Some(rest) = path.strip_prefix('/') {
         let (provider, tail) = rest.split_once('/').unwrap_or((rest, ""));
         if let Some(dialect) = provider_dialect(provider).filter(|_| !provider.is_empty()) {
@@ -480,6 +483,33 @@ fn classify_gemini<'a>(
         model,
         method: verb,
     }))
+}
+
+/// `/v1beta/{provider}/{model}:{method}` (and under `/v1/`): the Vercel AI
+/// SDK's Google provider takes any model id holding a `/` for a resource
+/// path, so `google('openai/gpt-4o')` calls
+/// `/v1beta/openai/gpt-4o:generateContent`. Read as the model
+/// `openai/gpt-4o` when `{provider}` names a configured provider (or the
+/// `google` alias) and the path ends in a Gemini method; `Ok(None)`
+/// otherwise (the path goes on to the provider proxy, or a 404).
+fn classify_provider_gemini<'a>(
+    method: &Method,
+    path: &'a str,
+    provider_dialect: &dyn Fn(&str) -> Option<Dialect>,
+) -> Result<Option<Endpoint<'a>>, ApiError> {
+    let Some((version, rest)) = [("v1beta", "/v1beta/"), ("v1", "/v1/")]
+        .into_iter()
+        .find_map(|(version, prefix)| Some((version, path.strip_prefix(prefix)?)))
+    else {
+        return Ok(None);
+    };
+    let Some((provider, model)) = rest.split_once('/') else {
+        return Ok(None);
+    };
+    if provider.is_empty() || !model.contains(':') || provider_dialect(provider).is_none() {
+        return Ok(None);
+    }
+    classify_gemini(method, version, rest)
 }
 
 /// `GET …/models/{model}`: `rest` is the model, raw (`openai/gpt-4o`) or

@@ -567,6 +567,8 @@ impl Exchange {
             // The proxy's own errors are in its provider's dialect.
             State::Request { current, .. } => match route(&current.head, &self.gateway) {
                 Ok(Endpoint::ProviderProxy { dialect, .. }) => dialect,
+                // `/v1/{provider}/{model}:generateContent` and kin.
+                Ok(Endpoint::Gemini { .. }) => Dialect::Google,
                 _ => api::endpoint::dialect_of_path(current.head.path()),
             },
             _ => Dialect::OpenAi,
