@@ -125,6 +125,9 @@ pub struct Gateway {
     /// Responses API answers are kept (`store`), so `previous_response_id`
     /// and `item_reference` can refer to them.
     store_responses: bool,
+    /// OpenAI-dialect chat streams end with the usage chunk whether or not
+    /// the client asked (`--always-include-usage`).
+    always_include_usage: bool,
 }
 
 /// What the gateway charges for.
@@ -164,6 +167,7 @@ impl Gateway {
             models_body,
             pricing: Pricing::default(),
             store_responses: true,
+            always_include_usage: false,
         }
     }
 
@@ -177,6 +181,20 @@ impl Gateway {
     /// `item_reference` and `GET /v1/responses/{id}`.
     pub fn stores_responses(&self) -> bool {
         self.store_responses
+    }
+
+    /// Whether OpenAI-dialect chat streams always end with the usage chunk,
+    /// for clients that never ask for it (LangChain's `ChatOpenAI` sends no
+    /// `stream_options` to a custom base URL).
+    pub fn with_always_include_usage(mut self, yes: bool) -> Gateway {
+        self.always_include_usage = yes;
+        self
+    }
+
+    /// OpenAI-dialect chat streams end with the usage chunk even when the
+    /// client did not ask for it.
+    pub fn always_includes_usage(&self) -> bool {
+        self.always_include_usage
     }
 
     /// The prices billed, and whether unpriced models are served.

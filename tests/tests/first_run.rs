@@ -105,6 +105,7 @@ const SETTINGS: &[(&str, &str, &str)] = &[
         "60000",
     ),
     ("--linger-ms", "AROUTER_LINGER_MS", "500"),
+    ("--always-include-usage", "AROUTER_ALWAYS_INCLUDE_USAGE", ""),
     (
         "--upstream-pool-max-idle",
         "AROUTER_UPSTREAM_POOL_MAX_IDLE",

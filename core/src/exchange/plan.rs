@@ -95,7 +95,7 @@ pub(crate) fn openai_chat(gateway: &Gateway, body: &[u8]) -> Result<Plan, ApiErr
     Ok(Plan {
         kind: CallKind::Chat {
             stream: req.stream,
-            include_usage: req.include_usage,
+            include_usage: req.include_usage || (req.stream && gateway.always_includes_usage()),
             json_array: false,
         },
         dialect: Dialect::OpenAi,

@@ -136,6 +136,7 @@ pub struct Builder {
     default_model: Option<String>,
     models: Vec<ModelEntry>,
     pricing: Pricing,
+    always_include_usage: bool,
 }
 
 impl Builder {
@@ -168,6 +169,13 @@ impl Builder {
         self
     }
 
+    /// OpenAI-dialect streams always end with the usage chunk
+    /// (`--always-include-usage`).
+    pub fn always_include_usage(mut self) -> Builder {
+        self.always_include_usage = true;
+        self
+    }
+
     pub fn default_model(mut self, model: &str) -> Builder {
         self.default_model = Some(model.to_string());
         self
@@ -194,7 +202,8 @@ impl Builder {
         }
         let gateway = Arc::new(
             Gateway::new(self.limits, providers, self.models, self.default_model)
-                .with_pricing(self.pricing),
+                .with_pricing(self.pricing)
+                .with_always_include_usage(self.always_include_usage),
         );
         let now = Tick::from_millis(1_000);
         Scenario {
@@ -258,6 +267,7 @@ impl Scenario {
             default_model: None,
             models: Vec::new(),
             pricing: Pricing::default(),
+            always_include_usage: false,
         }
     }
 

@@ -273,6 +273,21 @@ pub struct ServeArgs {
         help_heading = "Gateway"
     )]
     pub responses_retention_days: Option<u32>,
+    /// End every OpenAI-dialect chat stream with the usage chunk (and its
+    /// `usage.cost`), also for clients that ask for it neither by
+    /// `stream_options.include_usage` nor by `usage.include`: LangChain's
+    /// ChatOpenAI sends no stream_options to a custom base URL.
+    /// `--always-include-usage=false` overrides a config file's
+    /// `always_include_usage = true` [default: false].
+    #[arg(
+        long,
+        env = "AROUTER_ALWAYS_INCLUDE_USAGE",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        help_heading = "Gateway"
+    )]
+    pub always_include_usage: Option<bool>,
     #[command(flatten)]
     pub providers: ProviderArgs,
     #[command(flatten)]

@@ -2,7 +2,7 @@
 //!
 //! | parameter | official OpenAI API | other OpenAI-compatible servers |
 //! |---|---|---|
-//! | `models`, `route`, `provider`, `transforms`, `plugins`, `usage` | never forwarded: ARouter's own routing and accounting fields | never forwarded |
+//! | `models`, `route`, `provider`, `transforms`, `plugins`, `usage` | never forwarded: ARouter's own routing and accounting fields (`usage.include`, OpenRouter's, asks for the final usage chunk of a stream, as `stream_options.include_usage` does) | never forwarded |
 //! | `top_k`, `min_p`, `top_a`, `repetition_penalty` | dropped silently (OpenAI rejects them) | forwarded (vLLM, Ollama and llama.cpp accept them) |
 //! | `stream_options.include_usage` | always set when streaming, so usage can be billed | same |
 //! | everything else | forwarded unchanged | forwarded unchanged |

@@ -88,12 +88,14 @@ pub fn parse_chat(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(bad("`stream` must be a boolean")),
     };
+    let usage_include = usage_include(&body)?;
     let include_usage = stream
-        && body
-            .get("stream_options")
-            .and_then(|o| o.get("include_usage"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        && (usage_include
+            || body
+                .get("stream_options")
+                .and_then(|o| o.get("include_usage"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false));
     Ok(ChatRequest {
         body,
         model,
@@ -101,6 +103,22 @@ pub fn parse_chat(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
         stream,
         include_usage,
     })
+}
+
+/// OpenRouter's usage accounting, `"usage": {"include": true}` (sent by
+/// its AI SDK provider): a stream then ends with the usage chunk, as for
+/// `stream_options.include_usage`. (Whole answers always carry `usage`,
+/// `cost` included.)
+fn usage_include(body: &Map<String, Value>) -> Result<bool, ApiError> {
+    match body.get("usage") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Object(usage)) => match usage.get("include") {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(include)) => Ok(*include),
+            Some(_) => Err(bad("`usage.include` must be a boolean")),
+        },
+        Some(_) => Err(bad("`usage` must be an object such as {\"include\": true}")),
+    }
 }
 
 pub fn parse_embeddings(bytes: &[u8]) -> Result<EmbeddingsRequest, ApiError> {

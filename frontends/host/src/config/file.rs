@@ -28,6 +28,9 @@ pub(super) struct FileConfig {
     pub rate_limit: Option<String>,
     /// Days a Responses API answer is kept (`--responses-retention-days`).
     pub responses_retention_days: Option<u32>,
+    /// Every OpenAI-dialect chat stream ends with the usage chunk
+    /// (`--always-include-usage`).
+    pub always_include_usage: Option<bool>,
     #[serde(default)]
     pub limits: LimitArgs,
     #[serde(default)]

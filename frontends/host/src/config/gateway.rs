@@ -38,7 +38,8 @@ impl Config {
             self.default_model.clone(),
         )
         .with_pricing(pricing)
-        .with_stored_responses(self.responses_retention_secs > 0))
+        .with_stored_responses(self.responses_retention_secs > 0)
+        .with_always_include_usage(self.always_include_usage))
     }
 
     /// Each provider's configured models, or the shipped catalog for a

@@ -123,6 +123,9 @@ pub struct Config {
     pub batches: BatchSettings,
     /// Seconds a Responses API answer is kept; 0: none is.
     pub responses_retention_secs: i64,
+    /// Every OpenAI-dialect chat stream ends with the usage chunk, asked
+    /// for or not (`--always-include-usage`).
+    pub always_include_usage: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -238,6 +241,10 @@ impl Config {
                 args.responses_retention_days
                     .or(file.responses_retention_days),
             )?,
+            always_include_usage: args
+                .always_include_usage
+                .or(file.always_include_usage)
+                .unwrap_or(false),
         })
     }
 

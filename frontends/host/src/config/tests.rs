@@ -203,7 +203,7 @@ fn defaults_in_help_are_the_real_defaults() {
     let plain = load(&args(), &[]).unwrap();
     let summary = |c: &Config| {
         format!(
-            "{} {:?} {:?} {} {} {} {} {} {:?}",
+            "{} {:?} {:?} {} {} {} {} {} {:?} {}",
             c.listen,
             c.data_dir,
             c.limits,
@@ -212,7 +212,8 @@ fn defaults_in_help_are_the_real_defaults() {
             c.write_stall_timeout_ms,
             c.linger_ms,
             c.upstream_pool_max_idle,
-            c.batches
+            c.batches,
+            c.always_include_usage
         )
     };
     let mut checked = 0;
@@ -330,4 +331,55 @@ fn args_with(path: &std::path::Path) -> ServeArgs {
     let mut a = args();
     a.config = Some(path.to_path_buf());
     a
+}
+
+#[test]
+fn always_include_usage_comes_from_the_flag_or_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("arouter.toml");
+    assert!(
+        !load(&args(), &[]).unwrap().always_include_usage,
+        "off by default"
+    );
+    std::fs::write(&path, "always_include_usage = true\n").unwrap();
+    let mut a = args_with(&path);
+    let config = load(&a, &[]).unwrap();
+    assert!(config.always_include_usage);
+    assert!(config.gateway().unwrap().always_includes_usage());
+    a.always_include_usage = Some(false);
+    assert!(
+        !load(&a, &[]).unwrap().always_include_usage,
+        "the flag wins"
+    );
+}
+
+#[test]
+fn always_include_usage_parses_as_a_flag_with_an_optional_value() {
+    use clap::Parser;
+    let parse = |argv: &[&str]| {
+        let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+        match cli.command {
+            crate::cli::Command::Serve(a) => a.always_include_usage,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(parse(&["arouter", "serve"]), None);
+    assert_eq!(
+        parse(&["arouter", "serve", "--always-include-usage"]),
+        Some(true)
+    );
+    assert_eq!(
+        parse(&["arouter", "serve", "--always-include-usage=false"]),
+        Some(false)
+    );
+    assert_eq!(
+        parse(&[
+            "arouter",
+            "serve",
+            "--always-include-usage",
+            "--listen",
+            "x"
+        ]),
+        Some(true)
+    );
 }
