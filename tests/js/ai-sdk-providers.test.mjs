@@ -95,6 +95,25 @@ describe("AI SDK google('provider/model') through /v1beta/{provider}/{model}:{me
   });
 });
 
+describe("AI SDK google('google/…'): the alias of the gemini provider", () => {
+  it('generateText, served by Gemini', async () => {
+    const rec = cases.response('gemini/generate_content_instructions.json').body;
+    const seen = recorder();
+    const google = createGoogleGenerativeAI({ baseURL: `${stack.base}/v1beta`, apiKey: MASTER_KEY, fetch: seen.fetch });
+    const out = await generateText({
+      model: google('google/gemini-2.0-flash'),
+      system: 'You are a helpful assistant.',
+      prompt: 'What is the capital of France?',
+      maxRetries: 0,
+    });
+    assert.deepEqual(seen.urls, ['/v1beta/google/gemini-2.0-flash:generateContent']);
+    assert.equal(out.text, rec.candidates[0].content.parts[0].text);
+    assert.equal(out.usage.inputTokens, rec.usageMetadata.promptTokenCount);
+    const [sent] = await stack.upstreamLog();
+    assert.equal(sent.path, '/v1beta/models/gemini-2.0-flash:generateContent');
+  });
+});
+
 describe("OpenRouter's AI SDK provider with usage: { include: true }", () => {
   const name = 'openai/chat_stream_text_moderation_include_usage.json';
 
