@@ -15,6 +15,7 @@
 
 mod batches;
 pub mod connect;
+mod record;
 mod responses;
 pub mod schema;
 mod txns;
@@ -27,6 +28,8 @@ use arouter_core::manage::{
 };
 use postgres::{Client, GenericClient, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
+
+use record::insert_transactions;
 
 use super::{
     Credit, KeyRecord, KeySpend, NewKey, RateLimit, Store, StoreError, Totals, Transaction, Windows,
@@ -137,61 +140,6 @@ fn unsigned(value: i64) -> u64 {
 /// A count to store: beyond `i64::MAX` it is refused, not wrapped.
 fn signed(value: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Conflict(format!("{what} beyond the largest")))
-}
-
-/// Appends `rows` within the caller's transaction, skipping any whose
-/// `record_id` is stored already.
-pub(super) fn insert_transactions(
-    tx: &mut impl GenericClient,
-    rows: &[Transaction],
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let stmt = tx
-        .prepare(
-            "INSERT INTO transactions (created_at, key_id, provider, model, prompt_tokens,
-             completion_tokens, cost_micros, complete, estimated, referer, title,
-             request_id, status, outcome, record_id, generation_id, cached_tokens,
-             reasoning_tokens, stream, latency_ms, batch_id, custom_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-             $16, $17, $18, $19, $20, $21, $22)
-             ON CONFLICT (record_id) DO NOTHING",
-        )
-        .map_err(backend)?;
-    for t in rows {
-        let status = t.upstream_status.map(i32::from);
-        let latency = t.latency_ms.map(|ms| signed(ms, "a latency")).transpose()?;
-        tx.execute(
-            &stmt,
-            &[
-                &t.created_at,
-                &t.key_id,
-                &t.provider,
-                &t.model,
-                &signed(t.prompt_tokens, "a token count")?,
-                &signed(t.completion_tokens, "a token count")?,
-                &signed(t.cost_micros, "a cost")?,
-                &t.complete,
-                &t.estimated,
-                &t.referer,
-                &t.title,
-                &t.request_id,
-                &status,
-                &t.outcome.as_str(),
-                &t.record_id,
-                &t.generation_id,
-                &signed(t.cached_tokens, "a token count")?,
-                &signed(t.reasoning_tokens, "a token count")?,
-                &t.stream,
-                &latency,
-                &t.batch.as_ref().map(|b| b.batch_id.as_str()),
-                &t.batch.as_ref().map(|b| b.custom_id.as_str()),
-            ],
-        )
-        .map_err(backend)?;
-    }
-    Ok(())
 }
 
 fn row_to_key(row: &Row) -> Result<KeyRecord, postgres::Error> {

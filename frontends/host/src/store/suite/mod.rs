@@ -163,6 +163,18 @@ pub(crate) fn a_batch_stored_again_adds_no_row_twice(fixture: &dyn Fixture) {
         .collect();
     ids.sort();
     assert_eq!(ids, ["a", "b", "c"]);
+    // A row twice in one batch (a replay appended to the original) is
+    // stored once, and the batch's other rows in their order.
+    store.record(&[row("d"), row("e"), row("d")]).unwrap();
+    let newest: Vec<_> = store
+        .transactions(2)
+        .unwrap()
+        .into_iter()
+        .filter_map(|t| t.record_id)
+        .collect();
+    assert_eq!(newest, ["e", "d"]);
+    assert_eq!(store.transactions(10).unwrap().len(), 5);
+    assert_eq!(store.totals().unwrap().usage, 15);
 }
 
 pub(crate) fn keys_update_delete_and_spend(fixture: &dyn Fixture) {
