@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_rustls::rustls::pki_types::pem::PemObject;
 use futures_rustls::rustls::pki_types::CertificateDer;
@@ -28,8 +29,10 @@ pub fn parse(url: &str) -> Result<Target, String> {
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let mut kept = Vec::new();
     let mut ca_file = None;
+    let mut idle_set = false;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        idle_set |= key == "keepalives_idle";
         match (key, value) {
             ("sslrootcert", path) => ca_file = Some(PathBuf::from(percent_decode(path)?)),
             ("sslmode", "verify-ca" | "verify-full") => kept.push("sslmode=require".to_owned()),
@@ -41,10 +44,32 @@ pub fn parse(url: &str) -> Result<Target, String> {
     } else {
         format!("{base}?{}", kept.join("&"))
     };
-    let config = rest
+    let mut config = rest
         .parse::<postgres::Config>()
         .map_err(|e| e.to_string())?;
+    dead_peer_defaults(&mut config, idle_set);
     Ok(Target { config, ca_file })
+}
+
+/// A database that vanished without closing the connection (a network
+/// partition, a failed-over host) is noticed within about a minute rather
+/// than the operating system's hours, so the store's one connection is not
+/// held by a call that can never end: TCP keepalives after 30 s idle, every
+/// 10 s, 3 unanswered ones; sent data unacknowledged for 60 s. The URL's
+/// own `keepalives_*` and `tcp_user_timeout` win.
+fn dead_peer_defaults(config: &mut postgres::Config, idle_set: bool) {
+    if !idle_set {
+        config.keepalives_idle(Duration::from_secs(30));
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(Duration::from_secs(10));
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(3);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(60));
+    }
 }
 
 fn percent_decode(text: &str) -> Result<String, String> {
@@ -105,6 +130,19 @@ mod tests {
         let plain = parse("postgresql://u@db/app").unwrap();
         assert_eq!(plain.ca_file, None);
         assert_eq!(plain.config.get_ssl_mode(), SslMode::Prefer);
+        assert_eq!(plain.config.get_keepalives_idle(), Duration::from_secs(30));
+        assert_eq!(plain.config.get_keepalives_retries(), Some(3));
+        assert_eq!(
+            plain.config.get_tcp_user_timeout(),
+            Some(&Duration::from_secs(60))
+        );
+        // tokio-postgres reads tcp_user_timeout in seconds (libpq: ms).
+        let own = parse("postgres://db/app?keepalives_idle=5&tcp_user_timeout=20").unwrap();
+        assert_eq!(own.config.get_keepalives_idle(), Duration::from_secs(5));
+        assert_eq!(
+            own.config.get_tcp_user_timeout(),
+            Some(&Duration::from_secs(20))
+        );
         assert!(parse("postgres://db/app?sslmode=sometimes").is_err());
         assert!(parse("postgres://db/app?sslrootcert=%zz").is_err());
     }
