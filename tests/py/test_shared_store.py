@@ -5,6 +5,8 @@ played by the replay upstream; the clients are the official `openai` and `openro
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
 import openai
@@ -122,3 +124,35 @@ def test_keys_changed_through_one_gateway_reach_the_other_while_it_runs(
         eventually(lambda: models_status(q, created.key) == 200)
         admin_p.api_keys.delete(hash=created.data.hash)
         eventually(lambda: models_status(q, created.key) == 401)
+
+
+def arouter(*args: str, env: dict[str, str] | None = None) -> str:
+    """Runs an offline `arouter` command; its output (it must succeed)."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("AROUTER_")}
+    full.update(env or {})
+    out = subprocess.run(
+        [str(servers._bin("arouter")), *args], env=full, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_the_offline_commands_act_on_the_database(
+    tmp_path_factory, replay_upstream, master_key, postgres_server
+):
+    database = pg.fresh_database(postgres_server)
+    made = arouter("keys", "create", "--name", "offline", "--store", database)
+    secret, hash_line = made.splitlines()[:2]
+    hash_ = hash_line.removeprefix("hash: ")
+    assert secret.startswith("sk-ar-") and len(hash_) == 64
+    added = arouter("credits", "add", "2.5", "--note", "invoice 7", env={"AROUTER_STORE_URL": database})
+    assert "total credits 2.5 USD" in added, added
+    with start(tmp_path_factory, replay_upstream, master_key, database, "offline") as base:
+        assert models_status(base, secret) == 200
+        admin = OpenRouter(api_key=master_key, server_url=base + "/api/v1")
+        assert admin.credits.get_credits().data.total_credits == pytest.approx(2.5)
+        listed = arouter("keys", "list", "--store", database)
+        assert hash_ in listed and "offline" in listed
+        # Disabled offline: the running gateway refuses it within its poll.
+        arouter("keys", "disable", hash_, "--store", database)
+        eventually(lambda: models_status(base, secret) == 401)
