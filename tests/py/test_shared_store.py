@@ -5,6 +5,7 @@ played by the replay upstream; the clients are the official `openai` and `openro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -36,10 +37,11 @@ def database(postgres_server):
 POLL_MS = 200
 
 
-def start(tmp_path_factory, replay_upstream, master_key, database, name):
+def start(tmp_path_factory, replay_upstream, master_key, database, name, workdir=None):
     env, config = routed_setup(replay_upstream[0])
     extra = ["--store", database, "--store-poll-ms", str(POLL_MS)]
-    return servers.gateway(tmp_path_factory.mktemp(name), env, config, master_key, extra)
+    workdir = workdir or tmp_path_factory.mktemp(name)
+    return servers.gateway(workdir, env, config, master_key, extra)
 
 
 def models_status(base: str, key: str) -> int:
@@ -156,3 +158,43 @@ def test_the_offline_commands_act_on_the_database(
         # Disabled offline: the running gateway refuses it within its poll.
         arouter("keys", "disable", hash_, "--store", database)
         eventually(lambda: models_status(base, secret) == 401)
+
+
+def test_calls_served_while_the_database_is_down_are_billed_once_it_is_back(
+    tmp_path_factory, replay_upstream, master_key
+):
+    """The hot path never waits on the store: calls go on while the database is down, the
+    recorder holds their usage and retries, and once the database is back each call is
+    billed exactly once."""
+    stack = contextlib.ExitStack()
+    try:
+        directory, admin = stack.enter_context(pg.cluster())
+    except pg.Unavailable as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"no PostgreSQL: {e}", pytrace=False)
+        pytest.skip(f"no PostgreSQL: {e}")
+    with stack:
+        database = pg.fresh_database(admin)
+        body = recorded(WHOLE)
+        workdir = tmp_path_factory.mktemp("outage")
+        with start(tmp_path_factory, replay_upstream, master_key, database, "outage", workdir) as base:
+            client = openai.OpenAI(base_url=base + "/v1", api_key=master_key, max_retries=0, timeout=30)
+            admin_api = OpenRouter(api_key=master_key, server_url=base + "/api/v1")
+
+            def usage() -> float:
+                return admin_api.credits.get_credits().data.total_usage
+
+            first = client.chat.completions.create(model=body["model"], messages=body["messages"])
+            eventually(lambda: usage() == pytest.approx(first.usage.cost, abs=1e-9))
+            pg.stop(directory)
+            during = [client.chat.completions.create(model=body["model"], messages=body["messages"]) for _ in range(2)]
+            assert all(out.choices[0].message.content for out in during)
+            assert pg.start(directory) == admin
+            spent = first.usage.cost + sum(out.usage.cost for out in during)
+            eventually(lambda: usage() == pytest.approx(spent, abs=1e-9), seconds=30)
+            rows = requests.get(
+                base + "/api/v1/transactions", headers={"Authorization": f"Bearer {master_key}"}, timeout=10
+            ).json()["data"]
+            assert sorted(r["id"] for r in rows) == sorted(out.id for out in [first, *during])
+        log = (workdir / "gateway.log").read_text()
+        assert "holding" in log and "usage store recovered" in log, "the outage was not seen:\n" + log[-2000:]
