@@ -36,5 +36,11 @@ pub(super) fn rejection_error(dialect: Dialect, reason: Rejection) -> ApiError {
             "insufficient credits for this key",
         )
         .with_code("insufficient_credits"),
+        Rejection::LimiterUnavailable => ApiError::new(
+            dialect,
+            ErrorKind::Unavailable,
+            "the shared rate limiter is unreachable; retry shortly",
+        )
+        .with_code("rate_limiter_unavailable"),
     }
 }

@@ -185,6 +185,9 @@ pub enum Rejection {
     RateLimited,
     /// The key's credit limit or the balance is exhausted.
     InsufficientCredits,
+    /// The rate limiter shared by several gateways (Redis) could not be
+    /// reached, and the gateway is set to refuse rather than decide alone.
+    LimiterUnavailable,
 }
 
 /// The host's verdict on an `AdmitRequest`.

@@ -20,6 +20,6 @@ pub use transactions::{
     Cursor, TransactionKind, TransactionPage, TransactionQuery, TransactionStatus, TransactionView,
 };
 pub use types::{
-    CreditTotals, CreditsShape, KeyPatch, KeySpec, KeyUsage, KeyView, LimitReset, ManageAnswer,
-    ManageError, ManageRequest, ManageResult, RateLimitSpec, Readiness,
+    CreditTotals, CreditsShape, KeyPatch, KeySpec, KeyUsage, KeyView, LimitReset, LimiterCheck,
+    ManageAnswer, ManageError, ManageRequest, ManageResult, RateLimitSpec, Readiness,
 };

@@ -64,16 +64,24 @@ fn answer_body(answer: ManageAnswer) -> Value {
     }
 }
 
-/// `/readyz`: 200 `{"status":"ready"}` when every dependency answered,
-/// else 503 `{"status":"unavailable"}`; `checks` says which did.
+/// `/readyz`: 200 `{"status":"ready"}` when every dependency the gateway
+/// needs answered, else 503 `{"status":"unavailable"}`; `checks` says which
+/// did. Redis is needed only under `--redis-failure closed` (otherwise the
+/// gateway serves without it, each instance enforcing limits alone).
 fn ready(readiness: Readiness) -> Response {
     let state = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let (status, word) = if readiness.store {
+    let redis_ok = readiness.redis.is_none_or(|r| r.ok || !r.required);
+    let (status, word) = if readiness.store && redis_ok {
         (200, "ready")
     } else {
         (503, "unavailable")
     };
-    let body = json!({"status": word, "checks": {"store": state(readiness.store)}});
+    let mut checks = serde_json::Map::new();
+    checks.insert("store".into(), json!(state(readiness.store)));
+    if let Some(redis) = readiness.redis {
+        checks.insert("redis".into(), json!(state(redis.ok)));
+    }
+    let body = json!({"status": word, "checks": checks});
     Response::json(status, to_vec(&body))
 }
 

@@ -244,9 +244,19 @@ pub enum ManageError {
 pub type ManageResult = Result<ManageAnswer, ManageError>;
 
 /// Whether each dependency of the gateway answers (`GET /readyz`): 200
-/// when all do, 503 otherwise.
+/// when all it needs do, 503 otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Readiness {
     /// The store answered a trivial query.
     pub store: bool,
+    /// The shared rate limiter (`--redis`), when there is one.
+    pub redis: Option<LimiterCheck>,
+}
+
+/// Whether the shared rate limiter answered, and whether the gateway
+/// needs it (`--redis-failure closed`) or decides alone without it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimiterCheck {
+    pub ok: bool,
+    pub required: bool,
 }

@@ -200,6 +200,21 @@ pub struct ServeArgs {
     /// other gateways created, changed or deleted, in ms [default: 2000].
     #[arg(long, env = "AROUTER_STORE_POLL_MS", help_heading = "Server")]
     pub store_poll_ms: Option<u64>,
+    /// Keep per-key rate limits in Redis, so they hold across every gateway
+    /// sharing it (each admission is one script call): redis://host:port[/db]
+    /// [default: none: each gateway enforces limits alone].
+    #[arg(
+        long = "redis",
+        env = "AROUTER_REDIS_URL",
+        hide_env_values = true,
+        help_heading = "Server"
+    )]
+    pub redis_url: Option<String>,
+    /// When Redis (`--redis`) cannot be reached: open decides on this
+    /// gateway's own bucket (each instance alone until Redis is back);
+    /// closed refuses rate-limited keys with 503 [default: open].
+    #[arg(long, env = "AROUTER_REDIS_FAILURE", help_heading = "Server")]
+    pub redis_failure: Option<crate::shared_limit::FailurePolicy>,
     /// Optional TOML config file (providers, limits, default model).
     #[arg(long, env = "AROUTER_CONFIG", help_heading = "Server")]
     pub config: Option<PathBuf>,

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arouter_core::exchange::{Admission, AdmitRequest, Rejection};
-use arouter_core::ratelimit::{self, Quota};
+use arouter_core::ratelimit::{self, Decision, Quota};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -36,6 +36,8 @@ pub struct KeyCache {
     default_rate_limit: Option<RateLimit>,
     /// Every call reserves against the account balance.
     prepaid: bool,
+    /// Rate limits are decided by a shared limiter (see `with_shared_limits`).
+    shared_limits: bool,
 }
 
 /// One published version of the stored keys.
@@ -118,7 +120,16 @@ impl KeyCache {
             table: Published::new(KeyTable::build(records, &KeyTable::default()).0),
             default_rate_limit: None,
             prepaid: false,
+            shared_limits: false,
         }
+    }
+
+    /// Rate limits are kept by a limiter shared with other gateways
+    /// (`--redis`): a limited key's admission is left pending
+    /// ([`Verdict::Limit`]) for the caller to decide there.
+    pub fn with_shared_limits(mut self, shared: bool) -> KeyCache {
+        self.shared_limits = shared;
+        self
     }
 
     /// Every call must reserve against the account balance (`[billing]
@@ -203,12 +214,20 @@ impl KeyCache {
     /// loads the current table each time).
     pub fn admit(&self, request: &AdmitRequest, now_unix_ms: u64) -> Admission {
         self.decide(&self.table.load(), request, now_unix_ms)
+            .locally(now_unix_ms)
     }
 
     /// Decides whether a request may proceed, on the worker's `view`.
     /// `now_unix_ms` is wall time, because `X-RateLimit-Reset` is a Unix
     /// timestamp.
     pub fn admit_on(&self, view: &KeyView, request: &AdmitRequest, now_unix_ms: u64) -> Admission {
+        self.verdict_on(view, request, now_unix_ms)
+            .locally(now_unix_ms)
+    }
+
+    /// [`KeyCache::admit_on`], leaving a rate limit kept by a shared
+    /// limiter to the caller.
+    pub fn verdict_on(&self, view: &KeyView, request: &AdmitRequest, now_unix_ms: u64) -> Verdict {
         self.on_view(view, |table| self.decide(table, request, now_unix_ms))
     }
 
@@ -223,20 +242,22 @@ impl KeyCache {
         }
     }
 
-    fn decide(&self, keys: &KeyTable, request: &AdmitRequest, now_unix_ms: u64) -> Admission {
+    fn decide(&self, keys: &KeyTable, request: &AdmitRequest, now_unix_ms: u64) -> Verdict {
         let hash = hash_key(&request.secret);
-        let reject = |reason| Admission::Rejected {
-            reason,
-            headers: Vec::new(),
+        let reject = |reason| {
+            Verdict::Done(Admission::Rejected {
+                reason,
+                headers: Vec::new(),
+            })
         };
         if let Some(master) = &self.master {
             if bool::from(master.ct_eq(&hash)) {
-                return Admission::Allowed {
+                return Verdict::Done(Admission::Allowed {
                     key_id: None,
                     headers: Vec::new(),
                     models: None,
                     metered: self.prepaid,
-                };
+                });
             }
         }
         let Some(KeyEntry { record, bucket, .. }) = keys.by_hash.get(&hash) else {
@@ -252,45 +273,48 @@ impl KeyCache {
     /// the master key) when its batch was created: as its own request
     /// would be now (a key disabled, expired or deleted since is refused,
     /// and the request counts against the key's rate limit).
-    pub fn admit_key_id(
+    pub fn verdict_key_id(
         &self,
         view: &KeyView,
         key_id: Option<i64>,
         scope: arouter_core::api::Scope,
         now_unix_ms: u64,
-    ) -> Admission {
+    ) -> Verdict {
         let Some(id) = key_id else {
-            return Admission::Allowed {
+            return Verdict::Done(Admission::Allowed {
                 key_id: None,
                 headers: Vec::new(),
                 models: None,
                 metered: self.prepaid,
-            };
+            });
         };
         let decide =
             |table: &KeyTable| match table.by_id.get(&id).and_then(|h| table.by_hash.get(h)) {
                 Some(KeyEntry { record, bucket, .. }) => {
                     self.decide_entry(record, bucket, scope, now_unix_ms)
                 }
-                None => Admission::Rejected {
+                None => Verdict::Done(Admission::Rejected {
                     reason: Rejection::InvalidKey,
                     headers: Vec::new(),
-                },
+                }),
             };
         self.on_view(view, decide)
     }
 
-    /// The answer to a live key's request: its rules, then its rate limit.
+    /// The answer to a live key's request: its rules, then its rate limit
+    /// (checked here, unless a limiter shared with other gateways keeps it).
     fn decide_entry(
         &self,
         record: &KeyRecord,
-        bucket: &SharedGcra,
+        bucket: &Arc<SharedGcra>,
         scope: arouter_core::api::Scope,
         now_unix_ms: u64,
-    ) -> Admission {
-        let reject = |reason| Admission::Rejected {
-            reason,
-            headers: Vec::new(),
+    ) -> Verdict {
+        let reject = |reason| {
+            Verdict::Done(Admission::Rejected {
+                reason,
+                headers: Vec::new(),
+            })
         };
         let now_unix_secs = i64::try_from(now_unix_ms / 1000).unwrap_or(i64::MAX);
         let rule = key_rules::check(record, scope, now_unix_secs);
@@ -298,40 +322,104 @@ impl KeyCache {
             // Not a usable credential: nothing to count it against.
             return reject(reason);
         }
+        let mut pending = PendingLimit {
+            key_id: record.id,
+            quota: None,
+            bucket: Arc::clone(bucket),
+            rule,
+            models: record.allowed_models.clone(),
+            metered: self.prepaid || record.limit_micros.is_some(),
+        };
         // Every other answer to a live key is counted and carries the
         // rate-limit headers, refusals for the wrong scope included.
-        let headers = match record.rate_limit.or(self.default_rate_limit) {
-            None => Vec::new(),
-            Some(limit) => {
-                let quota = Quota::new(
-                    limit.requests,
-                    u64::from(limit.period_secs) * 1000,
-                    limit.requests,
-                );
-                let Ok(quota) = quota else {
-                    // A zero limit in the store means "no requests at all".
-                    return reject(Rejection::RateLimited);
-                };
-                let decision = bucket.check(&quota, now_unix_ms, 1);
-                let headers = ratelimit::headers(&decision).collect();
-                if !decision.allowed {
-                    return Admission::Rejected {
-                        reason: Rejection::RateLimited,
-                        headers,
-                    };
-                }
-                headers
-            }
+        let Some(limit) = record.rate_limit.or(self.default_rate_limit) else {
+            return Verdict::Done(pending.finish(None));
         };
-        match rule {
-            Ok(()) => Admission::Allowed {
-                key_id: Some(record.id),
+        let quota = Quota::new(
+            limit.requests,
+            u64::from(limit.period_secs) * 1000,
+            limit.requests,
+        );
+        let Ok(quota) = quota else {
+            // A zero limit in the store means "no requests at all".
+            return reject(Rejection::RateLimited);
+        };
+        pending.quota = Some(quota);
+        if self.shared_limits {
+            return Verdict::Limit(pending);
+        }
+        let decision = bucket.check(&quota, now_unix_ms, 1);
+        Verdict::Done(pending.finish(Some(decision)))
+    }
+}
+
+/// An admission decided from the key table alone, or one whose rate limit
+/// a limiter shared with other gateways decides (`--redis`, see
+/// [`crate::shared_limit`]).
+pub enum Verdict {
+    Done(Admission),
+    Limit(PendingLimit),
+}
+
+impl Verdict {
+    /// The admission, with a pending rate limit checked on this process's
+    /// own bucket.
+    pub fn locally(self, now_unix_ms: u64) -> Admission {
+        match self {
+            Verdict::Done(admission) => admission,
+            Verdict::Limit(pending) => pending.check_locally(now_unix_ms),
+        }
+    }
+}
+
+/// A live key's admission waiting for its rate-limit decision.
+pub struct PendingLimit {
+    pub key_id: i64,
+    quota: Option<Quota>,
+    /// This process's own bucket for the key: what decides when the
+    /// shared limiter cannot.
+    bucket: Arc<SharedGcra>,
+    rule: Result<(), Rejection>,
+    models: Option<Arc<arouter_core::manage::ModelAllowlist>>,
+    metered: bool,
+}
+
+impl PendingLimit {
+    /// The key's quota (set whenever a verdict is pending on it).
+    pub fn quota(&self) -> Option<Quota> {
+        self.quota
+    }
+
+    /// The admission once the rate limit has decided (`None`: the key
+    /// has no limit).
+    pub fn finish(self, decision: Option<Decision>) -> Admission {
+        let headers = match &decision {
+            Some(decision) => ratelimit::headers(decision).collect(),
+            None => Vec::new(),
+        };
+        if decision.is_some_and(|d| !d.allowed) {
+            return Admission::Rejected {
+                reason: Rejection::RateLimited,
                 headers,
-                models: record.allowed_models.clone(),
-                metered: self.prepaid || record.limit_micros.is_some(),
+            };
+        }
+        match self.rule {
+            Ok(()) => Admission::Allowed {
+                key_id: Some(self.key_id),
+                headers,
+                models: self.models,
+                metered: self.metered,
             },
             Err(reason) => Admission::Rejected { reason, headers },
         }
+    }
+
+    /// Decides on this process's own bucket, as without a shared limiter.
+    pub fn check_locally(self, now_unix_ms: u64) -> Admission {
+        let decision = self
+            .quota
+            .map(|quota| self.bucket.check(&quota, now_unix_ms, 1));
+        self.finish(decision)
     }
 }
 
@@ -372,6 +460,71 @@ mod tests {
             },
             now_unix_ms,
         )
+    }
+
+    #[test]
+    fn with_shared_limits_a_limited_key_is_left_pending_and_others_are_decided() {
+        let mut limited = record(9, "sk-limited", false, false);
+        limited.rate_limit = Some(crate::store::RateLimit {
+            requests: 1,
+            period_secs: 60,
+        });
+        let cache = KeyCache::new(None, vec![limited, record(3, "sk-free", false, false)])
+            .with_shared_limits(true);
+        let view = cache.view();
+        let request = |secret: &str| AdmitRequest {
+            secret: secret.into(),
+            scope: Scope::Inference,
+        };
+        let now = 1_700_000_000_000;
+        let Verdict::Limit(pending) = cache.verdict_on(&view, &request("sk-limited"), now) else {
+            panic!("a limited key waits for the shared limiter");
+        };
+        assert_eq!(pending.key_id, 9);
+        assert_eq!(pending.quota().map(|q| q.limit()), Some(1));
+        // Decided elsewhere: this process's own bucket is untouched.
+        let denied = ratelimit::check(
+            &pending.quota().unwrap(),
+            &mut ratelimit::GcraState {
+                tat_ms: now + 60_000,
+                tat_frac: 0,
+            },
+            now,
+            1,
+        );
+        assert!(matches!(
+            pending.finish(Some(denied)),
+            Admission::Rejected {
+                reason: Rejection::RateLimited,
+                ..
+            }
+        ));
+        assert!(matches!(
+            cache.verdict_on(&view, &request("sk-free"), now),
+            Verdict::Done(Admission::Allowed {
+                key_id: Some(3),
+                ..
+            })
+        ));
+        assert!(matches!(
+            cache.verdict_on(&view, &request("sk-nope"), now),
+            Verdict::Done(Admission::Rejected {
+                reason: Rejection::InvalidKey,
+                ..
+            })
+        ));
+        // The fallback: decided on the local bucket, once, then refused.
+        assert!(matches!(
+            cache.admit(&request("sk-limited"), now),
+            Admission::Allowed { .. }
+        ));
+        assert!(matches!(
+            cache.admit(&request("sk-limited"), now),
+            Admission::Rejected {
+                reason: Rejection::RateLimited,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod pricing;
 pub mod recorder;
 pub mod responses;
 pub mod shard;
+pub mod shared_limit;
 pub mod shutdown;
 pub mod startup;
 pub mod store;
@@ -51,6 +52,8 @@ pub struct Host {
     /// On a shared store, reads other gateways' key changes (stopped when
     /// the host is dropped).
     pub key_poll: Option<store::poll::KeyPoll>,
+    /// Rate limits shared with other gateways through Redis (`--redis`).
+    pub limiter: Option<Arc<shared_limit::RedisLimiter>>,
     /// Exports each request as a span (`--otlp-endpoint`).
     #[cfg(feature = "otlp")]
     pub otlp: Option<otlp::Exporter>,
@@ -76,7 +79,8 @@ impl Host {
         let keys = Arc::new(
             keys::KeyCache::new(config.master_key.as_deref(), records.clone())
                 .with_prepaid(config.prepaid)
-                .with_default_rate_limit(config.default_rate_limit),
+                .with_default_rate_limit(config.default_rate_limit)
+                .with_shared_limits(config.redis_url.is_some()),
         );
         let now_secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -106,6 +110,10 @@ impl Host {
                 "{missed} batch request(s) could not get their credit held again; each reserves when it runs"
             );
         }
+        let limiter = match &config.redis_url {
+            Some(url) => Some(Arc::new(shared_limit::start(url, config.redis_failure)?)),
+            None => None,
+        };
         let gateway = Arc::new(config.gateway()?);
         let started_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -137,6 +145,7 @@ impl Host {
             metrics,
             unreachable: unreachable::Unreachable::default(),
             batches,
+            limiter,
             #[cfg(feature = "otlp")]
             otlp,
             key_poll,

@@ -57,7 +57,14 @@ fn ready(host: &Host) -> arouter_core::manage::Readiness {
             false
         }
     };
-    arouter_core::manage::Readiness { store }
+    let redis = host.limiter.as_ref().map(|limiter| {
+        let ok = limiter.ping().is_ok();
+        arouter_core::manage::LimiterCheck {
+            ok,
+            required: host.config.redis_failure == crate::shared_limit::FailurePolicy::Closed,
+        }
+    });
+    arouter_core::manage::Readiness { store, redis }
 }
 
 /// The UTC windows (day, week from Monday, month) at `now`.

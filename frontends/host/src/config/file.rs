@@ -23,6 +23,10 @@ pub(super) struct FileConfig {
     pub store_url: Option<String>,
     /// `--store-poll-ms`.
     pub store_poll_ms: Option<u64>,
+    /// `--redis`: rate limits shared through Redis.
+    pub redis_url: Option<String>,
+    /// `--redis-failure`: `open` or `closed`.
+    pub redis_failure: Option<crate::shared_limit::FailurePolicy>,
     pub default_model: Option<String>,
     /// The default per-key rate limit, `"60/60s"`.
     pub rate_limit: Option<String>,

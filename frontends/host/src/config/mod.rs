@@ -126,6 +126,10 @@ pub struct Config {
     /// Every OpenAI-dialect chat stream ends with the usage chunk, asked
     /// for or not (`--always-include-usage`).
     pub always_include_usage: bool,
+    /// `--redis`: where per-key rate limits are shared.
+    pub redis_url: Option<String>,
+    /// `--redis-failure`: what admissions do while Redis is away.
+    pub redis_failure: crate::shared_limit::FailurePolicy,
 }
 
 impl std::fmt::Debug for Config {
@@ -237,6 +241,11 @@ impl Config {
             prepaid: file.billing.prepaid,
             log_format: args.log_format,
             batches: batches::settings(args.batches.clone().or(file.batches))?,
+            redis_url: non_empty(&args.redis_url).or(file.redis_url),
+            redis_failure: args
+                .redis_failure
+                .or(file.redis_failure)
+                .unwrap_or_default(),
             responses_retention_secs: responses_retention(
                 args.responses_retention_days
                     .or(file.responses_retention_days),

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use arouter_core::exchange::{ConnectError, Event, Exchange, Input, Output};
@@ -16,6 +17,7 @@ use super::side::{Client, MemorySide};
 use super::tally::Tally;
 use super::Worker;
 use crate::accounts;
+use crate::keys::Verdict;
 use crate::ledger::Held;
 use crate::metrics::{Gauge, Share};
 use crate::shutdown;
@@ -224,16 +226,30 @@ impl<'a, R: Runtime> Conn<'a, R> {
                 }
                 Output::Admit(request) => {
                     let keys = &shared.host.keys;
-                    let admission = match &self.memory {
+                    let verdict = match &self.memory {
                         // A batch request is admitted as the key that made
                         // its batch (its secret is not stored).
-                        Some(side) => keys.admit_key_id(
+                        Some(side) => keys.verdict_key_id(
                             &self.worker.keys,
                             side.key_id,
                             request.scope,
                             unix_ms(),
                         ),
-                        None => keys.admit_on(&self.worker.keys, &request, unix_ms()),
+                        None => keys.verdict_on(&self.worker.keys, &request, unix_ms()),
+                    };
+                    let admission = match (verdict, &shared.host.limiter) {
+                        (Verdict::Done(admission), _) => admission,
+                        // A limit shared through Redis: one round trip,
+                        // off this thread.
+                        (Verdict::Limit(pending), Some(limiter)) => {
+                            let limiter = Arc::clone(limiter);
+                            let now = unix_ms();
+                            self.worker
+                                .rt
+                                .unblock(move || limiter.decide(pending, now))
+                                .await
+                        }
+                        (Verdict::Limit(pending), None) => pending.check_locally(unix_ms()),
                     };
                     let now = self.now();
                     self.input(Input::Admission(now, admission));
