@@ -235,14 +235,7 @@ fn a_metered_key_reserves_what_the_call_can_cost() {
     s.admit = AdmitScript::AllowMetered;
     let body = chat_body();
     s.send(&request("POST", "/openai/v1/chat/completions", "", &body));
-    let reserved: Vec<ReserveRequest> = s
-        .log
-        .iter()
-        .filter_map(|r| match r {
-            Rec::Reserve(r) => Some(*r),
-            _ => None,
-        })
-        .collect();
+    let reserved = s.reserves();
     // The body's bytes bound its prompt (1 micro-USD each), 40 out at 2.
     let max = body.len() as u64 + 40 * 2;
     assert_eq!(

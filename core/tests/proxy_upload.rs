@@ -114,14 +114,7 @@ fn a_metered_key_reserves_at_the_bodys_end_and_its_last_byte_waits_for_it() {
     s.send(&head("", Some(body.len())));
     s.send(&body[..5000]);
     s.send(&body[5000..]);
-    let reserved: Vec<ReserveRequest> = s
-        .log
-        .iter()
-        .filter_map(|r| match r {
-            Rec::Reserve(r) => Some(*r),
-            _ => None,
-        })
-        .collect();
+    let reserved = s.reserves();
     // The body's bytes bound its prompt (1 micro-USD each), 40 out at 2.
     let max = body.len() as u64 + 40 * 2;
     assert_eq!(

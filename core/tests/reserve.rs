@@ -42,22 +42,12 @@ fn prompt_tokens(body: &Value) -> u64 {
     arouter_core::tokens::count_chat_input("m", &req)
 }
 
-fn reserves(s: &Scenario) -> Vec<ReserveRequest> {
-    s.log
-        .iter()
-        .filter_map(|r| match r {
-            Rec::Reserve(r) => Some(*r),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn a_metered_call_reserves_its_maximum_cost_before_it_connects() {
     let mut s = priced();
     let body = body(Some(50));
     s.chat(&body);
-    let reserved = reserves(&s);
+    let reserved = s.reserves();
     // The prompt at $1/Mtok (1 micro-USD a token), 50 out at 2.
     let max = prompt_tokens(&body) + 50 * 2;
     assert_eq!(
@@ -90,7 +80,7 @@ fn without_max_tokens_the_models_output_cap_is_reserved() {
     let body = body(None);
     s.chat(&body);
     assert_eq!(
-        reserves(&s)[0].max,
+        s.reserves()[0].max,
         MicroUsd(prompt_tokens(&body) + DEFAULT_OUTPUT_CAP * 2)
     );
 }
@@ -100,7 +90,7 @@ fn an_unmetered_call_reserves_nothing() {
     let mut s = priced();
     s.admit = AdmitScript::Allow;
     s.chat(&body(Some(5)));
-    assert!(reserves(&s).is_empty());
+    assert!(s.reserves().is_empty());
     assert_eq!(s.connects(), vec![(0, false)]);
 }
 
@@ -141,7 +131,7 @@ fn a_refusal_is_a_402_in_each_dialect_before_any_connect() {
         ("anthropic", &anthropic),
         ("google", &google),
     ] {
-        assert_eq!(reserves(s).len(), 1, "{name}");
+        assert_eq!(s.reserves().len(), 1, "{name}");
         assert!(s.connects().is_empty(), "{name}: nothing goes upstream");
         assert!(s.uploads.is_empty(), "{name}");
         assert!(s.usage_events().is_empty(), "{name}: nothing is billed");

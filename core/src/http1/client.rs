@@ -262,7 +262,7 @@ pub fn write_request(
     body: &[u8],
 ) {
     out.reserve(64 + target.len() + host.len() + body.len());
-    write_head(out, method, target, host, headers, Some(body.len() as u64));
+    write_request_head(out, method, target, host, headers, Some(body.len() as u64));
     out.extend_from_slice(body);
 }
 
@@ -282,7 +282,7 @@ pub fn write_request_owned(
         return;
     }
     let mut head = Vec::with_capacity(256 + target.len() + host.len());
-    write_head(
+    write_request_head(
         &mut head,
         method,
         target,
@@ -297,17 +297,6 @@ pub fn write_request_owned(
 /// A request head whose body follows separately: `Some(length)`, or
 /// `None` for a chunked body (the caller writes its chunks and its end).
 pub fn write_request_head(
-    out: &mut Vec<u8>,
-    method: &str,
-    target: &str,
-    host: &str,
-    headers: &[(&str, &str)],
-    body_len: Option<u64>,
-) {
-    write_head(out, method, target, host, headers, body_len);
-}
-
-fn write_head(
     out: &mut Vec<u8>,
     method: &str,
     target: &str,

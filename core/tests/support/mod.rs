@@ -513,6 +513,17 @@ impl Scenario {
             .collect()
     }
 
+    /// The credit reservations asked of the host, in order.
+    pub fn reserves(&self) -> Vec<ReserveRequest> {
+        self.log
+            .iter()
+            .filter_map(|r| match r {
+                Rec::Reserve(r) => Some(*r),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn releases(&self) -> Vec<bool> {
         self.log
             .iter()
