@@ -36,12 +36,13 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def replay(workdir: pathlib.Path):
-    """Yields (base_url, control) where control is a requests session for /_replay/."""
+def replay(workdir: pathlib.Path, chunk_delay_ms: int = 1):
+    """Yields (base_url, control) where control is a requests session for /_replay/; streamed
+    events are `chunk_delay_ms` apart."""
     addr_file = workdir / "replay.addr"
     log = open(workdir / "replay.log", "wb")
     proc = subprocess.Popen(
-        [str(_bin("arouter-replay")), "--addr-file", str(addr_file), "--chunk-delay-ms", "1"],
+        [str(_bin("arouter-replay")), "--addr-file", str(addr_file), "--chunk-delay-ms", str(chunk_delay_ms)],
         stdout=log,
         stderr=log,
         stdin=subprocess.DEVNULL,
@@ -82,16 +83,18 @@ def gateway_process(
     config_toml: str | None,
     master_key: str,
     extra_args: list[str] | None = None,
+    port: int | None = None,
 ):
     """Yields (base URL, process) of a gateway started with `env` and `config_toml`, on the data
-    directory `workdir/data` (a second gateway on the same `workdir` finds what the first stored)."""
+    directory `workdir/data` (a second gateway on the same `workdir` finds what the first stored),
+    listening on `port` (default: a free one)."""
     from conftest import free_port, gateway_env  # the scrubbed environment
 
     full_env = gateway_env(master_key)
     for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         full_env.pop(key, None)
     full_env.update(env)
-    cmd = [str(_bin("arouter")), "serve", "--listen", f"127.0.0.1:{free_port()}", "--data-dir", str(workdir / "data")]
+    cmd = [str(_bin("arouter")), "serve", "--listen", f"127.0.0.1:{port or free_port()}", "--data-dir", str(workdir / "data")]
     if config_toml is not None:
         cfg = workdir / "arouter.toml"
         cfg.write_text(config_toml)
