@@ -12,6 +12,12 @@
 //! gateway admitted a request of the same key meanwhile). Concurrent
 //! admissions thus decide exactly as if made one after another, as on one
 //! machine. A denial reads the state first, so its headers are exact.
+//! Admissions of one key on this gateway take turns (a lock per stripe of
+//! key ids, held across the round trip), so they never race each other in
+//! Redis: only another gateway's admission can make a swap fail. Losing
+//! such races is no Redis failure; after [`MAX_SWAPS`] losses in a row the
+//! one admission follows the failure policy, and Redis is not taken for
+//! unreachable.
 //!
 //! Time is each gateway's own clock (Unix ms): gateways whose clocks
 //! differ by `d` can let a key's burst through up to `d` early. Each key's
@@ -47,9 +53,11 @@ end
 return current
 "#;
 
-/// Swaps tried before the admission counts as a limiter failure (each
+/// Swaps tried before the admission follows the failure policy (each
 /// retry means another gateway won a race for the same key).
-const MAX_SWAPS: usize = 8;
+const MAX_SWAPS: usize = 32;
+/// Admissions of keys in the same stripe (key id modulo this) take turns.
+const STRIPES: usize = 64;
 /// How long a connect, read or write to Redis may take.
 const IO_TIMEOUT: Duration = Duration::from_millis(500);
 /// While Redis is away it is tried again at most this often.
@@ -102,6 +110,9 @@ pub struct RedisLimiter {
     idle: Mutex<Vec<redis::Connection>>,
     script: redis::Script,
     seen: Mutex<HashMap<i64, u128>>,
+    /// Held across a key's admission, so this gateway's admissions of one
+    /// key never race each other in Redis.
+    stripes: Vec<Mutex<()>>,
     policy: FailurePolicy,
     /// Unix ms of the last failure, 0 while Redis answers.
     failed_at: AtomicU64,
@@ -122,6 +133,7 @@ impl RedisLimiter {
             idle: Mutex::new(Vec::new()),
             script: redis::Script::new(SWAP),
             seen: Mutex::new(HashMap::new()),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             policy,
             failed_at: AtomicU64::new(0),
             since: Mutex::new(None),
@@ -143,13 +155,22 @@ impl RedisLimiter {
         let Some(quota) = pending.quota() else {
             return pending.finish(None);
         };
-        match self.check(pending.key_id, &quota, now_unix_ms) {
+        let stripe = usize::try_from(pending.key_id.rem_euclid(STRIPES as i64)).unwrap_or(0);
+        let turn = self.stripes.get(stripe).map(lock);
+        let checked = self.check(pending.key_id, &quota, now_unix_ms);
+        drop(turn);
+        match checked {
             Ok(decision) => {
                 self.recovered();
                 pending.finish(Some(decision))
             }
             Err(err) => {
-                self.failed(&err);
+                if matches!(err, LimiterError::Contended) {
+                    // Redis answers: other gateways kept winning the key.
+                    log::debug!("rate limits: key {}: {err}", pending.key_id);
+                } else {
+                    self.failed(&err);
+                }
                 match self.policy {
                     FailurePolicy::Open => pending.check_locally(now_unix_ms),
                     FailurePolicy::Closed => Admission::Rejected {
