@@ -14,10 +14,10 @@
 //! machine. A denial reads the state first, so its headers are exact.
 //! Admissions of one key on this gateway take turns (a lock per stripe of
 //! key ids, held across the round trip), so they never race each other in
-//! Redis: only another gateway's admission can make a swap fail. Losing
-//! such races is no Redis failure; after [`MAX_SWAPS`] losses in a row the
-//! one admission follows the failure policy, and Redis is not taken for
-//! unreachable.
+//! Redis: only another gateway's admission can make a swap fail, and the
+//! gateway that lost then has the next turn (see [`SWAP`]). Losing races
+//! is no Redis failure; after [`MAX_SWAPS`] losses the one admission
+//! follows the failure policy, and Redis is not taken for unreachable.
 //!
 //! Time is each gateway's own clock (Unix ms): gateways whose clocks
 //! differ by `d` can let a key's burst through up to `d` early. Each key's
@@ -40,22 +40,47 @@ use arouter_core::ratelimit::{self, Decision, GcraState, Quota};
 
 use crate::keys::PendingLimit;
 
-/// Compare-and-swap of one key's state: `ARGV[1]` the state expected
-/// (`"0"` for a full bucket, which is also what an absent key means),
-/// `ARGV[2]` the new one, `ARGV[3]` its lifetime in ms. Returns `""` when
-/// stored, else the state Redis holds.
+/// Compare-and-swap of one key's state (`KEYS[1]`): `ARGV[1]` the state
+/// expected (`"0"` for a full bucket, which is also what an absent key
+/// means), `ARGV[2]` the new one, `ARGV[3]` its lifetime in ms. Returns
+/// `""` when stored, else the state Redis holds.
+///
+/// Turns (`KEYS[2]`): a gateway whose swap fails claims the next one for
+/// `ARGV[5]` ms (`ARGV[4]` is its id), and while that claim stands only it
+/// may swap. Without it, the gateway that had just won would win again and
+/// again: its next swap reaches Redis before the loser has even read the
+/// answer that tells it to try again.
 const SWAP: &str = r#"
 local current = redis.call('GET', KEYS[1]) or '0'
+local turn = redis.call('GET', KEYS[2])
+if turn and turn ~= ARGV[4] then
+  return current
+end
 if current == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  if turn then redis.call('DEL', KEYS[2]) end
   return ''
 end
+if not turn then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5]) end
 return current
 "#;
 
+/// The state of `KEYS[1]` (for a refusal's headers), giving up this
+/// gateway's turn (`KEYS[2]`, `ARGV[1]` its id) if it held one.
+const READ: &str = r#"
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return redis.call('GET', KEYS[1]) or '0'
+"#;
+
 /// Swaps tried before the admission follows the failure policy (each
-/// retry means another gateway won a race for the same key).
+/// retry means another gateway won a race for the same key, or has the
+/// turn).
 const MAX_SWAPS: usize = 32;
+/// How long a gateway's claim of the next turn stands (it is used within a
+/// round trip; this only bounds the wait when its holder died).
+const TURN_MS: u64 = 20;
+/// The pause before trying again while another gateway has the turn.
+const TURN_WAIT: Duration = Duration::from_millis(1);
 /// Admissions of keys in the same stripe (key id modulo this) take turns.
 const STRIPES: usize = 64;
 /// How long a connect, read or write to Redis may take.
@@ -109,6 +134,9 @@ pub struct RedisLimiter {
     client: redis::Client,
     idle: Mutex<Vec<redis::Connection>>,
     script: redis::Script,
+    read: redis::Script,
+    /// This process, in the turns it claims.
+    id: String,
     seen: Mutex<HashMap<i64, u128>>,
     /// Held across a key's admission, so this gateway's admissions of one
     /// key never race each other in Redis.
@@ -132,6 +160,8 @@ impl RedisLimiter {
             client: redis::Client::open(url)?,
             idle: Mutex::new(Vec::new()),
             script: redis::Script::new(SWAP),
+            read: redis::Script::new(READ),
+            id: instance_id(),
             seen: Mutex::new(HashMap::new()),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             policy,
@@ -189,6 +219,7 @@ impl RedisLimiter {
             return Err(LimiterError::Resting);
         }
         let key = format!("arouter:ratelimit:{key_id}");
+        let turn = format!("arouter:ratelimit:{key_id}:turn");
         let mut conn = self.connection()?;
         let mut seen = lock(&self.seen).get(&key_id).copied().unwrap_or(0);
         let mut read = false;
@@ -198,8 +229,13 @@ impl RedisLimiter {
             if !decision.allowed && !read {
                 // Decided on what this gateway last saw: read the state
                 // as it is, so the refusal's headers are exact.
-                let current: Option<String> = redis::cmd("GET").arg(&key).query(&mut conn)?;
-                seen = parse_state(current.as_deref().unwrap_or("0"))?;
+                let current: String = self
+                    .read
+                    .key(&key)
+                    .key(&turn)
+                    .arg(&self.id)
+                    .invoke(&mut conn)?;
+                seen = parse_state(&current)?;
                 read = true;
                 continue;
             }
@@ -217,16 +253,24 @@ impl RedisLimiter {
             let reply: String = self
                 .script
                 .key(&key)
+                .key(&turn)
                 .arg(seen.to_string())
                 .arg(after.to_string())
                 .arg(ttl)
+                .arg(&self.id)
+                .arg(TURN_MS)
                 .invoke(&mut conn)?;
             if reply.is_empty() {
                 lock(&self.seen).insert(key_id, after);
                 lock(&self.idle).push(conn);
                 return Ok(decision);
             }
-            seen = parse_state(&reply)?;
+            let current = parse_state(&reply)?;
+            if current == seen {
+                // Unchanged, so refused for another gateway's turn.
+                std::thread::sleep(TURN_WAIT);
+            }
+            seen = current;
             lock(&self.seen).insert(key_id, seen);
         }
         lock(&self.idle).push(conn);
@@ -288,6 +332,20 @@ pub fn start(url: &str, policy: FailurePolicy) -> Result<RedisLimiter, String> {
         Err(err) => limiter.failed(&err),
     }
     Ok(limiter)
+}
+
+/// A random id for this process's turns.
+fn instance_id() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        // Unique enough among the gateways of one Redis: the process id
+        // and the start time.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        return format!("{}-{nanos}", std::process::id());
+    }
+    crate::store::hex(&bytes)
 }
 
 fn parse_state(text: &str) -> Result<u128, LimiterError> {
