@@ -288,7 +288,8 @@ impl BatchStore for PostgresStore {
                 .map_err(backend)?;
             let mark = tx
                 .prepare(
-                    "UPDATE batch_requests SET state = 'running' WHERE batch_seq = $1 AND idx = $2",
+                    "UPDATE batch_requests SET state = 'running', claimed_by = $3
+                     WHERE batch_seq = $1 AND idx = $2",
                 )
                 .map_err(backend)?;
             let mut items = Vec::with_capacity(rows.len());
@@ -301,8 +302,11 @@ impl BatchStore for PostgresStore {
                     params: r.try_get(4).map_err(backend)?,
                     owner: r.try_get(5).map_err(backend)?,
                 };
-                tx.execute(&mark, &[&item.batch_seq, &i64::from(item.idx)])
-                    .map_err(backend)?;
+                tx.execute(
+                    &mark,
+                    &[&item.batch_seq, &i64::from(item.idx), &self.claim_key],
+                )
+                .map_err(backend)?;
                 items.push(item);
             }
             Ok(items)
@@ -361,11 +365,21 @@ impl BatchStore for PostgresStore {
         })
     }
 
+    /// Only the requests of gateways that are gone: their store's session
+    /// lock is free (its connection ended). A gateway starting beside
+    /// others that run leaves their requests running.
     fn reopen_batch_requests(&self) -> Result<u64, StoreError> {
         self.with(|client| {
             client
                 .execute(
-                    "UPDATE batch_requests SET state = 'pending' WHERE state = 'running'",
+                    "UPDATE batch_requests SET state = 'pending', claimed_by = NULL
+                     WHERE state = 'running' AND (claimed_by IS NULL OR NOT EXISTS (
+                         SELECT 1 FROM pg_locks l
+                         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                           AND l.database = (SELECT oid FROM pg_database
+                                             WHERE datname = current_database())
+                           AND l.classid = ((claimed_by >> 32) & 4294967295)::oid
+                           AND l.objid = (claimed_by & 4294967295)::oid))",
                     &[],
                 )
                 .map_err(backend)

@@ -45,6 +45,11 @@ pub struct PostgresStore {
     config: postgres::Config,
     tls: MakeRustlsConnect,
     client: Mutex<Option<Client>>,
+    /// This store's session advisory lock, held by its connection while it
+    /// lives: the batch requests it claims carry this key, so another
+    /// gateway starting can tell them from those of a gateway that is gone
+    /// (`reopen_batch_requests`).
+    claim_key: i64,
 }
 
 pub(super) fn backend(e: postgres::Error) -> StoreError {
@@ -81,10 +86,13 @@ impl PostgresStore {
         let tls = connect::tls(ca_file.as_deref())?;
         let mut client = config.connect(tls.clone()).map_err(backend)?;
         schema::migrate(&mut client)?;
+        let claim_key = random_key()?;
+        hold_claim_lock(&mut client, claim_key)?;
         Ok(PostgresStore {
             config,
             tls,
             client: Mutex::new(Some(client)),
+            claim_key,
         })
     }
 
@@ -96,7 +104,9 @@ impl PostgresStore {
             .map_err(|_| StoreError::Backend("store lock poisoned".into()))?;
         if guard.as_ref().is_none_or(Client::is_closed) {
             *guard = None;
-            *guard = Some(self.config.connect(self.tls.clone()).map_err(backend)?);
+            let mut client = self.config.connect(self.tls.clone()).map_err(backend)?;
+            hold_claim_lock(&mut client, self.claim_key)?;
+            *guard = Some(client);
         }
         Ok(guard)
     }
@@ -130,6 +140,23 @@ impl PostgresStore {
             Ok(out)
         })
     }
+}
+
+/// A random advisory lock key for this store's claims.
+fn random_key() -> Result<i64, StoreError> {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|_| StoreError::Backend("the OS gave no randomness for a claim key".into()))?;
+    Ok(i64::from_le_bytes(bytes))
+}
+
+/// Takes the store's session advisory lock on this (new) connection; it
+/// is released when the connection ends, with the process or not.
+fn hold_claim_lock(client: &mut Client, key: i64) -> Result<(), StoreError> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&key])
+        .map(drop)
+        .map_err(backend)
 }
 
 /// A stored count (never negative) as the unsigned value it counts.

@@ -122,6 +122,10 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX response_items_id ON response_items (item_id, owner);
      CREATE INDEX response_items_response ON response_items (response_seq);",
+    // 3: which gateway claimed a running batch request: the key of the
+    // session advisory lock its store holds while it lives. Requests
+    // claimed before have none (and count as a gone gateway's).
+    "ALTER TABLE batch_requests ADD COLUMN claimed_by BIGINT;",
 ];
 
 /// The version this build migrates to.

@@ -24,6 +24,34 @@ impl Fixture for Database {
     fn open(&self) -> Box<dyn Store> {
         Box::new(PostgresStore::open(&self.url).unwrap())
     }
+
+    /// A stopped process's connections end on the server a moment after
+    /// it closed them: wait for that, as its successor would have.
+    fn restart(&self) -> Box<dyn Store> {
+        self.wait_for_no_store();
+        self.open()
+    }
+}
+
+impl Database {
+    /// Waits (up to 5 s) until no store's connection to this database is left.
+    fn wait_for_no_store(&self) {
+        let mut client = connect_to(&self.url);
+        for _ in 0..250 {
+            let left: i64 = client
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND application_name = 'arouter'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if left == 0 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }
 
 /// A new, empty database; `None` when no server is configured (outside CI).
@@ -208,4 +236,58 @@ fn the_server_is_verified_against_the_ca_the_url_names() {
         .unwrap()
         .get(0);
     assert!(ssl);
+}
+
+#[test]
+fn a_gateway_starting_leaves_the_batch_requests_of_running_ones_alone() {
+    use crate::store::BatchStore;
+    use arouter_core::batch::{NewBatch, NewItem};
+    let Some(db) = fresh_database() else { return };
+    let batch = NewBatch {
+        items: (0..2)
+            .map(|i| NewItem {
+                custom_id: format!("c{i}"),
+                params: r#"{"model":"openai/m"}"#.into(),
+                max_cost_micros: 10,
+            })
+            .collect(),
+        bytes: 10,
+    };
+    let running = PostgresStore::open(&db.url).unwrap();
+    running
+        .create_batch("msgbatch_x", None, &batch, 1, 1000)
+        .unwrap();
+    let claimed = running.claim_batch_requests(1).unwrap();
+    assert_eq!(claimed.len(), 1);
+    // Another gateway starts: the running one's request stays its own.
+    let starting = PostgresStore::open(&db.url).unwrap();
+    assert_eq!(starting.reopen_batch_requests().unwrap(), 0);
+    assert_eq!(
+        starting.claim_batch_requests(10).unwrap().len(),
+        1,
+        "only the unclaimed one"
+    );
+    // The first one's connection broke and came back: its claims are still its own.
+    let mut admin = connect_to(&db.url);
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'arouter'
+               AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap();
+    drop(starting);
+    db.wait_for_no_store();
+    let _ = running.ping();
+    running.ping().unwrap();
+    let third = PostgresStore::open(&db.url).unwrap();
+    // The second gateway is gone: its claim goes back; the first's stays.
+    assert_eq!(third.reopen_batch_requests().unwrap(), 1);
+    drop(running);
+    drop(third);
+    db.wait_for_no_store();
+    // Now the first is gone too.
+    let last = PostgresStore::open(&db.url).unwrap();
+    assert_eq!(last.reopen_batch_requests().unwrap(), 1);
 }

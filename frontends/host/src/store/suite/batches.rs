@@ -109,7 +109,7 @@ pub(crate) fn a_restart_puts_claimed_requests_back_and_cancel_ends_the_rest(fixt
         .unwrap();
     let claimed = store.claim_batch_requests(1).unwrap();
     drop(store);
-    let store = fixture.open();
+    let store = fixture.restart();
     assert_eq!(store.reopen_batch_requests().unwrap(), 1);
     let again = store.claim_batch_requests(1).unwrap();
     assert_eq!(again, claimed, "the oldest pending request again");

@@ -18,6 +18,11 @@ use super::{
 /// restart, as far as the store can tell).
 pub(crate) trait Fixture {
     fn open(&self) -> Box<dyn Store>;
+    /// Opens the store as a new process would after the last one stopped
+    /// (every store opened before is dropped).
+    fn restart(&self) -> Box<dyn Store> {
+        self.open()
+    }
 }
 
 /// A `#[test]` per check of the suite, each on a fresh fixture from
