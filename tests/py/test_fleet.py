@@ -1,6 +1,6 @@
 """Three gateways behind nginx on one PostgreSQL and one Redis (docs/deploy.md), under load with
-faults: 2,000 requests from the `openai` SDK through nginx, streamed and not, some clients
-leaving mid-call at random (a fixed seed); one gateway killed with `kill -9` mid-run and started
+faults: 2,000 requests from the `openai` and `anthropic` SDKs through nginx, streamed and not, some
+clients leaving mid-call at random (a fixed seed); one gateway killed with `kill -9` and started
 again; Redis restarted mid-run; a key disabled through one gateway mid-run. Then, against the
 replay upstream's log of what reached a provider, the shared ledger and nginx's access log:
 
@@ -9,6 +9,8 @@ replay upstream's log of what reached a provider, the shared ledger and nginx's 
   gateway had in flight (or had not yet committed, one recorder batch) when it died: a `kill -9`
   loses those (docs/per-core-state.md), and they are counted and bounded here;
 - a call the client saw whole is billed what the client was told (`usage.cost`);
+- calls in Anthropic's dialect (the `anthropic` SDK), translated to the OpenAI provider, are billed
+  as the others;
 - the sum of the costs equals the drop in balance, to the micro-dollar, on every gateway;
 - a key's credit limit holds within the bound the README states for N gateways, each enforcing
   it on its own view (N x the limit), and the limit did refuse calls;
@@ -24,7 +26,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import anthropic
 import httpx
+import httpx2  # the anthropic SDK's own httpx: its errors mid-stream
 import openai
 import pytest
 import requests
@@ -45,6 +49,8 @@ CAP_MICROS = 2000  # the credit limit of each capped key, USD 0.002
 CREDIT = 100.0
 WHOLE = "openai/chat_nonstream_instructions.json"
 STREAM = "openai/chat_stream_text_after_tool_include_usage.json"
+# What the streamed `anthropic` calls become upstream: its user message alone, streamed.
+ANTHROPIC_STREAM = "openai/chat_stream_text_moderation_include_usage.json"
 # The faults, at these fractions of the requests done.
 KILL_AT, DISABLE_AT, REDIS_AT = 0.25, 0.45, 0.6
 DOWN_S = 1.0
@@ -64,6 +70,7 @@ class Call:
     leave_after: int | None  # chunks read before leaving (stream), or None
     leave_timeout: float | None  # non-stream: a client timeout this short, or None
     tag: str = ""
+    anthropic: bool = False  # the `anthropic` SDK on /v1/messages, translated to the OpenAI provider
     status: int | str = ""  # HTTP status, "left", "broken"
     cost: float | None = None
     started: float = 0.0
@@ -85,40 +92,66 @@ def plan() -> list[Call]:
                 leave_after=rng.randint(1, 4) if leave and stream else None,
                 leave_timeout=rng.uniform(0.005, 0.05) if leave and not stream else None,
                 tag=f"fleet-{SEED}-{n}",
+                anthropic=key == "free" and rng.random() < 0.25,
             )
         )
     return calls
 
 
-class Clients(threading.local):
-    """Each worker thread's `openai` clients (one per key), through nginx."""
+class Clients:
+    """The `openai` clients (one per key) and the `anthropic` client (the free key), through
+    nginx, shared by the worker threads (one per thread made 24 times as many TLS contexts at
+    the start, seconds of a loaded machine)."""
 
     def __init__(self, base: str, secrets: dict[str, str]):
         self.by_key = {
             k: openai.OpenAI(base_url=base + "/v1", api_key=s, max_retries=0, timeout=30) for k, s in secrets.items()
         }
+        self.anthropic = anthropic.Anthropic(base_url=base, api_key=secrets["free"], max_retries=0, timeout=30)
 
 
 def run(call: Call, clients: Clients) -> Call:
+    call.started = time.monotonic()
+    try:
+        call.status = anthropic_call(clients.anthropic, call) if call.anthropic else openai_call(clients, call)
+    except (openai.APITimeoutError, anthropic.APITimeoutError):
+        call.status = "left"
+    except (openai.APIStatusError, anthropic.APIStatusError) as e:
+        call.status = e.status_code
+    except (openai.APIConnectionError, anthropic.APIConnectionError, httpx.HTTPError, httpx2.HTTPError):
+        call.status = "broken"
+    call.ended = time.monotonic()
+    return call
+
+
+def openai_call(clients: Clients, call: Call) -> int | str:
     client = clients.by_key[call.key]
     if call.leave_timeout is not None:
         client = client.with_options(timeout=call.leave_timeout)
     req = dict(body(STREAM if call.stream else WHOLE), user=call.tag, max_tokens=64)
-    call.started = time.monotonic()
-    try:
-        if call.stream:
-            call.status = stream_call(client, req, call)
-        else:
-            out = client.chat.completions.create(**req, extra_headers={"X-Request-Id": call.tag})
-            call.status, call.cost = 200, (out.usage.model_extra or {}).get("cost")
-    except openai.APITimeoutError:
-        call.status = "left"
-    except openai.APIStatusError as e:
-        call.status = e.status_code
-    except (openai.APIConnectionError, httpx.HTTPError):
-        call.status = "broken"
-    call.ended = time.monotonic()
-    return call
+    if call.stream:
+        return stream_call(client, req, call)
+    out = client.chat.completions.create(**req, extra_headers={"X-Request-Id": call.tag})
+    call.cost = (out.usage.model_extra or {}).get("cost")
+    return 200
+
+
+def anthropic_call(client: anthropic.Anthropic, call: Call) -> int | str:
+    """The conversation of WHOLE (or, streamed, of ANTHROPIC_STREAM) in Anthropic's shape; the
+    gateway translates it to the recorded OpenAI request, the tag riding as metadata.user_id."""
+    if call.leave_timeout is not None:
+        client = client.with_options(timeout=call.leave_timeout)
+    question = {"role": "user", "content": "What is the capital of France?"}
+    req = {"max_tokens": 64, "messages": [question], "metadata": {"user_id": call.tag}}
+    headers = {"X-Request-Id": call.tag}
+    if not call.stream:
+        client.messages.create(model="openai/gpt-4o", system="You are a helpful assistant.", **req, extra_headers=headers)
+        return 200
+    with client.messages.create(model="openai/gpt-5", stream=True, **req, extra_headers=headers) as events:
+        for seen, _ in enumerate(events, 1):
+            if call.leave_after is not None and seen >= call.leave_after:
+                return "left"
+    return 200
 
 
 def stream_call(client: openai.OpenAI, req: dict, call: Call) -> int | str:
@@ -340,6 +373,9 @@ def check_ledger(calls, t, rows, provider, nginx_log, gws) -> dict:
         row = billed[c.tag]
         assert micros(row["cost"]) == micros(c.cost), (c, row)
         assert row["status"] == "complete", row
+    # Calls translated from Anthropic's dialect are billed too, under the same request id.
+    translated = [c for c in calls if c.anthropic and c.status == 200]
+    assert translated and all(c.tag in billed for c in translated if c.ended < t.kill - 1.0 or c.started > t.kill)
     left = [c for c in calls if c.status == "left" and c.tag in billed]
     assert left, "no client left a call that reached a provider"
     statuses = sorted({billed[c.tag]["status"] for c in left})
@@ -352,6 +388,7 @@ def check_ledger(calls, t, rows, provider, nginx_log, gws) -> dict:
         "lost_answered_before_kill": count_by(lost, lambda c: (str(c.status), c.ended < t.kill)),
         "lost_earliest_end_before_kill_ms": round(max([t.kill - c.ended for c in lost] + [0]) * 1000),
         "left_billed_as": statuses,
+        "anthropic_billed": sum(1 for c in calls if c.anthropic and c.tag in billed),
     }
 
 
