@@ -450,4 +450,7 @@ def check_rate_limit(rated: list[Call], provider, t: Timeline) -> dict:
         "rated_admitted_with_redis_up": f"{len(before)} (bound {exact})",
         "rated_admitted": f"{len(admitted)} of {len(rated)} (bound {bound}; one bucket per gateway: {N * (b + int(whole / period))})",
         "rated_cut_unknown": sum(1 for c in cut if c.tag not in reached),
+        # What the Redis restart let through beyond one shared bucket over the whole run.
+        "rated_excess_over_shared": len(admitted) - (b + int(whole / period)),
+        "redis_away_s": round(t.redis_start - t.redis_stop, 2),
     }
