@@ -20,6 +20,7 @@ replay upstream's log of what reached a provider, the shared ledger and nginx's 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import threading
@@ -289,8 +290,6 @@ def balance(base: str, master_key: str) -> int:
 
 
 def test_three_gateways_behind_nginx_under_load_with_faults(tmp_path, master_key, postgres_server):
-    import contextlib
-
     database = pg.fresh_database(postgres_server)
     with contextlib.ExitStack() as stack:
         replay_url, control = stack.enter_context(servers.replay(tmp_path, chunk_delay_ms=5))
