@@ -37,8 +37,10 @@ def database(postgres_server):
 POLL_MS = 200
 
 
-def start(tmp_path_factory, replay_upstream, master_key, database, name, workdir=None):
+def start(tmp_path_factory, replay_upstream, master_key, database, name, workdir=None, prepaid=False):
     env, config = routed_setup(replay_upstream[0])
+    if prepaid:
+        config += "\n[billing]\nprepaid = true\n"
     extra = ["--store", database, "--store-poll-ms", str(POLL_MS)]
     workdir = workdir or tmp_path_factory.mktemp(name)
     return servers.gateway(workdir, env, config, master_key, extra)
@@ -118,6 +120,68 @@ def test_two_gateways_share_keys_bills_and_credits(tmp_path_factory, replay_upst
             got = admin_c.api_keys.get(hash=key.data.hash).data
             assert got.usage == pytest.approx(spent, abs=1e-9)
             assert got.limit_remaining == pytest.approx(5.0 - spent, abs=1e-9)
+
+
+def test_a_keys_spending_through_one_gateway_counts_on_the_other_while_it_runs(
+    tmp_path_factory, replay_upstream, replay_control, master_key, database
+):
+    """Each gateway enforces a key's limit on its own line; every POLL_MS it raises that line
+    to what the shared ledger holds, so calls billed through one gateway count against the
+    limit on the other (`GET /api/v1/keys/{hash}` shows the line admission uses) without a
+    restart. It once stayed at what the other gateway had read at its start."""
+    body = recorded(WHOLE)
+    with start(tmp_path_factory, replay_upstream, master_key, database, "s") as s, start(
+        tmp_path_factory, replay_upstream, master_key, database, "t"
+    ) as t:
+        admin_s = OpenRouter(api_key=master_key, server_url=s + "/api/v1")
+        key = admin_s.api_keys.create(name="spends on s", limit=5.0)
+        admin_t = OpenRouter(api_key=master_key, server_url=t + "/api/v1")
+        eventually(lambda: models_status(t, key.key) == 200)
+        client = openai.OpenAI(base_url=s + "/v1", api_key=key.key, max_retries=0, timeout=30)
+        spent = sum(
+            client.chat.completions.create(model=body["model"], messages=body["messages"]).usage.cost
+            for _ in range(2)
+        )
+        assert spent > 0
+        eventually(lambda: admin_t.api_keys.get(hash=key.data.hash).data.usage == pytest.approx(spent, abs=1e-9))
+        got = admin_t.api_keys.get(hash=key.data.hash).data
+        assert got.limit_remaining == pytest.approx(5.0 - spent, abs=1e-9)
+
+
+def test_prepaid_gateways_see_each_others_credits_and_usage_while_they_run(
+    tmp_path_factory, replay_upstream, replay_control, master_key, database
+):
+    """On `prepaid` gateways the balance calls reserve against is each gateway's own line;
+    every POLL_MS it is raised to the shared ledger's credits and usage, so credit added and
+    calls billed through one gateway show on the other (`/api/v1/credits` reports that line)
+    without a restart. Credit added through one once stayed unseen by the other."""
+    body = recorded(WHOLE)
+    with start(tmp_path_factory, replay_upstream, master_key, database, "u", prepaid=True) as u, start(
+        tmp_path_factory, replay_upstream, master_key, database, "v", prepaid=True
+    ) as v:
+        admin_u = OpenRouter(api_key=master_key, server_url=u + "/api/v1")
+        admin_v = OpenRouter(api_key=master_key, server_url=v + "/api/v1")
+        before = admin_v.credits.get_credits().data
+        added = requests.post(
+            u + "/api/v1/balance",
+            headers={"Authorization": f"Bearer {master_key}"},
+            json={"amount": 2.5, "note": "through u"},
+            timeout=10,
+        )
+        assert added.status_code == 200, added.text
+        eventually(
+            lambda: admin_v.credits.get_credits().data.total_credits
+            == pytest.approx(before.total_credits + 2.5, abs=1e-9)
+        )
+        client = openai.OpenAI(base_url=u + "/v1", api_key=master_key, max_retries=0, timeout=30)
+        spent = client.chat.completions.create(model=body["model"], messages=body["messages"]).usage.cost
+        assert spent > 0
+        eventually(
+            lambda: admin_v.credits.get_credits().data.total_usage
+            == pytest.approx(before.total_usage + spent, abs=1e-9)
+        )
+        # Both gateways agree, and u counted its own call once.
+        assert admin_u.credits.get_credits().data.total_usage == pytest.approx(before.total_usage + spent, abs=1e-9)
 
 
 def test_keys_changed_through_one_gateway_reach_the_other_while_it_runs(

@@ -180,6 +180,15 @@ impl KeyCache {
         }
     }
 
+    /// Raises what key `id` spent in `window` to at least `spent` (see
+    /// [`LimitLine::raise_spent`]).
+    pub fn raise_spent(&self, id: i64, window: u32, spent: u64) {
+        let table = self.table.load();
+        if let Some(entry) = table.by_id.get(&id).and_then(|h| table.by_hash.get(h)) {
+            entry.spend.raise_spent(window, spent);
+        }
+    }
+
     /// Key `id`'s spending line and limit, when it has a limit; read on
     /// the worker's `view`.
     pub fn limit_of(&self, view: &KeyView, id: i64) -> Option<Limited> {

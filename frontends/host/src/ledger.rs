@@ -72,6 +72,31 @@ impl Ledger {
         }
     }
 
+    /// Raises credits and usage to the store's `totals` where those are
+    /// higher: credit another gateway added is deposited, usage another
+    /// gateway billed is taken from the balance (never below zero).
+    pub fn raise_to(&self, totals: Totals) {
+        let credits = self.credits.load(Ordering::Acquire);
+        if totals.credits > credits
+            && self
+                .credits
+                .compare_exchange(credits, totals.credits, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            // Saturated balances only: nothing to add beyond the line's room.
+            let _ = self.line.deposit(totals.credits - credits);
+        }
+        let usage = self.usage.load(Ordering::Acquire);
+        if totals.usage > usage
+            && self
+                .usage
+                .compare_exchange(usage, totals.usage, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.line.charge(totals.usage - usage);
+        }
+    }
+
     /// Adds credit; visible to every core's next reservation on return.
     pub fn deposit(&self, micros: u64) -> Result<(), CreditOverflow> {
         self.line.deposit(micros)?;
@@ -188,6 +213,56 @@ pub fn spent_in(reset: Option<LimitReset>, usage: arouter_core::manage::KeyUsage
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shared_totals_raise_the_balance_and_converge_without_charging_twice() {
+        let ledger = Ledger::new(
+            true,
+            Totals {
+                credits: 1_000,
+                usage: 100,
+            },
+        );
+        // This gateway charged 50 (not stored yet); another stored 200 and added 500.
+        ledger.line.charge(50);
+        ledger.usage.fetch_add(50, Ordering::AcqRel);
+        ledger.raise_to(Totals {
+            credits: 1_500,
+            usage: 300,
+        });
+        assert_eq!(
+            ledger.totals(),
+            Totals {
+                credits: 1_500,
+                usage: 300
+            }
+        );
+        assert_eq!(ledger.line.available(), 1_200);
+        // Our 50 reaches the store: counted once, not twice.
+        ledger.raise_to(Totals {
+            credits: 1_500,
+            usage: 350,
+        });
+        assert_eq!(ledger.line.available(), 1_150);
+        ledger.raise_to(Totals {
+            credits: 1_500,
+            usage: 350,
+        });
+        assert_eq!(
+            ledger.totals(),
+            Totals {
+                credits: 1_500,
+                usage: 350
+            }
+        );
+        assert_eq!(ledger.line.available(), 1_150);
+        // Lower figures (our own calls not stored yet) change nothing.
+        ledger.raise_to(Totals {
+            credits: 0,
+            usage: 0,
+        });
+        assert_eq!(ledger.line.available(), 1_150);
+    }
 
     #[test]
     fn windows_change_at_utc_midnight_monday_and_the_first() {

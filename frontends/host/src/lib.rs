@@ -40,7 +40,7 @@ pub struct Host {
     pub gateway: Arc<Gateway>,
     pub keys: Arc<keys::KeyCache>,
     /// The account's credit and the reserve/settle logic.
-    pub ledger: ledger::Ledger,
+    pub ledger: Arc<ledger::Ledger>,
     pub store: Arc<dyn store::Store>,
     pub recorder: recorder::Recorder,
     /// Every serving thread's metrics (`GET /metrics`).
@@ -90,7 +90,7 @@ impl Host {
         let totals = store
             .totals()
             .map_err(|e| format!("cannot load the account's credits: {e}"))?;
-        let ledger = ledger::Ledger::new(config.prepaid, totals);
+        let ledger = Arc::new(ledger::Ledger::new(config.prepaid, totals));
         let batch_settings = config.batches;
         // Requests a stopped process had claimed run again (none of them
         // finished, so none was billed).
@@ -124,6 +124,7 @@ impl Host {
             store::location::StoreLocation::Postgres(_) => Some(store::poll::KeyPoll::start(
                 store.clone(),
                 keys.clone(),
+                ledger.clone(),
                 config.store_poll,
                 records,
             )?),

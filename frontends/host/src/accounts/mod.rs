@@ -92,6 +92,29 @@ pub fn load_spending(
     Ok(())
 }
 
+/// Brings in what other gateways on a shared store billed: each limited
+/// key's spending in its window, and the account's credits and usage, are
+/// raised to the store's figures where those are higher (this gateway's own
+/// calls not stored yet stay counted). Run every `--store-poll-ms`.
+pub fn merge_shared(
+    host_keys: &KeyCache,
+    ledger: &crate::ledger::Ledger,
+    store: &dyn Store,
+    now: i64,
+) -> Result<(), StoreError> {
+    for key in host_keys.limited() {
+        let spend = store.key_spend(Some(key.id), windows::at(now))?;
+        let window = crate::ledger::window(key.limit_reset, now);
+        host_keys.raise_spent(
+            key.id,
+            window,
+            crate::ledger::spent_in(key.limit_reset, spend.usage),
+        );
+    }
+    ledger.raise_to(store.totals()?);
+    Ok(())
+}
+
 /// A store failure is logged here and shown to the client as a 503.
 fn unavailable(what: &str, err: StoreError) -> arouter_core::manage::ManageError {
     log::error!("accounts: {what}: {err}");

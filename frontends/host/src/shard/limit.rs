@@ -111,6 +111,17 @@ impl LimitLine {
         });
     }
 
+    /// Raises what was spent in `window` to at least `spent` (read from a
+    /// store other gateways also write to), keeping what is held. A line
+    /// already past it keeps its own count: that one includes this
+    /// gateway's calls the store has not received yet.
+    pub fn raise_spent(&self, window: u32, spent: u64) {
+        self.update(|w| {
+            let w = w.in_window(window);
+            (spent > w.spent).then_some((Word { spent, ..w }, ()))
+        });
+    }
+
     /// Spent in `window` (0 when the line is still in an older one).
     pub fn spent(&self, window: u32) -> u64 {
         let w = Word::unpack(self.word.load(Ordering::Acquire));
@@ -211,6 +222,27 @@ impl Drop for LimitHold {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn raising_what_was_spent_keeps_the_held_part_and_never_lowers() {
+        let line = Arc::new(LimitLine::new(7, 100));
+        let hold = line.try_reserve(1_000, 7, 50).expect("room");
+        line.raise_spent(7, 300);
+        assert_eq!(line.spent(7), 300);
+        line.raise_spent(7, 200);
+        assert_eq!(
+            line.spent(7),
+            300,
+            "a lower figure is this gateway's unstored calls"
+        );
+        // 300 spent + 50 held: 650 left of 1,000.
+        assert!(line.try_reserve(1_000, 7, 651).is_none());
+        assert!(line.try_reserve(1_000, 7, 650).is_some());
+        drop(hold);
+        // A new window starts from the store's figure.
+        line.raise_spent(8, 40);
+        assert_eq!(line.spent(8), 40);
+    }
 
     const W: u32 = 7;
 

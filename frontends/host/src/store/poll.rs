@@ -4,6 +4,12 @@
 //! serving thread (as a change made through this gateway's own keys API
 //! does at once). A key created, disabled or deleted through one gateway
 //! is so taken, or refused, by the others within one interval.
+//!
+//! The same thread brings in what the other gateways billed
+//! ([`crate::accounts::merge_shared`]): each limited key's spending (one
+//! query a key) and the account's credits and usage, so a key's limit and
+//! a prepaid balance count every gateway's calls within one interval plus
+//! the recorder's delay, not only this gateway's own.
 
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -12,6 +18,7 @@ use std::time::Duration;
 
 use super::{KeyRecord, Store};
 use crate::keys::KeyCache;
+use crate::ledger::Ledger;
 
 /// The polling thread; dropping it stops the thread.
 pub struct KeyPoll {
@@ -25,6 +32,7 @@ impl KeyPoll {
     pub fn start(
         store: Arc<dyn Store>,
         keys: Arc<KeyCache>,
+        ledger: Arc<Ledger>,
         every: Duration,
         seen: Vec<KeyRecord>,
     ) -> Result<KeyPoll, String> {
@@ -35,6 +43,7 @@ impl KeyPoll {
                 let mut poll = Poller {
                     store,
                     keys,
+                    ledger,
                     seen,
                     failing: false,
                 };
@@ -62,6 +71,7 @@ impl Drop for KeyPoll {
 struct Poller {
     store: Arc<dyn Store>,
     keys: Arc<KeyCache>,
+    ledger: Arc<Ledger>,
     seen: Vec<KeyRecord>,
     /// The last read failed (logged once until one succeeds again).
     failing: bool,
@@ -83,17 +93,29 @@ impl Poller {
             log::info!("the shared store answers again; keys are read from it");
             self.failing = false;
         }
-        if records == self.seen {
-            return;
+        if records != self.seen {
+            self.republish(records);
         }
+        if let Err(e) =
+            crate::accounts::merge_shared(&self.keys, &self.ledger, self.store.as_ref(), unix_now())
+        {
+            log::warn!("cannot read what other gateways billed: {e}");
+        }
+    }
+
+    fn republish(&mut self, records: Vec<KeyRecord>) {
         let stale = self.keys.reload(records.clone());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = unix_now();
         if let Err(e) = crate::accounts::load_spending(self.store.as_ref(), &self.keys, &stale, now)
         {
             log::warn!("cannot load the spending of changed keys: {e}");
         }
         self.seen = records;
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
