@@ -9,6 +9,28 @@ use crate::store::responses::{json_text, output_of, parse, ResponseStore};
 use crate::store::StoreError;
 
 /// The rows of `owner`'s response `id` (one, unless a client reused an id).
+/// `column` (a name of ours, never the client's) of the newest live
+/// response `id` of `owner`, as Postgres's store reads it too.
+fn live_column(
+    conn: &Connection,
+    column: &'static str,
+    id: &str,
+    owner: Option<i64>,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
+    conn.query_row(
+        &format!(
+            "SELECT {column} FROM responses
+             WHERE id = ?1 AND owner IS ?2 AND expires_at > ?3
+             ORDER BY seq DESC LIMIT 1"
+        ),
+        params![id, owner, now],
+        |r| r.get::<_, String>(0),
+    )
+    .optional()
+    .map_err(backend)
+}
+
 fn delete_rows(conn: &Connection, id: &str, owner: Option<i64>) -> rusqlite::Result<usize> {
     conn.execute(
         "DELETE FROM response_items WHERE response_seq IN
@@ -110,17 +132,7 @@ impl ResponseStore for SqliteStore {
         owner: Option<i64>,
         now: i64,
     ) -> Result<Option<Value>, StoreError> {
-        let text = self.with(|conn| {
-            conn.query_row(
-                "SELECT response FROM responses
-                 WHERE id = ?1 AND owner IS ?2 AND expires_at > ?3
-                 ORDER BY seq DESC LIMIT 1",
-                params![id, owner, now],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
-            .map_err(backend)
-        })?;
+        let text = self.with(|conn| live_column(conn, "response", id, owner, now))?;
         text.as_deref().map(parse).transpose()
     }
 
@@ -130,17 +142,7 @@ impl ResponseStore for SqliteStore {
         owner: Option<i64>,
         now: i64,
     ) -> Result<Option<Vec<Value>>, StoreError> {
-        let text = self.with(|conn| {
-            conn.query_row(
-                "SELECT input FROM responses
-                 WHERE id = ?1 AND owner IS ?2 AND expires_at > ?3
-                 ORDER BY seq DESC LIMIT 1",
-                params![id, owner, now],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
-            .map_err(backend)
-        })?;
+        let text = self.with(|conn| live_column(conn, "input", id, owner, now))?;
         match text {
             None => Ok(None),
             Some(text) => match parse(&text)? {
@@ -153,15 +155,7 @@ impl ResponseStore for SqliteStore {
     fn delete_response(&self, id: &str, owner: Option<i64>, now: i64) -> Result<bool, StoreError> {
         self.with(|conn| {
             let tx = conn.unchecked_transaction().map_err(backend)?;
-            let live = tx
-                .query_row(
-                    "SELECT 1 FROM responses WHERE id = ?1 AND owner IS ?2 AND expires_at > ?3",
-                    params![id, owner, now],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map_err(backend)?
-                .is_some();
+            let live = live_column(&tx, "id", id, owner, now)?.is_some();
             delete_rows(&tx, id, owner).map_err(backend)?;
             tx.commit().map_err(backend)?;
             Ok(live)
