@@ -24,8 +24,9 @@ mod types;
 
 pub(crate) use proxy::scan_fuzz as proxy_scan_fuzz;
 pub use types::{
-    AccessLog, Admission, AdmitRequest, Attempt, AttemptFailure, Attempts, Caller, ConnectError,
-    Event, Input, Outcome, Output, Refusal, Rejection, ReserveRequest, UsageError, UsageRecord,
+    AccessLog, Admission, AdmitRequest, Attempt, AttemptFailure, Attempts, CallIntent, Caller,
+    ConnectError, Event, Input, Outcome, Output, Refusal, Rejection, ReserveRequest, UsageError,
+    UsageRecord,
 };
 
 use std::collections::VecDeque;
@@ -155,6 +156,8 @@ pub struct Exchange {
     draining: bool,
     /// Unix milliseconds at `Tick(0)`, when the driver provides it.
     unix_origin_ms: Option<u64>,
+    /// Every call reserves, for the host's call journal.
+    journaled: bool,
     /// A call cut short whose usage the gateway estimates when its usage
     /// event is polled, after the driver has let the upstream go.
     unbilled: Option<Box<Call>>,
@@ -195,6 +198,7 @@ impl Exchange {
             outputs: VecDeque::new(),
             draining: false,
             unix_origin_ms: None,
+            journaled: false,
             unbilled: None,
             request_ids: RequestIds::new("req-"),
             keep: None,
@@ -215,6 +219,26 @@ impl Exchange {
     pub fn with_unix_origin(mut self, unix_ms_at_tick_zero: u64) -> Exchange {
         self.unix_origin_ms = Some(unix_ms_at_tick_zero);
         self
+    }
+
+    /// Makes every call reserve (`Output::Reserve`) before each attempt,
+    /// metered or not, so the host can write it to its call journal
+    /// (`Exchange::call_intent`) before it goes upstream. A call that is
+    /// not metered still reserves nothing the host must refuse, and a
+    /// proxied call naming no model is not refused for it.
+    pub fn with_call_journal(mut self) -> Exchange {
+        self.journaled = true;
+        self
+    }
+
+    /// The upstream attempt the outstanding `Output::Reserve` is for;
+    /// `None` when none is out. For the host's call journal: asked only
+    /// when it keeps one, so the request path pays nothing otherwise.
+    pub fn call_intent(&self) -> Option<CallIntent> {
+        match &self.state {
+            State::Calling(calling) => calling.call.call_intent(&self.gateway),
+            _ => None,
+        }
     }
 
     /// Whether the request in progress is relaying an event stream to the
@@ -528,6 +552,8 @@ impl Exchange {
         }
         if metered {
             call.set_metered(caller.key_id());
+        } else if self.journaled {
+            call.set_journaled(caller.key_id());
         }
         call.set_stored(plan.stored);
         call.set_request_id(current.request_id);

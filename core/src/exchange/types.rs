@@ -160,6 +160,26 @@ pub struct ReserveRequest {
     pub max: MicroUsd,
 }
 
+/// The upstream attempt an `Output::Reserve` is out for, as
+/// `Exchange::call_intent` tells it: enough for the host to bill the
+/// attempt if the process ends before its usage record does (its call
+/// journal).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallIntent {
+    pub request_id: RequestId,
+    /// An index into `Gateway::providers()`.
+    pub provider: usize,
+    pub model: String,
+    /// The prompt's tokens as the reservation estimated them: the model's
+    /// tokenizer for a chat call, else the body's bytes over four.
+    pub prompt_tokens: u64,
+    /// What `prompt_tokens` cost at the candidate's input price (0 when
+    /// unpriced): what a provider bills at least once it has the request.
+    pub prompt_cost: MicroUsd,
+    /// The client asked for a stream.
+    pub stream: bool,
+}
+
 /// Why the host could not set credit aside: answered 402 in the route's
 /// dialect, before anything is sent upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -375,6 +395,10 @@ pub enum Outcome {
     /// not read (not an OpenAI, Anthropic or Gemini usage report): billed
     /// as zero tokens.
     Unrecognized,
+    /// The gateway that made the call ended (`kill -9`, a crash) before
+    /// the call's usage was stored: billed afterwards from the call
+    /// journal at its prompt's estimated cost, no output tokens.
+    Interrupted,
 }
 
 impl Outcome {
@@ -385,6 +409,7 @@ impl Outcome {
             Outcome::Estimated => "estimated",
             Outcome::Error => "error",
             Outcome::Unrecognized => "unrecognized",
+            Outcome::Interrupted => "interrupted",
         }
     }
 
@@ -395,6 +420,7 @@ impl Outcome {
             Outcome::Estimated,
             Outcome::Error,
             Outcome::Unrecognized,
+            Outcome::Interrupted,
         ]
         .into_iter()
         .find(|o| o.as_str() == text)

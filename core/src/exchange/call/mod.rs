@@ -211,6 +211,11 @@ pub(crate) struct Call {
     /// `key_id` (`None`: the master key).
     metered: bool,
     key_id: Option<i64>,
+    /// Reserves only for the host's call journal (see `set_journaled`).
+    journal_only: bool,
+    /// The current attempt's prompt tokens as its reservation estimated
+    /// them (see `max_cost`).
+    reserved_prompt: u64,
     /// Reads a proxied answer's usage on the side.
     sniffer: Option<Box<Sniffer>>,
     /// The attempts that went upstream, for the access record.
@@ -274,6 +279,8 @@ impl Call {
             response_id: None,
             metered: false,
             key_id: None,
+            reserved_prompt: 0,
+            journal_only: false,
             sniffer: None,
             attempts: Attempts::default(),
             in_attempt: false,

@@ -13,7 +13,7 @@
 use super::{Call, CallKind, CallRequest, Finished, Io, Phase};
 use crate::api::{ApiError, ErrorKind, Response};
 use crate::billing::MicroUsd;
-use crate::exchange::{Output, Refusal, ReserveRequest};
+use crate::exchange::{CallIntent, Output, Refusal, ReserveRequest};
 use crate::gateway::Gateway;
 use crate::Tick;
 
@@ -23,6 +23,15 @@ impl Call {
     pub(crate) fn set_metered(&mut self, key_id: Option<i64>) {
         self.metered = true;
         self.key_id = key_id;
+    }
+
+    /// Makes this unmetered call reserve before each attempt all the
+    /// same, for the host's call journal (`Exchange::with_call_journal`):
+    /// nothing it reserves is enforced, so it is not refused for naming
+    /// no model to price by.
+    pub(crate) fn set_journaled(&mut self, key_id: Option<i64>) {
+        self.set_metered(key_id);
+        self.journal_only = true;
     }
 
     /// An `Output::Reserve` is out and unanswered.
@@ -121,7 +130,38 @@ impl Call {
                 (prompt, output)
             }
         };
+        // Kept for the host's call journal (`Exchange::call_intent`): the
+        // prompt of an attempt whose end never comes is billed by it.
+        // A body's bytes only bound its tokens: about four a token.
+        self.reserved_prompt = match self.kind {
+            CallKind::Chat { .. } => prompt,
+            _ => prompt / 4,
+        };
         price.max_cost(prompt, output)
+    }
+
+    /// The attempt an `Output::Reserve` is out for: what the host needs
+    /// to bill it if it never hears of its end (see [`CallIntent`]).
+    pub(crate) fn call_intent(&self, gateway: &Gateway) -> Option<CallIntent> {
+        if !self.reserving() {
+            return None;
+        }
+        let candidate = self.candidate()?;
+        let provider = gateway.providers().get(candidate.provider)?;
+        let usage = crate::usage::Usage {
+            prompt_tokens: self.reserved_prompt,
+            ..Default::default()
+        };
+        Some(CallIntent {
+            request_id: self.request_id,
+            provider: candidate.provider,
+            model: candidate.model.clone(),
+            prompt_tokens: self.reserved_prompt,
+            prompt_cost: gateway
+                .cost(&provider.name, &candidate.model, &usage)
+                .unwrap_or(MicroUsd(0)),
+            stream: self.kind.stream(),
+        })
     }
 
     /// The output cap the client asked for (`max_tokens`,
@@ -142,6 +182,9 @@ impl Call {
     /// tokens: nothing can be priced, so nothing reserved; refused (403)
     /// before anything goes upstream.
     fn unmetered_proxy(&self) -> Option<ApiError> {
+        if self.journal_only {
+            return None;
+        }
         let (CallRequest::Proxy(request), Some(candidate)) = (&self.request, self.candidate())
         else {
             return None;

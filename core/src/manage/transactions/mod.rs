@@ -79,15 +79,19 @@ pub enum TransactionStatus {
     /// A provider-proxy answer the client got whole, whose usage the
     /// gateway could not read: recorded with zero tokens.
     Unrecognized,
+    /// The gateway ended before the call's usage was stored: billed from
+    /// its call journal at the prompt's estimated cost (no output).
+    Interrupted,
 }
 
 impl TransactionStatus {
-    pub const ALL: [TransactionStatus; 5] = [
+    pub const ALL: [TransactionStatus; 6] = [
         TransactionStatus::Complete,
         TransactionStatus::Estimated,
         TransactionStatus::Failed,
         TransactionStatus::Cancelled,
         TransactionStatus::Unrecognized,
+        TransactionStatus::Interrupted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +101,7 @@ impl TransactionStatus {
             TransactionStatus::Failed => "failed",
             TransactionStatus::Cancelled => "cancelled",
             TransactionStatus::Unrecognized => "unrecognized",
+            TransactionStatus::Interrupted => "interrupted",
         }
     }
 
@@ -113,6 +118,7 @@ impl TransactionStatus {
             Outcome::Estimated => TransactionStatus::Estimated,
             Outcome::Error => TransactionStatus::Failed,
             Outcome::Unrecognized => TransactionStatus::Unrecognized,
+            Outcome::Interrupted => TransactionStatus::Interrupted,
         }
     }
 
@@ -125,6 +131,7 @@ impl TransactionStatus {
             TransactionStatus::Estimated => Outcome::Estimated,
             TransactionStatus::Failed => Outcome::Error,
             TransactionStatus::Unrecognized => Outcome::Unrecognized,
+            TransactionStatus::Interrupted => Outcome::Interrupted,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! deployments. The hot path never calls it: keys are cached in memory.
 
 pub mod batches;
+pub mod journal;
 pub mod location;
 pub mod poll;
 pub mod postgres;
@@ -21,6 +22,7 @@ use arouter_core::manage::{
     TransactionView,
 };
 pub use batches::{BatchItem, BatchStore, Deleted, Results, UnrunItem, Wanted};
+pub use journal::{Intent, Recovered};
 pub use responses::ResponseStore;
 
 /// A stored API key. The secret itself is never stored, only its SHA-256.
@@ -225,7 +227,23 @@ pub trait Store: BatchStore + ResponseStore + Send + Sync {
     fn totals(&self) -> Result<Totals, StoreError>;
     /// Appends transactions atomically (all or none), skipping any whose
     /// `record_id` is already stored.
-    fn record(&self, batch: &[Transaction]) -> Result<(), StoreError>;
+    fn record(&self, batch: &[Transaction]) -> Result<(), StoreError> {
+        self.settle(batch, &[])
+    }
+    /// [`Store::record`], and closes the call-journal intents `closed`
+    /// (ids) in the same transaction: a call is never both billed and
+    /// open, nor neither. An id not open (never written, or recovered
+    /// already) is passed over.
+    fn settle(&self, batch: &[Transaction], closed: &[String]) -> Result<(), StoreError>;
+    /// Writes call-journal intents (all or none; an id written already
+    /// is passed over), owned by this store's process.
+    fn open_intents(&self, intents: &[Intent]) -> Result<(), StoreError>;
+    /// Bills every open intent of a gateway that is gone (see
+    /// [`journal`]) as an `interrupted` transaction and closes it, in one
+    /// transaction; never this store's own. Each intent is billed once
+    /// even when several gateways recover at the same time. On SQLite
+    /// every other process counts as gone: one process uses a file.
+    fn recover_intents(&self) -> Result<Recovered, StoreError>;
     /// The newest transactions first, at most `limit`.
     fn transactions(&self, limit: u32) -> Result<Vec<Transaction>, StoreError>;
     /// One page of the transactions `query` selects, newest first

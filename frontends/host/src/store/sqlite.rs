@@ -11,7 +11,8 @@ use arouter_core::manage::{
 };
 
 use super::{
-    Credit, KeyRecord, KeySpend, NewKey, RateLimit, Store, StoreError, Totals, Transaction, Windows,
+    Credit, Intent, KeyRecord, KeySpend, NewKey, RateLimit, Recovered, Store, StoreError, Totals,
+    Transaction, Windows,
 };
 
 pub const FILE_NAME: &str = "arouter.sqlite3";
@@ -180,10 +181,29 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX response_items_id ON response_items (item_id, owner);
      CREATE INDEX response_items_response ON response_items (response_seq);",
+    // 11: the call journal (`store::journal`): each provider call in
+    // flight, written before it goes upstream and deleted with its usage;
+    // what a process left here when it ended is billed at the next start.
+    "CREATE TABLE call_intents (
+         id              TEXT    PRIMARY KEY,
+         owner           INTEGER NOT NULL,
+         created_at      INTEGER NOT NULL,
+         key_id          INTEGER,
+         request_id      TEXT    NOT NULL,
+         provider        TEXT    NOT NULL,
+         model           TEXT    NOT NULL,
+         reserved_micros INTEGER NOT NULL,
+         prompt_tokens   INTEGER NOT NULL,
+         prompt_micros   INTEGER NOT NULL,
+         stream          INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// This handle, on the call-journal intents it writes: a random
+    /// number, so the intents of an earlier process are told apart.
+    owner: i64,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -213,8 +233,12 @@ impl SqliteStore {
         conn.busy_timeout(busy_timeout).map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
         migrate(&conn)?;
+        let mut bytes = [0u8; 8];
+        getrandom::getrandom(&mut bytes)
+            .map_err(|_| StoreError::Backend("the OS gave no randomness for an owner".into()))?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            owner: i64::from_le_bytes(bytes),
         })
     }
 
@@ -405,12 +429,16 @@ impl Store for SqliteStore {
         })
     }
 
-    fn record(&self, batch: &[Transaction]) -> Result<(), StoreError> {
-        self.with(|conn| {
-            let tx = conn.unchecked_transaction().map_err(backend)?;
-            insert_transactions(&tx, batch)?;
-            tx.commit().map_err(backend)
-        })
+    fn settle(&self, batch: &[Transaction], closed: &[String]) -> Result<(), StoreError> {
+        self.with(|conn| journal::settle(conn, batch, closed))
+    }
+
+    fn open_intents(&self, intents: &[Intent]) -> Result<(), StoreError> {
+        self.with(|conn| journal::open(conn, self.owner, intents))
+    }
+
+    fn recover_intents(&self) -> Result<Recovered, StoreError> {
+        self.with(|conn| journal::recover(conn, self.owner))
     }
 
     fn transactions(&self, limit: u32) -> Result<Vec<Transaction>, StoreError> {
@@ -548,6 +576,7 @@ impl Store for SqliteStore {
 }
 
 mod batches;
+mod journal;
 mod responses;
 
 #[cfg(test)]

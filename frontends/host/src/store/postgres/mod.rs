@@ -15,6 +15,7 @@
 
 mod batches;
 pub mod connect;
+mod journal;
 mod record;
 mod responses;
 pub mod schema;
@@ -32,7 +33,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use record::insert_transactions;
 
 use super::{
-    Credit, KeyRecord, KeySpend, NewKey, RateLimit, Store, StoreError, Totals, Transaction, Windows,
+    Credit, Intent, KeyRecord, KeySpend, NewKey, RateLimit, Recovered, Store, StoreError, Totals,
+    Transaction, Windows,
 };
 
 /// How long connecting may take when the URL sets no `connect_timeout`.
@@ -266,8 +268,16 @@ impl Store for PostgresStore {
         })
     }
 
-    fn record(&self, batch: &[Transaction]) -> Result<(), StoreError> {
-        self.in_transaction(|tx| insert_transactions(tx, batch))
+    fn settle(&self, batch: &[Transaction], closed: &[String]) -> Result<(), StoreError> {
+        self.in_transaction(|tx| journal::settle(tx, batch, closed))
+    }
+
+    fn open_intents(&self, intents: &[Intent]) -> Result<(), StoreError> {
+        self.with(|client| journal::open(client, self.claim_key, intents))
+    }
+
+    fn recover_intents(&self) -> Result<Recovered, StoreError> {
+        self.with(|client| journal::recover(client, self.claim_key))
     }
 
     fn transactions(&self, limit: u32) -> Result<Vec<Transaction>, StoreError> {

@@ -4,7 +4,7 @@
 //! others wait for it, then find nothing left to do.
 //!
 //! The tables and columns are the SQLite store's at its latest version
-//! (`sqlite.rs`, migrations 1 to 10), in PostgreSQL's types: integers are
+//! (`sqlite.rs`, migrations 1 to 11), in PostgreSQL's types: integers are
 //! `BIGINT` (micro-USD, token counts, Unix seconds), flags `BOOLEAN`,
 //! hashes and result bodies `BYTEA`.
 
@@ -126,6 +126,24 @@ const MIGRATIONS: &[&str] = &[
     // session advisory lock its store holds while it lives. Requests
     // claimed before have none (and count as a gone gateway's).
     "ALTER TABLE batch_requests ADD COLUMN claimed_by BIGINT;",
+    // 4: the call journal (the SQLite file's migration 11): each provider
+    // call in flight, written before it goes upstream and deleted with
+    // its usage, owned by its gateway's claim key; a gone gateway's are
+    // billed by whichever gateway recovers them first.
+    "CREATE TABLE call_intents (
+         id              TEXT    PRIMARY KEY,
+         owner           BIGINT  NOT NULL,
+         created_at      BIGINT  NOT NULL,
+         key_id          BIGINT,
+         request_id      TEXT    NOT NULL,
+         provider        TEXT    NOT NULL,
+         model           TEXT    NOT NULL,
+         reserved_micros BIGINT  NOT NULL,
+         prompt_tokens   BIGINT  NOT NULL,
+         prompt_micros   BIGINT  NOT NULL,
+         stream          BOOLEAN NOT NULL
+     );
+     CREATE INDEX call_intents_owner ON call_intents (owner);",
 ];
 
 /// The version this build migrates to.

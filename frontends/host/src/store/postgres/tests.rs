@@ -36,6 +36,11 @@ impl Fixture for Database {
 impl Database {
     /// Waits (up to 5 s) until no store's connection to this database is left.
     fn wait_for_no_store(&self) {
+        self.wait_for_no_store_but(0);
+    }
+
+    /// Waits (up to 5 s) until at most `left` stores' connections are.
+    fn wait_for_no_store_but(&self, live: i64) {
         let mut client = connect_to(&self.url);
         for _ in 0..250 {
             let left: i64 = client
@@ -46,7 +51,7 @@ impl Database {
                 )
                 .unwrap()
                 .get(0);
-            if left == 0 {
+            if left <= live {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
@@ -290,4 +295,44 @@ fn a_gateway_starting_leaves_the_batch_requests_of_running_ones_alone() {
     // Now the first is gone too.
     let last = PostgresStore::open(&db.url).unwrap();
     assert_eq!(last.reopen_batch_requests().unwrap(), 1);
+}
+
+#[test]
+fn a_gateway_recovering_leaves_the_intents_of_running_ones_alone() {
+    use crate::store::{Intent, Recovered};
+    let Some(db) = fresh_database() else { return };
+    let intent = |id: &str| Intent {
+        id: id.into(),
+        created_at: 1,
+        key_id: None,
+        request_id: format!("req-{id}"),
+        provider: "openai".into(),
+        model: "m".into(),
+        reserved_micros: 90,
+        prompt_tokens: 3,
+        prompt_micros: 9,
+        stream: false,
+    };
+    let running = PostgresStore::open(&db.url).unwrap();
+    running.open_intents(&[intent("a")]).unwrap();
+    let other = PostgresStore::open(&db.url).unwrap();
+    other.open_intents(&[intent("b")]).unwrap();
+    // Both live: neither bills the other's calls in flight.
+    assert_eq!(other.recover_intents().unwrap(), Recovered::default());
+    assert_eq!(running.recover_intents().unwrap(), Recovered::default());
+    // `other` is gone: the running one bills its call, once.
+    drop(other);
+    db.wait_for_no_store_but(1);
+    let billed = running.recover_intents().unwrap();
+    assert_eq!(
+        billed,
+        Recovered {
+            calls: 1,
+            micros: 9
+        }
+    );
+    assert_eq!(running.recover_intents().unwrap(), Recovered::default());
+    let rows = running.transactions(10).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].record_id.as_deref(), Some("intent-b"));
 }

@@ -3,9 +3,11 @@
 //! for a backend), so both keep the same semantics.
 
 mod batches;
+mod journal;
 mod responses;
 
 pub(crate) use batches::*;
+pub(crate) use journal::*;
 pub(crate) use responses::*;
 
 use arouter_core::manage::{KeyPatch, LimitReset, ModelAllowlist, TransactionQuery};
@@ -41,6 +43,9 @@ macro_rules! store_suite {
             lists_page_newest_first_in_both_directions,
             the_requests_not_run_yet_are_listed_with_what_they_may_cost,
             responses_are_kept_for_their_owner_until_they_expire,
+            an_intent_closed_with_its_usage_is_never_billed_again,
+            a_gone_gateways_open_intents_are_billed_at_their_prompt_once,
+            gateways_recovering_at_once_bill_each_intent_once,
         );
     };
     (@tests $fixture:expr; $($name:ident,)*) => {
