@@ -200,6 +200,14 @@ pub struct ServeArgs {
     /// other gateways created, changed or deleted, in ms [default: 2000].
     #[arg(long, env = "AROUTER_STORE_POLL_MS", help_heading = "Server")]
     pub store_poll_ms: Option<u64>,
+    /// Write each metered call (prepaid gateway, or a key with a limit) to
+    /// the store before it goes upstream, so that a gateway killed with
+    /// calls in flight (`kill -9`, a crash) has them billed afterwards, at
+    /// their prompts' cost, by itself at its next start or by another
+    /// gateway on the same --store. Adds one group-committed store write
+    /// per call [default: on with --store, off on SQLite].
+    #[arg(long, env = "AROUTER_CALL_JOURNAL", help_heading = "Server")]
+    pub call_journal: Option<crate::journal::JournalSetting>,
     /// Keep per-key rate limits in Redis, so they hold across every gateway
     /// sharing it (each admission is one script call): redis://host:port[/db]
     /// [default: none: each gateway enforces limits alone].

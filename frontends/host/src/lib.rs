@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod driver;
+pub mod journal;
 pub mod key_rules;
 pub mod keys;
 pub mod ledger;
@@ -43,6 +44,9 @@ pub struct Host {
     pub ledger: Arc<ledger::Ledger>,
     pub store: Arc<dyn store::Store>,
     pub recorder: recorder::Recorder,
+    /// Writes each metered call down before it goes upstream
+    /// (`--call-journal`).
+    pub journal: Option<journal::Journal>,
     /// Every serving thread's metrics (`GET /metrics`).
     pub metrics: metrics::Metrics,
     /// Rate-limits the warnings about providers that cannot be reached.
@@ -85,6 +89,12 @@ impl Host {
         let now_secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
+        // Calls a gone gateway (this one's last run, among others) left in
+        // the journal are billed before the spending and balance are read.
+        let recovered = store
+            .recover_intents()
+            .map_err(|e| format!("cannot bill the calls a stopped gateway left: {e}"))?;
+        journal::report_recovered(recovered);
         accounts::load_spending(store.as_ref(), &keys, &keys.limited(), now_secs)
             .map_err(|e| format!("cannot load key spending: {e}"))?;
         let totals = store
@@ -120,6 +130,10 @@ impl Host {
             .map_or(0, |d| d.as_millis());
         let instance = format!("{started_ms:x}{:x}", std::process::id());
         let recorder = recorder::Recorder::start(store.clone(), &instance);
+        let journal = match config.call_journal {
+            true => Some(journal::Journal::start(store.clone())?),
+            false => None,
+        };
         let key_poll = match config.store {
             store::location::StoreLocation::Postgres(_) => Some(store::poll::KeyPoll::start(
                 store.clone(),
@@ -143,6 +157,7 @@ impl Host {
             ledger,
             store,
             recorder,
+            journal,
             metrics,
             unreachable: unreachable::Unreachable::default(),
             batches,
@@ -162,6 +177,12 @@ impl Host {
         format!("req-{}-{n:x}-", self.instance)
     }
 
+    /// A serving thread's side of the call journal, when calls are
+    /// journaled.
+    pub fn local_journal(&self) -> Option<journal::LocalJournal> {
+        self.journal.as_ref().map(|j| j.local(&self.instance))
+    }
+
     /// The Prometheus exposition of this process's metrics.
     pub fn metrics_text(&self) -> String {
         self.metrics.render(metrics::Process {
@@ -172,6 +193,11 @@ impl Host {
     /// Flushes what must not be lost (queued usage) before exit; call it
     /// after every serving thread has stopped.
     pub fn shutdown(&self) {
+        // Nothing is queued once every serving thread stopped; the
+        // recorder then closes every intent with its call's usage.
+        if let Some(journal) = &self.journal {
+            journal.close();
+        }
         self.recorder.close();
         #[cfg(feature = "otlp")]
         if let Some(otlp) = &self.otlp {

@@ -23,6 +23,8 @@ pub(super) struct FileConfig {
     pub store_url: Option<String>,
     /// `--store-poll-ms`.
     pub store_poll_ms: Option<u64>,
+    /// `--call-journal`: `on` or `off`.
+    pub call_journal: Option<crate::journal::JournalSetting>,
     /// `--redis`: rate limits shared through Redis.
     pub redis_url: Option<String>,
     /// `--redis-failure`: `open` or `closed`.

@@ -92,6 +92,9 @@ pub struct Config {
     /// With a shared store: how often the keys table is read for other
     /// gateways' changes.
     pub store_poll: Duration,
+    /// `--call-journal`: metered calls are written down before they go
+    /// upstream (`crate::journal`).
+    pub call_journal: bool,
     pub master_key: Option<String>,
     pub default_model: Option<String>,
     pub providers: Vec<ProviderConfig>,
@@ -203,6 +206,12 @@ impl Config {
             });
         }
         let store_poll = Duration::from_millis(store_poll_ms);
+        let call_journal = match args.call_journal.or(file.call_journal) {
+            Some(setting) => setting == crate::journal::JournalSetting::On,
+            // Several gateways on one store is where a kill is expected
+            // (and where the store is written over a network anyway).
+            None => matches!(store, StoreLocation::Postgres(_)),
+        };
         let otlp_endpoint = match non_empty(&args.otlp_endpoint).or(file.otlp_endpoint) {
             Some(url) => Some(otlp::OtlpEndpoint::parse(&url)?),
             None => None,
@@ -219,6 +228,7 @@ impl Config {
             data_dir,
             store,
             store_poll,
+            call_journal,
             master_key: non_empty(&args.master_key).or_else(|| env("AROUTER_MASTER_KEY")),
             default_model: non_empty(&args.default_model)
                 .or_else(|| env("AROUTER_DEFAULT_MODEL"))

@@ -11,7 +11,7 @@ use arouter_core::exchange::{ConnectError, Event, Exchange, Input, Output};
 use futures_lite::{AsyncReadExt, FutureExt};
 
 use super::io::{linger_close, unix_ms, write_within, Pending, READ_BUF, READ_START};
-use super::record::record;
+use super::record::{observe_usage, record, settle};
 use super::runtime::{Runtime, Timer};
 use super::side::{Client, MemorySide};
 use super::tally::Tally;
@@ -21,6 +21,7 @@ use crate::keys::Verdict;
 use crate::ledger::Held;
 use crate::metrics::{Gauge, Share};
 use crate::shutdown;
+use crate::store::Intent;
 use crate::upstream::Upstream;
 
 /// The output buffer keeps at most this much capacity between writes.
@@ -76,6 +77,12 @@ struct Conn<'a, R: Runtime> {
     held: Held,
     /// The request in progress, for its access record.
     tally: Tally,
+    /// The call-journal intents of the request in progress (one per
+    /// attempt that went upstream): closed with its usage records.
+    intents: Vec<String>,
+    /// With intents open, the request's usage records wait for its end,
+    /// to be handed to the recorder with them in one batch.
+    settling: Vec<arouter_core::exchange::UsageRecord>,
     /// This connection's share of the in-flight requests gauge: one from
     /// a request's first bytes taken to its access record (pipelined
     /// requests read in one go count as one until the first is answered).
@@ -109,9 +116,13 @@ async fn run<R: Runtime>(
 ) {
     let shared = &worker.shared;
     let clock = shared.clock;
-    let exchange = Exchange::new(shared.host.gateway.clone(), clock.now())
+    let mut exchange = Exchange::new(shared.host.gateway.clone(), clock.now())
         .with_unix_origin(clock.unix_origin_ms())
         .with_request_id_prefix(&shared.host.request_id_prefix());
+    // A batch request needs no journal (see `journal_attempt`).
+    if worker.journal.is_some() && memory.is_none() {
+        exchange = exchange.with_call_journal();
+    }
     let mut conn = Conn {
         worker,
         exchange,
@@ -136,10 +147,25 @@ async fn run<R: Runtime>(
         stop: shutdown::Waiter::default(),
         held: Held::default(),
         tally: Tally::default(),
+        intents: Vec::new(),
+        settling: Vec::new(),
         in_flight: Share::new(&worker.metrics, Gauge::Requests),
         streaming: Share::new(&worker.metrics, Gauge::Streams),
     };
     conn.run().await;
+}
+
+impl<R: Runtime> Drop for Conn<'_, R> {
+    /// A connection ended between a request's usage records and its end
+    /// (a shutdown cutting it): the records are stored with the intents
+    /// they close. Intents with no records stay open, to be billed as
+    /// interrupted calls, since their provider may have charged.
+    fn drop(&mut self) {
+        if !self.settling.is_empty() {
+            let intents = std::mem::take(&mut self.intents);
+            settle(self.worker, self.settling.drain(..), intents);
+        }
+    }
 }
 
 impl<'a, R: Runtime> Conn<'a, R> {
@@ -301,6 +327,9 @@ impl<'a, R: Runtime> Conn<'a, R> {
                             .reserve(&host.keys, &self.worker.keys, &request, unix_secs())
                             .map(|held| self.held = held),
                     };
+                    if result.is_ok() {
+                        self.journal_attempt(request.key_id, request.max.0).await;
+                    }
                     let now = self.now();
                     self.input(Input::Reserved(now, result));
                 }
@@ -329,9 +358,17 @@ impl<'a, R: Runtime> Conn<'a, R> {
                             self.tally.add(&usage);
                             side.usage.borrow_mut().push(usage);
                         }
+                        (Event::Usage(usage), None) if !self.intents.is_empty() => {
+                            observe_usage(self.worker, &usage, &mut self.tally);
+                            self.settling.push(usage);
+                        }
                         (event, _) => record(self.worker, event, &mut self.tally),
                     }
                     if ends_request {
+                        if !self.intents.is_empty() {
+                            let intents = std::mem::take(&mut self.intents);
+                            settle(self.worker, self.settling.drain(..), intents);
+                        }
                         let held = std::mem::take(&mut self.held);
                         match &self.memory {
                             // A batch request's credit goes back to its
@@ -356,6 +393,40 @@ impl<'a, R: Runtime> Conn<'a, R> {
                 Output::Wait(deadline) => return Drained::Wait(deadline),
             }
         }
+    }
+
+    /// Writes the attempt about to go upstream to the call journal, and
+    /// waits until it is durable (one group commit; see `crate::journal`).
+    /// A batch request needs none: its batch's row is its durable record,
+    /// and its usage is stored with its result in one transaction.
+    async fn journal_attempt(&mut self, key_id: Option<i64>, reserved_micros: u64) {
+        let (Some(journal), None) = (&self.worker.journal, &self.memory) else {
+            return;
+        };
+        let Some(call) = self.exchange.call_intent() else {
+            return;
+        };
+        let host = &self.worker.shared.host;
+        let provider = host
+            .gateway
+            .providers()
+            .get(call.provider)
+            .map_or_else(String::new, |p| p.name.clone());
+        let id = journal.next_id();
+        let ticket = journal.write(Intent {
+            id: id.clone(),
+            created_at: unix_secs(),
+            key_id,
+            request_id: call.request_id.to_string(),
+            provider,
+            model: call.model,
+            reserved_micros,
+            prompt_tokens: call.prompt_tokens,
+            prompt_micros: call.prompt_cost.0,
+            stream: call.stream,
+        });
+        self.intents.push(id);
+        journal.durable(ticket).await;
     }
 
     /// A pooled connection answers at once; a new one is connected while

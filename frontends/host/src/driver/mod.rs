@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::journal::LocalJournal;
 use crate::keys::KeyView;
 use crate::metrics::LocalMetrics;
 use crate::recorder::LocalRecorder;
@@ -83,6 +84,8 @@ pub struct Worker<R: Runtime> {
     pub keys: KeyView,
     /// This thread's usage buffer.
     pub recorder: LocalRecorder,
+    /// This thread's side of the call journal (`--call-journal`).
+    pub journal: Option<LocalJournal>,
     /// This thread's metrics cells.
     pub metrics: LocalMetrics,
     pub settings: Settings,
@@ -103,6 +106,7 @@ impl<R: Runtime> Worker<R> {
         Worker {
             keys: shared.host.keys.view(),
             recorder: shared.host.recorder.local(),
+            journal: shared.host.local_journal(),
             metrics,
             rt,
             shared,

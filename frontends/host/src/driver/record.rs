@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use arouter_core::exchange::Event;
+use arouter_core::exchange::{Event, UsageRecord};
 
 use super::access::json_line;
 use super::io::unix_ms;
@@ -48,27 +48,45 @@ pub fn record<R: Runtime>(worker: &Worker<R>, event: Event, tally: &mut Tally) {
             *tally = Tally::default();
         }
         Event::Usage(usage) => {
-            tally.add(&usage);
-            worker.metrics.usage(&usage);
-            log::debug!(
-                target: "usage",
-                "{}/{} prompt={} completion={} complete={}",
-                usage.provider,
-                usage.model,
-                usage.usage.map_or(0, |u| u.prompt_tokens),
-                usage.usage.map_or(0, |u| u.completion_tokens),
-                usage.complete
-            );
-            let buffered = worker.recorder.record(usage, (unix_ms() / 1000) as i64);
-            if buffered == Buffered::ArmTimer {
-                // The batch this record started is handed over in time
-                // even if no other request comes.
-                let (rt, recorder) = (worker.rt.clone(), worker.recorder.clone());
-                worker.rt.spawn(async move {
-                    rt.sleep_until(Instant::now() + FLUSH_EVERY).await;
-                    recorder.flush_timer_fired();
-                });
-            }
+            observe_usage(worker, &usage, tally);
+            settle(worker, std::iter::once(usage), Vec::new());
         }
+    }
+}
+
+/// What a usage record counts for besides its bill: the request's tally,
+/// the metrics, the debug log.
+pub fn observe_usage<R: Runtime>(worker: &Worker<R>, usage: &UsageRecord, tally: &mut Tally) {
+    tally.add(usage);
+    worker.metrics.usage(usage);
+    log::debug!(
+        target: "usage",
+        "{}/{} prompt={} completion={} complete={}",
+        usage.provider,
+        usage.model,
+        usage.usage.map_or(0, |u| u.prompt_tokens),
+        usage.usage.map_or(0, |u| u.completion_tokens),
+        usage.complete
+    );
+}
+
+/// Hands usage records to the recorder with the call-journal intents they
+/// close (see `LocalRecorder::settle`).
+pub fn settle<R: Runtime>(
+    worker: &Worker<R>,
+    usage: impl IntoIterator<Item = UsageRecord>,
+    closes: Vec<String>,
+) {
+    let buffered = worker
+        .recorder
+        .settle(usage, closes, (unix_ms() / 1000) as i64);
+    if buffered == Buffered::ArmTimer {
+        // The batch this record started is handed over in time even if
+        // no other request comes.
+        let (rt, recorder) = (worker.rt.clone(), worker.recorder.clone());
+        worker.rt.spawn(async move {
+            rt.sleep_until(Instant::now() + FLUSH_EVERY).await;
+            recorder.flush_timer_fired();
+        });
     }
 }

@@ -34,6 +34,8 @@ pub enum Buffered {
 
 struct Buffer {
     items: RefCell<Vec<Transaction>>,
+    /// The call-journal intents the items close.
+    closes: RefCell<Vec<String>>,
     sender: Sender<Msg>,
     /// The writer's counts: what is handed over is counted once per batch.
     stats: Arc<Stats>,
@@ -57,6 +59,7 @@ impl LocalRecorder {
         LocalRecorder {
             inner: Rc::new(Buffer {
                 items: RefCell::new(Vec::with_capacity(BATCH)),
+                closes: RefCell::default(),
                 sender,
                 stats,
                 unpriced,
@@ -70,22 +73,33 @@ impl LocalRecorder {
 
     /// Buffers one usage record.
     pub fn record(&self, usage: UsageRecord, now_unix_s: i64) -> Buffered {
+        self.settle(std::iter::once(usage), Vec::new(), now_unix_s)
+    }
+
+    /// Buffers a request's usage records with the call-journal intents
+    /// they close, all in the same batch.
+    pub fn settle(
+        &self,
+        usage: impl IntoIterator<Item = UsageRecord>,
+        closes: Vec<String>,
+        now_unix_s: i64,
+    ) -> Buffered {
         let b = &self.inner;
-        if usage.cost.is_none() {
-            b.note_unpriced(&usage.provider, &usage.model);
-        }
-        let n = b.next_id.get();
-        b.next_id.set(n + 1);
-        let tx = transaction(usage, now_unix_s, format!("{}{n:x}", b.id_prefix));
         let full = {
-            let Ok(mut items) = b.items.try_borrow_mut() else {
+            let (Ok(mut items), Ok(mut closing)) =
+                (b.items.try_borrow_mut(), b.closes.try_borrow_mut())
+            else {
                 // Unreachable (nothing here re-enters); sent alone rather
                 // than lost.
-                b.send(vec![tx]);
+                let rows = usage.into_iter().map(|u| b.transaction(u, now_unix_s));
+                b.send(rows.collect(), closes);
                 return Buffered::Held;
             };
-            items.push(tx);
-            items.len() >= BATCH
+            for u in usage {
+                items.push(b.transaction(u, now_unix_s));
+            }
+            closing.extend(closes);
+            items.len() >= BATCH || closing.len() >= BATCH
         };
         if full {
             b.hand_over();
@@ -116,6 +130,16 @@ impl LocalRecorder {
 }
 
 impl Buffer {
+    /// The row to store for `usage`, with the next record id.
+    fn transaction(&self, usage: UsageRecord, now_unix_s: i64) -> Transaction {
+        if usage.cost.is_none() {
+            self.note_unpriced(&usage.provider, &usage.model);
+        }
+        let n = self.next_id.get();
+        self.next_id.set(n + 1);
+        transaction(usage, now_unix_s, format!("{}{n:x}", self.id_prefix))
+    }
+
     fn note_unpriced(&self, provider: &str, model: &str) {
         let Ok(mut seen) = self.unpriced_seen.try_borrow_mut() else {
             return;
@@ -126,19 +150,23 @@ impl Buffer {
     }
 
     fn hand_over(&self) {
-        let batch = match self.items.try_borrow_mut() {
-            Ok(mut items) if !items.is_empty() => {
-                std::mem::replace(&mut *items, Vec::with_capacity(BATCH))
-            }
-            _ => return,
+        let (Ok(mut items), Ok(mut closes)) =
+            (self.items.try_borrow_mut(), self.closes.try_borrow_mut())
+        else {
+            return;
         };
-        self.send(batch);
+        if items.is_empty() && closes.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut *items, Vec::with_capacity(BATCH));
+        let closes = std::mem::take(&mut *closes);
+        self.send(batch, closes);
     }
 
-    fn send(&self, batch: Vec<Transaction>) {
+    fn send(&self, batch: Vec<Transaction>, closes: Vec<String>) {
         let n = batch.len();
         self.stats.sent(n);
-        if self.sender.send(Msg::Batch(batch)).is_err() {
+        if self.sender.send(Msg::Batch(batch, closes)).is_err() {
             log::error!("usage recorder is closed; {n} transaction(s) were not stored");
         }
     }

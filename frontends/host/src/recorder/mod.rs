@@ -14,6 +14,11 @@
 //! before the close. A store that cannot commit (locked, disk full) keeps
 //! its rows in the writer, retried with backoff; see `writer`.
 //!
+//! A request with call-journal intents (`crate::journal`) hands over its
+//! usage records and the ids of its intents at once, at its end: they go
+//! in one batch, so the commit that stores the records closes the
+//! intents.
+//!
 //! Every transaction carries a `record_id` unique across restarts (this
 //! process's instance, the worker, a counter), and the store ignores a
 //! row whose id it already has, so a retried batch never charges twice.
@@ -42,7 +47,9 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
 /// What a worker sends the writer.
 enum Msg {
-    Batch(Vec<Transaction>),
+    /// Transactions, and the call-journal intents they close (see
+    /// `Store::settle`).
+    Batch(Vec<Transaction>, Vec<String>),
     /// Every worker has stopped: commit what is left and end.
     Close,
 }

@@ -82,6 +82,8 @@ struct Writer<'a> {
     store: &'a dyn Store,
     stats: &'a Stats,
     held: Vec<Transaction>,
+    /// The call-journal intents the held rows close.
+    closes: Vec<String>,
     outage: Option<Outage>,
 }
 
@@ -90,6 +92,7 @@ pub(super) fn write_loop(store: &dyn Store, receiver: &Receiver<Msg>, stats: &St
         store,
         stats,
         held: Vec::new(),
+        closes: Vec::new(),
         outage: None,
     };
     loop {
@@ -98,8 +101,8 @@ pub(super) fn write_loop(store: &dyn Store, receiver: &Receiver<Msg>, stats: &St
             Some(at) => receiver.recv_timeout(at.saturating_duration_since(Instant::now())),
         };
         let mut closing = match first {
-            Ok(Msg::Batch(rows)) => {
-                w.hold(rows);
+            Ok(Msg::Batch(rows, closes)) => {
+                w.hold(rows, closes);
                 false
             }
             Ok(Msg::Close) | Err(RecvTimeoutError::Disconnected) => true,
@@ -108,7 +111,7 @@ pub(super) fn write_loop(store: &dyn Store, receiver: &Receiver<Msg>, stats: &St
         // Whatever else is queued goes into the same commit.
         loop {
             match receiver.try_recv() {
-                Ok(Msg::Batch(rows)) => w.hold(rows),
+                Ok(Msg::Batch(rows, closes)) => w.hold(rows, closes),
                 Ok(Msg::Close) | Err(TryRecvError::Disconnected) => closing = true,
                 Err(TryRecvError::Empty) => break,
             }
@@ -128,9 +131,13 @@ pub(super) fn write_loop(store: &dyn Store, receiver: &Receiver<Msg>, stats: &St
 }
 
 impl Writer<'_> {
-    fn hold(&mut self, mut rows: Vec<Transaction>) {
+    fn hold(&mut self, mut rows: Vec<Transaction>, closes: Vec<String>) {
         let room = MAX_HELD.saturating_sub(self.held.len());
-        if rows.len() > room {
+        if rows.len() <= room {
+            self.closes.extend(closes);
+        } else {
+            // The intents of dropped rows stay open: the next start bills
+            // them (at their prompt) rather than not at all.
             let lost = (rows.len() - room) as u64;
             rows.truncate(room);
             self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
@@ -154,15 +161,16 @@ impl Writer<'_> {
 
     /// One attempt to store what is held.
     fn commit(&mut self) -> Result<(), StoreError> {
-        if self.held.is_empty() {
+        if self.held.is_empty() && self.closes.is_empty() {
             return Ok(());
         }
         let now = Instant::now();
-        match self.store.record(&self.held) {
+        match self.store.settle(&self.held, &self.closes) {
             Ok(()) => {
                 let n = self.held.len() as u64;
                 self.stats.stored.fetch_add(n, Ordering::Relaxed);
                 self.held = Vec::new();
+                self.closes = Vec::new();
                 if let Some(o) = self.outage.take() {
                     log::warn!(
                         "usage store recovered after {} failed attempt(s) over {:.1} s; stored {n} \

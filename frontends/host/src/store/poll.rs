@@ -5,6 +5,10 @@
 //! does at once). A key created, disabled or deleted through one gateway
 //! is so taken, or refused, by the others within one interval.
 //!
+//! It also bills the call-journal intents of gateways that are gone
+//! (`Store::recover_intents`), so a gateway killed and not restarted has
+//! its calls in flight billed within one interval by another.
+//!
 //! The same thread brings in what the other gateways billed
 //! ([`crate::accounts::merge_shared`]): each limited key's spending (one
 //! query a key) and the account's credits and usage, so a key's limit and
@@ -95,6 +99,12 @@ impl Poller {
         }
         if records != self.seen {
             self.republish(records);
+        }
+        // Calls a gateway that is gone left in the journal; billed before
+        // the totals are read, so they count at once.
+        match self.store.recover_intents() {
+            Ok(recovered) => crate::journal::report_recovered(recovered),
+            Err(e) => log::warn!("cannot bill the calls a stopped gateway left: {e}"),
         }
         if let Err(e) =
             crate::accounts::merge_shared(&self.keys, &self.ledger, self.store.as_ref(), unix_now())
