@@ -184,6 +184,97 @@ def test_prepaid_gateways_see_each_others_credits_and_usage_while_they_run(
         assert admin_u.credits.get_credits().data.total_usage == pytest.approx(before.total_usage + spent, abs=1e-9)
 
 
+def burst(bases: list[str], key: str, body: dict, calls: int) -> list:
+    """`calls` calls at once, spread over `bases`; each one's answer, or its status code."""
+    import concurrent.futures
+
+    def one(i: int):
+        client = openai.OpenAI(base_url=bases[i % len(bases)] + "/v1", api_key=key, max_retries=0, timeout=30)
+        try:
+            return client.chat.completions.create(model=body["model"], messages=body["messages"], max_tokens=8)
+        except openai.APIStatusError as e:
+            return e.status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=calls) as pool:
+        return list(pool.map(one, range(calls)))
+
+
+def slow_provider(replay_control, body: dict) -> None:
+    """From now on the provider holds each answer half a second: every call of a burst is in
+    flight at once, so no gateway can learn from the store what the other spent."""
+    url, control = replay_control
+    model = body["model"].split("/", 1)[1]
+    rule = {"match": {"model": model}, "fault": {"delay_ms": 500}, "times": 10_000}
+    control.post(url + "/_replay/faults", json=rule).raise_for_status()
+
+
+def one_call_cost(base: str, master_key: str, body: dict) -> float:
+    client = openai.OpenAI(base_url=base + "/v1", api_key=master_key, max_retries=0, timeout=30)
+    return client.chat.completions.create(model=body["model"], messages=body["messages"], max_tokens=8).usage.cost
+
+
+def test_a_keys_limit_holds_exactly_when_gateways_spend_it_at_once(
+    tmp_path_factory, replay_upstream, replay_control, master_key, postgres_server
+):
+    """Credit leases: each gateway spends only what it leased of a key's limit from the shared
+    store, so calls through two gateways at once never take a key past its limit (each on its
+    own view once spent up to twice the limit between two polls)."""
+    database = pg.fresh_database(postgres_server)
+    body = recorded(WHOLE)
+    with start(tmp_path_factory, replay_upstream, master_key, database, "l1") as g1, start(
+        tmp_path_factory, replay_upstream, master_key, database, "l2"
+    ) as g2:
+        cost = one_call_cost(g1, master_key, body)
+        limit = round(cost * 20.5, 6)
+        key = OpenRouter(api_key=master_key, server_url=g1 + "/api/v1").api_keys.create(name="leased", limit=limit)
+        eventually(lambda: models_status(g2, key.key) == 200)
+        slow_provider(replay_control, body)
+        outcomes = burst([g1, g2], key.key, body, 60)
+        served = [o for o in outcomes if not isinstance(o, int)]
+        assert {o for o in outcomes if isinstance(o, int)} == {402}, outcomes
+        assert served, "no call was served"
+        spent = sum(o.usage.cost for o in served)
+        assert spent <= limit + 1e-9, f"spent {spent} of a {limit} limit ({len(served)} calls of {cost})"
+        admin = OpenRouter(api_key=master_key, server_url=g2 + "/api/v1")
+        eventually(lambda: admin.api_keys.get(hash=key.data.hash).data.usage == pytest.approx(spent, abs=1e-9))
+
+
+def test_a_prepaid_balance_is_never_overdrawn_by_gateways_spending_it_at_once(
+    tmp_path_factory, replay_upstream, replay_control, master_key, postgres_server
+):
+    """The same for the account's balance on prepaid gateways: what all of them bill stays
+    within the credit added."""
+    body = recorded(WHOLE)
+    with start(tmp_path_factory, replay_upstream, master_key, pg.fresh_database(postgres_server), "probe") as p:
+        cost = one_call_cost(p, master_key, body)
+    credit = round(cost * 20.5, 6)
+    database = pg.fresh_database(postgres_server)
+    with start(tmp_path_factory, replay_upstream, master_key, database, "m1", prepaid=True) as g1, start(
+        tmp_path_factory, replay_upstream, master_key, database, "m2", prepaid=True
+    ) as g2:
+        admin = OpenRouter(api_key=master_key, server_url=g2 + "/api/v1")
+        added = requests.post(
+            g1 + "/api/v1/balance",
+            headers={"Authorization": f"Bearer {master_key}"},
+            json={"amount": credit, "note": "leased"},
+            timeout=10,
+        )
+        assert added.status_code == 200, added.text
+        slow_provider(replay_control, body)
+        outcomes = burst([g1, g2], master_key, body, 60)
+        served = [o for o in outcomes if not isinstance(o, int)]
+        assert {o for o in outcomes if isinstance(o, int)} == {402}, outcomes
+        assert served, "no call was served"
+        spent = sum(o.usage.cost for o in served)
+        assert spent <= credit + 1e-9, f"spent {spent} of a {credit} balance ({len(served)} calls of {cost})"
+
+        def left() -> float:
+            d = admin.credits.get_credits().data
+            return d.total_credits - d.total_usage
+
+        eventually(lambda: left() == pytest.approx(credit - spent, abs=1e-9))
+
+
 def test_keys_changed_through_one_gateway_reach_the_other_while_it_runs(
     tmp_path_factory, replay_upstream, master_key, database
 ):

@@ -188,6 +188,10 @@ pub enum Refusal {
     KeyLimit,
     /// The account balance cannot cover it (a prepaid gateway).
     Balance,
+    /// What this gateway holds of a line shared with other gateways cannot
+    /// cover it, and the store that would lease it more is unreachable
+    /// (503: the credit may well be there).
+    StoreUnavailable,
 }
 
 /// Why the host refused a credential.

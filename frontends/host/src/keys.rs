@@ -21,9 +21,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::key_rules;
+use crate::lease::Share;
 use crate::ledger::Limited;
 use crate::shard::{LimitLine, Published, SharedGcra, Snapshot};
-use crate::store::{KeyRecord, RateLimit};
+use crate::store::{KeyLine, KeyRecord, RateLimit};
 
 pub fn hash_key(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
@@ -38,6 +39,8 @@ pub struct KeyCache {
     prepaid: bool,
     /// Rate limits are decided by a shared limiter (see `with_shared_limits`).
     shared_limits: bool,
+    /// Key limits are also enforced on leased shares (see `with_leases`).
+    leased: bool,
 }
 
 /// One published version of the stored keys.
@@ -55,6 +58,9 @@ struct KeyEntry {
     /// What the key spent in its limit's window and holds in flight,
     /// shared the same way.
     spend: Arc<LimitLine>,
+    /// What this gateway leased of the key's limit (on a shared store),
+    /// carried over with `spend`.
+    share: Arc<Share>,
 }
 
 impl KeyTable {
@@ -73,20 +79,20 @@ impl KeyTable {
                     .get(&record.id)
                     .and_then(|hash| previous.by_hash.get(hash));
                 let bucket = before.map_or_else(Arc::default, |e| Arc::clone(&e.bucket));
-                let spend = match before {
+                let (spend, share) = match before {
                     // A line counts only while its key is limited: one
                     // that just got a limit starts from the store's sum.
                     Some(e)
                         if e.record.limit_reset == record.limit_reset
                             && e.record.limit_micros.is_some() =>
                     {
-                        Arc::clone(&e.spend)
+                        (Arc::clone(&e.spend), Arc::clone(&e.share))
                     }
                     _ => {
                         if record.limit_micros.is_some() {
                             stale.push(record.clone());
                         }
-                        Arc::default()
+                        (Arc::default(), Arc::default())
                     }
                 };
                 (
@@ -95,6 +101,7 @@ impl KeyTable {
                         record,
                         bucket,
                         spend,
+                        share,
                     },
                 )
             })
@@ -105,6 +112,24 @@ impl KeyTable {
             .collect();
         (KeyTable { by_hash, by_id }, stale)
     }
+}
+
+/// The lease line of `record` at `now`, when it has a limit.
+fn key_line(record: &KeyRecord, now: i64) -> Option<KeyLine> {
+    let w = crate::accounts::windows_at(now);
+    let window_start = match record.limit_reset {
+        None => 0,
+        Some(arouter_core::manage::LimitReset::Daily) => w.day,
+        Some(arouter_core::manage::LimitReset::Weekly) => w.week,
+        Some(arouter_core::manage::LimitReset::Monthly) => w.month,
+    };
+    Some(KeyLine {
+        id: record.id,
+        limit_micros: record.limit_micros?,
+        reset: record.limit_reset,
+        window_start,
+        window: crate::ledger::window(record.limit_reset, now),
+    })
 }
 
 /// One worker's view of the key table: admission reads it without a lock
@@ -121,7 +146,16 @@ impl KeyCache {
             default_rate_limit: None,
             prepaid: false,
             shared_limits: false,
+            leased: false,
         }
+    }
+
+    /// Key limits are shared with other gateways through credit leases
+    /// ([`crate::lease`]): a limited key's calls also reserve against
+    /// this gateway's leased share of the limit.
+    pub fn with_leases(mut self, leased: bool) -> KeyCache {
+        self.leased = leased;
+        self
     }
 
     /// Rate limits are kept by a limiter shared with other gateways
@@ -196,11 +230,37 @@ impl KeyCache {
             let entry = table.by_hash.get(table.by_id.get(&id)?)?;
             Some(Limited {
                 line: Arc::clone(&entry.spend),
+                share: self.leased.then(|| Arc::clone(&entry.share)),
                 limit: entry.record.limit_micros?,
                 reset: entry.record.limit_reset,
             })
         };
         self.on_view(view, find)
+    }
+
+    /// Every limited key's lease line at `now` and this gateway's share of
+    /// it (empty unless the key limits are leased).
+    pub fn shares(&self, now: i64) -> Vec<(KeyLine, Arc<Share>)> {
+        if !self.leased {
+            return Vec::new();
+        }
+        let table = self.table.load();
+        table
+            .by_hash
+            .values()
+            .filter_map(|e| Some((key_line(&e.record, now)?, Arc::clone(&e.share))))
+            .collect()
+    }
+
+    /// Key `id`'s lease line at `now` and this gateway's share of it, when
+    /// the key is limited and key limits are leased.
+    pub fn share_of(&self, id: i64, now: i64) -> Option<(KeyLine, Arc<Share>)> {
+        if !self.leased {
+            return None;
+        }
+        let table = self.table.load();
+        let entry = table.by_hash.get(table.by_id.get(&id)?)?;
+        Some((key_line(&entry.record, now)?, Arc::clone(&entry.share)))
     }
 
     /// Key `id`'s spending in `window` as its line counts it, when it has

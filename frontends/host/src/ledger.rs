@@ -29,13 +29,17 @@ use arouter_core::exchange::{Refusal, ReserveRequest, UsageRecord};
 use arouter_core::manage::LimitReset;
 
 use crate::keys::{KeyCache, KeyView};
-use crate::shard::{CreditLine, CreditOverflow, LimitHold, LimitLine, Reservation, Settlement};
+use crate::lease::Share;
+use crate::shard::{CreditOverflow, LimitHold, LimitLine, Reservation, Settlement};
 use crate::store::{Totals, Windows};
 
 /// The account's credit, in memory.
 pub struct Ledger {
     prepaid: bool,
-    line: Arc<CreditLine>,
+    /// On a store that keeps leases: the line holds only what this gateway
+    /// leased ([`crate::lease`]), not the whole balance.
+    leased: bool,
+    account: Share,
     credits: AtomicU64,
     usage: AtomicU64,
 }
@@ -44,16 +48,25 @@ pub struct Ledger {
 #[derive(Debug, Default)]
 pub struct Held {
     key: Option<LimitHold>,
+    /// On the key's leased share, when the store keeps leases.
+    key_lease: Option<Reservation>,
     account: Option<Reservation>,
 }
 
 impl Ledger {
     /// The account as the store left it. `prepaid`: calls must be covered
-    /// by the balance.
-    pub fn new(prepaid: bool, totals: Totals) -> Ledger {
+    /// by the balance. `leased`: the balance is shared with other gateways
+    /// through leases, and this one starts holding none of it.
+    pub fn new(prepaid: bool, leased: bool, totals: Totals) -> Ledger {
+        let own = if leased {
+            0
+        } else {
+            totals.credits.saturating_sub(totals.usage)
+        };
         Ledger {
             prepaid,
-            line: Arc::new(CreditLine::new(totals.credits.saturating_sub(totals.usage))),
+            leased,
+            account: Share::new(own),
             credits: AtomicU64::new(totals.credits),
             usage: AtomicU64::new(totals.usage),
         }
@@ -61,6 +74,12 @@ impl Ledger {
 
     pub fn prepaid(&self) -> bool {
         self.prepaid
+    }
+
+    /// The account's line as calls reserve against it: on a leased
+    /// ledger, this gateway's share.
+    pub fn account(&self) -> &Share {
+        &self.account
     }
 
     /// Credits and usage as charged in memory (what `/credits` reports on
@@ -74,7 +93,9 @@ impl Ledger {
 
     /// Raises credits and usage to the store's `totals` where those are
     /// higher: credit another gateway added is deposited, usage another
-    /// gateway billed is taken from the balance (never below zero).
+    /// gateway billed is taken from the balance (never below zero). On a
+    /// leased ledger only the figures move: the line is this gateway's
+    /// lease, which other gateways' calls never touch.
     pub fn raise_to(&self, totals: Totals) {
         let credits = self.credits.load(Ordering::Acquire);
         if totals.credits > credits
@@ -82,9 +103,9 @@ impl Ledger {
                 .credits
                 .compare_exchange(credits, totals.credits, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
+            && !self.leased
         {
-            // Saturated balances only: nothing to add beyond the line's room.
-            let _ = self.line.deposit(totals.credits - credits);
+            self.account.deposit(totals.credits - credits);
         }
         let usage = self.usage.load(Ordering::Acquire);
         if totals.usage > usage
@@ -92,14 +113,18 @@ impl Ledger {
                 .usage
                 .compare_exchange(usage, totals.usage, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
+            && !self.leased
         {
-            self.line.charge(totals.usage - usage);
+            self.account.line().charge(totals.usage - usage);
         }
     }
 
-    /// Adds credit; visible to every core's next reservation on return.
+    /// Adds credit; visible to every core's next reservation on return
+    /// (on a leased ledger, to every gateway's next lease).
     pub fn deposit(&self, micros: u64) -> Result<(), CreditOverflow> {
-        self.line.deposit(micros)?;
+        if !self.leased {
+            self.account.line().deposit(micros)?;
+        }
         self.credits.fetch_add(micros, Ordering::AcqRel);
         Ok(())
     }
@@ -122,10 +147,13 @@ impl Ledger {
                     .try_reserve(limited.limit, window, request.max.0)
                     .ok_or(Refusal::KeyLimit)?,
             );
+            if let Some(share) = &limited.share {
+                held.key_lease = Some(share.try_reserve(request.max.0).ok_or(Refusal::KeyLimit)?);
+            }
         }
         if self.prepaid {
             held.account = Some(
-                self.line
+                self.account
                     .try_reserve(request.max.0)
                     .ok_or(Refusal::Balance)?,
             );
@@ -155,11 +183,17 @@ impl Ledger {
                 None => limited.line.charge(limited.limit, window, cost),
             };
             report("key limit", record, settled);
+            if let Some(share) = &limited.share {
+                match held.key_lease.as_mut() {
+                    Some(reservation) => reservation.charge(cost),
+                    None => share.line().charge(cost),
+                };
+            }
         }
         if self.prepaid {
             let settled = match held.account.as_mut() {
                 Some(reservation) => reservation.charge(cost),
-                None => self.line.charge(cost),
+                None => self.account.line().charge(cost),
             };
             self.usage.fetch_add(settled.charged, Ordering::AcqRel);
             report("balance", record, settled);
@@ -182,6 +216,9 @@ fn report(line: &str, record: &UsageRecord, settled: Settlement) {
 /// A key's limit as admission sees it now.
 pub struct Limited {
     pub line: Arc<LimitLine>,
+    /// This gateway's leased share of the limit, on a store that keeps
+    /// leases.
+    pub share: Option<Arc<Share>>,
     pub limit: u64,
     pub reset: Option<LimitReset>,
 }
@@ -218,13 +255,14 @@ mod tests {
     fn the_shared_totals_raise_the_balance_and_converge_without_charging_twice() {
         let ledger = Ledger::new(
             true,
+            false,
             Totals {
                 credits: 1_000,
                 usage: 100,
             },
         );
         // This gateway charged 50 (not stored yet); another stored 200 and added 500.
-        ledger.line.charge(50);
+        ledger.account.line().charge(50);
         ledger.usage.fetch_add(50, Ordering::AcqRel);
         ledger.raise_to(Totals {
             credits: 1_500,
@@ -237,13 +275,13 @@ mod tests {
                 usage: 300
             }
         );
-        assert_eq!(ledger.line.available(), 1_200);
+        assert_eq!(ledger.account.available(), 1_200);
         // Our 50 reaches the store: counted once, not twice.
         ledger.raise_to(Totals {
             credits: 1_500,
             usage: 350,
         });
-        assert_eq!(ledger.line.available(), 1_150);
+        assert_eq!(ledger.account.available(), 1_150);
         ledger.raise_to(Totals {
             credits: 1_500,
             usage: 350,
@@ -255,13 +293,13 @@ mod tests {
                 usage: 350
             }
         );
-        assert_eq!(ledger.line.available(), 1_150);
+        assert_eq!(ledger.account.available(), 1_150);
         // Lower figures (our own calls not stored yet) change nothing.
         ledger.raise_to(Totals {
             credits: 0,
             usage: 0,
         });
-        assert_eq!(ledger.line.available(), 1_150);
+        assert_eq!(ledger.account.available(), 1_150);
     }
 
     #[test]

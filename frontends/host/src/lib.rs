@@ -13,6 +13,7 @@ pub mod driver;
 pub mod journal;
 pub mod key_rules;
 pub mod keys;
+pub mod lease;
 pub mod ledger;
 pub mod metrics;
 #[cfg(feature = "otlp")]
@@ -56,6 +57,9 @@ pub struct Host {
     /// On a shared store, reads other gateways' key changes (stopped when
     /// the host is dropped).
     pub key_poll: Option<store::poll::KeyPoll>,
+    /// Credit leases on a shared store: the balance and key limits divided
+    /// between the gateways.
+    pub leases: Option<Arc<lease::Leases>>,
     /// Rate limits shared with other gateways through Redis (`--redis`).
     pub limiter: Option<Arc<shared_limit::RedisLimiter>>,
     /// Exports each request as a span (`--otlp-endpoint`).
@@ -80,9 +84,11 @@ impl Host {
         for warning in startup::warnings(&config, records.len()) {
             log::warn!("{warning}");
         }
+        let leases = lease::Leases::new(store.clone()).map(Arc::new);
         let keys = Arc::new(
             keys::KeyCache::new(config.master_key.as_deref(), records.clone())
                 .with_prepaid(config.prepaid)
+                .with_leases(leases.is_some())
                 .with_default_rate_limit(config.default_rate_limit)
                 .with_shared_limits(config.redis_url.is_some()),
         );
@@ -100,7 +106,11 @@ impl Host {
         let totals = store
             .totals()
             .map_err(|e| format!("cannot load the account's credits: {e}"))?;
-        let ledger = Arc::new(ledger::Ledger::new(config.prepaid, totals));
+        let ledger = Arc::new(ledger::Ledger::new(
+            config.prepaid,
+            leases.is_some(),
+            totals,
+        ));
         let batch_settings = config.batches;
         // Requests a stopped process had claimed run again (none of them
         // finished, so none was billed).
@@ -139,6 +149,7 @@ impl Host {
                 store.clone(),
                 keys.clone(),
                 ledger.clone(),
+                leases.clone(),
                 config.store_poll,
                 records,
             )?),
@@ -161,6 +172,7 @@ impl Host {
             metrics,
             unreachable: unreachable::Unreachable::default(),
             batches,
+            leases,
             limiter,
             #[cfg(feature = "otlp")]
             otlp,

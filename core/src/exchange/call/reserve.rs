@@ -216,7 +216,8 @@ impl Call {
     }
 }
 
-/// A refused reservation, as the route's dialect writes a 402.
+/// A refused reservation, as the route's dialect writes a 402 (a 503
+/// when the credit could not be asked for).
 fn refusal_error(dialect: crate::api::Dialect, refusal: Refusal, max: MicroUsd) -> ApiError {
     let mut usd = Vec::new();
     max.write_usd(&mut usd);
@@ -224,6 +225,14 @@ fn refusal_error(dialect: crate::api::Dialect, refusal: Refusal, max: MicroUsd) 
     let what = match refusal {
         Refusal::KeyLimit => "this key's credit limit",
         Refusal::Balance => "the account balance",
+        Refusal::StoreUnavailable => {
+            return ApiError::new(
+                dialect,
+                ErrorKind::Unavailable,
+                "the shared store that leases this gateway credit is unreachable; retry shortly",
+            )
+            .with_code("credit_store_unavailable");
+        }
     };
     ApiError::new(
         dialect,

@@ -98,18 +98,30 @@ fn reserve(
 ) -> Result<Vec<Held>, ManageError> {
     let view = host.keys.view();
     let mut held = Vec::with_capacity(batch.items.len());
-    for item in &batch.items {
+    for (n, item) in batch.items.iter().enumerate() {
         let request = ReserveRequest {
             key_id: owner,
             max: MicroUsd(item.max_cost_micros),
         };
-        match host.ledger.reserve(&host.keys, &view, &request, now) {
+        let mut reserved = host.ledger.reserve(&host.keys, &view, &request, now);
+        if let (Err(refusal), Some(leases)) = (reserved.as_ref(), host.leases.as_ref()) {
+            // On a shared store: lease what the rest of the batch needs at once.
+            let rest = batch.items[n..].iter().map(|i| i.max_cost_micros).sum();
+            reserved =
+                match leases.top_up_refused(&host.ledger, &host.keys, *refusal, owner, rest, now) {
+                    Ok(true) => host.ledger.reserve(&host.keys, &view, &request, now),
+                    Ok(false) => Err(*refusal),
+                    Err(unavailable) => Err(unavailable),
+                };
+        }
+        match reserved {
             Ok(h) => held.push(h),
             Err(refusal) => {
                 let needed_micros = batch.items.iter().map(|i| i.max_cost_micros).sum();
                 let what = match refusal {
                     Refusal::KeyLimit => "this key's credit limit",
                     Refusal::Balance => "the account balance",
+                    Refusal::StoreUnavailable => return Err(ManageError::Unavailable),
                 };
                 return Err(refused(BatchError::InsufficientCredit {
                     needed_micros,

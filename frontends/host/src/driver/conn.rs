@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arouter_core::exchange::{ConnectError, Event, Exchange, Input, Output};
+use arouter_core::exchange::{ConnectError, Event, Exchange, Input, Output, ReserveRequest};
 use futures_lite::{AsyncReadExt, FutureExt};
 
 use super::io::{linger_close, unix_ms, write_within, Pending, READ_BUF, READ_START};
@@ -313,7 +313,6 @@ impl<'a, R: Runtime> Conn<'a, R> {
                 Output::Reserve(request) => {
                     // What an earlier attempt held goes back first.
                     self.held = Held::default();
-                    let host = &shared.host;
                     // A batch request's first attempt spends what its
                     // batch reserved for it at create time.
                     let before = self.memory.as_ref().and_then(|m| m.held.take());
@@ -322,10 +321,7 @@ impl<'a, R: Runtime> Conn<'a, R> {
                             self.held = held;
                             Ok(())
                         }
-                        None => host
-                            .ledger
-                            .reserve(&host.keys, &self.worker.keys, &request, unix_secs())
-                            .map(|held| self.held = held),
+                        None => self.reserve(&request).await,
                     };
                     if result.is_ok() {
                         self.journal_attempt(request.key_id, request.max.0).await;
@@ -427,6 +423,51 @@ impl<'a, R: Runtime> Conn<'a, R> {
         });
         self.intents.push(id);
         journal.durable(ticket).await;
+    }
+
+    /// Sets credit aside for an attempt. On a store that keeps leases, a
+    /// refusal first asks the store for more of the refusing line (off
+    /// this thread), then tries once more.
+    async fn reserve(
+        &mut self,
+        request: &ReserveRequest,
+    ) -> Result<(), arouter_core::exchange::Refusal> {
+        let host = &self.worker.shared.host;
+        let first = host
+            .ledger
+            .reserve(&host.keys, &self.worker.keys, request, unix_secs());
+        let refusal = match (first, &host.leases) {
+            (Ok(held), _) => {
+                self.held = held;
+                return Ok(());
+            }
+            (Err(refusal), None) => return Err(refusal),
+            (Err(refusal), Some(_)) => refusal,
+        };
+        let shared = host.clone();
+        let (key_id, need) = (request.key_id, request.max.0);
+        let again = self
+            .worker
+            .rt
+            .unblock(move || match shared.leases.as_ref() {
+                Some(leases) => leases.top_up_refused(
+                    &shared.ledger,
+                    &shared.keys,
+                    refusal,
+                    key_id,
+                    need,
+                    unix_secs(),
+                ),
+                None => Ok(false),
+            })
+            .await?;
+        if !again {
+            return Err(refusal);
+        }
+        let host = &self.worker.shared.host;
+        host.ledger
+            .reserve(&host.keys, &self.worker.keys, request, unix_secs())
+            .map(|held| self.held = held)
     }
 
     /// A pooled connection answers at once; a new one is connected while

@@ -80,6 +80,12 @@ impl CreditLine {
         }
     }
 
+    /// Takes up to `micros` out of the line for good (a lease given back
+    /// to the store it came from); returns what was taken.
+    pub fn withdraw(&self, micros: u64) -> u64 {
+        self.take_up_to(micros)
+    }
+
     /// Takes up to `micros` of what is available; returns what was taken.
     fn take_up_to(&self, micros: u64) -> u64 {
         let before = self

@@ -4,6 +4,7 @@
 
 pub mod batches;
 pub mod journal;
+pub mod lease;
 pub mod location;
 pub mod poll;
 pub mod postgres;
@@ -23,6 +24,7 @@ use arouter_core::manage::{
 };
 pub use batches::{BatchItem, BatchStore, Deleted, Results, UnrunItem, Wanted};
 pub use journal::{Intent, Recovered};
+pub use lease::{KeyLine, LeaseLine, LeaseStore};
 pub use responses::ResponseStore;
 
 /// A stored API key. The secret itself is never stored, only its SHA-256.
@@ -268,6 +270,11 @@ pub trait Store: BatchStore + ResponseStore + Send + Sync {
     /// The spending of a key (`None`: calls made with the master key),
     /// from its transactions.
     fn key_spend(&self, key_id: Option<i64>, windows: Windows) -> Result<KeySpend, StoreError>;
+    /// Credit leases, on a store several gateways share; `None` for one
+    /// gateway's own file, where the whole balance is this gateway's.
+    fn leases(&self) -> Option<&dyn LeaseStore> {
+        None
+    }
 }
 
 /// A key's model allowlist as stored: a JSON array of patterns.

@@ -9,6 +9,9 @@
 //! (`Store::recover_intents`), so a gateway killed and not restarted has
 //! its calls in flight billed within one interval by another.
 //!
+//! It also sizes this gateway's credit leases ([`crate::lease`]) to what
+//! its calls asked for in the interval.
+//!
 //! The same thread brings in what the other gateways billed
 //! ([`crate::accounts::merge_shared`]): each limited key's spending (one
 //! query a key) and the account's credits and usage, so a key's limit and
@@ -22,6 +25,7 @@ use std::time::Duration;
 
 use super::{KeyRecord, Store};
 use crate::keys::KeyCache;
+use crate::lease::Leases;
 use crate::ledger::Ledger;
 
 /// The polling thread; dropping it stops the thread.
@@ -37,6 +41,7 @@ impl KeyPoll {
         store: Arc<dyn Store>,
         keys: Arc<KeyCache>,
         ledger: Arc<Ledger>,
+        leases: Option<Arc<Leases>>,
         every: Duration,
         seen: Vec<KeyRecord>,
     ) -> Result<KeyPoll, String> {
@@ -48,6 +53,7 @@ impl KeyPoll {
                     store,
                     keys,
                     ledger,
+                    leases,
                     seen,
                     failing: false,
                 };
@@ -76,6 +82,7 @@ struct Poller {
     store: Arc<dyn Store>,
     keys: Arc<KeyCache>,
     ledger: Arc<Ledger>,
+    leases: Option<Arc<Leases>>,
     seen: Vec<KeyRecord>,
     /// The last read failed (logged once until one succeeds again).
     failing: bool,
@@ -110,6 +117,11 @@ impl Poller {
             crate::accounts::merge_shared(&self.keys, &self.ledger, self.store.as_ref(), unix_now())
         {
             log::warn!("cannot read what other gateways billed: {e}");
+        }
+        if let Some(leases) = &self.leases {
+            if let Err(e) = leases.tick(&self.ledger, &self.keys, unix_now()) {
+                log::warn!("cannot size this gateway's credit leases: {e}");
+            }
         }
     }
 

@@ -358,7 +358,7 @@ impl BatchStore for PostgresStore {
                 )
                 .map_err(backend)?;
             if changed == 1 {
-                insert_transactions(tx, transactions)?;
+                insert_transactions(tx, self.claim_key, transactions)?;
                 end_if_done(tx, item.batch_seq, now)?;
             }
             Ok(())

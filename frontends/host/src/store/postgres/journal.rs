@@ -97,10 +97,11 @@ pub(super) fn open(
 
 pub(super) fn settle(
     tx: &mut impl GenericClient,
+    holder: i64,
     batch: &[Transaction],
     closed: &[String],
 ) -> Result<(), StoreError> {
-    insert_transactions(tx, batch)?;
+    insert_transactions(tx, holder, batch)?;
     if !closed.is_empty() {
         tx.execute("DELETE FROM call_intents WHERE id = ANY($1)", &[&closed])
             .map_err(backend)?;

@@ -16,11 +16,13 @@
 mod batches;
 pub mod connect;
 mod journal;
+mod lease;
 mod record;
 mod responses;
 pub mod schema;
 mod txns;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -33,8 +35,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use record::insert_transactions;
 
 use super::{
-    Credit, Intent, KeyRecord, KeySpend, NewKey, RateLimit, Recovered, Store, StoreError, Totals,
-    Transaction, Windows,
+    Credit, Intent, KeyRecord, KeySpend, LeaseStore, NewKey, RateLimit, Recovered, Store,
+    StoreError, Totals, Transaction, Windows,
 };
 
 /// How long connecting may take when the URL sets no `connect_timeout`.
@@ -52,6 +54,8 @@ pub struct PostgresStore {
     /// gateway starting can tell them from those of a gateway that is gone
     /// (`reopen_batch_requests`).
     claim_key: i64,
+    /// Connections opened again after one broke ([`LeaseStore::session`]).
+    sessions: AtomicU64,
 }
 
 pub(super) fn backend(e: postgres::Error) -> StoreError {
@@ -95,6 +99,7 @@ impl PostgresStore {
             tls,
             client: Mutex::new(Some(client)),
             claim_key,
+            sessions: AtomicU64::new(0),
         })
     }
 
@@ -108,6 +113,9 @@ impl PostgresStore {
             *guard = None;
             let mut client = self.config.connect(self.tls.clone()).map_err(backend)?;
             hold_claim_lock(&mut client, self.claim_key)?;
+            // While it was closed, other gateways may have taken this one
+            // for gone and given its leases back.
+            self.sessions.fetch_add(1, Ordering::AcqRel);
             *guard = Some(client);
         }
         Ok(guard)
@@ -269,7 +277,7 @@ impl Store for PostgresStore {
     }
 
     fn settle(&self, batch: &[Transaction], closed: &[String]) -> Result<(), StoreError> {
-        self.in_transaction(|tx| journal::settle(tx, batch, closed))
+        self.in_transaction(|tx| journal::settle(tx, self.claim_key, batch, closed))
     }
 
     fn open_intents(&self, intents: &[Intent]) -> Result<(), StoreError> {
@@ -410,6 +418,10 @@ impl Store for PostgresStore {
                 last_used_at: row.try_get(4).map_err(backend)?,
             })
         })
+    }
+
+    fn leases(&self) -> Option<&dyn LeaseStore> {
+        Some(self)
     }
 }
 

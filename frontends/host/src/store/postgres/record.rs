@@ -28,7 +28,8 @@ const INSERT: &str = "INSERT INTO transactions (created_at, key_id, provider, mo
              status, outcome, record_id, generation_id, cached_tokens, reasoning_tokens,
              stream, latency_ms, batch_id, custom_id, n)
      ORDER BY n
-     ON CONFLICT (record_id) DO NOTHING";
+     ON CONFLICT (record_id) DO NOTHING
+     RETURNING key_id, cost_micros";
 
 /// The batch, column by column.
 #[derive(Default)]
@@ -120,9 +121,13 @@ impl<'a> Columns<'a> {
 }
 
 /// Appends `rows` within the caller's transaction, skipping any whose
-/// `record_id` is stored already.
+/// `record_id` is stored already, and moves the costs of those it stored
+/// from `holder`'s credit leases to the spending (see
+/// [`super::lease::settle`]): a row replayed after a crash is neither
+/// stored nor settled twice.
 pub(super) fn insert_transactions(
     tx: &mut impl GenericClient,
+    holder: i64,
     rows: &[Transaction],
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
@@ -132,6 +137,15 @@ pub(super) fn insert_transactions(
     for t in rows {
         columns.push(t)?;
     }
-    tx.execute(INSERT, &columns.params()).map_err(backend)?;
-    Ok(())
+    let stored = tx
+        .query(INSERT, &columns.params())
+        .map_err(backend)?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<Vec<(Option<i64>, i64)>, postgres::Error>>()
+        .map_err(backend)?;
+    if stored.is_empty() {
+        return Ok(());
+    }
+    super::lease::settle(tx, holder, &stored)
 }

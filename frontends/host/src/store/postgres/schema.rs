@@ -144,6 +144,17 @@ const MIGRATIONS: &[&str] = &[
          stream          BOOLEAN NOT NULL
      );
      CREATE INDEX call_intents_owner ON call_intents (owner);",
+    // 5: credit leases (`store::lease`): what each gateway, by the key of
+    // its session advisory lock, holds of a line: 0 the account's
+    // balance, else a key's limit in the window `window_id`.
+    "CREATE TABLE credit_leases (
+         holder      BIGINT  NOT NULL,
+         line        BIGINT  NOT NULL,
+         window_id   INTEGER NOT NULL,
+         held_micros BIGINT  NOT NULL,
+         PRIMARY KEY (holder, line)
+     );
+     CREATE INDEX credit_leases_line ON credit_leases (line, window_id);",
 ];
 
 /// The version this build migrates to.
