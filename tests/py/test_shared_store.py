@@ -365,3 +365,47 @@ def test_calls_served_while_the_database_is_down_are_billed_once_it_is_back(
             assert sorted(r["id"] for r in rows) == sorted(out.id for out in [first, *during])
         log = (workdir / "gateway.log").read_text()
         assert "holding" in log and "usage store recovered" in log, "the outage was not seen:\n" + log[-2000:]
+
+
+def test_a_prepaid_call_beyond_the_lease_gets_503_while_the_database_is_down(
+    tmp_path_factory, replay_upstream, master_key
+):
+    """On a shared store a prepaid gateway holds only what it leased. With the database down a
+    call its lease cannot cover is refused with 503 `credit_store_unavailable` in the route's
+    dialect (the credit may well be there), not a 402 saying there is none; once the database
+    is back the same call is served."""
+    stack = contextlib.ExitStack()
+    try:
+        directory, admin = stack.enter_context(pg.cluster())
+    except pg.Unavailable as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"no PostgreSQL: {e}", pytrace=False)
+        pytest.skip(f"no PostgreSQL: {e}")
+    with stack:
+        database = pg.fresh_database(admin)
+        body = recorded(WHOLE)
+        with start(tmp_path_factory, replay_upstream, master_key, database, "leaseless", prepaid=True) as base:
+            added = requests.post(
+                base + "/api/v1/balance",
+                headers={"Authorization": f"Bearer {master_key}"},
+                json={"amount": 1.0, "note": "leaseless"},
+                timeout=10,
+            )
+            assert added.status_code == 200, added.text
+            # Nothing was called yet, so nothing is leased.
+            pg.stop(directory)
+            client = openai.OpenAI(base_url=base + "/v1", api_key=master_key, max_retries=0, timeout=30)
+            with pytest.raises(openai.InternalServerError) as refused:
+                client.chat.completions.create(model=body["model"], messages=body["messages"], max_tokens=8)
+            assert refused.value.status_code == 503
+            assert refused.value.body["code"] == "credit_store_unavailable", refused.value.body
+            assert pg.start(directory) == admin
+
+            def served() -> bool:
+                try:
+                    client.chat.completions.create(model=body["model"], messages=body["messages"], max_tokens=8)
+                    return True
+                except openai.InternalServerError:
+                    return False
+
+            eventually(served, seconds=30)

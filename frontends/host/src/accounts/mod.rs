@@ -102,13 +102,15 @@ pub fn merge_shared(
     store: &dyn Store,
     now: i64,
 ) -> Result<(), StoreError> {
-    for key in host_keys.limited() {
-        let spend = store.key_spend(Some(key.id), windows::at(now))?;
+    let limited = host_keys.limited();
+    let ids: Vec<i64> = limited.iter().map(|k| k.id).collect();
+    let usage = store.keys_usage(&ids, windows::at(now))?;
+    for (key, usage) in limited.iter().zip(usage) {
         let window = crate::ledger::window(key.limit_reset, now);
         host_keys.raise_spent(
             key.id,
             window,
-            crate::ledger::spent_in(key.limit_reset, spend.usage),
+            crate::ledger::spent_in(key.limit_reset, usage),
         );
     }
     ledger.raise_to(store.totals()?);

@@ -270,6 +270,14 @@ pub trait Store: BatchStore + ResponseStore + Send + Sync {
     /// The spending of a key (`None`: calls made with the master key),
     /// from its transactions.
     fn key_spend(&self, key_id: Option<i64>, windows: Windows) -> Result<KeySpend, StoreError>;
+    /// What each of `ids` spent, in `ids`' order (a key with no calls
+    /// spent nothing). One query on a shared store, where the key-poll
+    /// thread asks it for every limited key each interval.
+    fn keys_usage(&self, ids: &[i64], windows: Windows) -> Result<Vec<KeyUsage>, StoreError> {
+        ids.iter()
+            .map(|id| Ok(self.key_spend(Some(*id), windows)?.usage))
+            .collect()
+    }
     /// Credit leases, on a store several gateways share; `None` for one
     /// gateway's own file, where the whole balance is this gateway's.
     fn leases(&self) -> Option<&dyn LeaseStore> {

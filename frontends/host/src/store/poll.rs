@@ -14,7 +14,7 @@
 //!
 //! The same thread brings in what the other gateways billed
 //! ([`crate::accounts::merge_shared`]): each limited key's spending (one
-//! query a key) and the account's credits and usage, so a key's limit and
+//! query for all of them) and the account's credits and usage, so a key's limit and
 //! a prepaid balance count every gateway's calls within one interval plus
 //! the recorder's delay, not only this gateway's own.
 

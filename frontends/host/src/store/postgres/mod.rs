@@ -420,6 +420,42 @@ impl Store for PostgresStore {
         })
     }
 
+    fn keys_usage(&self, ids: &[i64], windows: Windows) -> Result<Vec<KeyUsage>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with(|client| {
+            let rows = client
+                .query(
+                    "SELECT u.id,
+                            COALESCE(SUM(t.cost_micros), 0)::BIGINT,
+                            COALESCE(SUM(CASE WHEN t.created_at >= $2 THEN t.cost_micros END), 0)::BIGINT,
+                            COALESCE(SUM(CASE WHEN t.created_at >= $3 THEN t.cost_micros END), 0)::BIGINT,
+                            COALESCE(SUM(CASE WHEN t.created_at >= $4 THEN t.cost_micros END), 0)::BIGINT
+                     FROM UNNEST($1::BIGINT[]) AS u(id)
+                     LEFT JOIN transactions t ON t.key_id = u.id
+                     GROUP BY u.id",
+                    &[&ids, &windows.day, &windows.week, &windows.month],
+                )
+                .map_err(backend)?;
+            let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+            for row in &rows {
+                let micros = |i| row.try_get::<_, i64>(i).map(unsigned).map_err(backend);
+                let usage = KeyUsage {
+                    total: micros(1)?,
+                    daily: micros(2)?,
+                    weekly: micros(3)?,
+                    monthly: micros(4)?,
+                };
+                by_id.insert(row.try_get::<_, i64>(0).map_err(backend)?, usage);
+            }
+            Ok(ids
+                .iter()
+                .map(|id| by_id.get(id).copied().unwrap_or_default())
+                .collect())
+        })
+    }
+
     fn leases(&self) -> Option<&dyn LeaseStore> {
         Some(self)
     }

@@ -245,6 +245,16 @@ pub(crate) fn keys_update_delete_and_spend(fixture: &dyn Fixture) {
         store.key_spend(Some(999), windows).unwrap(),
         KeySpend::default()
     );
+    // Several keys at once: each as asked one by one, in the order asked.
+    assert_eq!(
+        store.keys_usage(&[999, rec.id, 999], windows).unwrap(),
+        vec![
+            KeySpend::default().usage,
+            s.usage,
+            KeySpend::default().usage
+        ]
+    );
+    assert!(store.keys_usage(&[], windows).unwrap().is_empty());
 
     assert!(store.delete_key(&[1; 32]).unwrap());
     assert!(!store.delete_key(&[1; 32]).unwrap());
