@@ -119,3 +119,16 @@ def gateway_process(
     finally:
         _stop(proc)
         err.close()
+
+
+def metric_values(base: str, master_key: str) -> dict[str, float]:
+    """The gateway's metrics, `name{labels}` to value, read with the Prometheus parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(base + "/metrics", headers={"Authorization": f"Bearer {master_key}"}, timeout=10).text
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sample.labels.items())
+            out[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+    return out

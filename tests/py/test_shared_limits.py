@@ -166,10 +166,16 @@ def test_closed_policy_refuses_a_limited_key_while_redis_is_away(tmp_path, maste
         ready = requests.get(base + "/readyz", timeout=10)
         assert ready.status_code == 503
         assert ready.json() == {"status": "unavailable", "checks": {"store": "ok", "redis": "unavailable"}}
+        # Metrics say so too: Redis down, and the admissions its policy decided.
+        down = servers.metric_values(base, master_key)
+        assert down['arouter_dependency_up{dependency="redis"}'] == 0
+        assert down["arouter_rate_limit_policy_decisions_total"] >= 3
         with redis_server(tmp_path, port):
             time.sleep(1.2)
             assert ask(base, key).status_code == 200
             assert requests.get(base + "/readyz", timeout=10).status_code == 200
+            assert servers.metric_values(base, master_key)['arouter_dependency_up{dependency="redis"}'] == 1
+
 
 
 async def burst(base: str, key: str, connections: int, each: int) -> list[int]:

@@ -356,9 +356,15 @@ def test_calls_served_while_the_database_is_down_are_billed_once_it_is_back(
             pg.stop(directory)
             during = [client.chat.completions.create(model=body["model"], messages=body["messages"]) for _ in range(2)]
             assert all(out.choices[0].message.content for out in during)
+            # The metrics say the store is down, and that commits failed.
+            store_up = 'arouter_dependency_up{dependency="store"}'
+            eventually(lambda: servers.metric_values(base, master_key)[store_up] == 0)
+            eventually(lambda: servers.metric_values(base, master_key)["arouter_store_failed_commits_total"] >= 1)
             assert pg.start(directory) == admin
             spent = first.usage.cost + sum(out.usage.cost for out in during)
             eventually(lambda: usage() == pytest.approx(spent, abs=1e-9), seconds=30)
+            eventually(lambda: servers.metric_values(base, master_key)[store_up] == 1)
+            assert servers.metric_values(base, master_key)["arouter_usage_dropped_total"] == 0
             rows = requests.get(
                 base + "/api/v1/transactions", headers={"Authorization": f"Bearer {master_key}"}, timeout=10
             ).json()["data"]

@@ -197,8 +197,19 @@ impl Host {
 
     /// The Prometheus exposition of this process's metrics.
     pub fn metrics_text(&self) -> String {
+        let recorder = self.recorder.stats();
+        let poll_failing = self.key_poll.as_ref().is_some_and(|p| p.failing());
         self.metrics.render(metrics::Process {
             store_queue: self.recorder.queued(),
+            dependencies: metrics::Dependencies {
+                store_up: !recorder.failing && !poll_failing,
+                store_failed_commits: recorder.failed_commits,
+                usage_dropped: recorder.dropped,
+                redis: self
+                    .limiter
+                    .as_ref()
+                    .map(|l| (l.up(), l.decided_by_policy())),
+            },
         })
     }
 

@@ -144,6 +144,8 @@ pub struct RedisLimiter {
     policy: FailurePolicy,
     /// Unix ms of the last failure, 0 while Redis answers.
     failed_at: AtomicU64,
+    /// Admissions decided by the failure policy (Redis unreachable).
+    by_policy: AtomicU64,
     since: Mutex<Option<Instant>>,
     started: Instant,
 }
@@ -166,9 +168,21 @@ impl RedisLimiter {
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             policy,
             failed_at: AtomicU64::new(0),
+            by_policy: AtomicU64::new(0),
             since: Mutex::new(None),
             started: Instant::now(),
         })
+    }
+
+    /// Whether the last call to Redis worked (for metrics; `/readyz` pings).
+    pub fn up(&self) -> bool {
+        self.failed_at.load(Ordering::Relaxed) == 0
+    }
+
+    /// Admissions decided by the failure policy so far, for want of Redis
+    /// (or because other gateways kept winning one key's swaps).
+    pub fn decided_by_policy(&self) -> u64 {
+        self.by_policy.load(Ordering::Relaxed)
     }
 
     /// Whether Redis answers a `PING` now (for `/readyz` and start-up).
@@ -201,6 +215,7 @@ impl RedisLimiter {
                 } else {
                     self.failed(&err);
                 }
+                self.by_policy.fetch_add(1, Ordering::Relaxed);
                 match self.policy {
                     FailurePolicy::Open => pending.check_locally(now_unix_ms),
                     FailurePolicy::Closed => Admission::Rejected {

@@ -9,6 +9,7 @@
 //! is left, the text format, is a few lines.
 
 mod cells;
+mod dependencies;
 mod labels;
 pub mod listen;
 mod local;
@@ -65,6 +66,35 @@ pub struct Metrics {
 pub struct Process {
     /// Usage rows sent to the store's writer and not yet committed.
     pub store_queue: u64,
+    /// The store and Redis, as this gateway last found them.
+    pub dependencies: Dependencies,
+}
+
+/// The store and Redis, as this gateway last found them.
+#[derive(Clone, Copy, Debug)]
+pub struct Dependencies {
+    /// The last usage commit and (on a shared store) the last keys read
+    /// worked.
+    pub store_up: bool,
+    /// Usage commits that failed (each retried).
+    pub store_failed_commits: u64,
+    /// Usage rows given up on (the held queue full, or still failing at
+    /// shutdown): calls that will not be billed.
+    pub usage_dropped: u64,
+    /// With `--redis`: whether its last call worked, and how many
+    /// admissions its failure policy decided.
+    pub redis: Option<(bool, u64)>,
+}
+
+impl Default for Dependencies {
+    fn default() -> Dependencies {
+        Dependencies {
+            store_up: true,
+            store_failed_commits: 0,
+            usage_dropped: 0,
+            redis: None,
+        }
+    }
 }
 
 impl Metrics {

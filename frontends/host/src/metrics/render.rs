@@ -40,11 +40,12 @@ pub(super) fn render(threads: &[Arc<ThreadCells>], labels: &Labels, process: Pro
     }
     usage(&mut out, threads, labels);
     histograms(&mut out, threads, labels);
+    super::dependencies::render(&mut out, &process.dependencies);
     gauges(&mut out, threads, labels, process);
     out
 }
 
-fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+pub(super) fn header(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 

@@ -7,7 +7,7 @@ use arouter_core::exchange::{AccessLog, Attempts, Caller, Outcome, UsageRecord};
 use arouter_core::usage::Usage;
 use arouter_core::Tick;
 
-use super::{Metrics, Process, Timings};
+use super::{Dependencies, Metrics, Process, Timings};
 use crate::cli::ServeArgs;
 use crate::config::Config;
 
@@ -89,7 +89,15 @@ fn two_threads_are_summed_and_unknown_models_fold() {
         local.usage(&usage("gpt-4o-mini", 10, 5));
     }
     two.request(&access("openai/made-up-model-xyz", 404), timings);
-    let text = metrics.render(Process { store_queue: 3 });
+    let text = metrics.render(Process {
+        store_queue: 3,
+        dependencies: Dependencies {
+            store_up: false,
+            store_failed_commits: 4,
+            usage_dropped: 0,
+            redis: Some((true, 7)),
+        },
+    });
 
     let ok = "arouter_requests_total{route=\"chat_completions\",dialect=\"openai\",provider=\"openai\",model=\"gpt-4o-mini\",status=\"200\"}";
     assert_eq!(value(&text, ok), Some(2.0), "{text}");
@@ -113,6 +121,22 @@ fn two_threads_are_summed_and_unknown_models_fold() {
     let bucket = "arouter_gateway_added_seconds_bucket{provider=\"openai\",le=\"0.001\"}";
     assert_eq!(value(&text, bucket), Some(3.0), "added = 3 ms - 2 ms");
     assert_eq!(value(&text, "arouter_store_queue_depth"), Some(3.0));
+    let up = |d: &str| {
+        value(
+            &text,
+            &format!("arouter_dependency_up{{dependency=\"{d}\"}}"),
+        )
+    };
+    assert_eq!((up("store"), up("redis")), (Some(0.0), Some(1.0)));
+    assert_eq!(
+        value(&text, "arouter_store_failed_commits_total"),
+        Some(4.0)
+    );
+    assert_eq!(value(&text, "arouter_usage_dropped_total"), Some(0.0));
+    assert_eq!(
+        value(&text, "arouter_rate_limit_policy_decisions_total"),
+        Some(7.0)
+    );
 
     for secret in [
         "made-up-model-xyz",

@@ -15,7 +15,7 @@
 //! outage ends. At shutdown the writer keeps trying for
 //! [`CLOSE_PATIENCE`], then logs how many rows it could not store.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,8 @@ pub struct RecorderStats {
     pub failed_commits: u64,
     /// Rows given up on: over [`MAX_HELD`], or still failing at shutdown.
     pub dropped: u64,
+    /// The last commit failed (the store is unreachable or refusing).
+    pub failing: bool,
 }
 
 #[derive(Default)]
@@ -47,6 +49,7 @@ pub(super) struct Stats {
     stored: AtomicU64,
     failed_commits: AtomicU64,
     dropped: AtomicU64,
+    failing: AtomicBool,
 }
 
 impl Stats {
@@ -65,6 +68,7 @@ impl Stats {
             stored: self.stored.load(Ordering::Relaxed),
             failed_commits: self.failed_commits.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
+            failing: self.failing.load(Ordering::Relaxed),
         }
     }
 }
@@ -169,6 +173,7 @@ impl Writer<'_> {
             Ok(()) => {
                 let n = self.held.len() as u64;
                 self.stats.stored.fetch_add(n, Ordering::Relaxed);
+                self.stats.failing.store(false, Ordering::Relaxed);
                 self.held = Vec::new();
                 self.closes = Vec::new();
                 if let Some(o) = self.outage.take() {
@@ -188,6 +193,7 @@ impl Writer<'_> {
             }
             Err(e) => {
                 self.stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+                self.stats.failing.store(true, Ordering::Relaxed);
                 match self.outage.as_mut() {
                     Some(o) => {
                         o.failures += 1;

@@ -18,6 +18,7 @@
 //! a prepaid balance count every gateway's calls within one interval plus
 //! the recorder's delay, not only this gateway's own.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -30,6 +31,8 @@ use crate::ledger::Ledger;
 
 /// The polling thread; dropping it stops the thread.
 pub struct KeyPoll {
+    /// The last read of the keys table failed.
+    failing: Arc<AtomicBool>,
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -46,6 +49,8 @@ impl KeyPoll {
         seen: Vec<KeyRecord>,
     ) -> Result<KeyPoll, String> {
         let (stop, stopped) = mpsc::channel::<()>();
+        let failing = Arc::new(AtomicBool::new(false));
+        let flag = failing.clone();
         let thread = std::thread::Builder::new()
             .name("arouter-key-poll".into())
             .spawn(move || {
@@ -55,7 +60,7 @@ impl KeyPoll {
                     ledger,
                     leases,
                     seen,
-                    failing: false,
+                    failing: flag,
                 };
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                     poll.once();
@@ -63,9 +68,17 @@ impl KeyPoll {
             })
             .map_err(|e| format!("cannot start the key poll thread: {e}"))?;
         Ok(KeyPoll {
+            failing,
             stop: Some(stop),
             thread: Some(thread),
         })
+    }
+}
+
+impl KeyPoll {
+    /// Whether the last read of the keys table failed (for metrics).
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
     }
 }
 
@@ -85,7 +98,7 @@ struct Poller {
     leases: Option<Arc<Leases>>,
     seen: Vec<KeyRecord>,
     /// The last read failed (logged once until one succeeds again).
-    failing: bool,
+    failing: Arc<AtomicBool>,
 }
 
 impl Poller {
@@ -93,16 +106,14 @@ impl Poller {
         let records = match self.store.load_keys() {
             Ok(records) => records,
             Err(e) => {
-                if !self.failing {
+                if !self.failing.swap(true, Ordering::Relaxed) {
                     log::warn!("cannot read the keys other gateways changed: {e}");
                 }
-                self.failing = true;
                 return;
             }
         };
-        if self.failing {
+        if self.failing.swap(false, Ordering::Relaxed) {
             log::info!("the shared store answers again; keys are read from it");
-            self.failing = false;
         }
         if records != self.seen {
             self.republish(records);
