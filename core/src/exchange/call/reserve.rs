@@ -97,6 +97,9 @@ impl Call {
     /// candidate's price, every token at the dearest rate of its side
     /// (`Price::max_cost`). An unpriced model costs nothing.
     pub(super) fn max_cost(&mut self, gateway: &Gateway) -> MicroUsd {
+        // An unpriced attempt's prompt costs nothing, and counts nothing
+        // for the journal either (no earlier attempt's count stays).
+        self.reserved_prompt = 0;
         let Some(candidate) = self.candidate() else {
             return MicroUsd(0);
         };
