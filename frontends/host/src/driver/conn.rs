@@ -427,27 +427,47 @@ impl<'a, R: Runtime> Conn<'a, R> {
 
     /// Sets credit aside for an attempt. On a store that keeps leases, a
     /// refusal first asks the store for more of the refusing line (off
-    /// this thread), then tries once more.
+    /// this thread), then tries again; each line is asked once, so a call
+    /// both lines refuse (a key with a limit on a prepaid gateway, neither
+    /// leased yet) is not refused for the second after the first is met.
     async fn reserve(
         &mut self,
         request: &ReserveRequest,
     ) -> Result<(), arouter_core::exchange::Refusal> {
-        let host = &self.worker.shared.host;
-        let first = host
-            .ledger
-            .reserve(&host.keys, &self.worker.keys, request, unix_secs());
-        let refusal = match (first, &host.leases) {
-            (Ok(held), _) => {
-                self.held = held;
-                return Ok(());
+        let mut asked = Vec::new();
+        loop {
+            let host = &self.worker.shared.host;
+            let refusal =
+                match host
+                    .ledger
+                    .reserve(&host.keys, &self.worker.keys, request, unix_secs())
+                {
+                    Ok(held) => {
+                        self.held = held;
+                        return Ok(());
+                    }
+                    Err(refusal) => refusal,
+                };
+            if host.leases.is_none() || asked.contains(&refusal) {
+                return Err(refusal);
             }
-            (Err(refusal), None) => return Err(refusal),
-            (Err(refusal), Some(_)) => refusal,
-        };
-        let shared = host.clone();
+            asked.push(refusal);
+            if !self.top_up(refusal, request).await? {
+                return Err(refusal);
+            }
+        }
+    }
+
+    /// Asks the store for more of the line that refused `request`, off
+    /// this thread; whether it granted any.
+    async fn top_up(
+        &self,
+        refusal: arouter_core::exchange::Refusal,
+        request: &ReserveRequest,
+    ) -> Result<bool, arouter_core::exchange::Refusal> {
+        let shared = self.worker.shared.host.clone();
         let (key_id, need) = (request.key_id, request.max.0);
-        let again = self
-            .worker
+        self.worker
             .rt
             .unblock(move || match shared.leases.as_ref() {
                 Some(leases) => leases.top_up_refused(
@@ -460,14 +480,7 @@ impl<'a, R: Runtime> Conn<'a, R> {
                 ),
                 None => Ok(false),
             })
-            .await?;
-        if !again {
-            return Err(refusal);
-        }
-        let host = &self.worker.shared.host;
-        host.ledger
-            .reserve(&host.keys, &self.worker.keys, request, unix_secs())
-            .map(|held| self.held = held)
+            .await
     }
 
     /// A pooled connection answers at once; a new one is connected while
