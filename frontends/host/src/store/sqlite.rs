@@ -281,53 +281,6 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Appends `rows` within the caller's transaction, skipping any whose
-/// `record_id` is stored already.
-pub(super) fn insert_transactions(
-    conn: &Connection,
-    rows: &[Transaction],
-) -> Result<(), StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "INSERT INTO transactions (created_at, key_id, provider, model, prompt_tokens,
-             completion_tokens, cost_micros, complete, estimated, referer, title,
-             request_id, status, outcome, record_id, generation_id, cached_tokens,
-             reasoning_tokens, stream, latency_ms, batch_id, custom_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-             ?16, ?17, ?18, ?19, ?20, ?21, ?22)
-             ON CONFLICT (record_id) DO NOTHING",
-        )
-        .map_err(backend)?;
-    for t in rows {
-        stmt.execute(params![
-            t.created_at,
-            t.key_id,
-            t.provider,
-            t.model,
-            t.prompt_tokens as i64,
-            t.completion_tokens as i64,
-            t.cost_micros as i64,
-            t.complete,
-            t.estimated,
-            t.referer,
-            t.title,
-            t.request_id,
-            t.upstream_status,
-            t.outcome.as_str(),
-            t.record_id,
-            t.generation_id,
-            t.cached_tokens as i64,
-            t.reasoning_tokens as i64,
-            t.stream,
-            t.latency_ms.map(|ms| ms as i64),
-            t.batch.as_ref().map(|b| b.batch_id.as_str()),
-            t.batch.as_ref().map(|b| b.custom_id.as_str()),
-        ])
-        .map_err(backend)?;
-    }
-    Ok(())
-}
-
 fn row_to_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
     let hash: Vec<u8> = row.get("hash")?;
     let mut fixed = [0u8; 32];
@@ -576,8 +529,11 @@ impl Store for SqliteStore {
 }
 
 mod batches;
+mod insert;
 mod journal;
 mod responses;
+
+use insert::insert_transactions;
 
 #[cfg(test)]
 mod tests;

@@ -4,10 +4,12 @@
 
 mod batches;
 mod journal;
+mod record;
 mod responses;
 
 pub(crate) use batches::*;
 pub(crate) use journal::*;
+pub(crate) use record::*;
 pub(crate) use responses::*;
 
 use arouter_core::manage::{KeyPatch, LimitReset, ModelAllowlist, TransactionQuery};
@@ -35,6 +37,7 @@ macro_rules! store_suite {
             creates_the_schema_and_reopens,
             credits_add_up_once_per_record_id_and_usage_is_the_sum_of_costs,
             a_batch_stored_again_adds_no_row_twice,
+            a_batch_of_any_size_is_stored_once_in_its_order,
             keys_update_delete_and_spend,
             the_list_pages_calls_and_credits_newest_first,
             a_batch_runs_to_its_end_and_each_result_is_stored_once_with_its_bill,
