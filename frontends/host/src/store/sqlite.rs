@@ -20,9 +20,11 @@ pub const FILE_NAME: &str = "arouter.sqlite3";
 /// How long a statement waits for a lock held by another connection.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The first schema (`user_version` 1). Run on every open: it creates
-/// what is missing and changes nothing that exists; `MIGRATIONS` then
-/// bring a file of any earlier version up to date.
+/// The first schema (`user_version` 1), less its index `transactions_key`
+/// (which migration 12 drops: created here, every open would bring it
+/// back). Run on every open: it creates what is missing and changes
+/// nothing that exists; `MIGRATIONS` then bring a file of any earlier
+/// version up to date.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS keys (
     id            INTEGER PRIMARY KEY,
@@ -50,7 +52,6 @@ CREATE TABLE IF NOT EXISTS transactions (
     referer           TEXT,
     title             TEXT
 );
-CREATE INDEX IF NOT EXISTS transactions_key ON transactions (key_id, id);
 CREATE TABLE IF NOT EXISTS balance (
     id            INTEGER PRIMARY KEY CHECK (id = 1),
     credits_micros INTEGER NOT NULL
@@ -197,6 +198,12 @@ const MIGRATIONS: &[&str] = &[
          prompt_micros   INTEGER NOT NULL,
          stream          INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 12: the first schema's index on (key_id, id) served no query that
+    // migration 4's (key_id, created_at) does not (it holds the row id
+    // too, so a key's rows come in the list's order from it), and every
+    // recorded call paid for its upkeep: one of six B-tree inserts per
+    // row, 7% of the recorder's instructions per row.
+    "DROP INDEX IF EXISTS transactions_key;",
 ];
 
 pub struct SqliteStore {

@@ -4,7 +4,7 @@
 //! others wait for it, then find nothing left to do.
 //!
 //! The tables and columns are the SQLite store's at its latest version
-//! (`sqlite.rs`, migrations 1 to 11), in PostgreSQL's types: integers are
+//! (`sqlite.rs`, migrations 1 to 12), in PostgreSQL's types: integers are
 //! `BIGINT` (micro-USD, token counts, Unix seconds), flags `BOOLEAN`,
 //! hashes and result bodies `BYTEA`.
 
@@ -155,6 +155,11 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (holder, line)
      );
      CREATE INDEX credit_leases_line ON credit_leases (line, window_id);",
+    // 6: the index on (key_id, id), dropped as from the SQLite file
+    // (its migration 12): no query reads it (a key's rows are summed, or
+    // listed in (created_at, id) order by `transactions_key_time`), and
+    // every recorded call paid for its upkeep.
+    "DROP INDEX IF EXISTS transactions_key;",
 ];
 
 /// The version this build migrates to.

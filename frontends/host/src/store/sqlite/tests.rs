@@ -114,6 +114,48 @@ fn a_store_written_by_the_first_release_opens_and_migrates() {
         })
         .unwrap();
     assert_eq!(version, MIGRATIONS.len() as i64 + 1);
+    // Migration 12 dropped the first schema's key index, and no open
+    // (which runs the first schema again) brings it back.
+    assert_eq!(
+        transaction_indexes(&store),
+        [
+            "transactions_generation",
+            "transactions_key_time",
+            "transactions_record",
+            "transactions_time"
+        ]
+    );
+}
+
+fn transaction_indexes(store: &SqliteStore) -> Vec<String> {
+    store
+        .with(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'index'
+                     AND tbl_name = 'transactions' AND sql IS NOT NULL ORDER BY name",
+                )
+                .map_err(backend)?;
+            let names = stmt.query_map([], |r| r.get(0)).map_err(backend)?;
+            names.collect::<Result<Vec<String>, _>>().map_err(backend)
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_new_store_has_the_same_indexes_as_a_migrated_one() {
+    let dir = tempfile::tempdir().unwrap();
+    SqliteStore::open(dir.path()).unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(
+        transaction_indexes(&store),
+        [
+            "transactions_generation",
+            "transactions_key_time",
+            "transactions_record",
+            "transactions_time"
+        ]
+    );
 }
 
 #[test]
