@@ -193,14 +193,7 @@ def postgres_server():
     if url:
         yield url
         return
-    stack = contextlib.ExitStack()
-    try:
-        _, url = stack.enter_context(pg.cluster())
-    except pg.Unavailable as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"no PostgreSQL for the Postgres store tests: {e}", pytrace=False)
-        pytest.skip(f"no PostgreSQL: {e}")
-    with stack:
+    with pg.cluster_or_skip() as (_, url):
         yield url
 
 

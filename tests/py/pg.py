@@ -12,6 +12,8 @@ import shutil
 import subprocess
 import tempfile
 
+import pytest
+
 import contract
 
 SCRIPT = contract.REPO_ROOT / "scripts" / "pg-cluster"
@@ -52,6 +54,21 @@ def cluster():
             stop(directory)
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def cluster_or_skip():
+    """`cluster()`, or the test skipped when PostgreSQL cannot be had (a failure under CI,
+    where it must be)."""
+    stack = contextlib.ExitStack()
+    try:
+        directory, url = stack.enter_context(cluster())
+    except Unavailable as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"no PostgreSQL: {e}", pytrace=False)
+        pytest.skip(f"no PostgreSQL: {e}")
+    with stack:
+        yield directory, url
 
 
 def _psql() -> str:

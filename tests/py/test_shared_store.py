@@ -5,7 +5,6 @@ played by the replay upstream; the clients are the official `openai` and `openro
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import time
@@ -333,14 +332,7 @@ def test_calls_served_while_the_database_is_down_are_billed_once_it_is_back(
     """The hot path never waits on the store: calls go on while the database is down, the
     recorder holds their usage and retries, and once the database is back each call is
     billed exactly once."""
-    stack = contextlib.ExitStack()
-    try:
-        directory, admin = stack.enter_context(pg.cluster())
-    except pg.Unavailable as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"no PostgreSQL: {e}", pytrace=False)
-        pytest.skip(f"no PostgreSQL: {e}")
-    with stack:
+    with pg.cluster_or_skip() as (directory, admin):
         database = pg.fresh_database(admin)
         body = recorded(WHOLE)
         workdir = tmp_path_factory.mktemp("outage")
@@ -380,14 +372,7 @@ def test_a_prepaid_call_beyond_the_lease_gets_503_while_the_database_is_down(
     call its lease cannot cover is refused with 503 `credit_store_unavailable` in the route's
     dialect (the credit may well be there), not a 402 saying there is none; once the database
     is back the same call is served."""
-    stack = contextlib.ExitStack()
-    try:
-        directory, admin = stack.enter_context(pg.cluster())
-    except pg.Unavailable as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"no PostgreSQL: {e}", pytrace=False)
-        pytest.skip(f"no PostgreSQL: {e}")
-    with stack:
+    with pg.cluster_or_skip() as (directory, admin):
         database = pg.fresh_database(admin)
         body = recorded(WHOLE)
         with start(tmp_path_factory, replay_upstream, master_key, database, "leaseless", prepaid=True) as base:
