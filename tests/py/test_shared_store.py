@@ -400,3 +400,61 @@ def test_a_prepaid_call_beyond_the_lease_gets_503_while_the_database_is_down(
                     return False
 
             eventually(served, seconds=30)
+
+
+def test_store_failure_closed_refuses_calls_in_each_dialect_while_the_database_is_down(
+    tmp_path_factory, replay_upstream, master_key
+):
+    """`--store-failure closed`: once the gateway has seen the database fail, every call is
+    answered 503 `store_unavailable` in its route's dialect, as each official SDK reads it,
+    until the database is back; management (here /metrics) still answers and says why."""
+    import anthropic
+    from google import genai
+    from google.genai import errors as genai_errors
+    from google.genai import types as genai_types
+
+    with pg.cluster_or_skip() as (directory, admin):
+        database = pg.fresh_database(admin)
+        body = recorded(WHOLE)
+        env, config = routed_setup(replay_upstream[0])
+        workdir = tmp_path_factory.mktemp("closed")
+        extra = ["--store", database, "--store-poll-ms", str(POLL_MS), "--store-failure", "closed"]
+        with servers.gateway(workdir, env, config, master_key, extra) as base:
+            key = OpenRouter(api_key=master_key, server_url=base + "/api/v1").api_keys.create(name="closed").key
+            client = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0, timeout=30)
+            assert client.chat.completions.create(model=body["model"], messages=body["messages"]).choices
+
+            pg.stop(directory)
+            store_up = 'arouter_dependency_up{dependency="store"}'
+            eventually(lambda: servers.metric_values(base, master_key)[store_up] == 0)
+            with pytest.raises(openai.InternalServerError) as refused:
+                client.chat.completions.create(model=body["model"], messages=body["messages"])
+            assert refused.value.status_code == 503
+            assert refused.value.body["code"] == "store_unavailable", refused.value.body
+            claude = anthropic.Anthropic(base_url=base, api_key=key, max_retries=0, timeout=30)
+            with pytest.raises(anthropic.InternalServerError) as refused:
+                claude.messages.create(
+                    model="openai/gpt-4o", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+                )
+            assert refused.value.status_code == 503
+            assert refused.value.body["error"]["type"] == "overloaded_error", refused.value.body
+            gemini = genai.Client(
+                api_key=key, http_options=genai_types.HttpOptions(base_url=base, timeout=30_000)
+            )
+            with pytest.raises(genai_errors.ServerError) as refused:
+                gemini.models.generate_content(model="openai/gpt-4o", contents="hi")
+            assert refused.value.code == 503
+            assert refused.value.status == "UNAVAILABLE", refused.value.details
+            assert servers.metric_values(base, master_key)["arouter_store_policy_refusals_total"] == 3
+
+            assert pg.start(directory) == admin
+
+            def served() -> bool:
+                try:
+                    return bool(client.chat.completions.create(model=body["model"], messages=body["messages"]).choices)
+                except openai.InternalServerError:
+                    return False
+
+            eventually(served, seconds=30)
+        log = (workdir / "gateway.log").read_text()
+        assert "requests are refused with 503" in log and "requests are served" in log, log[-2000:]

@@ -42,5 +42,11 @@ pub(super) fn rejection_error(dialect: Dialect, reason: Rejection) -> ApiError {
             "the shared rate limiter is unreachable; retry shortly",
         )
         .with_code("rate_limiter_unavailable"),
+        Rejection::StoreUnavailable => ApiError::new(
+            dialect,
+            ErrorKind::Unavailable,
+            "the gateway's store is unreachable; retry shortly",
+        )
+        .with_code("store_unavailable"),
     }
 }

@@ -212,6 +212,10 @@ pub enum Rejection {
     /// The rate limiter shared by several gateways (Redis) could not be
     /// reached, and the gateway is set to refuse rather than decide alone.
     LimiterUnavailable,
+    /// The store (credit, keys, usage) failed its last read or write, and
+    /// the gateway is set to refuse rather than go on alone
+    /// (`--store-failure closed`).
+    StoreUnavailable,
 }
 
 /// The host's verdict on an `AdmitRequest`.

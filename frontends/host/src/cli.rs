@@ -208,6 +208,14 @@ pub struct ServeArgs {
     /// per call [default: on with --store, off on SQLite].
     #[arg(long, env = "AROUTER_CALL_JOURNAL", help_heading = "Server")]
     pub call_journal: Option<crate::journal::JournalSetting>,
+    /// While the store fails (its last usage commit or, with --store, its
+    /// last keys read failed): open serves on with what this gateway
+    /// holds (the keys it last read, the credit it leased; usage is held
+    /// and written when the store is back); closed answers every
+    /// authenticated request 503 `store_unavailable` until it is back
+    /// [default: open].
+    #[arg(long, env = "AROUTER_STORE_FAILURE", help_heading = "Server")]
+    pub store_failure: Option<crate::failure_policy::FailurePolicy>,
     /// Keep per-key rate limits in Redis, so they hold across every gateway
     /// sharing it (each admission is one script call): redis://host:port[/db]
     /// [default: none: each gateway enforces limits alone].
@@ -222,7 +230,7 @@ pub struct ServeArgs {
     /// gateway's own bucket (each instance alone until Redis is back);
     /// closed refuses rate-limited keys with 503 [default: open].
     #[arg(long, env = "AROUTER_REDIS_FAILURE", help_heading = "Server")]
-    pub redis_failure: Option<crate::shared_limit::FailurePolicy>,
+    pub redis_failure: Option<crate::failure_policy::FailurePolicy>,
     /// Optional TOML config file (providers, limits, default model).
     #[arg(long, env = "AROUTER_CONFIG", help_heading = "Server")]
     pub config: Option<PathBuf>,

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod driver;
+pub mod failure_policy;
 pub mod journal;
 pub mod key_rules;
 pub mod keys;
@@ -32,6 +33,7 @@ pub mod upstream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use arouter_core::exchange::Admission;
 use arouter_core::gateway::Gateway;
 
 pub use config::Config;
@@ -69,6 +71,8 @@ pub struct Host {
     /// and process id, in hex.
     instance: String,
     connections: AtomicU64,
+    /// `--store-failure closed`'s refusals.
+    store_gate: failure_policy::StoreGate,
 }
 
 impl Host {
@@ -179,6 +183,7 @@ impl Host {
             key_poll,
             instance,
             connections: AtomicU64::new(0),
+            store_gate: failure_policy::StoreGate::default(),
         })
     }
 
@@ -195,16 +200,33 @@ impl Host {
         self.journal.as_ref().map(|j| j.local(&self.instance))
     }
 
+    /// The store failed its last usage commit or (on a shared store) its
+    /// last keys read: what this gateway holds may be stale.
+    pub fn store_down(&self) -> bool {
+        self.recorder.failing() || self.key_poll.as_ref().is_some_and(|p| p.failing())
+    }
+
+    /// Under `--store-failure closed`, turns a client's admission into a
+    /// 503 while the store is down.
+    pub fn store_policy(&self, admission: Admission) -> Admission {
+        match self.config.store_failure {
+            failure_policy::FailurePolicy::Open => admission,
+            failure_policy::FailurePolicy::Closed => {
+                self.store_gate.admit(admission, || self.store_down())
+            }
+        }
+    }
+
     /// The Prometheus exposition of this process's metrics.
     pub fn metrics_text(&self) -> String {
         let recorder = self.recorder.stats();
-        let poll_failing = self.key_poll.as_ref().is_some_and(|p| p.failing());
         self.metrics.render(metrics::Process {
             store_queue: self.recorder.queued(),
             dependencies: metrics::Dependencies {
-                store_up: !recorder.failing && !poll_failing,
+                store_up: !self.store_down(),
                 store_failed_commits: recorder.failed_commits,
                 usage_dropped: recorder.dropped,
+                store_policy_refusals: self.store_gate.refusals(),
                 redis: self
                     .limiter
                     .as_ref()

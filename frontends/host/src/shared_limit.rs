@@ -30,6 +30,7 @@
 //! goes away and one when it is back, and while it is away it is tried at
 //! most once a second, so admissions do not each wait for a timeout.
 
+use crate::failure_policy::FailurePolicy;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -87,17 +88,6 @@ const STRIPES: usize = 64;
 const IO_TIMEOUT: Duration = Duration::from_millis(500);
 /// While Redis is away it is tried again at most this often.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
-
-/// What an admission does when Redis cannot be reached.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FailurePolicy {
-    /// Decide on this gateway's own bucket (each instance alone).
-    #[default]
-    Open,
-    /// Refuse with 503.
-    Closed,
-}
 
 /// Why Redis could not decide.
 #[derive(Debug)]

@@ -61,7 +61,7 @@ fn ready(host: &Host) -> arouter_core::manage::Readiness {
         let ok = limiter.ping().is_ok();
         arouter_core::manage::LimiterCheck {
             ok,
-            required: host.config.redis_failure == crate::shared_limit::FailurePolicy::Closed,
+            required: host.config.redis_failure == crate::failure_policy::FailurePolicy::Closed,
         }
     });
     arouter_core::manage::Readiness { store, redis }

@@ -28,7 +28,9 @@ pub(super) struct FileConfig {
     /// `--redis`: rate limits shared through Redis.
     pub redis_url: Option<String>,
     /// `--redis-failure`: `open` or `closed`.
-    pub redis_failure: Option<crate::shared_limit::FailurePolicy>,
+    pub redis_failure: Option<crate::failure_policy::FailurePolicy>,
+    /// `--store-failure`: `open` or `closed`.
+    pub store_failure: Option<crate::failure_policy::FailurePolicy>,
     pub default_model: Option<String>,
     /// The default per-key rate limit, `"60/60s"`.
     pub rate_limit: Option<String>,

@@ -132,7 +132,9 @@ pub struct Config {
     /// `--redis`: where per-key rate limits are shared.
     pub redis_url: Option<String>,
     /// `--redis-failure`: what admissions do while Redis is away.
-    pub redis_failure: crate::shared_limit::FailurePolicy,
+    pub redis_failure: crate::failure_policy::FailurePolicy,
+    /// `--store-failure`: what requests get while the store is down.
+    pub store_failure: crate::failure_policy::FailurePolicy,
 }
 
 impl std::fmt::Debug for Config {
@@ -255,6 +257,10 @@ impl Config {
             redis_failure: args
                 .redis_failure
                 .or(file.redis_failure)
+                .unwrap_or_default(),
+            store_failure: args
+                .store_failure
+                .or(file.store_failure)
                 .unwrap_or_default(),
             responses_retention_secs: responses_retention(
                 args.responses_retention_days

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use arouter_core::api::Scope;
 use arouter_core::exchange::{ConnectError, Event, Exchange, Input, Output, ReserveRequest};
 use futures_lite::{AsyncReadExt, FutureExt};
 
@@ -276,6 +277,13 @@ impl<'a, R: Runtime> Conn<'a, R> {
                                 .await
                         }
                         (Verdict::Limit(pending), None) => pending.check_locally(unix_ms()),
+                    };
+                    // Only calls: management answers from the store (or
+                    // 503) itself, and /metrics must say the store is down.
+                    // A batch's requests wait in the store for it anyway.
+                    let admission = match (&self.memory, request.scope) {
+                        (None, Scope::Inference) => shared.host.store_policy(admission),
+                        _ => admission,
                     };
                     let now = self.now();
                     self.input(Input::Admission(now, admission));

@@ -38,6 +38,11 @@ pub(super) fn render(out: &mut String, deps: &Dependencies) {
             "Usage records given up on (held queue full, or still failing at shutdown): calls not billed.",
             deps.usage_dropped,
         ),
+        (
+            "arouter_store_policy_refusals_total",
+            "Requests refused with 503 by --store-failure closed because the store was down.",
+            deps.store_policy_refusals,
+        ),
     ];
     if let Some((_, by_policy)) = deps.redis {
         counters.push((

@@ -81,6 +81,9 @@ pub struct Dependencies {
     /// Usage rows given up on (the held queue full, or still failing at
     /// shutdown): calls that will not be billed.
     pub usage_dropped: u64,
+    /// Requests refused by `--store-failure closed` while the store was
+    /// down.
+    pub store_policy_refusals: u64,
     /// With `--redis`: whether its last call worked, and how many
     /// admissions its failure policy decided.
     pub redis: Option<(bool, u64)>,
@@ -92,6 +95,7 @@ impl Default for Dependencies {
             store_up: true,
             store_failed_commits: 0,
             usage_dropped: 0,
+            store_policy_refusals: 0,
             redis: None,
         }
     }

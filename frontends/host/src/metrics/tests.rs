@@ -95,6 +95,7 @@ fn two_threads_are_summed_and_unknown_models_fold() {
             store_up: false,
             store_failed_commits: 4,
             usage_dropped: 0,
+            store_policy_refusals: 5,
             redis: Some((true, 7)),
         },
     });
@@ -133,6 +134,10 @@ fn two_threads_are_summed_and_unknown_models_fold() {
         Some(4.0)
     );
     assert_eq!(value(&text, "arouter_usage_dropped_total"), Some(0.0));
+    assert_eq!(
+        value(&text, "arouter_store_policy_refusals_total"),
+        Some(5.0)
+    );
     assert_eq!(
         value(&text, "arouter_rate_limit_policy_decisions_total"),
         Some(7.0)

@@ -107,6 +107,11 @@ impl Recorder {
         self.stats.snapshot()
     }
 
+    /// The last commit failed: the store is unreachable or refusing.
+    pub fn failing(&self) -> bool {
+        self.stats.failing()
+    }
+
     /// Records handed to the writer and not yet committed (nor dropped).
     pub fn queued(&self) -> u64 {
         self.stats.queued()

@@ -63,6 +63,10 @@ impl Stats {
         self.sent.load(Ordering::Relaxed).saturating_sub(done)
     }
 
+    pub(super) fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
     pub(super) fn snapshot(&self) -> RecorderStats {
         RecorderStats {
             stored: self.stored.load(Ordering::Relaxed),
