@@ -103,7 +103,7 @@ impl LeaseStore for PostgresStore {
 fn account_free(tx: &mut impl GenericClient) -> Result<i64, StoreError> {
     tx.query_one(
         "SELECT ((SELECT COALESCE(SUM(amount_micros), 0) FROM credits)
-               - (SELECT COALESCE(SUM(cost_micros), 0) FROM transactions)
+               - (SELECT COALESCE(SUM(cost_micros), 0) FROM spend_total)
                - (SELECT COALESCE(SUM(held_micros), 0) FROM credit_leases WHERE line = 0))::BIGINT",
         &[],
     )
@@ -111,8 +111,8 @@ fn account_free(tx: &mut impl GenericClient) -> Result<i64, StoreError> {
     .map_err(backend)
 }
 
-/// A key's limit less what it spent since `start` less every lease on it
-/// in `window`.
+/// A key's limit less what it spent since `start` (a UTC midnight, or 0)
+/// less every lease on it in `window`.
 fn key_free(
     tx: &mut impl GenericClient,
     id: i64,
@@ -122,8 +122,8 @@ fn key_free(
 ) -> Result<i64, StoreError> {
     tx.query_one(
         "SELECT ($2::BIGINT
-               - (SELECT COALESCE(SUM(cost_micros), 0) FROM transactions
-                  WHERE key_id = $1 AND created_at >= $3)
+               - (SELECT COALESCE(SUM(cost_micros), 0) FROM spend_daily
+                  WHERE key_id = $1 AND day >= $3)
                - (SELECT COALESCE(SUM(held_micros), 0) FROM credit_leases
                   WHERE line = $1 AND window_id = $4))::BIGINT",
         &[&id, &limit, &start, &window],

@@ -39,6 +39,13 @@ use super::{
     StoreError, Totals, Transaction, Windows,
 };
 
+/// A key's spending in its day ($2), week ($3) and month ($4) windows,
+/// from the running daily totals (`spend_daily`, schema migration 7):
+/// the windows begin at UTC midnights, so whole days sum to them exactly.
+const WINDOW_SUMS: &str = "COALESCE(SUM(cost_micros) FILTER (WHERE day >= $2), 0)::BIGINT,
+     COALESCE(SUM(cost_micros) FILTER (WHERE day >= $3), 0)::BIGINT,
+     COALESCE(SUM(cost_micros) FILTER (WHERE day >= $4), 0)::BIGINT";
+
 /// How long connecting may take when the URL sets no `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a connection may take to answer whether it still works,
@@ -265,7 +272,7 @@ impl Store for PostgresStore {
             let row = client
                 .query_one(
                     "SELECT (SELECT COALESCE(SUM(amount_micros), 0) FROM credits)::BIGINT,
-                            (SELECT COALESCE(SUM(cost_micros), 0) FROM transactions)::BIGINT",
+                            (SELECT COALESCE(SUM(cost_micros), 0) FROM spend_total)::BIGINT",
                     &[],
                 )
                 .map_err(backend)?;
@@ -394,17 +401,23 @@ impl Store for PostgresStore {
     }
 
     fn key_spend(&self, key_id: Option<i64>, windows: Windows) -> Result<KeySpend, StoreError> {
+        // The running totals keep the master key's calls under 0; its rows
+        // have no key id, which only `IS NULL` finds by the index.
+        let last_used = match key_id {
+            Some(_) => "SELECT MAX(created_at) FROM transactions WHERE key_id = $1",
+            None => "SELECT MAX(created_at) FROM transactions WHERE key_id IS NULL AND $1 = 0",
+        };
+        let line = key_id.unwrap_or(0);
         self.with(|client| {
-            // `IS NOT DISTINCT FROM` matches NULL (the master key's calls) too.
             let row = client
                 .query_one(
-                    "SELECT COALESCE(SUM(cost_micros), 0)::BIGINT,
-                            COALESCE(SUM(CASE WHEN created_at >= $2 THEN cost_micros END), 0)::BIGINT,
-                            COALESCE(SUM(CASE WHEN created_at >= $3 THEN cost_micros END), 0)::BIGINT,
-                            COALESCE(SUM(CASE WHEN created_at >= $4 THEN cost_micros END), 0)::BIGINT,
-                            MAX(created_at)
-                     FROM transactions WHERE key_id IS NOT DISTINCT FROM $1",
-                    &[&key_id, &windows.day, &windows.week, &windows.month],
+                    &format!(
+                        "SELECT COALESCE((SELECT cost_micros FROM spend_total WHERE key_id = $1), 0),
+                                {WINDOW_SUMS},
+                                ({last_used})
+                         FROM spend_daily WHERE key_id = $1 AND day >= LEAST($2::BIGINT, $3::BIGINT, $4::BIGINT)"
+                    ),
+                    &[&line, &windows.day, &windows.week, &windows.month],
                 )
                 .map_err(backend)?;
             let micros = |i| row.try_get::<_, i64>(i).map(unsigned).map_err(backend);
@@ -427,14 +440,14 @@ impl Store for PostgresStore {
         self.with(|client| {
             let rows = client
                 .query(
-                    "SELECT u.id,
-                            COALESCE(SUM(t.cost_micros), 0)::BIGINT,
-                            COALESCE(SUM(CASE WHEN t.created_at >= $2 THEN t.cost_micros END), 0)::BIGINT,
-                            COALESCE(SUM(CASE WHEN t.created_at >= $3 THEN t.cost_micros END), 0)::BIGINT,
-                            COALESCE(SUM(CASE WHEN t.created_at >= $4 THEN t.cost_micros END), 0)::BIGINT
-                     FROM UNNEST($1::BIGINT[]) AS u(id)
-                     LEFT JOIN transactions t ON t.key_id = u.id
-                     GROUP BY u.id",
+                    &format!(
+                        "SELECT u.id,
+                                COALESCE((SELECT cost_micros FROM spend_total s WHERE s.key_id = u.id), 0),
+                                {WINDOW_SUMS}
+                         FROM UNNEST($1::BIGINT[]) AS u(id)
+                         LEFT JOIN spend_daily ON key_id = u.id AND day >= LEAST($2::BIGINT, $3::BIGINT, $4::BIGINT)
+                         GROUP BY u.id"
+                    ),
                     &[&ids, &windows.day, &windows.week, &windows.month],
                 )
                 .map_err(backend)?;

@@ -160,6 +160,50 @@ const MIGRATIONS: &[&str] = &[
     // listed in (created_at, id) order by `transactions_key_time`), and
     // every recorded call paid for its upkeep.
     "DROP INDEX IF EXISTS transactions_key;",
+    // 7: running totals of spending, so what each gateway reads every
+    // poll (the account's usage, each limited key's spending in its
+    // windows) and every lease grant costs a row per key (and per key and
+    // UTC day) rather than a scan of every call ever billed. A statement
+    // trigger adds each insert's rows (only those inserted: `ON CONFLICT
+    // DO NOTHING` skips a replay) in the inserting transaction, whatever
+    // the statement: the recorder's batches, the journal's recovered
+    // intents. Rows are upserted in key order, so two gateways' commits
+    // never lock them in opposite orders. The trigger is created before
+    // the backfill: creating it locks out writers until this migration
+    // commits, so a row written meanwhile is either in the backfill's
+    // read or added by the trigger, never neither nor both.
+    "CREATE TABLE spend_total (
+         key_id      BIGINT NOT NULL PRIMARY KEY, -- 0: the master key's calls
+         cost_micros BIGINT NOT NULL
+     );
+     CREATE TABLE spend_daily (
+         key_id      BIGINT NOT NULL,
+         day         BIGINT NOT NULL, -- unix second the UTC day began
+         cost_micros BIGINT NOT NULL,
+         PRIMARY KEY (key_id, day)
+     );
+     CREATE FUNCTION arouter_spend_add() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         INSERT INTO spend_total (key_id, cost_micros)
+         SELECT COALESCE(key_id, 0), SUM(cost_micros) FROM added
+         GROUP BY 1 ORDER BY 1
+         ON CONFLICT (key_id) DO UPDATE
+             SET cost_micros = spend_total.cost_micros + EXCLUDED.cost_micros;
+         INSERT INTO spend_daily (key_id, day, cost_micros)
+         SELECT COALESCE(key_id, 0), created_at - created_at % 86400, SUM(cost_micros)
+         FROM added GROUP BY 1, 2 ORDER BY 1, 2
+         ON CONFLICT (key_id, day) DO UPDATE
+             SET cost_micros = spend_daily.cost_micros + EXCLUDED.cost_micros;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER transactions_spend AFTER INSERT ON transactions
+         REFERENCING NEW TABLE AS added
+         FOR EACH STATEMENT EXECUTE FUNCTION arouter_spend_add();
+     INSERT INTO spend_total (key_id, cost_micros)
+     SELECT COALESCE(key_id, 0), SUM(cost_micros) FROM transactions GROUP BY 1;
+     INSERT INTO spend_daily (key_id, day, cost_micros)
+     SELECT COALESCE(key_id, 0), created_at - created_at % 86400, SUM(cost_micros)
+     FROM transactions GROUP BY 1, 2;",
 ];
 
 /// The version this build migrates to.

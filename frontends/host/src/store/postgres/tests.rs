@@ -183,6 +183,97 @@ fn settlements_replayed_by_several_instances_are_charged_once() {
 }
 
 #[test]
+fn instances_billing_the_same_keys_at_once_neither_deadlock_nor_lose_a_micro_dollar() {
+    let Some(db) = fresh_database() else { return };
+    // Each instance's batches name the same keys in its own order: the
+    // running totals' rows must not be locked in opposite orders.
+    let day = 20_000 * 86_400;
+    let orders: [[i64; 4]; 3] = [[1, 2, 3, 4], [4, 3, 2, 1], [3, 1, 4, 2]];
+    let barrier = Arc::new(Barrier::new(orders.len()));
+    let handles: Vec<_> = orders
+        .into_iter()
+        .enumerate()
+        .map(|(n, order)| {
+            let (store, barrier) = (db.open(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                for batch in 0..30 {
+                    let rows: Vec<Transaction> = order
+                        .iter()
+                        .map(|&key| {
+                            let mut t = spent(Some(key), day + batch, key as u64);
+                            t.record_id = Some(format!("{n}-{batch}-{key}"));
+                            t
+                        })
+                        .collect();
+                    store.record(&rows).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let store = db.open();
+    let windows = Windows {
+        day,
+        week: day,
+        month: day,
+    };
+    let spent_by_key: Vec<u64> = store
+        .keys_usage(&[1, 2, 3, 4], windows)
+        .unwrap()
+        .iter()
+        .map(|u| u.daily)
+        .collect();
+    assert_eq!(spent_by_key, [90, 180, 270, 360]);
+    assert_eq!(store.totals().unwrap().usage, 900);
+}
+
+#[test]
+fn the_running_totals_start_from_the_calls_billed_before_them() {
+    let Some(db) = fresh_database() else { return };
+    let day = 20_000 * 86_400;
+    let store = db.open();
+    // A database as the build before schema 7 left it: calls billed, no
+    // running totals.
+    let mut client = connect_to(&db.url);
+    client
+        .batch_execute(
+            "DROP TRIGGER transactions_spend ON transactions;
+             DROP FUNCTION arouter_spend_add();
+             DROP TABLE spend_total, spend_daily;
+             DELETE FROM arouter_schema WHERE version = 7;",
+        )
+        .unwrap();
+    store
+        .record(&[
+            spent(Some(5), day - 40 * 86_400, 3),
+            spent(Some(5), day + 10, 4),
+            spent(Some(5), day + 20, 5),
+            spent(None, day, 100),
+        ])
+        .unwrap();
+    drop(store);
+    let store = db.restart();
+    let windows = Windows {
+        day,
+        week: day - 86_400,
+        month: day - 30 * 86_400,
+    };
+    let usage = store.key_spend(Some(5), windows).unwrap().usage;
+    assert_eq!(
+        (usage.total, usage.daily, usage.weekly, usage.monthly),
+        (12, 9, 9, 9)
+    );
+    assert_eq!(store.totals().unwrap().usage, 112);
+    // And they run on from there.
+    store.record(&[spent(Some(5), day + 30, 6)]).unwrap();
+    assert_eq!(store.keys_usage(&[5], windows).unwrap()[0].daily, 15);
+    assert_eq!(store.totals().unwrap().usage, 118);
+}
+
+#[test]
 fn the_connection_is_opened_again_after_it_broke() {
     let Some(db) = fresh_database() else { return };
     let store = PostgresStore::open(&db.url).unwrap();
