@@ -44,6 +44,29 @@ Keys are better passed in the environment than as flags, which other users can s
     /// running gateway counts credit added this way from its next start;
     /// add to a running one with `POST /api/v1/balance`.
     Credits(CreditsArgs),
+    /// Move the store: `arouter store copy` copies the SQLite file in
+    /// --data-dir into the empty PostgreSQL store named by --store.
+    Store(StoreCommandArgs),
+}
+
+/// `arouter store`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreCommandArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(subcommand)]
+    pub action: StoreAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum StoreAction {
+    /// Copy everything the SQLite store in --data-dir keeps (keys, credits,
+    /// transactions, batches, stored responses, open call intents) into
+    /// the PostgreSQL store named by --store (AROUTER_STORE_URL, or the
+    /// config file's store_url), in one transaction. The PostgreSQL store
+    /// must be empty; stop the gateway on the SQLite file first (calls it
+    /// bills during the copy are not copied). Keys keep their secrets.
+    Copy,
 }
 
 /// Where an offline command finds the store: as `serve` does, so that

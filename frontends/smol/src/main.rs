@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match &cli.command {
         Command::Serve(args) => args.log_level.as_str(),
-        Command::Keys(_) | Command::Credits(_) => "warn",
+        Command::Keys(_) | Command::Credits(_) | Command::Store(_) => "warn",
     };
     // `--log-level`, or RUST_LOG as clap read it.
     let filter = match level.trim() {
@@ -47,6 +47,7 @@ fn main() -> ExitCode {
             "credits",
             arouter_host::accounts::cli::run_credits(&args, now()),
         ),
+        Command::Store(args) => offline("store", arouter_host::store::copy::run(&args)),
     }
 }
 
@@ -77,10 +78,7 @@ fn now() -> i64 {
 }
 
 /// Prints what a data-directory command did, or why it failed.
-fn offline(
-    command: &str,
-    result: Result<String, arouter_host::accounts::cli::CliError>,
-) -> ExitCode {
+fn offline(command: &str, result: Result<String, impl std::fmt::Display>) -> ExitCode {
     match result {
         Ok(text) => {
             print!("{text}");

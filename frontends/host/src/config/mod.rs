@@ -297,6 +297,15 @@ impl Config {
 /// directory of `--data-dir` or `AROUTER_DATA_DIR`, else the config
 /// file's `data_dir`, else the default.
 pub fn store_location(args: &crate::cli::StoreArgs) -> Result<StoreLocation, ConfigError> {
+    let (dir, url) = store_places(args)?;
+    StoreLocation::choose(url.as_deref(), dir).map_err(ConfigError::Store)
+}
+
+/// The data directory and the shared store's URL (if any) that `serve`
+/// would read with the same flags, environment and config file.
+pub fn store_places(
+    args: &crate::cli::StoreArgs,
+) -> Result<(PathBuf, Option<String>), ConfigError> {
     let file = match &args.config {
         Some(path) => file::read_file(path)?,
         None => file::FileConfig::default(),
@@ -306,8 +315,7 @@ pub fn store_location(args: &crate::cli::StoreArgs) -> Result<StoreLocation, Con
         .clone()
         .or(file.data_dir)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-    let url = non_empty(&args.store_url).or(file.store_url);
-    StoreLocation::choose(url.as_deref(), dir).map_err(ConfigError::Store)
+    Ok((dir, non_empty(&args.store_url).or(file.store_url)))
 }
 
 /// Days a Responses API answer is kept, as seconds: OpenAI keeps them 30

@@ -3,6 +3,7 @@
 //! deployments. The hot path never calls it: keys are cached in memory.
 
 pub mod batches;
+pub mod copy;
 pub mod journal;
 pub mod lease;
 pub mod location;

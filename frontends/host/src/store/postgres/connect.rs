@@ -16,6 +16,34 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::store::StoreError;
 
+/// How long connecting may take when the URL sets no `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The connection settings and TLS client for `url`, with this
+/// gateway's defaults where the URL sets none: a 5 s connect timeout,
+/// and `arouter` as the application name (which `pg_stat_activity` shows).
+pub fn prepare(url: &str) -> Result<(postgres::Config, MakeRustlsConnect), StoreError> {
+    let Target {
+        mut config,
+        ca_file,
+    } = parse(url).map_err(|e| StoreError::Backend(format!("bad store URL: {e}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("arouter");
+    }
+    let tls = tls(ca_file.as_deref())?;
+    Ok((config, tls))
+}
+
+/// A plain connection to `url`, as the store's (for tools that need
+/// their own transaction, such as `arouter store copy`).
+pub fn client(url: &str) -> Result<postgres::Client, StoreError> {
+    let (config, tls) = prepare(url)?;
+    config.connect(tls).map_err(super::backend)
+}
+
 /// A store URL, read.
 pub struct Target {
     pub config: postgres::Config,

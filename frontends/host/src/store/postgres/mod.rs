@@ -46,8 +46,6 @@ const WINDOW_SUMS: &str = "COALESCE(SUM(cost_micros) FILTER (WHERE day >= $2), 0
      COALESCE(SUM(cost_micros) FILTER (WHERE day >= $3), 0)::BIGINT,
      COALESCE(SUM(cost_micros) FILTER (WHERE day >= $4), 0)::BIGINT";
 
-/// How long connecting may take when the URL sets no `connect_timeout`.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a connection may take to answer whether it still works,
 /// after a call on it failed.
 const VALID_TIMEOUT: Duration = Duration::from_secs(2);
@@ -86,17 +84,7 @@ impl PostgresStore {
     /// libpq's query parameters, see [`connect`]) and brings the schema up
     /// to date.
     pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
-        let connect::Target {
-            mut config,
-            ca_file,
-        } = connect::parse(url).map_err(|e| StoreError::Backend(format!("bad store URL: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("arouter");
-        }
-        let tls = connect::tls(ca_file.as_deref())?;
+        let (config, tls) = connect::prepare(url)?;
         let mut client = config.connect(tls.clone()).map_err(backend)?;
         schema::migrate(&mut client)?;
         let claim_key = random_key()?;
@@ -475,4 +463,4 @@ impl Store for PostgresStore {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
