@@ -458,3 +458,30 @@ def test_store_failure_closed_refuses_calls_in_each_dialect_while_the_database_i
             eventually(served, seconds=30)
         log = (workdir / "gateway.log").read_text()
         assert "requests are refused with 503" in log and "requests are served" in log, log[-2000:]
+
+
+def test_a_database_that_admits_clients_by_certificate(tmp_path_factory, replay_upstream, master_key):
+    """`sslcert` / `sslkey` in the store URL, as libpq takes them: the role `arouter_cert` of
+    the test cluster logs in only with the client certificate its CA signed. Without it the
+    database refuses the gateway (said plainly); with it keys and calls work."""
+    with pg.cluster_or_skip() as (directory, admin):
+        port = admin.split("@127.0.0.1:")[1].split("/")[0]
+        base_url = (
+            f"postgres://arouter_cert@127.0.0.1:{port}/postgres"
+            f"?sslmode=verify-full&sslrootcert={directory}/ca.pem"
+        )
+        without = subprocess.run(
+            [str(servers._bin("arouter")), "keys", "list", "--store", base_url],
+            env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert without.returncode == 1
+        assert "requires a valid client certificate" in without.stderr, without.stderr
+        database = f"{base_url}&sslcert={directory}/client.pem&sslkey={directory}/client.key"
+        made = arouter("keys", "create", "--name", "by certificate", "--store", database)
+        secret = made.splitlines()[0]
+        with start(tmp_path_factory, replay_upstream, master_key, database, "cert") as base:
+            assert models_status(base, secret) == 200
+            assert requests.get(base + "/readyz", timeout=10).json()["checks"]["store"] == "ok"

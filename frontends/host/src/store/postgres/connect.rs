@@ -4,13 +4,17 @@
 //! certificate is signed by its provider's own CA) is taken out here, and
 //! `sslmode=verify-ca` / `verify-full` become `require`, which with rustls
 //! verifies the certificate chain and the host name all the same.
+//! `sslcert` and `sslkey` (a client certificate and its key, PEM, for a
+//! database that admits clients by certificate) are taken out too and
+//! given to rustls. Unlike libpq, nothing is read from `~/.postgresql/`
+//! unless the URL names it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_rustls::rustls::pki_types::pem::PemObject;
-use futures_rustls::rustls::pki_types::CertificateDer;
+use futures_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use futures_rustls::rustls::{ClientConfig, RootCertStore};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -23,17 +27,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// gateway's defaults where the URL sets none: a 5 s connect timeout,
 /// and `arouter` as the application name (which `pg_stat_activity` shows).
 pub fn prepare(url: &str) -> Result<(postgres::Config, MakeRustlsConnect), StoreError> {
-    let Target {
-        mut config,
-        ca_file,
-    } = parse(url).map_err(|e| StoreError::Backend(format!("bad store URL: {e}")))?;
+    let target = parse(url).map_err(|e| StoreError::Backend(format!("bad store URL: {e}")))?;
+    let tls = tls(&target)?;
+    let mut config = target.config;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
     if config.get_application_name().is_none() {
         config.application_name("arouter");
     }
-    let tls = tls(ca_file.as_deref())?;
     Ok((config, tls))
 }
 
@@ -49,6 +51,16 @@ pub struct Target {
     pub config: postgres::Config,
     /// `sslrootcert`: CA certificates trusted besides the public roots.
     pub ca_file: Option<PathBuf>,
+    /// `sslcert` and `sslkey`: the client certificate (chain) shown to the
+    /// server, and its private key.
+    pub client_cert: Option<ClientCert>,
+}
+
+/// A client certificate's files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Reads `url` (`postgres://…` with libpq's query parameters); the reason
@@ -57,12 +69,15 @@ pub fn parse(url: &str) -> Result<Target, String> {
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let mut kept = Vec::new();
     let mut ca_file = None;
+    let (mut cert_file, mut key_file) = (None, None);
     let mut idle_set = false;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         idle_set |= key == "keepalives_idle";
         match (key, value) {
             ("sslrootcert", path) => ca_file = Some(PathBuf::from(percent_decode(path)?)),
+            ("sslcert", path) => cert_file = Some(PathBuf::from(percent_decode(path)?)),
+            ("sslkey", path) => key_file = Some(PathBuf::from(percent_decode(path)?)),
             ("sslmode", "verify-ca" | "verify-full") => kept.push("sslmode=require".to_owned()),
             _ => kept.push(pair.to_owned()),
         }
@@ -76,7 +91,17 @@ pub fn parse(url: &str) -> Result<Target, String> {
         .parse::<postgres::Config>()
         .map_err(|e| e.to_string())?;
     dead_peer_defaults(&mut config, idle_set);
-    Ok(Target { config, ca_file })
+    let client_cert = match (cert_file, key_file) {
+        (Some(cert), Some(key)) => Some(ClientCert { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => return Err("sslcert needs sslkey (its private key)".into()),
+        (None, Some(_)) => return Err("sslkey needs sslcert (the certificate)".into()),
+    };
+    Ok(Target {
+        config,
+        ca_file,
+        client_cert,
+    })
 }
 
 /// A database that vanished without closing the connection (a network
@@ -120,26 +145,49 @@ fn percent_decode(text: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| "sslrootcert is not UTF-8".to_owned())
 }
 
-/// The TLS client: the public (webpki) roots, plus the CA file's.
-/// `sslmode` decides whether it is used: `prefer` (the default) tries TLS
-/// and falls back to plain text when the server has none, `require`
-/// insists, `disable` never tries.
-pub fn tls(ca_file: Option<&Path>) -> Result<MakeRustlsConnect, StoreError> {
+/// The TLS client: the public (webpki) roots, plus the CA file's; the
+/// client certificate when the URL names one. `sslmode` decides whether
+/// it is used: `prefer` (the default) tries TLS and falls back to plain
+/// text when the server has none, `require` insists, `disable` never
+/// tries.
+pub fn tls(target: &Target) -> Result<MakeRustlsConnect, StoreError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = ca_file {
-        let bad = |e: &dyn std::fmt::Display| {
-            StoreError::Backend(format!("sslrootcert {}: {e}", path.display()))
-        };
+    if let Some(path) = &target.ca_file {
+        let bad = file_error("sslrootcert", path);
         for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
             roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
         }
     }
     // Built with only rustls's `ring` feature, so `builder()` picks ring.
-    let config = ClientConfig::builder()
-        .with_root_certificates(Arc::new(roots))
-        .with_no_client_auth();
+    let builder = ClientConfig::builder().with_root_certificates(Arc::new(roots));
+    let config = match &target.client_cert {
+        None => builder.with_no_client_auth(),
+        Some(ClientCert { cert, key }) => {
+            let bad_cert = file_error("sslcert", cert);
+            let chain = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| bad_cert(&e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad_cert(&e))?;
+            if chain.is_empty() {
+                return Err(bad_cert(&"no certificate in the file"));
+            }
+            let bad_key = file_error("sslkey", key);
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad_key(&e))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| bad_key(&e))?
+        }
+    };
     Ok(MakeRustlsConnect::new(config))
+}
+
+/// A store error naming the URL parameter and the file it named.
+fn file_error<'a>(
+    parameter: &'static str,
+    path: &'a Path,
+) -> impl Fn(&dyn std::fmt::Display) -> StoreError + 'a {
+    move |e| StoreError::Backend(format!("{parameter} {}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -177,8 +225,25 @@ mod tests {
 
     #[test]
     fn a_missing_ca_file_is_an_error() {
-        let err = tls(Some(Path::new("/nonexistent/ca.pem"))).err().unwrap();
+        let target = parse("postgres://db/app?sslrootcert=/nonexistent/ca.pem").unwrap();
+        let err = tls(&target).err().unwrap();
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
-        assert!(tls(None).is_ok());
+        assert!(tls(&parse("postgres://db/app").unwrap()).is_ok());
+    }
+
+    #[test]
+    fn a_client_certificate_needs_both_its_files() {
+        let t = parse("postgres://db/app?sslcert=%2Fk%2Fc.pem&sslkey=/k/c.key").unwrap();
+        assert_eq!(
+            t.client_cert,
+            Some(ClientCert {
+                cert: PathBuf::from("/k/c.pem"),
+                key: PathBuf::from("/k/c.key"),
+            })
+        );
+        assert!(parse("postgres://db/app?sslcert=/k/c.pem").is_err());
+        assert!(parse("postgres://db/app?sslkey=/k/c.key").is_err());
+        let err = tls(&t).err().unwrap();
+        assert!(err.to_string().contains("sslcert /k/c.pem: "), "{err}");
     }
 }

@@ -101,7 +101,7 @@ fn with_database(url: &str, name: &str) -> String {
 /// A plain client of the test server, as the store connects (TLS included).
 fn connect_to(url: &str) -> postgres::Client {
     let target = connect::parse(url).unwrap();
-    let tls = connect::tls(target.ca_file.as_deref()).unwrap();
+    let tls = connect::tls(&target).unwrap();
     target.config.connect(tls).unwrap()
 }
 
