@@ -153,3 +153,45 @@ pub fn translate_response(data: &[u8]) {
 pub fn proxy_body_scan(data: &[u8]) {
     crate::exchange::proxy_scan_fuzz(data);
 }
+
+/// The one-pass chat answer rewrite against the `Value` tree it replaces:
+/// whenever the one pass does not give up, it writes the tree's bytes and
+/// reads the same usage and id (and the tree reads the body too).
+pub fn chat_rewrite(data: &[u8]) {
+    chat_rewrite_took_one_pass(data);
+}
+
+/// `chat_rewrite`, saying whether the one pass took the answer (the seed
+/// corpus test checks that the recorded answers all do).
+pub fn chat_rewrite_took_one_pass(data: &[u8]) -> bool {
+    use crate::billing::Price;
+    use crate::translate::openai::chat_rewrite::rewrite_chat;
+    use crate::translate::openai::response::normalize_chat_tree;
+
+    let price = Price {
+        input: 150_000,
+        output: 600_000,
+        cached_input: 75_000,
+        cache_write: 150_000,
+        reasoning: 600_000,
+    };
+    // The first byte picks the names, so that ones needing escapes are
+    // tried too.
+    let (provider, requested) = match data.first().map(|b| b % 3) {
+        Some(1) => ("open\"ai", "m\u{1}\u{e9}"),
+        Some(2) => ("", ""),
+        _ => ("openai", "gpt-4o"),
+    };
+    let Ok(one_pass) = rewrite_chat(data, provider, requested, &price) else {
+        return false;
+    };
+    let tree = normalize_chat_tree(data, provider, requested, &price)
+        .expect("the tree reads what the one pass read");
+    assert_eq!(
+        one_pass.bytes, tree.bytes,
+        "the bytes differ from the tree's"
+    );
+    assert_eq!(one_pass.usage, tree.usage);
+    assert_eq!(one_pass.id, tree.id);
+    true
+}

@@ -54,3 +54,21 @@ fn translate_response_corpus() {
         arouter_core::fuzz_entry::translate_response,
     );
 }
+
+#[test]
+fn chat_rewrite_corpus() {
+    replay("chat_rewrite", arouter_core::fuzz_entry::chat_rewrite);
+}
+
+/// The chat_rewrite seeds are the recorded answers (compact and
+/// pretty-printed) and the benchmark's: the one pass takes every one.
+#[test]
+fn recorded_answers_take_the_one_pass() {
+    replay("chat_rewrite", |data| {
+        let text = String::from_utf8_lossy(data);
+        assert!(
+            arouter_core::fuzz_entry::chat_rewrite_took_one_pass(data),
+            "left the one pass: {text}"
+        );
+    });
+}

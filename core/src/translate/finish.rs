@@ -25,12 +25,30 @@ impl FinishReason {
     /// Maps any provider's finish word. Unknown words end normally: a
     /// finished choice with an unfamiliar label is still a finished choice.
     pub fn normalize(native: &str) -> FinishReason {
-        match native.to_ascii_lowercase().as_str() {
-            "length" | "max_tokens" | "model_length" | "max_output_tokens" => FinishReason::Length,
-            "tool_calls" | "function_call" | "tool_use" | "tool_call" => FinishReason::ToolCalls,
-            "content_filter" | "safety" | "recitation" | "blocklist" | "prohibited_content"
-            | "spii" | "refusal" | "image_safety" => FinishReason::ContentFilter,
-            "error" | "malformed_function_call" => FinishReason::Error,
+        // Lower-cased on the stack: this runs for every answer, and no
+        // known word is longer than the buffer.
+        let mut buf = [0u8; 24];
+        let Some(lower) = buf.get_mut(..native.len()) else {
+            return FinishReason::Stop;
+        };
+        lower.copy_from_slice(native.as_bytes());
+        lower.make_ascii_lowercase();
+        match &*lower {
+            b"length" | b"max_tokens" | b"model_length" | b"max_output_tokens" => {
+                FinishReason::Length
+            }
+            b"tool_calls" | b"function_call" | b"tool_use" | b"tool_call" => {
+                FinishReason::ToolCalls
+            }
+            b"content_filter"
+            | b"safety"
+            | b"recitation"
+            | b"blocklist"
+            | b"prohibited_content"
+            | b"spii"
+            | b"refusal"
+            | b"image_safety" => FinishReason::ContentFilter,
+            b"error" | b"malformed_function_call" => FinishReason::Error,
             _ => FinishReason::Stop,
         }
     }
@@ -57,6 +75,10 @@ mod tests {
             ("SAFETY", FinishReason::ContentFilter),
             ("refusal", FinishReason::ContentFilter),
             ("error", FinishReason::Error),
+            ("MALFORMED_FUNCTION_CALL", FinishReason::Error),
+            ("PROHIBITED_CONTENT", FinishReason::ContentFilter),
+            ("a_word_longer_than_any_known_one", FinishReason::Stop),
+            ("", FinishReason::Stop),
             ("something_new", FinishReason::Stop),
         ] {
             assert_eq!(FinishReason::normalize(native), want, "{native}");

@@ -4,52 +4,23 @@
 //! The output is byte for byte what parsing into a `serde_json::Value`,
 //! editing it and serializing it again gives (`response::normalize_chat`
 //! keeps that path as the reference and as the fallback): compact, strings
-//! re-escaped, numbers as serde_json writes them, keys in their order, an
-//! added key last. Where the tree would behave in a way one pass cannot
-//! follow (a key that appears twice in an object: the tree keeps the last
-//! value at the first position; a key written with escapes; a
-//! `finish_reason` that is not a string, replaced by a word that depends on
-//! keys after it), the rewrite gives up and the caller takes the tree path.
+//! escaped as serde_json escapes them, numbers as it writes them, keys in
+//! their order, an added key last. The scanner (`scan`) copies the spans
+//! of the answer that serde_json would write back unchanged as they are,
+//! which on a compact answer is nearly all of it. Where the tree would
+//! behave in a way one pass cannot follow (a key that appears twice in an
+//! object: the tree keeps the last value at the first position; a key
+//! written with escapes), or the bytes are not JSON serde_json reads, the
+//! rewrite gives up and the caller takes the tree path.
 
 use std::borrow::Cow;
 use std::fmt;
-
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
 
 use super::response::NormalizedChat;
 use crate::billing::Price;
 use crate::translate::finish::FinishReason;
 use crate::usage::Usage;
-
-/// The scalar arms of a visitor that copies anything but the shape it
-/// looks for as it is (through `Echo`), answering `$done` for it.
-macro_rules! echo_scalars {
-    ($out:ty, $done:expr) => {
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<$out, E> {
-            Echo::plain(self.state).visit_bool(v).map($done)
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<$out, E> {
-            Echo::plain(self.state).visit_i64(v).map($done)
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<$out, E> {
-            Echo::plain(self.state).visit_u64(v).map($done)
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<$out, E> {
-            Echo::plain(self.state).visit_f64(v).map($done)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<$out, E> {
-            Echo::plain(self.state).visit_unit().map($done)
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<$out, E> {
-            Echo::plain(self.state).visit_str(v).map($done)
-        }
-    };
-}
-
-/// Keys of one object beyond this are not checked for repeats one by one:
-/// the rewrite gives up instead (such objects do not occur in answers).
-const MAX_KEYS: usize = 64;
+use scan::{push_escaped, Copied, Scan};
 
 /// Why the one pass stopped: the JSON is invalid, or it needs the tree.
 #[derive(Debug)]
@@ -71,454 +42,184 @@ pub fn rewrite_chat(
     requested: &str,
     price: &Price,
 ) -> Result<NormalizedChat, GiveUp> {
-    let mut state = State {
-        out: Vec::with_capacity(body.len() + provider.len() + 96),
-        keys: Vec::new(),
-    };
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // serde_json refuses invalid UTF-8 in a string, and any byte beyond
+    // ASCII outside one: checked once here, the scanner reads `str`s.
+    let text = std::str::from_utf8(body).map_err(|_| GiveUp)?;
+    let mut scan = Scan::new(text, provider.len() + 96);
+    scan.ws();
     let top = Top {
-        state: &mut state,
         provider,
         requested,
         price,
+        usage: None,
+        id: None,
+        saw_model: false,
     };
-    let (usage, id) = de.deserialize_any(top).map_err(|_| GiveUp)?;
-    de.end().map_err(|_| GiveUp)?;
+    let (usage, id) = top.read(&mut scan)?;
     Ok(NormalizedChat {
-        bytes: state.out,
+        bytes: scan.finish()?,
         usage,
         id: id.filter(|id| !id.is_empty()),
     })
 }
 
-struct State<'de> {
-    out: Vec<u8>,
-    /// The keys of every object being copied, innermost last (checked for
-    /// repeats).
-    keys: Vec<&'de str>,
+/// Writes `"key":` after a comma when the object `had_keys`.
+fn added_key(out: &mut Vec<u8>, had_keys: bool, key: &str) {
+    if had_keys {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
 }
 
-impl<'de> State<'de> {
-    fn str(&mut self, s: &str) {
-        // Cannot fail: writing to a Vec.
-        let _ = serde_json::to_writer(&mut self.out, s);
-    }
-
-    /// Starts an object's next key: the comma, the key, the colon. `base`
-    /// is where this object's keys start in `keys`.
-    fn key<E: de::Error>(&mut self, base: usize, key: &'de str) -> Result<(), E> {
-        let seen = &self.keys[base..];
-        if seen.len() >= MAX_KEYS || seen.contains(&key) {
-            return Err(E::custom(GiveUp));
-        }
-        if !seen.is_empty() {
-            self.out.push(b',');
-        }
-        self.keys.push(key);
-        self.str(key);
-        self.out.push(b':');
-        Ok(())
-    }
-
-    /// A key this rewrite adds at the end of an object (after a comma when
-    /// the object `had_keys`).
-    fn added_key(&mut self, had_keys: bool, key: &str) {
-        if had_keys {
-            self.out.push(b',');
-        }
-        self.str(key);
-        self.out.push(b':');
-    }
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    push_escaped(out, s);
+    out.push(b'"');
 }
 
-/// An object key as read: only keys without escapes borrow from the body.
-struct Key<'de>(&'de str);
-
-impl<'de> de::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(v))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Key<'de>, E> {
-                Err(E::custom(GiveUp))
-            }
-        }
-        d.deserialize_str(KeyVisitor)
-    }
-}
-
-/// What a copied value was, as far as the rewrite needs to know.
-enum Copied<'de> {
-    Str(Cow<'de, str>),
-    /// What `Value::as_u64` reads: a whole number from 0 up.
-    Count(u64),
-    Array {
-        len: usize,
-    },
-    Other,
-}
-
-/// Copies one value to the output, compact, as the tree would write it.
-/// `keep_str`: a string is also returned (an escaped one costs a copy).
-struct Echo<'a, 'de> {
-    state: &'a mut State<'de>,
-    keep_str: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for Echo<'_, 'de> {
-    type Value = Copied<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Copied<'de>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Echo<'_, 'de> {
-    type Value = Copied<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JSON")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Copied<'de>, E> {
-        self.state
-            .out
-            .extend_from_slice(if v { b"true" } else { b"false" });
-        Ok(Copied::Other)
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Copied<'de>, E> {
-        let _ = serde_json::to_writer(&mut self.state.out, &v);
-        Ok(u64::try_from(v).map_or(Copied::Other, Copied::Count))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Copied<'de>, E> {
-        let _ = serde_json::to_writer(&mut self.state.out, &v);
-        Ok(Copied::Count(v))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Copied<'de>, E> {
-        // A number the tree cannot hold becomes null there too.
-        if v.is_finite() {
-            let _ = serde_json::to_writer(&mut self.state.out, &v);
-        } else {
-            self.state.out.extend_from_slice(b"null");
-        }
-        Ok(Copied::Other)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Copied<'de>, E> {
-        self.state.out.extend_from_slice(b"null");
-        Ok(Copied::Other)
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Copied<'de>, E> {
-        self.state.str(v);
-        Ok(Copied::Str(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Copied<'de>, E> {
-        self.state.str(v);
-        Ok(match self.keep_str {
-            true => Copied::Str(Cow::Owned(v.to_owned())),
-            false => Copied::Other,
-        })
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Copied<'de>, A::Error> {
-        let state = self.state;
-        state.out.push(b'[');
-        let mut len = 0;
-        loop {
-            if len > 0 {
-                // Undone below when the array ends here.
-                state.out.push(b',');
-            }
-            let seed = Echo {
-                state: &mut *state,
-                keep_str: false,
-            };
-            if seq.next_element_seed(seed)?.is_none() {
-                if len > 0 {
-                    state.out.pop();
-                }
-                break;
-            }
-            len += 1;
-        }
-        state.out.push(b']');
-        Ok(Copied::Array { len })
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Copied<'de>, A::Error> {
-        let state = self.state;
-        let base = state.keys.len();
-        state.out.push(b'{');
-        while let Some(Key(key)) = map.next_key()? {
-            state.key(base, key)?;
-            map.next_value_seed(Echo {
-                state: &mut *state,
-                keep_str: false,
-            })?;
-        }
-        state.keys.truncate(base);
-        state.out.push(b'}');
-        Ok(Copied::Other)
-    }
+/// Moves what was written from `at` on to the end of `out` to `at`: a value
+/// known only after the keys that follow it, put in its place.
+fn place_last_at(out: &mut [u8], at: usize, written_from: usize) {
+    let len = out.len() - written_from;
+    out[at..].rotate_right(len);
 }
 
 /// The answer object: `model` prefixed with the provider, each choice's
 /// finish reason normalized, `usage` priced; returns the usage and `id`.
-struct Top<'a, 'de> {
-    state: &'a mut State<'de>,
-    provider: &'a str,
-    requested: &'a str,
-    price: &'a Price,
+struct Top<'p> {
+    provider: &'p str,
+    requested: &'p str,
+    price: &'p Price,
+    usage: Option<Usage>,
+    id: Option<String>,
+    saw_model: bool,
 }
 
-impl<'de> Visitor<'de> for Top<'_, 'de> {
-    type Value = (Option<Usage>, Option<String>);
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a chat completion object")
+impl Top<'_> {
+    fn read(mut self, scan: &mut Scan<'_>) -> Result<(Option<Usage>, Option<String>), GiveUp> {
+        let had_keys = scan.object(0, |scan, key, depth| self.field(scan, key, depth))?;
+        if !self.saw_model {
+            scan.flush();
+            added_key(&mut scan.out, had_keys, "model");
+            self.write_model(&mut scan.out, self.requested);
+        }
+        scan.expect(b'}')?;
+        Ok((self.usage, self.id))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let state = self.state;
-        let (mut usage, mut id, mut saw_model) = (None, None, false);
-        state.out.push(b'{');
-        while let Some(Key(key)) = map.next_key()? {
-            state.key(0, key)?;
-            match key {
-                "model" => {
-                    saw_model = true;
-                    let served: Value = map.next_value()?;
-                    let served = served.as_str().unwrap_or(self.requested);
-                    state.str(&format!("{}/{served}", self.provider));
-                }
-                "choices" => map.next_value_seed(Choices { state: &mut *state })?,
-                "usage" => {
-                    usage = map.next_value_seed(usage::Priced {
-                        state: &mut *state,
-                        price: self.price,
+    fn field(&mut self, scan: &mut Scan<'_>, key: &[u8], depth: usize) -> Result<(), GiveUp> {
+        match key {
+            b"model" => {
+                self.saw_model = true;
+                let served = match scan.drop_value(depth)? {
+                    Copied::Str(s) => scan.text_of(s)?,
+                    _ => Cow::Borrowed(self.requested),
+                };
+                self.write_model(&mut scan.out, &served);
+            }
+            b"choices" => {
+                if scan.peek() == Some(b'[') {
+                    scan.array(depth, |scan, depth| match scan.peek() {
+                        Some(b'{') => choice(scan, depth),
+                        _ => scan.value(depth).map(drop),
                     })?;
-                }
-                "id" => {
-                    let seed = Echo {
-                        state: &mut *state,
-                        keep_str: true,
-                    };
-                    id = match map.next_value_seed(seed)? {
-                        Copied::Str(s) => Some(s.into_owned()),
-                        _ => None,
-                    };
-                }
-                _ => {
-                    map.next_value_seed(Echo {
-                        state: &mut *state,
-                        keep_str: false,
-                    })?;
+                } else {
+                    // Not an array: the tree path leaves it alone.
+                    scan.value(depth)?;
                 }
             }
-        }
-        if !saw_model {
-            let had_keys = !state.keys.is_empty();
-            state.added_key(had_keys, "model");
-            state.str(&format!("{}/{}", self.provider, self.requested));
-        }
-        state.keys.clear();
-        state.out.push(b'}');
-        Ok((usage, id))
-    }
-}
-
-/// `choices`: each object in it is a choice; anything else is copied.
-struct Choices<'a, 'de> {
-    state: &'a mut State<'de>,
-}
-
-impl<'de> DeserializeSeed<'de> for Choices<'_, 'de> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Choices<'_, 'de> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("choices")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let state = self.state;
-        state.out.push(b'[');
-        let mut first = true;
-        loop {
-            if !first {
-                state.out.push(b',');
-            }
-            if seq
-                .next_element_seed(Choice { state: &mut *state })?
-                .is_none()
-            {
-                if !first {
-                    state.out.pop();
+            b"usage" => self.usage = usage::priced(scan, depth, self.price)?,
+            b"id" => {
+                if let Copied::Str(s) = scan.value(depth)? {
+                    self.id = Some(scan.text_of(s)?.into_owned());
                 }
-                break;
             }
-            first = false;
+            _ => {
+                scan.value(depth)?;
+            }
         }
-        state.out.push(b']');
         Ok(())
     }
 
-    // Not an array: copied as it is (the tree path leaves it alone).
-    echo_scalars!((), drop);
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        Echo::plain(self.state).visit_map(map).map(drop)
+    fn write_model(&self, out: &mut Vec<u8>, served: &str) {
+        out.push(b'"');
+        push_escaped(out, self.provider);
+        out.push(b'/');
+        push_escaped(out, served);
+        out.push(b'"');
     }
 }
 
-impl<'a, 'de> Echo<'a, 'de> {
-    fn plain(state: &'a mut State<'de>) -> Echo<'a, 'de> {
-        Echo {
-            state,
-            keep_str: false,
-        }
-    }
-}
-
-/// One element of `choices`: an object gets its finish reason normalized
-/// (the provider's word kept as `native_finish_reason`), as the tree path's
+/// One object in `choices`: its finish reason normalized (the provider's
+/// word kept as `native_finish_reason`), as the tree path's
 /// `normalize_finish` does for a final choice.
-struct Choice<'a, 'de> {
-    state: &'a mut State<'de>,
-}
-
-impl<'de> DeserializeSeed<'de> for Choice<'_, 'de> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Choice<'_, 'de> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a choice")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let state = self.state;
-        let base = state.keys.len();
-        let (mut native, mut saw_reason, mut saw_native, mut saw_tools) =
-            (None::<Cow<'de, str>>, false, false, false);
-        state.out.push(b'{');
-        while let Some(Key(key)) = map.next_key()? {
-            state.key(base, key)?;
-            match key {
-                "finish_reason" => {
-                    saw_reason = true;
-                    let word: Value = map.next_value()?;
-                    let Value::String(word) = word else {
-                        // Replaced in place by a word that depends on
-                        // `message`, which may come later.
-                        return Err(de::Error::custom(GiveUp));
-                    };
-                    state.str(FinishReason::normalize(&word).as_str());
-                    native = Some(Cow::Owned(word));
-                }
-                "native_finish_reason" => {
-                    saw_native = true;
-                    map.next_value_seed(Echo::plain(&mut *state))?;
-                }
-                "message" => {
-                    saw_tools = map.next_value_seed(Message { state: &mut *state })?;
-                }
-                _ => {
-                    map.next_value_seed(Echo::plain(&mut *state))?;
+fn choice(scan: &mut Scan<'_>, depth: usize) -> Result<(), GiveUp> {
+    let mut native: Option<Cow<'_, str>> = None;
+    // Where a finish reason that is not a string was: its replacement
+    // depends on `message`, which may come after it.
+    let mut reason_at = None;
+    let (mut saw_reason, mut saw_native, mut saw_tools) = (false, false, false);
+    let had_keys = scan.object(depth, |scan, key, depth| {
+        match key {
+            b"finish_reason" => {
+                saw_reason = true;
+                match scan.drop_value(depth)? {
+                    Copied::Str(s) => {
+                        let word = scan.text_of(s)?;
+                        push_str(&mut scan.out, FinishReason::normalize(&word).as_str());
+                        native = Some(word);
+                    }
+                    _ => reason_at = Some(scan.out.len()),
                 }
             }
-        }
-        let had_keys = state.keys.len() > base;
-        state.keys.truncate(base);
-        if !saw_reason {
-            let word = match saw_tools {
-                true => FinishReason::ToolCalls,
-                false => FinishReason::Stop,
-            };
-            state.added_key(had_keys, "finish_reason");
-            state.str(word.as_str());
-        }
-        if !saw_native {
-            state.added_key(had_keys || !saw_reason, "native_finish_reason");
-            match native {
-                Some(word) => state.str(&word),
-                None => state.out.extend_from_slice(b"null"),
+            b"native_finish_reason" => {
+                saw_native = true;
+                scan.value(depth)?;
+            }
+            b"message" if scan.peek() == Some(b'{') => {
+                scan.object(depth, |scan, key, depth| {
+                    let copied = scan.value(depth)?;
+                    if key == b"tool_calls" {
+                        saw_tools = matches!(copied, Copied::Array { len } if len > 0);
+                    }
+                    Ok(())
+                })?;
+                scan.expect(b'}')?;
+            }
+            _ => {
+                scan.value(depth)?;
             }
         }
-        state.out.push(b'}');
         Ok(())
+    })?;
+    scan.flush();
+    let out = &mut scan.out;
+    let ended = match saw_tools {
+        true => FinishReason::ToolCalls,
+        false => FinishReason::Stop,
+    };
+    if let Some(at) = reason_at {
+        let end = out.len();
+        push_str(out, ended.as_str());
+        place_last_at(out, at, end);
     }
-
-    echo_scalars!((), drop);
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        Echo::plain(self.state).visit_seq(seq).map(drop)
+    if !saw_reason {
+        added_key(out, had_keys, "finish_reason");
+        push_str(out, ended.as_str());
     }
-}
-
-/// A choice's `message`, copied; true when it is an object whose
-/// `tool_calls` is a non-empty array (a choice without a finish reason then
-/// ended for tool calls).
-struct Message<'a, 'de> {
-    state: &'a mut State<'de>,
-}
-
-impl<'de> DeserializeSeed<'de> for Message<'_, 'de> {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Message<'_, 'de> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a message")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let state = self.state;
-        let base = state.keys.len();
-        let mut tools = false;
-        state.out.push(b'{');
-        while let Some(Key(key)) = map.next_key()? {
-            state.key(base, key)?;
-            let copied = map.next_value_seed(Echo::plain(&mut *state))?;
-            if key == "tool_calls" {
-                tools = matches!(copied, Copied::Array { len } if len > 0);
-            }
+    if !saw_native {
+        added_key(out, had_keys || !saw_reason, "native_finish_reason");
+        match native {
+            Some(word) => push_str(out, &word),
+            None => out.extend_from_slice(b"null"),
         }
-        state.keys.truncate(base);
-        state.out.push(b'}');
-        Ok(tools)
     }
-
-    echo_scalars!(bool, |_| false);
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
-        Echo::plain(self.state).visit_seq(seq).map(|_| false)
-    }
+    scan.expect(b'}')
 }
 
+mod scan;
 #[cfg(test)]
 mod tests;
 mod usage;

@@ -2,7 +2,7 @@
 //! providers, and their responses normalized on the way back.
 
 pub mod canonical;
-mod chat_rewrite;
+pub(crate) mod chat_rewrite;
 pub mod params;
 pub mod request;
 pub mod response;

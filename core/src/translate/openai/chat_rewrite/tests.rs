@@ -55,6 +55,18 @@ fn added_keys_land_where_the_tree_puts_them() {
         r#"{"choices":[{"finish_reason":"tool_use","native_finish_reason":"x"}],"usage":{}}"#,
         r#"{"choices":[{"native_finish_reason":null,"finish_reason":"MAX_TOKENS"}],"model":7}"#,
         r#"{"choices":[1,"two",null,[{}]],"usage":{"prompt_tokens":3,"completion_tokens":4,"cost":1}}"#,
+        // A finish reason that is not a string: replaced in place by a
+        // word that depends on `message`, here after it.
+        r#"{"choices":[{"finish_reason":null,"message":{"tool_calls":[1]}}]}"#,
+        r#"{"choices":[{"finish_reason":7,"index":0},{"finish_reason":{},"message":[]}]}"#,
+        // Escapes serde_json writes back as they are, and ones it does not.
+        r#"{"id":"a\"b\\c\n\t\r\b\f\u0001\u001f","model":"m\/x\u00e9\u001F\u0008"}"#,
+        r#"{"choices":[{"finish_reason":"T\u006fol_calls"}],"model":"\ud83d\ude00"}"#,
+        // Numbers serde_json keeps as integers, and ones it reads as f64.
+        r#"{"a":[0,-1,9223372036854775807,-9223372036854775808,18446744073709551615]}"#,
+        r#"{"a":[-0,-9223372036854775809,18446744073709551616,1E2,1e-7,0.10,-0.0e0]}"#,
+        // Whitespace anywhere serde_json allows it.
+        " \t\r\n{ \"model\" :\t\"x\" ,\r\n\"choices\":[ { } , [ ] ] , \"usage\" : { } }\n ",
         r#"{"choices":{"finish_reason":null},"id":"","usage":[1]}"#,
         r#"{}"#,
         r#"{"usage":{"cost":9,"prompt_tokens":1000,"completion_tokens":-2,"prompt_tokens_details":{"cached_tokens":400,"cache_write_tokens":1.5},"completion_tokens_details":{"reasoning_tokens":70}}}"#,
@@ -72,8 +84,23 @@ fn what_one_pass_cannot_follow_goes_to_the_tree() {
         r#"{"choices":[{"message":{"content":"a","content":"b"}}]}"#,
         // A key with an escape in it.
         r#"{"mod\u0065l":"a"}"#,
-        // A finish reason that is not a string.
-        r#"{"choices":[{"finish_reason":null,"message":{"tool_calls":[1]}}]}"#,
+        // A key with an escape serde_json would write back the same.
+        r#"{"a\nb":1}"#,
+        // Not JSON serde_json reads.
+        r#"{"a":01}"#,
+        r#"{"a":1.}"#,
+        r#"{"a":-}"#,
+        r#"{"a":1e400}"#,
+        r#"{"a":"\ud800"}"#,
+        r#"{"a":"\x"}"#,
+        "{\"a\":\"\u{1}\"}",
+        "{\"a\":\"\u{b}\"}",
+        "{\u{c}\"a\":1}",
+        r#"{"a":[1,]}"#,
+        r#"{"a":1,}"#,
+        r#"{"a":tru}"#,
+        r#"{"a":nullx}"#,
+        r#"{"a":1}}"#,
         // Not an answer at all.
         r#"[1,2]"#,
         r#"{"a":1} trailing"#,
@@ -88,13 +115,36 @@ fn what_one_pass_cannot_follow_goes_to_the_tree() {
     }
 }
 
+/// How a string's characters are written.
+#[derive(Clone, Copy, Debug)]
+enum Escapes {
+    /// As serde_json writes them: only what must be escaped, short forms.
+    Minimal,
+    /// Every character but letters and digits as `\uXXXX`, `/` as `\/`.
+    Unicode,
+    /// The same in upper case hex.
+    UnicodeUpper,
+}
+
+#[test]
+fn strings_are_escaped_as_serde_json_escapes_them() {
+    let mut all: String = (0u8..0x80).map(char::from).collect();
+    all.push_str("\u{e9}\u{2028}\u{1f600}\u{fffd}");
+    for s in [all.as_str(), "", "plain", "\u{0}"] {
+        let mut ours = b"\"".to_vec();
+        scan::push_escaped(&mut ours, s);
+        ours.push(b'"');
+        assert_eq!(ours, serde_json::to_vec(s).unwrap(), "{s:?}");
+    }
+}
+
 /// A JSON value written the way providers might: any spacing, strings
 /// with or without escapes, numbers in any form, keys repeated.
 #[derive(Clone, Debug)]
 enum Raw {
     Lit(&'static str),
     Num(String),
-    Str(String, bool),
+    Str(String, Escapes),
     Arr(Vec<Raw>),
     Obj(Vec<(String, Raw)>),
 }
@@ -132,6 +182,11 @@ fn number() -> impl Strategy<Value = String> {
         Just("-0.0".to_string()),
         Just("1e400".to_string()),
         (-1e6f64..1e6).prop_map(|f| f.to_string()),
+        any::<f64>().prop_map(|f| format!("{f:e}")),
+        Just("18446744073709551616".to_string()),
+        Just("-9223372036854775809".to_string()),
+        Just("-9223372036854775808".to_string()),
+        Just("0.1e-2".to_string()),
         (1u32..99, -30i32..30).prop_map(|(m, e)| format!("{m}.50E{e}")),
     ]
 }
@@ -145,14 +200,19 @@ fn raw() -> impl Strategy<Value = Raw> {
         (
             prop_oneof![
                 "[a-z/ ]{0,8}",
+                "[\\x00-\\x1f\"\\\\/a-z\u{7f}\u{e9}\u{1f600}]{0,8}",
                 Just("stop".to_string()),
                 Just("tool_calls".to_string()),
                 Just("MAX_TOKENS".to_string()),
                 "\\PC{0,6}"
             ],
-            any::<bool>()
+            prop_oneof![
+                Just(Escapes::Minimal),
+                Just(Escapes::Unicode),
+                Just(Escapes::UnicodeUpper)
+            ]
         )
-            .prop_map(|(s, escaped)| Raw::Str(s, escaped)),
+            .prop_map(|(s, escapes)| Raw::Str(s, escapes)),
     ];
     leaf.prop_recursive(5, 48, 6, |inner| {
         prop_oneof![
@@ -196,20 +256,31 @@ fn distinct_keys(raw: Raw) -> Raw {
     }
 }
 
-fn write_str(out: &mut String, s: &str, escaped: bool) {
+fn write_str(out: &mut String, s: &str, escapes: Escapes) {
     out.push('"');
     for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '/' if escaped => out.push_str("\\/"),
-            c if (c as u32) < 0x20 || (escaped && !c.is_ascii_alphanumeric()) => {
+        let unicode = match escapes {
+            Escapes::Minimal => None,
+            Escapes::Unicode => Some(false),
+            Escapes::UnicodeUpper => Some(true),
+        };
+        match (c, unicode) {
+            ('"', _) => out.push_str("\\\""),
+            ('\\', _) => out.push_str("\\\\"),
+            ('/', Some(_)) => out.push_str("\\/"),
+            ('\n', None) => out.push_str("\\n"),
+            ('\t', None) => out.push_str("\\t"),
+            ('\u{8}', None) => out.push_str("\\b"),
+            (c, upper) if (c as u32) < 0x20 || (upper.is_some() && !c.is_ascii_alphanumeric()) => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
+                    match upper {
+                        Some(true) => out.push_str(&format!("\\u{unit:04X}")),
+                        _ => out.push_str(&format!("\\u{unit:04x}")),
+                    }
                 }
             }
-            c => out.push(c),
+            (c, _) => out.push(c),
         }
     }
     out.push('"');
@@ -219,7 +290,7 @@ fn write(out: &mut String, raw: &Raw, space: &str) {
     match raw {
         Raw::Lit(l) => out.push_str(l),
         Raw::Num(n) => out.push_str(n),
-        Raw::Str(s, escaped) => write_str(out, s, *escaped),
+        Raw::Str(s, escapes) => write_str(out, s, *escapes),
         Raw::Arr(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -238,7 +309,7 @@ fn write(out: &mut String, raw: &Raw, space: &str) {
                     out.push(',');
                 }
                 out.push_str(space);
-                write_str(out, k, false);
+                write_str(out, k, Escapes::Minimal);
                 out.push_str(space);
                 out.push(':');
                 write(out, v, space);
@@ -255,11 +326,38 @@ proptest! {
     #[test]
     fn the_one_pass_writes_what_the_tree_writes(
         answer in answer(),
-        space in prop_oneof![Just(""), Just(" "), Just("\n  ")],
+        space in prop_oneof![Just(""), Just(" "), Just("\n  "), Just("\t"), Just("\r\n")],
+        edge in prop_oneof![Just(""), Just(" "), Just("\n")],
+    ) {
+        let mut body = String::from(edge);
+        write(&mut body, &answer, space);
+        body.push_str(edge);
+        same_as_tree(body.as_bytes());
+    }
+
+    /// Bytes that are not (or no longer) JSON serde_json reads: the one
+    /// pass must give up wherever the tree refuses them.
+    #[test]
+    fn a_damaged_answer_is_refused_as_the_tree_refuses_it(
+        answer in answer(),
+        space in prop_oneof![Just(""), Just(" ")],
+        at in any::<prop::sample::Index>(),
+        byte in prop_oneof![
+            Just(None),
+            prop::sample::select(b"{}[],:\"\\/ -.eE0123456789aAtnu\x00\x1f\xc3\xff".to_vec()).prop_map(Some),
+        ],
     ) {
         let mut body = String::new();
-        write(&mut body, &answer, space);
-        same_as_tree(body.as_bytes());
+        write(&mut body, &distinct_keys(answer), space);
+        let mut body = body.into_bytes();
+        let at = at.index(body.len());
+        match byte {
+            Some(b) => body[at] = b,
+            None => {
+                body.remove(at);
+            }
+        }
+        same_as_tree(&body);
     }
 
     #[test]
@@ -269,6 +367,31 @@ proptest! {
     ) {
         let mut body = String::new();
         write(&mut body, &distinct_keys(answer), space);
-        same_as_tree(body.as_bytes());
+        // Keys apart, only what the tree refuses (a number out of range)
+        // may leave the one pass.
+        let tree = normalize_chat_tree(body.as_bytes(), "openai", "gpt-4o", &price());
+        prop_assert_eq!(same_as_tree(body.as_bytes()), tree.is_some(), "{}", body);
+    }
+}
+
+#[test]
+fn the_eight_byte_step_stops_at_the_first_byte_that_ends_a_plain_run() {
+    let fillers = [b'a', b' ', b'!', 0x7f, 0x80, 0xc3, 0xff, b'#', b']', b'['];
+    for special in (0u8..0x20).chain([b'"', b'\\']) {
+        for at in 0..8 {
+            for filler in fillers {
+                let mut chunk = [filler; 8];
+                chunk[at] = special;
+                // Whatever follows it must not move the answer.
+                for after in &mut chunk[at + 1..] {
+                    *after = special.wrapping_sub(1);
+                }
+                let got = scan::first_special(u64::from_le_bytes(chunk));
+                assert_eq!(got, at, "{chunk:?}");
+            }
+        }
+    }
+    for filler in fillers {
+        assert_eq!(scan::first_special(u64::from_le_bytes([filler; 8])), 8);
     }
 }
