@@ -221,6 +221,8 @@ pub struct ServeArgs {
     pub store_url: Option<String>,
     /// With --store: how often each gateway reads the keys table for keys
     /// other gateways created, changed or deleted, in ms [default: 2000].
+    /// Changes also arrive as they commit (PostgreSQL LISTEN/NOTIFY); this
+    /// bounds them while that connection is down.
     #[arg(long, env = "AROUTER_STORE_POLL_MS", help_heading = "Server")]
     pub store_poll_ms: Option<u64>,
     /// Write each metered call (prepaid gateway, or a key with a limit) to

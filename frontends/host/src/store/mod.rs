@@ -6,6 +6,7 @@ pub mod batches;
 pub mod copy;
 pub mod journal;
 pub mod lease;
+pub mod listen;
 pub mod location;
 pub mod poll;
 pub mod postgres;
@@ -282,6 +283,11 @@ pub trait Store: BatchStore + ResponseStore + Send + Sync {
     /// Credit leases, on a store several gateways share; `None` for one
     /// gateway's own file, where the whole balance is this gateway's.
     fn leases(&self) -> Option<&dyn LeaseStore> {
+        None
+    }
+    /// Tells of key changes as they commit, on a store several gateways
+    /// share; `None` for one gateway's own file, changed only through it.
+    fn key_changes(&self) -> Option<&dyn listen::KeyChanges> {
         None
     }
 }

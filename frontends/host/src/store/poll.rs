@@ -2,8 +2,11 @@
 //! thread reads the keys table every `--store-poll-ms` and, when it
 //! differs from what this gateway last read, publishes it to every
 //! serving thread (as a change made through this gateway's own keys API
-//! does at once). A key created, disabled or deleted through one gateway
-//! is so taken, or refused, by the others within one interval.
+//! does at once). The store also tells of each key change as it commits
+//! ([`super::listen`], LISTEN/NOTIFY), and the thread then reads the keys
+//! table at once: a key created, disabled or deleted through one gateway
+//! is taken, or refused, by the others within milliseconds, and within
+//! one interval while the listening connection is down.
 //!
 //! It also bills the call-journal intents of gateways that are gone
 //! (`Store::recover_intents`), so a gateway killed and not restarted has
@@ -19,27 +22,37 @@
 //! the recorder's delay, not only this gateway's own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::listen::Listener;
 use super::{KeyRecord, Store};
 use crate::keys::KeyCache;
 use crate::lease::Leases;
 use crate::ledger::Ledger;
 
+/// What wakes the polling thread before its interval ends.
+enum Wake {
+    Stop,
+    /// The store says the keys table changed: read it now.
+    KeysChanged,
+}
+
 /// The polling thread; dropping it stops the thread.
 pub struct KeyPoll {
     /// The last read of the keys table failed.
     failing: Arc<AtomicBool>,
-    stop: Option<Sender<()>>,
+    /// Hears the store's key changes, where it tells of them.
+    listener: Option<Listener>,
+    wake: Sender<Wake>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl KeyPoll {
-    /// Starts polling `store` every `every`; `seen` is what the cache was
-    /// built from.
+    /// Starts polling `store` every `every`, and at once when the store
+    /// tells of a key change; `seen` is what the cache was built from.
     pub fn start(
         store: Arc<dyn Store>,
         keys: Arc<KeyCache>,
@@ -48,13 +61,23 @@ impl KeyPoll {
         every: Duration,
         seen: Vec<KeyRecord>,
     ) -> Result<KeyPoll, String> {
-        let (stop, stopped) = mpsc::channel::<()>();
+        let (wake, woken) = mpsc::channel::<Wake>();
         let failing = Arc::new(AtomicBool::new(false));
         let flag = failing.clone();
+        let listener = match store.key_changes() {
+            Some(changes) => {
+                let wake = wake.clone();
+                let changed = Box::new(move || {
+                    let _ = wake.send(Wake::KeysChanged);
+                });
+                Some(changes.listen(changed).map_err(|e| e.to_string())?)
+            }
+            None => None,
+        };
         let thread = std::thread::Builder::new()
             .name("arouter-key-poll".into())
             .spawn(move || {
-                let mut poll = Poller {
+                let poll = Poller {
                     store,
                     keys,
                     ledger,
@@ -62,14 +85,13 @@ impl KeyPoll {
                     seen,
                     failing: flag,
                 };
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    poll.once();
-                }
+                poll.run(&woken, every);
             })
             .map_err(|e| format!("cannot start the key poll thread: {e}"))?;
         Ok(KeyPoll {
             failing,
-            stop: Some(stop),
+            listener,
+            wake,
             thread: Some(thread),
         })
     }
@@ -84,7 +106,8 @@ impl KeyPoll {
 
 impl Drop for KeyPoll {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        drop(self.listener.take());
+        let _ = self.wake.send(Wake::Stop);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -102,21 +125,35 @@ struct Poller {
 }
 
 impl Poller {
-    fn once(&mut self) {
-        let records = match self.store.load_keys() {
-            Ok(records) => records,
-            Err(e) => {
-                if !self.failing.swap(true, Ordering::Relaxed) {
-                    log::warn!("cannot read the keys other gateways changed: {e}");
+    /// Polls every `every` until told to stop; reads the keys table alone
+    /// whenever told it changed (without moving the next poll).
+    fn run(mut self, woken: &Receiver<Wake>, every: Duration) {
+        let mut next = Instant::now() + every;
+        loop {
+            match woken.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                Err(RecvTimeoutError::Timeout) => {
+                    self.once();
+                    next = Instant::now() + every;
                 }
-                return;
+                Ok(Wake::KeysChanged) => {
+                    // Changes told of meanwhile are in the one read.
+                    loop {
+                        match woken.try_recv() {
+                            Ok(Wake::KeysChanged) => {}
+                            Ok(Wake::Stop) => return,
+                            Err(_) => break,
+                        }
+                    }
+                    self.read_keys();
+                }
+                Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             }
-        };
-        if self.failing.swap(false, Ordering::Relaxed) {
-            log::info!("the shared store answers again; keys are read from it");
         }
-        if records != self.seen {
-            self.republish(records);
+    }
+
+    fn once(&mut self) {
+        if !self.read_keys() {
+            return;
         }
         // Calls a gateway that is gone left in the journal; billed before
         // the totals are read, so they count at once.
@@ -134,6 +171,31 @@ impl Poller {
                 log::warn!("cannot size this gateway's credit leases: {e}");
             }
         }
+    }
+
+    /// Reads the keys table and publishes it if it changed; `false` when
+    /// it cannot be read (logged once until it can again).
+    fn read_keys(&mut self) -> bool {
+        // The first call after the database restarted fails on the old
+        // connection and drops it; the second opens a new one. Without it
+        // the change that woke this read (the listener's own reconnection
+        // among them) would wait for the next interval.
+        let records = match self.store.load_keys().or_else(|_| self.store.load_keys()) {
+            Ok(records) => records,
+            Err(e) => {
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    log::warn!("cannot read the keys other gateways changed: {e}");
+                }
+                return false;
+            }
+        };
+        if self.failing.swap(false, Ordering::Relaxed) {
+            log::info!("the shared store answers again; keys are read from it");
+        }
+        if records != self.seen {
+            self.republish(records);
+        }
+        true
     }
 
     fn republish(&mut self, records: Vec<KeyRecord>) {

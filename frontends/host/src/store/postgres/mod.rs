@@ -17,6 +17,7 @@ mod batches;
 pub mod connect;
 mod journal;
 mod lease;
+mod notify;
 mod record;
 mod responses;
 pub mod schema;
@@ -34,6 +35,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use record::insert_transactions;
 
+use super::listen::KeyChanges;
 use super::{
     Credit, Intent, KeyRecord, KeySpend, LeaseStore, NewKey, RateLimit, Recovered, Store,
     StoreError, Totals, Transaction, Windows,
@@ -322,8 +324,8 @@ impl Store for PostgresStore {
 
     fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError> {
         let limit = key.limit_micros.map(|m| signed(m, "a limit")).transpose()?;
-        self.with(|client| {
-            let row = client
+        self.in_transaction(|tx| {
+            let row = tx
                 .query_opt(
                     "INSERT INTO keys (hash, prefix, name, management, rate_requests, rate_period_s,
                      created_at, suffix, limit_micros, limit_reset, include_byok, expires_at,
@@ -347,10 +349,12 @@ impl Store for PostgresStore {
                     ],
                 )
                 .map_err(backend)?;
-            match row {
-                Some(row) => row_to_key(&row).map_err(backend),
-                None => Err(StoreError::Conflict("a key with this hash exists".into())),
-            }
+            let Some(row) = row else {
+                return Err(StoreError::Conflict("a key with this hash exists".into()));
+            };
+            let key = row_to_key(&row).map_err(backend)?;
+            notify::notify(tx)?;
+            Ok(key)
         })
     }
 
@@ -375,15 +379,19 @@ impl Store for PostgresStore {
             let mut key = row_to_key(&row).map_err(backend)?;
             super::apply_patch(&mut key, patch, now);
             write_key(tx, &key)?;
+            notify::notify(tx)?;
             Ok(Some(key))
         })
     }
 
     fn delete_key(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
-        self.with(|client| {
-            let n = client
+        self.in_transaction(|tx| {
+            let n = tx
                 .execute("DELETE FROM keys WHERE hash = $1", &[&&hash[..]])
                 .map_err(backend)?;
+            if n > 0 {
+                notify::notify(tx)?;
+            }
             Ok(n > 0)
         })
     }
@@ -458,6 +466,10 @@ impl Store for PostgresStore {
     }
 
     fn leases(&self) -> Option<&dyn LeaseStore> {
+        Some(self)
+    }
+
+    fn key_changes(&self) -> Option<&dyn KeyChanges> {
         Some(self)
     }
 }

@@ -427,3 +427,57 @@ fn a_gateway_recovering_leaves_the_intents_of_running_ones_alone() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].record_id.as_deref(), Some("intent-b"));
 }
+
+#[test]
+fn key_changes_are_told_as_they_commit_and_after_the_listener_reconnects() {
+    use crate::store::listen::KeyChanges;
+    use crate::store::suite::new_key;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let Some(db) = fresh_database() else { return };
+    let store = PostgresStore::open(&db.url).unwrap();
+    let (woke, woken) = mpsc::channel();
+    let listener = store
+        .listen(Box::new(move || {
+            let _ = woke.send(());
+        }))
+        .unwrap();
+    let told = || woken.recv_timeout(Duration::from_secs(5)).is_ok();
+    let quiet = || woken.recv_timeout(Duration::from_millis(300)).is_err();
+    // Listening began: whatever changed before is read once.
+    assert!(told() && quiet());
+    let key = store.insert_key(&new_key([1; 32])).unwrap();
+    assert!(told() && quiet());
+    // A key that exists already is not inserted: the transaction rolls
+    // back, and with it its notification.
+    assert!(store.insert_key(&new_key([1; 32])).is_err());
+    assert!(quiet());
+    let patch = KeyPatch {
+        disabled: Some(true),
+        ..KeyPatch::default()
+    };
+    assert!(store.update_key(&key.hash, &patch, 5).unwrap().is_some());
+    assert!(told() && quiet());
+    assert!(store.update_key(&[9; 32], &patch, 5).unwrap().is_none());
+    assert!(quiet());
+    assert!(store.delete_key(&key.hash).unwrap());
+    assert!(told() && quiet());
+    assert!(!store.delete_key(&key.hash).unwrap());
+    assert!(quiet());
+    // The listening connection broken: once it is back, one read for
+    // the changes it could not hear, then changes are heard again.
+    connect_to(&db.url)
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'arouter-listen'",
+            &[],
+        )
+        .unwrap();
+    assert!(told() && quiet());
+    store.insert_key(&new_key([2; 32])).unwrap();
+    assert!(told());
+    let stopping = Instant::now();
+    drop(listener);
+    assert!(stopping.elapsed() < Duration::from_millis(500));
+}
