@@ -19,7 +19,7 @@ import servers
 from conftest import routed_setup
 from test_batches_sdk import params, wait_ended
 from test_openai_responses_store import first_turn
-from test_shared_store import eventually, recorded, WHOLE
+from test_shared_store import SLOW_POLL_MS, WHOLE, eventually, models_status, recorded
 
 
 def copy(workdir, database: str) -> subprocess.CompletedProcess:
@@ -101,3 +101,21 @@ def test_a_sqlite_gateway_moves_to_postgres_with_everything_it_kept(
     again = copy(workdir, database)
     assert again.returncode == 1
     assert "is not empty" in again.stderr, again.stderr
+
+
+def test_a_gateway_already_on_the_database_takes_the_copied_keys_at_once(
+    tmp_path_factory, replay_upstream, master_key, postgres_server
+):
+    """The copy tells the gateways already on the database that its keys changed (as every key
+    change does): with a poll of a minute, the copied key works there within a second."""
+    env, config = routed_setup(replay_upstream[0])
+    workdir = tmp_path_factory.mktemp("copied-live")
+    with servers.gateway(workdir, env, config, master_key) as base:
+        made = OpenRouter(api_key=master_key, server_url=base + "/api/v1").api_keys.create(name="copied live")
+    database = pg.fresh_database(postgres_server)
+    extra = ["--store", database, "--store-poll-ms", str(SLOW_POLL_MS)]
+    with servers.gateway(tmp_path_factory.mktemp("waiting"), env, config, master_key, extra) as waiting:
+        assert models_status(waiting, made.key) == 401
+        out = copy(workdir, database)
+        assert out.returncode == 0, out.stderr
+        eventually(lambda: models_status(waiting, made.key) == 200, seconds=1.0)

@@ -20,7 +20,7 @@ use postgres::types::ToSql;
 use rusqlite::types::Value;
 
 use super::location::StoreLocation;
-use super::postgres::{connect, PostgresStore};
+use super::postgres::{connect, notify, PostgresStore};
 use super::sqlite::{SqliteStore, FILE_NAME};
 use super::{Store, StoreError, Totals};
 
@@ -216,6 +216,8 @@ pub fn copy(dir: &Path, url: &str) -> Result<String, CopyError> {
             &[],
         )?;
     }
+    // A gateway already on the database takes the copied keys at once.
+    tx.batch_execute(notify::NOTIFY)?;
     tx.commit()?;
     let totals = check(&source, &target)?;
     let usd = |micros: u64| micros as f64 / 1e6;

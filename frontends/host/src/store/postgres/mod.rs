@@ -17,7 +17,7 @@ mod batches;
 pub mod connect;
 mod journal;
 mod lease;
-mod notify;
+pub(crate) mod notify;
 mod record;
 mod responses;
 pub mod schema;

@@ -13,8 +13,11 @@ use super::{backend, PostgresStore, VALID_TIMEOUT};
 use crate::store::listen::{KeyChanges, Listener, ListenerThread, OnChange};
 use crate::store::StoreError;
 
-/// Sent (with no payload) when the keys table changed; one per database.
-const CHANNEL: &str = "arouter_keys";
+/// Tells every gateway listening on this database that the keys table
+/// changed (no payload); delivered when the transaction it runs in
+/// commits, and not if it rolls back.
+pub(crate) const NOTIFY: &str = "NOTIFY arouter_keys";
+const LISTEN: &str = "LISTEN arouter_keys";
 
 /// How long one wait for a notification lasts: how soon the thread sees
 /// that it was asked to stop.
@@ -28,11 +31,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// is replaced within seconds rather than after the TCP keepalives.
 const CHECK_IDLE: Duration = Duration::from_secs(10);
 
-/// Tells every listening gateway that the keys table changed; delivered
-/// when the transaction it runs in commits (and not if it rolls back).
+/// Runs [`NOTIFY`] in the transaction `tx`.
 pub(super) fn notify(tx: &mut impl GenericClient) -> Result<(), StoreError> {
-    tx.batch_execute(&format!("NOTIFY {CHANNEL}"))
-        .map_err(backend)
+    tx.batch_execute(NOTIFY).map_err(backend)
 }
 
 impl KeyChanges for PostgresStore {
@@ -65,9 +66,7 @@ impl KeyChanges for PostgresStore {
 /// A new connection, listening.
 fn open(config: &postgres::Config, tls: &MakeRustlsConnect) -> Result<Client, StoreError> {
     let mut client = config.connect(tls.clone()).map_err(backend)?;
-    client
-        .batch_execute(&format!("LISTEN {CHANNEL}"))
-        .map_err(backend)?;
+    client.batch_execute(LISTEN).map_err(backend)?;
     Ok(client)
 }
 
