@@ -8,6 +8,7 @@ use crate::api::Dialect;
 use crate::billing::{MicroUsd, Price};
 use crate::gateway::ProviderKind;
 use crate::translate::canonical::{ChatRequest, ChatResponse, StreamEvent};
+use crate::translate::DecodeError;
 use crate::translate::{anthropic, gemini, openai, responses};
 
 /// The client dialect a provider kind speaks.
@@ -65,7 +66,7 @@ pub fn extra_headers(kind: ProviderKind) -> &'static [(&'static str, &'static st
     }
 }
 
-pub fn decode_response(kind: ProviderKind, body: &[u8]) -> Result<ChatResponse, String> {
+pub fn decode_response(kind: ProviderKind, body: &[u8]) -> Result<ChatResponse, DecodeError> {
     match kind {
         ProviderKind::OpenAi => openai::canonical::decode_response(body),
         ProviderKind::Anthropic => anthropic::decode_response(body),

@@ -3,6 +3,7 @@
 
 pub mod anthropic;
 pub mod canonical;
+mod decode_error;
 pub mod dispatch;
 pub mod embed;
 pub mod finish;
@@ -10,3 +11,5 @@ pub mod gemini;
 pub mod integer;
 pub mod openai;
 pub mod responses;
+
+pub use decode_error::DecodeError;

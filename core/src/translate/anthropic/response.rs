@@ -8,22 +8,23 @@ use super::error::decode_error;
 use super::stop_reason::{finish_from_stop_reason, stop_reason};
 use super::usage::{usage_object, RawUsage};
 use crate::translate::canonical::{ChatResponse, Part};
+use crate::translate::DecodeError;
 
 /// Upstream Message body -> canonical. Server-tool blocks are skipped (see
 /// `blocks::decode_output_block`).
-pub fn decode_response(body: &[u8]) -> Result<ChatResponse, String> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("upstream response is not valid JSON: {e}"))?;
+pub fn decode_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
+    let value: Value = serde_json::from_slice(body)?;
     if !value.is_object() {
-        return Err("upstream response is not a JSON object".into());
+        return Err(DecodeError::Shape("is not a JSON object"));
     }
     if value.get("type").and_then(Value::as_str) == Some("error") {
-        return Err(decode_error(body).unwrap_or_else(|| "upstream error".into()));
+        let message = decode_error(body).unwrap_or_else(|| "upstream error".into());
+        return Err(DecodeError::Upstream(message));
     }
     let content = match value.get("content") {
         Some(Value::Array(blocks)) => blocks.iter().filter_map(decode_output_block).collect(),
         None | Some(Value::Null) => Vec::new(),
-        Some(_) => return Err("upstream response `content` is not a list".into()),
+        Some(_) => return Err(DecodeError::Shape("has a `content` that is not a list")),
     };
     let text = |key: &str| {
         value

@@ -9,6 +9,7 @@ use super::wire::{
     is_thought, str_field, synthetic_call_id, usage_from, usage_to,
 };
 use crate::translate::canonical::{ChatResponse, Finish, Image, Part};
+use crate::translate::DecodeError;
 use crate::usage::Usage;
 
 /// Gemini response parts -> canonical parts, appended to `out`. `calls`
@@ -99,14 +100,13 @@ pub(crate) fn error_message(err: &Value) -> String {
         .map_or_else(|| err.to_string(), str::to_string)
 }
 
-pub fn decode_response(body: &[u8]) -> Result<ChatResponse, String> {
-    let root: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("Gemini response is not valid JSON: {e}"))?;
+pub fn decode_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
+    let root: Value = serde_json::from_slice(body)?;
     let root = root
         .as_object()
-        .ok_or("Gemini response is not a JSON object")?;
+        .ok_or(DecodeError::Shape("is not a JSON object"))?;
     if let Some(err) = root.get("error") {
-        return Err(error_message(err));
+        return Err(DecodeError::Upstream(error_message(err)));
     }
     let mut resp = ChatResponse {
         id: str_field(root, "responseId")
@@ -130,7 +130,7 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, String> {
         }
         None => match block_reason(root) {
             Some(reason) => resp.finish = Some(finish_from_block(reason)),
-            None => return Err("Gemini response has no candidates".into()),
+            None => return Err(DecodeError::Shape("has no candidates")),
         },
     }
     Ok(resp)
@@ -237,7 +237,7 @@ mod tests {
     use super::*;
     use crate::translate::finish::FinishReason;
 
-    fn decode(v: Value) -> Result<ChatResponse, String> {
+    fn decode(v: Value) -> Result<ChatResponse, DecodeError> {
         decode_response(v.to_string().as_bytes())
     }
 
@@ -370,12 +370,12 @@ mod tests {
             })
         );
         assert_eq!(resp.usage.map(|u| u.prompt_tokens), Some(7));
-        assert_eq!(
+        assert!(matches!(
             decode(
                 json!({"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}})
             ),
-            Err("slow down".into())
-        );
+            Err(DecodeError::Upstream(m)) if m == "slow down"
+        ));
         assert!(decode(json!({"embeddings": []})).is_err());
         assert!(decode(json!([1])).is_err());
         assert!(decode_response(b"{").is_err());

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::translate::canonical::{ChatResponse, Finish, Part, StreamEvent};
 use crate::translate::finish::FinishReason;
+use crate::translate::DecodeError;
 use crate::usage::Usage;
 
 /// Reads a Responses `usage` object.
@@ -104,11 +105,10 @@ fn parts_of(item: &Value, out: &mut Vec<Part>) {
 }
 
 /// A whole `response` object.
-pub fn decode_response(body: &[u8]) -> Result<ChatResponse, String> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("upstream response is not valid JSON: {e}"))?;
+pub fn decode_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
+    let v: Value = serde_json::from_slice(body)?;
     if v.get("object").and_then(Value::as_str) != Some("response") {
-        return Err("upstream answer is not a `response` object".to_owned());
+        return Err(DecodeError::Shape("is not a `response` object"));
     }
     let mut content = Vec::new();
     for item in v

@@ -6,25 +6,25 @@ use serde_json::{json, Map, Value};
 use crate::billing::MicroUsd;
 use crate::translate::canonical::{ChatResponse, Finish, Part};
 use crate::translate::finish::FinishReason;
+use crate::translate::DecodeError;
 use crate::usage::Usage;
 
 /// Only the first choice is read: the canonical answer has one, and the
 /// encoder never asks a compatible upstream for `n > 1`.
-pub fn decode_response(body: &[u8]) -> Result<ChatResponse, String> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("upstream response is not valid JSON: {e}"))?;
+pub fn decode_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
+    let v: Value = serde_json::from_slice(body)?;
     let Value::Object(mut obj) = v else {
-        return Err("upstream response is not a JSON object".to_owned());
+        return Err(DecodeError::Shape("is not a JSON object"));
     };
     if let Some(message) = error_message(&obj) {
-        return Err(message);
+        return Err(DecodeError::Upstream(message));
     }
     let choice = match obj.get_mut("choices") {
         Some(Value::Array(choices)) => match choices.get_mut(0) {
             Some(Value::Object(c)) => std::mem::take(c),
-            _ => return Err("upstream response has no choices".to_owned()),
+            _ => return Err(DecodeError::Shape("has no choices")),
         },
-        _ => return Err("upstream response has no choices".to_owned()),
+        _ => return Err(DecodeError::Shape("has no choices")),
     };
     let mut content = Vec::new();
     let mut saw_tool_calls = false;
