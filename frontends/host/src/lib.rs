@@ -25,6 +25,7 @@ pub mod responses;
 pub mod shard;
 pub mod shared_limit;
 pub mod shutdown;
+pub mod start_error;
 pub mod startup;
 pub mod store;
 pub mod unreachable;
@@ -37,6 +38,7 @@ use arouter_core::exchange::Admission;
 use arouter_core::gateway::Gateway;
 
 pub use config::Config;
+pub use start_error::StartError;
 
 /// Everything a frontend needs, built once at start-up.
 pub struct Host {
@@ -77,14 +79,12 @@ pub struct Host {
 
 impl Host {
     /// Opens (creating on first start) the store and builds the gateway.
-    pub fn start(config: Config) -> Result<Host, String> {
-        let store = config
-            .store
-            .open()
-            .map_err(|e| format!("cannot open {}: {e}", config.store))?;
-        let records = store
-            .load_keys()
-            .map_err(|e| format!("cannot load keys: {e}"))?;
+    pub fn start(config: Config) -> Result<Host, StartError> {
+        let store = config.store.open().map_err(|source| StartError::Open {
+            store: config.store.clone(),
+            source,
+        })?;
+        let records = store.load_keys().map_err(start_error::store("load keys"))?;
         for warning in startup::warnings(&config, records.len()) {
             log::warn!("{warning}");
         }
@@ -103,13 +103,13 @@ impl Host {
         // the journal are billed before the spending and balance are read.
         let recovered = store
             .recover_intents()
-            .map_err(|e| format!("cannot bill the calls a stopped gateway left: {e}"))?;
+            .map_err(start_error::store("bill the calls a stopped gateway left"))?;
         journal::report_recovered(recovered);
         accounts::load_spending(store.as_ref(), &keys, &keys.limited(), now_secs)
-            .map_err(|e| format!("cannot load key spending: {e}"))?;
+            .map_err(start_error::store("load key spending"))?;
         let totals = store
             .totals()
-            .map_err(|e| format!("cannot load the account's credits: {e}"))?;
+            .map_err(start_error::store("load the account's credits"))?;
         let ledger = Arc::new(ledger::Ledger::new(
             config.prepaid,
             leases.is_some(),
@@ -120,14 +120,14 @@ impl Host {
         // finished, so none was billed).
         let reopened = store
             .reopen_batch_requests()
-            .map_err(|e| format!("cannot resume message batches: {e}"))?;
+            .map_err(start_error::store("resume message batches"))?;
         if reopened > 0 {
             log::info!("resuming {reopened} batch request(s) left running by the last process");
         }
         let batches = batches::Batches::new(batch_settings);
         let unrun = store
             .unrun_batch_requests()
-            .map_err(|e| format!("cannot resume message batches: {e}"))?;
+            .map_err(start_error::store("resume message batches"))?;
         let missed = batches.restore_holds(&keys, &ledger, unrun, now_secs);
         if missed > 0 {
             log::warn!(
@@ -135,7 +135,9 @@ impl Host {
             );
         }
         let limiter = match &config.redis_url {
-            Some(url) => Some(Arc::new(shared_limit::start(url, config.redis_failure)?)),
+            Some(url) => Some(Arc::new(
+                shared_limit::start(url, config.redis_failure).map_err(StartError::Redis)?,
+            )),
             None => None,
         };
         let gateway = Arc::new(config.gateway()?);
@@ -145,7 +147,10 @@ impl Host {
         let instance = format!("{started_ms:x}{:x}", std::process::id());
         let recorder = recorder::Recorder::start(store.clone(), &instance);
         let journal = match config.call_journal {
-            true => Some(journal::Journal::start(store.clone())?),
+            true => Some(
+                journal::Journal::start(store.clone())
+                    .map_err(start_error::thread("the call journal thread"))?,
+            ),
             false => None,
         };
         let key_poll = match config.store {
@@ -162,7 +167,10 @@ impl Host {
         let metrics = metrics::Metrics::new(&gateway);
         #[cfg(feature = "otlp")]
         let otlp = match config.otlp_endpoint.clone() {
-            Some(endpoint) => Some(otlp::Exporter::start(endpoint)?),
+            Some(endpoint) => Some(
+                otlp::Exporter::start(endpoint)
+                    .map_err(start_error::thread("the OTLP exporter"))?,
+            ),
             None => None,
         };
         Ok(Host {

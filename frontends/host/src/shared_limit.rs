@@ -330,8 +330,8 @@ impl RedisLimiter {
 /// The limiter for `--redis URL`: a URL Redis cannot take is refused at
 /// start; a Redis that does not answer yet is only logged (admissions
 /// follow the failure policy until it does).
-pub fn start(url: &str, policy: FailurePolicy) -> Result<RedisLimiter, String> {
-    let limiter = RedisLimiter::new(url, policy).map_err(|e| format!("--redis: {e}"))?;
+pub fn start(url: &str, policy: FailurePolicy) -> Result<RedisLimiter, redis::RedisError> {
+    let limiter = RedisLimiter::new(url, policy)?;
     match limiter.ping() {
         Ok(()) => log::info!("rate limits: shared through Redis"),
         Err(err) => limiter.failed(&err),

@@ -94,7 +94,7 @@ fn offline(command: &str, result: Result<String, impl std::fmt::Display>) -> Exi
 fn serve(args: &arouter_host::cli::ServeArgs) -> Result<(), String> {
     let config = Config::load(args)?;
     let runtime = select::choose(args.runtime)?;
-    let host = Arc::new(Host::start(config)?);
+    let host = Arc::new(Host::start(config).map_err(|e| e.to_string())?);
     let listening = select::Listening::bind(runtime, &host.config)?;
     let addr = listening.local_addr().map_err(|e| e.to_string())?;
     let providers: Vec<&str> = host

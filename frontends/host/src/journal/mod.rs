@@ -65,7 +65,7 @@ pub struct Ticket(u64);
 
 impl Journal {
     /// Starts the writer thread on `store`.
-    pub fn start(store: Arc<dyn Store>) -> Result<Journal, String> {
+    pub fn start(store: Arc<dyn Store>) -> Result<Journal, std::io::Error> {
         let inner = Arc::new(Inner {
             queue: Mutex::default(),
             queued: Condvar::new(),
@@ -76,8 +76,7 @@ impl Journal {
             let inner = inner.clone();
             std::thread::Builder::new()
                 .name("arouter-journal".into())
-                .spawn(move || writer::write_loop(store.as_ref(), &inner))
-                .map_err(|e| format!("cannot start the call journal thread: {e}"))?
+                .spawn(move || writer::write_loop(store.as_ref(), &inner))?
         };
         Ok(Journal {
             inner,

@@ -41,14 +41,13 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    pub fn start(endpoint: OtlpEndpoint) -> Result<Exporter, String> {
+    pub fn start(endpoint: OtlpEndpoint) -> Result<Exporter, std::io::Error> {
         let (queue, spans) = mpsc::sync_channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let counter = dropped.clone();
         std::thread::Builder::new()
             .name("arouter-otlp".into())
-            .spawn(move || run(&endpoint, &spans, &counter))
-            .map_err(|e| format!("cannot start the OTLP exporter: {e}"))?;
+            .spawn(move || run(&endpoint, &spans, &counter))?;
         Ok(Exporter { queue, dropped })
     }
 

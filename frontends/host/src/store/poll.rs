@@ -60,7 +60,7 @@ impl KeyPoll {
         leases: Option<Arc<Leases>>,
         every: Duration,
         seen: Vec<KeyRecord>,
-    ) -> Result<KeyPoll, String> {
+    ) -> Result<KeyPoll, crate::StartError> {
         let (wake, woken) = mpsc::channel::<Wake>();
         let failing = Arc::new(AtomicBool::new(false));
         let flag = failing.clone();
@@ -70,7 +70,10 @@ impl KeyPoll {
                 let changed = Box::new(move || {
                     let _ = wake.send(Wake::KeysChanged);
                 });
-                Some(changes.listen(changed).map_err(|e| e.to_string())?)
+                let listening = changes
+                    .listen(changed)
+                    .map_err(crate::start_error::store("listen for key changes"))?;
+                Some(listening)
             }
             None => None,
         };
@@ -87,7 +90,7 @@ impl KeyPoll {
                 };
                 poll.run(&woken, every);
             })
-            .map_err(|e| format!("cannot start the key poll thread: {e}"))?;
+            .map_err(crate::start_error::thread("the key poll thread"))?;
         Ok(KeyPoll {
             failing,
             listener,
