@@ -44,7 +44,7 @@ pub fn listeners(addr: SocketAddr, threads: usize) -> std::io::Result<Vec<std::n
 /// Serves until shutdown: one executor per listener, pinned round-robin to
 /// the CPUs this process may run on. Returns glommio's own error when an
 /// executor cannot start.
-pub fn run(listeners: Vec<std::net::TcpListener>, shared: Arc<Shared>) -> Result<(), String> {
+pub fn run(listeners: Vec<std::net::TcpListener>, shared: Arc<Shared>) -> Result<(), RunError> {
     let cpus = probe::allowed_cpus();
     let mut executors = Vec::with_capacity(listeners.len());
     for (i, listener) in listeners.into_iter().enumerate() {
@@ -63,14 +63,49 @@ pub fn run(listeners: Vec<std::net::TcpListener>, shared: Arc<Shared>) -> Result
                 let listener = unsafe { glommio::net::TcpListener::from_raw_fd(fd) };
                 serve_thread(runtime::Glommio, listener, shared).await;
             })
-            .map_err(|e| format!("glommio executor {i} did not start: {e}"))?;
+            .map_err(|source| RunError::Start {
+                executor: i,
+                source,
+            })?;
         executors.push(executor);
     }
     let mut failure = None;
     for (i, executor) in executors.into_iter().enumerate() {
-        if let Err(e) = executor.join() {
-            failure.get_or_insert(format!("glommio executor {i} failed: {e}"));
+        if let Err(source) = executor.join() {
+            failure.get_or_insert(RunError::Failed {
+                executor: i,
+                source,
+            });
         }
     }
     failure.map_or(Ok(()), Err)
 }
+
+/// Why the glommio executors stopped serving: one would not start, or
+/// one ended with an error (the first, when several did).
+#[derive(Debug)]
+pub enum RunError {
+    Start {
+        executor: usize,
+        source: glommio::GlommioError<()>,
+    },
+    Failed {
+        executor: usize,
+        source: glommio::GlommioError<()>,
+    },
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Start { executor, source } => {
+                write!(f, "glommio executor {executor} did not start: {source}")
+            }
+            RunError::Failed { executor, source } => {
+                write!(f, "glommio executor {executor} failed: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RunError {}

@@ -114,7 +114,8 @@ fn serve(args: &arouter_host::cli::ServeArgs) -> Result<(), String> {
         host.gateway.models().len()
     );
     if let Some(metrics_addr) = &host.config.metrics_listen {
-        let bound = arouter_host::metrics::listen::spawn(metrics_addr, host.clone())?;
+        let bound = arouter_host::metrics::listen::spawn(metrics_addr, host.clone())
+            .map_err(|e| e.to_string())?;
         log::info!("metrics (no key) on http://{bound}/metrics");
     }
     let shutdown = Arc::new(Shutdown::default());
@@ -129,7 +130,7 @@ fn serve(args: &arouter_host::cli::ServeArgs) -> Result<(), String> {
         })
         .map_err(|e| format!("cannot install signal handler: {e}"))?;
     }
-    let shared = Arc::new(Shared::new(host.clone(), shutdown)?);
+    let shared = Arc::new(Shared::new(host.clone(), shutdown).map_err(|e| e.to_string())?);
     listening.serve(shared)?;
     host.shutdown();
     log::info!("arouter stopped");

@@ -99,7 +99,9 @@ impl Listening {
                 crate::server::run(listener, shared).map_err(|e| format!("server failed: {e}"))
             }
             #[cfg(target_os = "linux")]
-            Listening::Glommio(listeners) => arouter_glommio::run(listeners, shared),
+            Listening::Glommio(listeners) => {
+                arouter_glommio::run(listeners, shared).map_err(|e| e.to_string())
+            }
         }
     }
 }

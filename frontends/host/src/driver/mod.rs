@@ -62,8 +62,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(host: Arc<Host>, shutdown: Arc<Shutdown>) -> Result<Shared, String> {
-        let tls = TlsClients::new(&host.config.providers).map_err(|e| e.to_string())?;
+    pub fn new(
+        host: Arc<Host>,
+        shutdown: Arc<Shutdown>,
+    ) -> Result<Shared, crate::upstream::tls::TlsSetupError> {
+        let tls = TlsClients::new(&host.config.providers)?;
         Ok(Shared {
             host,
             clock: Clock::new(),

@@ -15,12 +15,30 @@ const MAX_HEAD: usize = 8 * 1024;
 /// Each read and write of a scrape is bounded by this.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `--metrics-listen` could not be served.
+#[derive(Debug)]
+pub struct ListenError {
+    pub addr: String,
+    pub source: std::io::Error,
+}
+
+impl std::fmt::Display for ListenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot serve metrics on {}: {}", self.addr, self.source)
+    }
+}
+
+impl std::error::Error for ListenError {}
+
 /// Binds `addr` and serves `/metrics` there from a thread of its own;
 /// returns the bound address (`addr` may ask for any port).
-pub fn spawn(addr: &str, host: Arc<Host>) -> Result<SocketAddr, String> {
-    let listener =
-        TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+pub fn spawn(addr: &str, host: Arc<Host>) -> Result<SocketAddr, ListenError> {
+    let failed = |source| ListenError {
+        addr: addr.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
     std::thread::Builder::new()
         .name("arouter-metrics".into())
         .spawn(move || {
@@ -38,7 +56,7 @@ pub fn spawn(addr: &str, host: Arc<Host>) -> Result<SocketAddr, String> {
                 }
             }
         })
-        .map_err(|e| format!("cannot start the metrics thread: {e}"))?;
+        .map_err(failed)?;
     Ok(bound)
 }
 
