@@ -5,6 +5,19 @@ use std::fmt;
 
 use crate::gateway::ProviderKind;
 
+fn host_header(tls: bool, host: &str, port: u16) -> String {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    if (tls && port == 443) || (!tls && port == 80) {
+        host
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// A parsed provider base URL (`https://api.openai.com/v1`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct UpstreamAddr {
@@ -13,6 +26,9 @@ pub struct UpstreamAddr {
     pub port: u16,
     /// The path prefix without a trailing slash (`/v1`, or empty).
     pub base_path: String,
+    /// The `Host` header value, written once here rather than formatted
+    /// for every request.
+    host_header: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,21 +96,13 @@ impl UpstreamAddr {
             host: host.to_string(),
             port,
             base_path: path.trim_end_matches('/').to_string(),
+            host_header: host_header(tls, host, port),
         })
     }
 
     /// The `Host` header value: the port is shown only when not the default.
-    pub fn host_header(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if (self.tls && self.port == 443) || (!self.tls && self.port == 80) {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
+    pub fn host_header(&self) -> &str {
+        &self.host_header
     }
 }
 

@@ -431,7 +431,7 @@ fn gemini_embedding_methods() {
 #[test]
 fn the_spoken_dialect_comes_from_the_sdks_headers() {
     use arouter_core::api::endpoint::spoken_dialect;
-    let with = |name: &'static str| move |h: &str| (h == name).then_some("x");
+    let with = |name: &'static str| move |h: &http::HeaderName| (h == name).then_some("x");
     assert_eq!(
         spoken_dialect(&with("anthropic-version")),
         Dialect::Anthropic

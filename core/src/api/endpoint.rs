@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use http::header::HeaderName;
 use http::Method;
 
 use super::{ApiError, Dialect};
@@ -216,10 +217,14 @@ pub fn dialect_of_path(path: &str) -> Dialect {
 /// listing alike. Anthropic's SDKs always send `anthropic-version`;
 /// Google's name themselves in `x-goog-api-client`. A key sent Google's
 /// way (`x-goog-api-key`, `?key=`) says nothing: any client may use it.
-pub fn spoken_dialect<'h>(header: &dyn Fn(&str) -> Option<&'h str>) -> Dialect {
-    if header("anthropic-version").is_some() {
+/// The names are `HeaderName`s, not `&str`s: a header map looks a `&str`
+/// up by parsing it into a name first, on every request.
+pub fn spoken_dialect<'h>(header: &dyn Fn(&HeaderName) -> Option<&'h str>) -> Dialect {
+    static ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
+    static GOOG_API_CLIENT: HeaderName = HeaderName::from_static("x-goog-api-client");
+    if header(&ANTHROPIC_VERSION).is_some() {
         Dialect::Anthropic
-    } else if header("x-goog-api-client").is_some() {
+    } else if header(&GOOG_API_CLIENT).is_some() {
         Dialect::Google
     } else {
         Dialect::OpenAi

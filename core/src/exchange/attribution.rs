@@ -3,21 +3,29 @@
 //! SDKs send today) or else `X-Title`. They are the client's text, so they
 //! are bounded and cleaned before they are stored.
 
+use http::header::HeaderName;
+
 use crate::http1::RequestHead;
+
+// Names, not `&str`s: a header map parses a `&str` into a name on every
+// lookup.
+static HTTP_REFERER: HeaderName = HeaderName::from_static("http-referer");
+static OPENROUTER_TITLE: HeaderName = HeaderName::from_static("x-openrouter-title");
+static TITLE: HeaderName = HeaderName::from_static("x-title");
 
 /// The most characters kept of an attribution header.
 pub const MAX_CHARS: usize = 256;
 
 /// The `HTTP-Referer` to record.
 pub(crate) fn referer(head: &RequestHead) -> Option<String> {
-    head.header("http-referer").and_then(clean)
+    head.header(&HTTP_REFERER).and_then(clean)
 }
 
 /// The app title to record: `X-OpenRouter-Title` wins over `X-Title`.
 pub(crate) fn title(head: &RequestHead) -> Option<String> {
-    head.header("x-openrouter-title")
+    head.header(&OPENROUTER_TITLE)
         .and_then(clean)
-        .or_else(|| head.header("x-title").and_then(clean))
+        .or_else(|| head.header(&TITLE).and_then(clean))
 }
 
 /// Control characters dropped, spaces trimmed, at most [`MAX_CHARS`];

@@ -87,6 +87,11 @@ struct Current {
     /// For the provider proxy: a body longer than `proxy_buffer_bytes`
     /// is not held whole but streams upstream (`proxy::upload`).
     proxy: bool,
+    /// The dialect of the gateway's own errors for this request, and the
+    /// endpoint's name for logs and metrics: read off the route once, at
+    /// the head, instead of routing again each time they are needed.
+    dialect: Dialect,
+    endpoint: &'static str,
 }
 
 impl Current {
@@ -431,6 +436,8 @@ impl Exchange {
         };
         let endpoint = route(&head, &self.gateway);
         let proxy = matches!(endpoint, Ok(Endpoint::ProviderProxy { .. }));
+        let errors_dialect = errors_dialect(&endpoint, &head);
+        let endpoint_name = endpoint.as_ref().map_or("unknown", Endpoint::name);
         let (scope, dialect, route_error, public_answer) = match endpoint {
             Ok(endpoint) => (
                 endpoint.scope(),
@@ -468,7 +475,8 @@ impl Exchange {
         };
         let expect_continue = head.expect_continue;
         let head_body = head.body;
-        let request_id = self.request_ids.for_request(head.header("x-request-id"));
+        static REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+        let request_id = self.request_ids.for_request(head.header(&REQUEST_ID));
         let body = match (head_body, &reservation) {
             // Reserved, so within `max_body_bytes`: sized once, no regrowth.
             (BodyKind::Length(n), Some(reserved)) => {
@@ -488,6 +496,8 @@ impl Exchange {
                 managing: false,
                 recalling: false,
                 proxy,
+                dialect: errors_dialect,
+                endpoint: endpoint_name,
             },
             last_progress: now,
             head_done: now,
@@ -564,7 +574,7 @@ impl Exchange {
             self.unix_origin_ms
                 .map(|origin| origin.saturating_add(now.as_millis()) / 1000),
         );
-        let endpoint = endpoint_name(&current.head, &self.gateway);
+        let endpoint = current.endpoint;
         // The log's path is the target without its query (which may carry
         // `key=`), cut in place: the head is not needed after this.
         let mut path = std::mem::take(&mut current.head.target);
@@ -590,13 +600,7 @@ impl Exchange {
 
     fn dialect(&self) -> Dialect {
         match &self.state {
-            // The proxy's own errors are in its provider's dialect.
-            State::Request { current, .. } => match route(&current.head, &self.gateway) {
-                Ok(Endpoint::ProviderProxy { dialect, .. }) => dialect,
-                // `/v1/{provider}/{model}:generateContent` and kin.
-                Ok(Endpoint::Gemini { .. }) => Dialect::Google,
-                _ => api::endpoint::dialect_of_path(current.head.path()),
-            },
+            State::Request { current, .. } => current.dialect,
             _ => Dialect::OpenAi,
         }
     }
@@ -641,7 +645,7 @@ impl Exchange {
             .push_back(Output::Event(Event::Access(AccessLog {
                 method: current.head.method.clone(),
                 path: current.head.path().to_string(),
-                endpoint: endpoint_name(&current.head, &self.gateway),
+                endpoint: current.endpoint,
                 status: response.status,
                 caller,
                 request_id: current.request_id,
@@ -761,10 +765,15 @@ fn route<'h>(head: &'h RequestHead, gateway: &Gateway) -> Result<Endpoint<'h>, A
     })
 }
 
-fn endpoint_name(head: &RequestHead, gateway: &Gateway) -> &'static str {
-    route(head, gateway)
-        .map(|endpoint| endpoint.name())
-        .unwrap_or("unknown")
+/// The dialect the gateway's own errors for a request are written in.
+fn errors_dialect(endpoint: &Result<Endpoint<'_>, ApiError>, head: &RequestHead) -> Dialect {
+    match endpoint {
+        // The proxy's own errors are in its provider's dialect.
+        Ok(Endpoint::ProviderProxy { dialect, .. }) => *dialect,
+        // `/v1/{provider}/{model}:generateContent` and kin.
+        Ok(Endpoint::Gemini { .. }) => Dialect::Google,
+        _ => api::endpoint::dialect_of_path(head.path()),
+    }
 }
 
 /// The request's `traceparent` when it is valid (a malformed one is

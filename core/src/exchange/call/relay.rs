@@ -55,7 +55,7 @@ impl Call {
                 io.up,
                 request.method.as_str(),
                 &request.target,
-                &host,
+                host,
                 &headers,
                 length,
             );
@@ -75,7 +75,7 @@ impl Call {
             io.up,
             request.method.as_str(),
             &request.target,
-            &host,
+            host,
             &headers,
             &request.body,
         );

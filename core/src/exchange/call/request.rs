@@ -161,7 +161,7 @@ impl Call {
         if let Some(value) = &self.traceparent {
             headers.push(("traceparent", value));
         }
-        client::write_request_owned(io.up, "POST", &target, &host, &headers, body);
+        client::write_request_owned(io.up, "POST", &target, host, &headers, body);
         self.reached = true;
         self.phase = Phase::AwaitingHead { since: now };
         None
