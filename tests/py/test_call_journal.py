@@ -145,3 +145,65 @@ def test_a_gateway_killed_with_calls_at_the_provider_bills_each_once_at_its_next
         assert micros(key_now["usage"]) == spent, key_now
         # The restart said what it billed.
         assert "billed 6 call(s) a stopped gateway left in flight" in (tmp_path / "gateway.log").read_text()
+
+
+def test_calls_in_flight_across_a_database_restart_are_billed_once(tmp_path, master_key, replay_upstream):
+    """A database restart breaks every gateway's connection, so for a moment each looks gone
+    (its session lock is free) and another may bill its open intents as `interrupted`. When the
+    calls then end on their own gateway, each must still have exactly one transaction: the one
+    it was answered with, which replaces the interrupted estimate."""
+    replay_url, control = replay_upstream
+    env, providers = routed_setup(replay_url)
+    config = providers + CONFIG
+    held = [f"restart-held-{n}" for n in range(4)]
+    with pg.cluster_or_skip() as (directory, admin_url), contextlib.ExitStack() as stack:
+        database = pg.fresh_database(admin_url)
+        (tmp_path / "p").mkdir()
+        (tmp_path / "q").mkdir()
+        # p polls seldom, so q reaches the database first after the restart, while p's calls
+        # are still at the provider and p's connection (and with it its lock) is not back.
+        slow = ["--store", database, "--store-poll-ms", "60000"]
+        p = stack.enter_context(servers.gateway(tmp_path / "p", env, config, master_key, slow))
+        fast = ["--store", database, "--store-poll-ms", "200"]
+        q = stack.enter_context(servers.gateway(tmp_path / "q", env, config, master_key, fast))
+        admin(p, master_key, "POST", "/api/v1/balance", json={"amount": 10.0, "note": "restart"})
+        client = openai.OpenAI(base_url=p + "/v1", api_key=master_key, max_retries=0, timeout=60)
+        control.post(replay_url + "/_replay/faults", json={"match": {}, "fault": {"delay_ms": 4000}, "times": len(held)}).raise_for_status()
+        failed: list[str] = []
+
+        def run(tag: str) -> None:
+            try:
+                call(client, tag, stream=False)
+            except (openai.APIConnectionError, openai.APIStatusError) as e:
+                failed.append(f"{tag}: {e}")
+
+        threads = [threading.Thread(target=run, args=(tag,)) for tag in held]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 20
+        while not set(held) <= {r["body"].get("user") for r in control.get(replay_url + "/_replay/requests").json()}:
+            assert time.monotonic() < deadline, "the calls did not reach the provider"
+            time.sleep(0.05)
+        pg.stop(directory)
+        time.sleep(0.5)
+        assert pg.start(directory) == admin_url
+        for t in threads:
+            t.join(timeout=30)
+        assert not failed, failed
+        control.post(replay_url + "/_replay/reset").raise_for_status()
+
+        def billed() -> dict[str, list[str]]:
+            by_request: dict[str, list[str]] = {}
+            for r in usage_rows(q, master_key):
+                by_request.setdefault(r["request_id"], []).append(r["status"])
+            return by_request
+
+        deadline = time.monotonic() + 20
+        while sorted(billed()) != sorted(held) or any("complete" not in v for v in billed().values()):
+            assert time.monotonic() < deadline, billed()
+            time.sleep(0.2)
+        time.sleep(1.0)  # another poll of each gateway: nothing is billed again
+        assert billed() == {tag: ["complete"] for tag in held}, billed()
+        answered = sum(micros(r["cost"]) for r in usage_rows(q, master_key))
+        d = admin(q, master_key, "GET", "/api/v1/credits")["data"]
+        assert micros(d["total_usage"]) == answered

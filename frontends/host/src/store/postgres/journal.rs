@@ -20,6 +20,19 @@ const OPEN: &str = "INSERT INTO call_intents (id, owner, created_at, key_id, req
              prompt_tokens, prompt_micros, stream)
      ON CONFLICT (id) DO NOTHING";
 
+/// Closes the intents of calls whose usage the same transaction stored.
+/// An intent already gone was billed as interrupted by another gateway
+/// that took this one for gone (its connection to the database broke for
+/// a moment, a database restart) while the call went on: the call's real
+/// bill, just stored, replaces that estimate, so it has one transaction.
+const CLOSE: &str = "WITH closed AS (
+         DELETE FROM call_intents WHERE id = ANY($1) RETURNING id
+     )
+     DELETE FROM transactions
+     WHERE outcome = 'interrupted'
+       AND record_id IN (SELECT $2 || u.id FROM UNNEST($1::TEXT[]) AS u(id)
+                         WHERE u.id NOT IN (SELECT id FROM closed))";
+
 /// Deletes the intents of gone gateways and bills each one deleted, in
 /// one statement: a row another gateway deleted first (it recovered it
 /// at the same time) is not deleted, so not billed, here. The record id
@@ -103,7 +116,7 @@ pub(super) fn settle(
 ) -> Result<(), StoreError> {
     insert_transactions(tx, holder, batch)?;
     if !closed.is_empty() {
-        tx.execute("DELETE FROM call_intents WHERE id = ANY($1)", &[&closed])
+        tx.execute(CLOSE, &[&closed, &RECORD_PREFIX])
             .map_err(backend)?;
     }
     Ok(())

@@ -204,6 +204,26 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO spend_daily (key_id, day, cost_micros)
      SELECT COALESCE(key_id, 0), created_at - created_at % 86400, SUM(cost_micros)
      FROM transactions GROUP BY 1, 2;",
+    // 8: a call billed as interrupted by a gateway that took its own for
+    // gone, then answered after all, has the estimate's row replaced by
+    // its real bill (`journal::CLOSE`): the running totals give back
+    // what a deleted row had added.
+    "CREATE FUNCTION arouter_spend_sub() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         UPDATE spend_total s SET cost_micros = s.cost_micros - d.cost
+         FROM (SELECT COALESCE(key_id, 0) AS key_id, SUM(cost_micros) AS cost
+               FROM removed GROUP BY 1) d
+         WHERE s.key_id = d.key_id;
+         UPDATE spend_daily s SET cost_micros = s.cost_micros - d.cost
+         FROM (SELECT COALESCE(key_id, 0) AS key_id, created_at - created_at % 86400 AS day,
+                      SUM(cost_micros) AS cost
+               FROM removed GROUP BY 1, 2) d
+         WHERE s.key_id = d.key_id AND s.day = d.day;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER transactions_unspend AFTER DELETE ON transactions
+         REFERENCING OLD TABLE AS removed
+         FOR EACH STATEMENT EXECUTE FUNCTION arouter_spend_sub();",
 ];
 
 /// The version this build migrates to.

@@ -240,10 +240,12 @@ fn the_running_totals_start_from_the_calls_billed_before_them() {
     let mut client = connect_to(&db.url);
     client
         .batch_execute(
-            "DROP TRIGGER transactions_spend ON transactions;
+            "DROP TRIGGER transactions_unspend ON transactions;
+             DROP FUNCTION arouter_spend_sub();
+             DROP TRIGGER transactions_spend ON transactions;
              DROP FUNCTION arouter_spend_add();
              DROP TABLE spend_total, spend_daily;
-             DELETE FROM arouter_schema WHERE version = 7;",
+             DELETE FROM arouter_schema WHERE version >= 7;",
         )
         .unwrap();
     store
@@ -271,6 +273,62 @@ fn the_running_totals_start_from_the_calls_billed_before_them() {
     store.record(&[spent(Some(5), day + 30, 6)]).unwrap();
     assert_eq!(store.keys_usage(&[5], windows).unwrap()[0].daily, 15);
     assert_eq!(store.totals().unwrap().usage, 118);
+}
+
+#[test]
+fn a_call_billed_as_interrupted_while_its_gateway_lived_keeps_only_its_real_bill() {
+    let Some(db) = fresh_database() else { return };
+    let live = PostgresStore::open(&db.url).unwrap();
+    let intents: Vec<Intent> = (0..3)
+        .map(|n| Intent {
+            id: format!("live-{n}"),
+            created_at: 100,
+            key_id: Some(9),
+            request_id: format!("req-live-{n}"),
+            provider: "openai".into(),
+            model: "m".into(),
+            reserved_micros: 1_000,
+            prompt_tokens: 10,
+            prompt_micros: 30,
+            stream: false,
+        })
+        .collect();
+    live.open_intents(&intents).unwrap();
+    // Its connection breaks (a database restart): its lock is free, and
+    // another gateway takes it for gone and bills its calls.
+    let mut admin = connect_to(&db.url);
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap();
+    db.wait_for_no_store();
+    let other = db.open();
+    assert_eq!(other.recover_intents().unwrap().calls, 3);
+    assert_eq!(other.totals().unwrap().usage, 90);
+    // The calls were answered all the same: their bills arrive.
+    let bills: Vec<Transaction> = (0..3)
+        .map(|n| {
+            let mut t = spent(Some(9), 101, 200);
+            t.record_id = Some(format!("rec-live-{n}"));
+            t
+        })
+        .collect();
+    let ids: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
+    assert!(live.ping().is_err(), "the broken connection is found first");
+    live.settle(&bills, &ids).unwrap();
+    assert_eq!(other.totals().unwrap().usage, 600);
+    let windows = Windows {
+        day: 0,
+        week: 0,
+        month: 0,
+    };
+    assert_eq!(other.keys_usage(&[9], windows).unwrap()[0].total, 600);
+    let mut rows = other.transactions(10).unwrap();
+    rows.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+    assert_eq!(rows, bills);
 }
 
 #[test]

@@ -51,11 +51,20 @@ pub(super) fn settle(
     let tx = conn.unchecked_transaction().map_err(backend)?;
     insert_transactions(&tx, batch)?;
     if !closed.is_empty() {
-        let mut stmt = tx
+        let mut close = tx
             .prepare_cached("DELETE FROM call_intents WHERE id = ?1")
             .map_err(backend)?;
         for id in closed {
-            stmt.execute([id]).map_err(backend)?;
+            if close.execute([id]).map_err(backend)? == 0 {
+                // Billed as interrupted by a recovery while the call went
+                // on: its real bill, just stored, replaces that estimate.
+                tx.prepare_cached(
+                    "DELETE FROM transactions WHERE record_id = ?1 AND outcome = 'interrupted'",
+                )
+                .map_err(backend)?
+                .execute([format!("{RECORD_PREFIX}{id}")])
+                .map_err(backend)?;
+            }
         }
     }
     tx.commit().map_err(backend)

@@ -101,11 +101,23 @@ pub(crate) fn a_gone_gateways_open_intents_are_billed_at_their_prompt_once(fixtu
         .rows
         .iter()
         .all(|r| r.status == TransactionStatus::Interrupted));
-    // The usage of a recovered call arriving after all (it was not lost)
-    // finds its intent gone; the settlement still stores.
-    next.settle(&[spent(None, 200, 5)], &[open[0].id.clone()])
+    // The usage of a recovered call arriving after all (its gateway was
+    // taken for gone, not gone) finds its intent gone: the real bill is
+    // stored and replaces the interrupted estimate, one row for the call.
+    let mut late = spent(Some(7), 200, 5);
+    late.record_id = Some("rec-late".into());
+    next.settle(std::slice::from_ref(&late), &[open[0].id.clone()])
         .unwrap();
-    assert_eq!(next.totals().unwrap().usage, 485);
+    assert_eq!(next.totals().unwrap().usage, 480 - 30 + 5);
+    assert_eq!(
+        next.key_spend(Some(7), ALL_TIME).unwrap().usage.total,
+        430 - 30 + 5
+    );
+    let rows = next.transactions(10).unwrap();
+    assert!(!rows
+        .iter()
+        .any(|t| t.record_id.as_deref() == Some(&*format!("intent-{}", open[0].id))));
+    assert!(rows.contains(&late));
 }
 
 pub(crate) fn gateways_recovering_at_once_bill_each_intent_once(fixture: &dyn Fixture) {
