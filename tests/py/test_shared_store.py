@@ -511,3 +511,47 @@ def test_key_changes_are_heard_again_after_the_database_restarts(tmp_path_factor
         log = (workdir / "gateway.log").read_text()
         assert log.count("lost the connection that hears key changes") == 1, log[-3000:]
         assert log.count("listening for key changes again") == 1, log[-3000:]
+
+
+def test_a_lowered_limit_holds_on_every_gateway_at_once(tmp_path_factory, replay_upstream, master_key, postgres_server):
+    """A key's limit lowered through one gateway binds the others from the moment they hear of
+    it: what each leased under the old limit is dropped with the change, so a gateway still
+    holding credit of the old limit does not spend it past the new one."""
+    database = pg.fresh_database(postgres_server)
+    body = recorded(WHOLE)
+    env, config = routed_setup(replay_upstream[0])
+    # A slow poll: q keeps what it leased for its calls for seconds (key changes still
+    # arrive at once, by NOTIFY).
+    extra = ["--store", database, "--store-poll-ms", "60000"]
+    with servers.gateway(tmp_path_factory.mktemp("r1"), env, config, master_key, extra) as p, servers.gateway(
+        tmp_path_factory.mktemp("r2"), env, config, master_key, extra
+    ) as q:
+        admin = OpenRouter(api_key=master_key, server_url=p + "/api/v1")
+        key = admin.api_keys.create(name="relimited", limit=1.0)
+        eventually(lambda: models_status(q, key.key) == 200)
+        client = openai.OpenAI(base_url=q + "/v1", api_key=key.key, max_retries=0, timeout=30)
+        other = openai.OpenAI(base_url=p + "/v1", api_key=key.key, max_retries=0, timeout=30)
+        # Both spend; q counts p's calls only at its next poll, a minute away, so by its own
+        # count the key has room, and it holds credit it leased for its call.
+        served = [
+            c.chat.completions.create(model=body["model"], messages=body["messages"], max_tokens=64)
+            for c in [client] + [other] * 7
+        ]
+        spent = sum(c.usage.cost for c in served)
+        # Less than any call reserves is left under the new limit, while q still holds what
+        # it leased of the old one.
+        admin.api_keys.update(hash=key.data.hash, limit=round(spent + 0.0001, 6))
+        time.sleep(0.2)
+        refused = []
+        for base in [q, q, p, q]:
+            c = openai.OpenAI(base_url=base + "/v1", api_key=key.key, max_retries=0, timeout=30)
+            try:
+                c.chat.completions.create(model=body["model"], messages=body["messages"], max_tokens=64)
+                refused.append(200)
+            except openai.APIStatusError as e:
+                refused.append(e.status_code)
+        assert refused == [402] * 4, refused
+        # Raised again, the key is served on both.
+        admin.api_keys.update(hash=key.data.hash, limit=1.0)
+        time.sleep(0.2)
+        client.chat.completions.create(model=body["model"], messages=body["messages"], max_tokens=64)

@@ -35,14 +35,16 @@ in snake case (--body-timeout-ms is body_timeout_ms). \
 Keys are better passed in the environment than as flags, which other users can see in the process list."
     )]
     Serve(ServeArgs),
-    /// Manage API keys directly in the data directory (no server needed,
-    /// so a gateway without a master key can be set up). A running
-    /// gateway sees keys changed this way at its next start; change the
-    /// keys of a running one through its keys API.
+    /// Manage API keys directly in the store (no server needed, so a
+    /// gateway without a master key can be set up). On the SQLite file a
+    /// running gateway sees keys changed this way at its next start (change
+    /// them through its keys API instead); on a --store PostgreSQL database
+    /// running gateways take the change at once.
     Keys(KeysArgs),
-    /// Add credit to the account directly in the data directory. A
-    /// running gateway counts credit added this way from its next start;
-    /// add to a running one with `POST /api/v1/balance`.
+    /// Add credit to the account directly in the store. On the SQLite file
+    /// a running gateway counts credit added this way from its next start
+    /// (add through `POST /api/v1/balance` instead); on a --store
+    /// PostgreSQL database running gateways count it within --store-poll-ms.
     Credits(CreditsArgs),
     /// Move the store: `arouter store copy` copies the SQLite file in
     /// --data-dir into the empty PostgreSQL store named by --store.

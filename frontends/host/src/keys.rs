@@ -69,8 +69,9 @@ impl KeyTable {
     /// Also returns the keys whose spending must be loaded from the store:
     /// limited keys new to the table, or whose limit now resets on another
     /// schedule (their line starts over).
-    fn build(records: Vec<KeyRecord>, previous: &KeyTable) -> (KeyTable, Vec<KeyRecord>) {
+    fn build(records: Vec<KeyRecord>, previous: &KeyTable) -> (KeyTable, Reloaded) {
         let mut stale = Vec::new();
+        let mut relimited = Vec::new();
         let by_hash: HashMap<[u8; 32], KeyEntry> = records
             .into_iter()
             .map(|record| {
@@ -84,9 +85,19 @@ impl KeyTable {
                     // that just got a limit starts from the store's sum.
                     Some(e)
                         if e.record.limit_reset == record.limit_reset
-                            && e.record.limit_micros.is_some() =>
+                            && e.record.limit_micros.is_some()
+                            && record.limit_micros.is_some() =>
                     {
-                        (Arc::clone(&e.spend), Arc::clone(&e.share))
+                        // Credit leased under another limit is not this
+                        // one's: a new limit starts from an empty share
+                        // (the store dropped every gateway's lease on it).
+                        let share = if e.record.limit_micros == record.limit_micros {
+                            Arc::clone(&e.share)
+                        } else {
+                            relimited.push(record.id);
+                            Arc::default()
+                        };
+                        (Arc::clone(&e.spend), share)
                     }
                     _ => {
                         if record.limit_micros.is_some() {
@@ -110,8 +121,20 @@ impl KeyTable {
             .iter()
             .map(|(hash, e)| (e.record.id, *hash))
             .collect();
-        (KeyTable { by_hash, by_id }, stale)
+        (KeyTable { by_hash, by_id }, Reloaded { stale, relimited })
     }
+}
+
+/// What a reload changed that the caller must act on.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Limited keys whose spending the caller loads from the store
+    /// (`set_spent`): new ones, and ones whose limit now resets on
+    /// another schedule.
+    pub stale: Vec<KeyRecord>,
+    /// Keys whose limit changed: what this gateway leased of them under
+    /// the old limit is dropped (`Leases::forget`).
+    pub relimited: Vec<i64>,
 }
 
 /// The lease line of `record` at `now`, when it has a limit.
@@ -182,17 +205,14 @@ impl KeyCache {
 
     /// Replaces the cached keys (after a change in the store). When this
     /// returns, the next admission on every worker sees the new keys.
-    /// Returns the limited keys whose spending the caller loads from the
-    /// store (`set_spent`): new ones, and ones whose limit now resets on
-    /// another schedule.
-    pub fn reload(&self, records: Vec<KeyRecord>) -> Vec<KeyRecord> {
-        let mut stale = Vec::new();
+    pub fn reload(&self, records: Vec<KeyRecord>) -> Reloaded {
+        let mut reloaded = Reloaded::default();
         self.table.update(|previous| {
-            let (table, s) = KeyTable::build(records, previous);
-            stale = s;
+            let (table, r) = KeyTable::build(records, previous);
+            reloaded = r;
             table
         });
-        stale
+        reloaded
     }
 
     /// Every limited key (for loading their spending at start).

@@ -231,10 +231,13 @@ fn reload(host: &Host) -> Result<(), ManageError> {
         .store
         .load_keys()
         .map_err(|e| unavailable("reload keys", e))?;
-    let stale = host.keys.reload(records);
+    let reloaded = host.keys.reload(records);
+    if let Some(leases) = &host.leases {
+        leases.forget(&reloaded.relimited);
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    super::load_spending(host.store.as_ref(), &host.keys, &stale, now)
+    super::load_spending(host.store.as_ref(), &host.keys, &reloaded.stale, now)
         .map_err(|e| unavailable("load key spending", e))
 }

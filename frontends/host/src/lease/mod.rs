@@ -164,6 +164,18 @@ impl Leases {
         }
     }
 
+    /// Drops, in the store, what this gateway holds of the keys `ids` (their
+    /// limits changed: the key table gave them empty shares). A grant this
+    /// gateway took under the old limit after the change was stored, and
+    /// before it heard of it, would otherwise stay held and unspendable.
+    pub fn forget(&self, ids: &[i64]) {
+        for &id in ids {
+            if let Err(e) = self.leases().and_then(|l| l.forget(id)) {
+                log::warn!("cannot drop the credit leased under key {id}'s old limit: {e}");
+            }
+        }
+    }
+
     /// Gives back what is left in the store of a lease dropped in memory
     /// (nothing, when the others gave it back already).
     fn drop_lease(&self, line: LeaseLine, amount: u64) {

@@ -48,6 +48,8 @@ pub trait LeaseStore: Send + Sync {
     fn grant(&self, line: LeaseLine, want: u64) -> Result<u64, StoreError>;
     /// Gives `amount` of this gateway's lease on `line` back.
     fn give_back(&self, line: LeaseLine, amount: u64) -> Result<(), StoreError>;
+    /// Drops whatever this gateway holds of key `id`'s line.
+    fn forget(&self, id: i64) -> Result<(), StoreError>;
     /// Counts the store's sessions: it moves when the connection was
     /// opened again, and with it the gateway's identity to the others, so
     /// whatever it held before may have been given back by them. The

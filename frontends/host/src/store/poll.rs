@@ -202,9 +202,13 @@ impl Poller {
     }
 
     fn republish(&mut self, records: Vec<KeyRecord>) {
-        let stale = self.keys.reload(records.clone());
+        let reloaded = self.keys.reload(records.clone());
+        if let Some(leases) = &self.leases {
+            leases.forget(&reloaded.relimited);
+        }
         let now = unix_now();
-        if let Err(e) = crate::accounts::load_spending(self.store.as_ref(), &self.keys, &stale, now)
+        let stale = &reloaded.stale;
+        if let Err(e) = crate::accounts::load_spending(self.store.as_ref(), &self.keys, stale, now)
         {
             log::warn!("cannot load the spending of changed keys: {e}");
         }

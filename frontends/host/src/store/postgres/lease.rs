@@ -94,6 +94,18 @@ impl LeaseStore for PostgresStore {
         })
     }
 
+    fn forget(&self, id: i64) -> Result<(), StoreError> {
+        self.with(|client| {
+            client
+                .execute(
+                    "DELETE FROM credit_leases WHERE holder = $1 AND line = $2",
+                    &[&self.claim_key, &id],
+                )
+                .map(drop)
+                .map_err(backend)
+        })
+    }
+
     fn session(&self) -> u64 {
         self.sessions.load(std::sync::atomic::Ordering::Acquire)
     }
@@ -112,7 +124,10 @@ fn account_free(tx: &mut impl GenericClient) -> Result<i64, StoreError> {
 }
 
 /// A key's limit less what it spent since `start` (a UTC midnight, or 0)
-/// less every lease on it in `window`.
+/// less every lease on it in `window`. The limit is the lower of the
+/// caller's and the keys table's: a gateway that has not heard of a
+/// lowered limit yet is granted no more than the new one allows (and none
+/// of a key that lost its limit or is gone).
 fn key_free(
     tx: &mut impl GenericClient,
     id: i64,
@@ -121,7 +136,7 @@ fn key_free(
     window: i32,
 ) -> Result<i64, StoreError> {
     tx.query_one(
-        "SELECT ($2::BIGINT
+        "SELECT (LEAST($2::BIGINT, COALESCE((SELECT limit_micros FROM keys WHERE id = $1), 0))
                - (SELECT COALESCE(SUM(cost_micros), 0) FROM spend_daily
                   WHERE key_id = $1 AND day >= $3)
                - (SELECT COALESCE(SUM(held_micros), 0) FROM credit_leases
@@ -167,11 +182,11 @@ pub(super) fn settle(
 mod tests {
     use std::sync::{Arc, Barrier};
 
-    use arouter_core::manage::LimitReset;
+    use arouter_core::manage::{KeyPatch, LimitReset};
 
     use super::super::tests::fresh_database;
     use super::*;
-    use crate::store::suite::{spent, Fixture};
+    use crate::store::suite::{new_key, spent, Fixture};
     use crate::store::{Credit, KeyLine, Store};
 
     fn credit(store: &dyn Store, micros: u64, id: &str) {
@@ -330,10 +345,21 @@ mod tests {
     fn a_key_line_counts_its_window_spending_and_every_gateway_lease_in_it() {
         let Some(db) = fresh_database() else { return };
         let (a, b) = (db.open(), db.open());
+        // Grants hold to the keys table's limit too: the two keys exist.
+        let limited = |hash: u8, limit: u64| {
+            let key = a.insert_key(&new_key([hash; 32])).unwrap();
+            let patch = KeyPatch {
+                limit_micros: Some(Some(limit)),
+                ..KeyPatch::default()
+            };
+            a.update_key(&[hash; 32], &patch, 0).unwrap();
+            key.id
+        };
+        let (three, four) = (limited(3, 1_000), limited(4, 10));
         let day = 86_400 * 20_000;
         let line = |start: i64, window: u32| {
             LeaseLine::Key(KeyLine {
-                id: 3,
+                id: three,
                 limit_micros: 1_000,
                 reset: Some(LimitReset::Daily),
                 window_start: start,
@@ -341,13 +367,16 @@ mod tests {
             })
         };
         // Spent yesterday does not count today; today's does.
-        a.record(&[spent(Some(3), day - 10, 900), spent(Some(3), day + 5, 100)])
-            .unwrap();
+        a.record(&[
+            spent(Some(three), day - 10, 900),
+            spent(Some(three), day + 5, 100),
+        ])
+        .unwrap();
         assert_eq!(leases(a.as_ref()).grant(line(day, 1), 600).unwrap(), 600);
         assert_eq!(leases(b.as_ref()).grant(line(day, 1), 600).unwrap(), 300);
         // Another key's line is its own; the account has no credit at all.
         let other = LeaseLine::Key(KeyLine {
-            id: 4,
+            id: four,
             limit_micros: 10,
             reset: None,
             window_start: 0,

@@ -377,8 +377,15 @@ impl Store for PostgresStore {
                 return Ok(None);
             };
             let mut key = row_to_key(&row).map_err(backend)?;
+            let line = (key.limit_micros, key.limit_reset);
             super::apply_patch(&mut key, patch, now);
             write_key(tx, &key)?;
+            if line != (key.limit_micros, key.limit_reset) {
+                // Credit every gateway leased under the old limit goes back
+                // with the change: each takes anew under the new one.
+                tx.execute("DELETE FROM credit_leases WHERE line = $1", &[&key.id])
+                    .map_err(backend)?;
+            }
             notify::notify(tx)?;
             Ok(Some(key))
         })
