@@ -6,6 +6,7 @@ played by the replay upstream; the clients are the official `openai` and `openro
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 
@@ -369,6 +370,48 @@ def test_calls_served_while_the_database_is_down_are_billed_once_it_is_back(
             assert sorted(r["id"] for r in rows) == sorted(out.id for out in [first, *during])
         log = (workdir / "gateway.log").read_text()
         assert "holding" in log and "usage store recovered" in log, "the outage was not seen:\n" + log[-2000:]
+
+
+def test_calls_held_when_the_gateway_stops_with_the_database_down_are_billed_at_its_next_start(
+    tmp_path_factory, replay_upstream, master_key
+):
+    """A gateway stopped (SIGTERM) while the database is down cannot store the usage it holds:
+    it writes it to the spool in its data directory, and its next start, with the database
+    back, bills each call once with its real cost (and a start after that, nothing again)."""
+    with pg.cluster_or_skip() as (directory, admin):
+        database = pg.fresh_database(admin)
+        body = recorded(WHOLE)
+        workdir = tmp_path_factory.mktemp("spool")
+        env, config = routed_setup(replay_upstream[0])
+        extra = ["--store", database, "--store-poll-ms", str(POLL_MS)]
+        with servers.gateway_process(workdir, env, config, master_key, extra) as (base, proc):
+            client = openai.OpenAI(base_url=base + "/v1", api_key=master_key, max_retries=0, timeout=30)
+            pg.stop(directory)
+            during = [client.chat.completions.create(model=body["model"], messages=body["messages"]) for _ in range(3)]
+            assert all(out.choices[0].message.content for out in during)
+            eventually(lambda: servers.metric_values(base, master_key)["arouter_store_failed_commits_total"] >= 1)
+            proc.send_signal(signal.SIGTERM)
+            # It tries the store for its shutdown patience (10 s) before it gives up.
+            proc.wait(timeout=60)
+        assert pg.start(directory) == admin
+        spent = sum(out.usage.cost for out in during)
+
+        def billed_once():
+            with servers.gateway_process(workdir, env, config, master_key, extra) as (base, _):
+                admin_api = OpenRouter(api_key=master_key, server_url=base + "/api/v1")
+                assert admin_api.credits.get_credits().data.total_usage == pytest.approx(spent, abs=1e-9)
+                rows = requests.get(
+                    base + "/api/v1/transactions", headers={"Authorization": f"Bearer {master_key}"}, timeout=10
+                ).json()["data"]
+                assert sorted(r["id"] for r in rows) == sorted(out.id for out in during)
+            assert not list((workdir / "data" / "spool").iterdir()), "an imported spool file was kept"
+
+        billed_once()
+        log = (workdir / "gateway.log").read_text()
+        assert "transaction(s) written to" in log, "the held usage was not spooled:\n" + log[-3000:]
+        assert "stored 3 call(s) spooled by a past run" in log
+        # A third start finds nothing to import: still billed once.
+        billed_once()
 
 
 def test_a_prepaid_call_beyond_the_lease_gets_503_while_the_database_is_down(

@@ -99,6 +99,12 @@ impl Host {
         let now_secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
+        // Bills a past run could not store are stored first: they close
+        // their calls' journal intents, so the recovery below does not
+        // bill those calls again as interrupted.
+        let spooled = recorder::spool::import(store.as_ref(), &config.data_dir)
+            .map_err(start_error::store("store the spooled usage"))?;
+        recorder::spool::report(spooled);
         // Calls a gone gateway (this one's last run, among others) left in
         // the journal are billed before the spending and balance are read.
         let recovered = store
@@ -145,7 +151,7 @@ impl Host {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         let instance = format!("{started_ms:x}{:x}", std::process::id());
-        let recorder = recorder::Recorder::start(store.clone(), &instance);
+        let recorder = recorder::Recorder::start(store.clone(), &instance, &config.data_dir);
         let journal = match config.call_journal {
             true => Some(
                 journal::Journal::start(store.clone())

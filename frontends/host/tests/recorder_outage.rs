@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use arouter_core::billing::MicroUsd;
 use arouter_core::exchange::request_id::RequestId;
 use arouter_core::exchange::{Outcome, UsageRecord};
-use arouter_host::recorder::{Buffered, Recorder, BATCH, MAX_HELD};
+use arouter_host::recorder::{spool, Buffered, Recorder, BATCH, MAX_HELD};
 use arouter_host::store::sqlite::{SqliteStore, FILE_NAME};
 use arouter_host::store::Store;
 use rusqlite::Connection;
@@ -59,7 +59,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 fn a_locked_database_loses_no_debit_and_stores_none_twice() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let recorder = Recorder::start(store.clone(), "test");
+    let recorder = Recorder::start(store.clone(), "test", dir.path());
     let worker = recorder.local();
 
     // Another process holds the write lock for longer than the busy timeout.
@@ -105,7 +105,7 @@ fn a_locked_database_loses_no_debit_and_stores_none_twice() {
 fn shutdown_stores_what_every_worker_still_buffers() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let recorder = Arc::new(Recorder::start(store.clone(), "test"));
+    let recorder = Arc::new(Recorder::start(store.clone(), "test", dir.path()));
     // Three worker threads each buffer fewer records than a batch and stop
     // (as serving threads do at shutdown); then the recorder closes.
     std::thread::scope(|s| {
@@ -131,7 +131,7 @@ fn shutdown_stores_what_every_worker_still_buffers() {
 fn a_full_batch_is_handed_over_without_waiting_for_the_timer() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let recorder = Recorder::start(store.clone(), "test");
+    let recorder = Recorder::start(store.clone(), "test", dir.path());
     let worker = recorder.local();
     let mut armed = 0;
     for n in 0..BATCH {
@@ -159,28 +159,85 @@ fn a_full_batch_is_handed_over_without_waiting_for_the_timer() {
 }
 
 #[test]
-fn past_the_bound_new_rows_are_dropped_and_counted() {
+fn past_the_bound_new_batches_are_spooled_and_stored_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let recorder = Recorder::start(store.clone(), "test");
+    let recorder = Recorder::start(store.clone(), "test", dir.path());
     let worker = recorder.local();
     let blocker = Connection::open(dir.path().join(FILE_NAME)).unwrap();
     blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    for n in 0..MAX_HELD + 3 {
+    let total = MAX_HELD + 3;
+    for n in 0..total {
         let _ = worker.record(usage(n), 1_700_000_000);
     }
     worker.flush();
-    wait_until("the rows past the bound are dropped", || {
-        recorder.stats().dropped == 3
+    // Whole batches are held up to the bound; the first that does not fit
+    // goes to the spool, and every one after it.
+    let held = MAX_HELD / BATCH * BATCH;
+    wait_until("the batches past the bound are spooled", || {
+        recorder.stats().spooled == (total - held) as u64
     });
     blocker.execute_batch("COMMIT").unwrap();
     wait_until("the held rows are stored", || {
-        recorder.stats().stored == MAX_HELD as u64
+        recorder.stats().stored == held as u64
     });
     recorder.close();
-    // The oldest rows were kept, the newest dropped.
+    assert_eq!(recorder.stats().dropped, 0);
     let ids = stored_request_ids(&store);
-    assert_eq!(ids.len(), MAX_HELD);
-    assert!(ids.contains(&format!("req-outage-{}", MAX_HELD - 1)));
-    assert!(!ids.contains(&format!("req-outage-{MAX_HELD}")));
+    assert_eq!(ids.len(), held);
+    assert!(!ids.contains(&format!("req-outage-{held}")));
+
+    // The next start stores the rest, each once.
+    let imported = spool::import(store.as_ref(), dir.path()).unwrap();
+    assert_eq!((imported.files, imported.calls), (1, (total - held) as u64));
+    assert_eq!(stored_request_ids(&store).len(), total);
+    assert_eq!(store.totals().unwrap().usage, 7 * total as u64);
+}
+
+#[test]
+fn stopping_while_the_store_fails_spools_what_is_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let recorder = Recorder::start(store.clone(), "test", dir.path());
+    let worker = recorder.local();
+    let blocker = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    for n in 0..5 {
+        let _ = worker.record(usage(n), 1_700_000_000);
+    }
+    drop(worker);
+    // Gives up after its patience with the store.
+    recorder.close();
+    let stats = recorder.stats();
+    assert_eq!((stats.stored, stats.spooled, stats.dropped), (0, 5, 0));
+    blocker.execute_batch("COMMIT").unwrap();
+    let imported = spool::import(store.as_ref(), dir.path()).unwrap();
+    assert_eq!(
+        (imported.calls, imported.cost_micros, imported.kept),
+        (5, 35, 0)
+    );
+    let expected: Vec<String> = (0..5).map(|n| format!("req-outage-{n}")).collect();
+    assert_eq!(stored_request_ids(&store), expected);
+    // A second start finds nothing to store again.
+    assert_eq!(spool::import(store.as_ref(), dir.path()).unwrap().files, 0);
+    assert_eq!(store.totals().unwrap().usage, 35);
+}
+
+#[test]
+fn rows_the_spool_cannot_take_are_counted_as_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // A file where the spool directory would be: the spool cannot be made.
+    std::fs::write(dir.path().join(spool::DIR), b"").unwrap();
+    let recorder = Recorder::start(store.clone(), "test", dir.path());
+    let worker = recorder.local();
+    let blocker = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    for n in 0..3 {
+        let _ = worker.record(usage(n), 1_700_000_000);
+    }
+    drop(worker);
+    recorder.close();
+    let stats = recorder.stats();
+    assert_eq!((stats.stored, stats.spooled, stats.dropped), (0, 0, 3));
 }

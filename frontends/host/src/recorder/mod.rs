@@ -12,7 +12,10 @@
 //! when it stops serving (and when it is dropped), every worker stops
 //! before [`Recorder::close`], and the writer commits everything sent
 //! before the close. A store that cannot commit (locked, disk full) keeps
-//! its rows in the writer, retried with backoff; see `writer`.
+//! its rows in the writer, retried with backoff; what the writer must give
+//! up on (the store still failing at shutdown, a backlog past its bound)
+//! is written to a spool file in the data directory and stored at the next
+//! start; see `writer` and `spool`.
 //!
 //! A request with call-journal intents (`crate::journal`) hands over its
 //! usage records and the ids of its intents at once, at its end: they go
@@ -24,8 +27,10 @@
 //! row whose id it already has, so a retried batch never charges twice.
 
 mod local;
+pub mod spool;
 mod writer;
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
@@ -67,15 +72,16 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts the writer thread. `instance` tells this process's record ids
-    /// from those of any other run.
-    pub fn start(store: Arc<dyn Store>, instance: &str) -> Recorder {
+    /// (and spool file, in `data_dir`) from those of any other run.
+    pub fn start(store: Arc<dyn Store>, instance: &str, data_dir: &Path) -> Recorder {
         let (sender, receiver) = mpsc::channel();
         let stats = Arc::new(writer::Stats::default());
+        let spool = spool::Spool::new(data_dir, instance);
         let writer = {
             let stats = stats.clone();
             std::thread::Builder::new()
                 .name("arouter-recorder".into())
-                .spawn(move || writer::write_loop(store.as_ref(), &receiver, &stats))
+                .spawn(move || writer::write_loop(store.as_ref(), &receiver, &stats, &spool))
                 .ok()
         };
         if writer.is_none() {
@@ -112,7 +118,8 @@ impl Recorder {
         self.stats.failing()
     }
 
-    /// Records handed to the writer and not yet committed (nor dropped).
+    /// Records handed to the writer and not yet committed (nor spooled,
+    /// nor dropped).
     pub fn queued(&self) -> u64 {
         self.stats.queued()
     }

@@ -10,15 +10,18 @@
 //! `record_id` it already has.
 //!
 //! Memory is bounded: at most [`MAX_HELD`] rows are held (some tens of
-//! MB). Past that, new rows are dropped, counted, and logged as errors
-//! (lost debits) once when dropping starts and with the total when the
-//! outage ends. At shutdown the writer keeps trying for
-//! [`CLOSE_PATIENCE`], then logs how many rows it could not store.
+//! MB). A batch past that goes to the spool file (`spool`: written and
+//! fsynced, stored at the next start), logged once when spooling starts
+//! and with the total when the outage ends. At shutdown the writer keeps
+//! trying for [`CLOSE_PATIENCE`], then spools what it still holds. Only
+//! rows the spool cannot take either (a full disk) are lost: counted as
+//! dropped and logged as errors.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
+use super::spool::{Spool, SpoolError};
 use super::Msg;
 use crate::store::{Store, StoreError, Transaction};
 
@@ -36,7 +39,10 @@ pub struct RecorderStats {
     pub stored: u64,
     /// Commits that failed (each retried).
     pub failed_commits: u64,
-    /// Rows given up on: over [`MAX_HELD`], or still failing at shutdown.
+    /// Rows written to the spool file, to be stored at the next start:
+    /// over [`MAX_HELD`], or still failing at shutdown.
+    pub spooled: u64,
+    /// Rows lost: to be spooled, but the spool could not be written.
     pub dropped: u64,
     /// The last commit failed (the store is unreachable or refusing).
     pub failing: bool,
@@ -48,6 +54,7 @@ pub(super) struct Stats {
     sent: AtomicU64,
     stored: AtomicU64,
     failed_commits: AtomicU64,
+    spooled: AtomicU64,
     dropped: AtomicU64,
     failing: AtomicBool,
 }
@@ -57,9 +64,11 @@ impl Stats {
         self.sent.fetch_add(rows as u64, Ordering::Relaxed);
     }
 
-    /// Rows sent and neither committed nor dropped yet.
+    /// Rows sent and not yet committed, spooled nor dropped.
     pub(super) fn queued(&self) -> u64 {
-        let done = self.stored.load(Ordering::Relaxed) + self.dropped.load(Ordering::Relaxed);
+        let done = self.stored.load(Ordering::Relaxed)
+            + self.spooled.load(Ordering::Relaxed)
+            + self.dropped.load(Ordering::Relaxed);
         self.sent.load(Ordering::Relaxed).saturating_sub(done)
     }
 
@@ -71,6 +80,7 @@ impl Stats {
         RecorderStats {
             stored: self.stored.load(Ordering::Relaxed),
             failed_commits: self.failed_commits.load(Ordering::Relaxed),
+            spooled: self.spooled.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             failing: self.failing.load(Ordering::Relaxed),
         }
@@ -83,22 +93,30 @@ struct Outage {
     failures: u64,
     delay: Duration,
     retry_at: Instant,
+    spooled: u64,
     dropped: u64,
 }
 
 struct Writer<'a> {
     store: &'a dyn Store,
     stats: &'a Stats,
+    spool: &'a Spool,
     held: Vec<Transaction>,
     /// The call-journal intents the held rows close.
     closes: Vec<String>,
     outage: Option<Outage>,
 }
 
-pub(super) fn write_loop(store: &dyn Store, receiver: &Receiver<Msg>, stats: &Stats) {
+pub(super) fn write_loop(
+    store: &dyn Store,
+    receiver: &Receiver<Msg>,
+    stats: &Stats,
+    spool: &Spool,
+) {
     let mut w = Writer {
         store,
         stats,
+        spool,
         held: Vec::new(),
         closes: Vec::new(),
         outage: None,
@@ -140,31 +158,56 @@ pub(super) fn write_loop(store: &dyn Store, receiver: &Receiver<Msg>, stats: &St
 
 impl Writer<'_> {
     fn hold(&mut self, mut rows: Vec<Transaction>, closes: Vec<String>) {
-        let room = MAX_HELD.saturating_sub(self.held.len());
-        if rows.len() <= room {
-            self.closes.extend(closes);
-        } else {
-            // The intents of dropped rows stay open: the next start bills
-            // them (at their prompt) rather than not at all.
-            let lost = (rows.len() - room) as u64;
-            rows.truncate(room);
-            self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
-            let already = self.outage.as_ref().is_some_and(|o| o.dropped > 0);
-            if let Some(o) = self.outage.as_mut() {
-                o.dropped += lost;
+        if rows.len() > MAX_HELD.saturating_sub(self.held.len()) {
+            // The whole batch goes, with the intents it closes: what is
+            // held and what is spooled each close their own calls.
+            let first = self
+                .outage
+                .as_ref()
+                .is_none_or(|o| o.spooled + o.dropped == 0);
+            match self.spool(&rows, &closes) {
+                Ok(()) if first => log::error!(
+                    "usage store cannot keep up: {MAX_HELD} transactions held; writing new ones \
+                     to {} (stored at the next start) until it recovers",
+                    self.spool.path().display()
+                ),
+                Ok(()) => {}
+                Err(e) => log::error!(
+                    "usage store cannot keep up ({MAX_HELD} transactions held) and {e}: {} \
+                     transaction(s) dropped (their usage will not be billed)",
+                    rows.len()
+                ),
             }
-            if !already {
-                log::error!(
-                    "usage store cannot keep up: {MAX_HELD} transactions held; dropping new ones \
-                     (their usage will not be billed) until it recovers"
-                );
-            }
+            return;
         }
+        self.closes.extend(closes);
         if self.held.is_empty() {
             self.held = rows;
         } else {
             self.held.append(&mut rows);
         }
+    }
+
+    /// Writes rows the writer gives up holding to the spool; only when
+    /// that fails are they lost (counted as dropped).
+    fn spool(&mut self, rows: &[Transaction], closes: &[String]) -> Result<(), SpoolError> {
+        let n = rows.len() as u64;
+        let result = self.spool.append(rows, closes);
+        let (total, this_outage) = match &result {
+            Ok(()) => (
+                &self.stats.spooled,
+                self.outage.as_mut().map(|o| &mut o.spooled),
+            ),
+            Err(_) => (
+                &self.stats.dropped,
+                self.outage.as_mut().map(|o| &mut o.dropped),
+            ),
+        };
+        total.fetch_add(n, Ordering::Relaxed);
+        if let Some(count) = this_outage {
+            *count += n;
+        }
+        result
     }
 
     /// One attempt to store what is held.
@@ -186,11 +229,7 @@ impl Writer<'_> {
                          held transaction(s){}",
                         o.failures,
                         now.duration_since(o.since).as_secs_f64(),
-                        if o.dropped > 0 {
-                            format!("; {} were dropped (not billed)", o.dropped)
-                        } else {
-                            String::new()
-                        }
+                        given_up(&o, self.spool)
                     );
                 }
                 Ok(())
@@ -215,6 +254,7 @@ impl Writer<'_> {
                             failures: 1,
                             delay: FIRST_RETRY,
                             retry_at: now + FIRST_RETRY,
+                            spooled: 0,
                             dropped: 0,
                         });
                     }
@@ -233,15 +273,39 @@ impl Writer<'_> {
             };
             let retry_at = self.outage.as_ref().map_or(give_up, |o| o.retry_at);
             if retry_at >= give_up {
-                let n = self.held.len();
-                self.stats.dropped.fetch_add(n as u64, Ordering::Relaxed);
-                log::error!(
-                    "shutting down with the usage store still failing ({e}): {n} transaction(s) \
-                     were not stored"
-                );
+                let held = std::mem::take(&mut self.held);
+                let closes = std::mem::take(&mut self.closes);
+                let n = held.len();
+                match self.spool(&held, &closes) {
+                    Ok(()) => log::warn!(
+                        "shutting down with the usage store still failing ({e}): {n} \
+                         transaction(s) written to {}; they are stored at the next start",
+                        self.spool.path().display()
+                    ),
+                    Err(spool) => log::error!(
+                        "shutting down with the usage store still failing ({e}), and {spool}: \
+                         {n} transaction(s) were not stored"
+                    ),
+                }
                 return;
             }
             std::thread::sleep(retry_at.saturating_duration_since(Instant::now()));
         }
     }
+}
+
+/// The end of an outage's log line: what it did not hold.
+fn given_up(o: &Outage, spool: &Spool) -> String {
+    let mut out = String::new();
+    if o.spooled > 0 {
+        out += &format!(
+            "; {} were written to {} (stored at the next start)",
+            o.spooled,
+            spool.path().display()
+        );
+    }
+    if o.dropped > 0 {
+        out += &format!("; {} were dropped (not billed)", o.dropped);
+    }
+    out
 }
