@@ -214,10 +214,21 @@ impl Host {
         self.journal.as_ref().map(|j| j.local(&self.instance))
     }
 
-    /// The store failed its last usage commit or (on a shared store) its
-    /// last keys read: what this gateway holds may be stale.
+    /// The store failed its last keys read (on a shared store), or its
+    /// last usage commit and has not answered a keys read since: what this
+    /// gateway holds may be stale. (The recorder tries again only after a
+    /// backoff of up to 5 s; the key poll's next read says sooner that the
+    /// store is back.)
     pub fn store_down(&self) -> bool {
-        self.recorder.failing() || self.key_poll.as_ref().is_some_and(|p| p.failing())
+        store::health::Seen {
+            poll: self.key_poll.as_ref().map(|p| store::health::PollSeen {
+                failing: p.failing(),
+                answered_at: p.answered_at(),
+            }),
+            recorder_failing: self.recorder.failing(),
+            recorder_failed_at: self.recorder.failed_at(),
+        }
+        .down()
     }
 
     /// Under `--store-failure closed`, turns a client's admission into a

@@ -16,6 +16,8 @@ pub mod secret;
 mod transactions;
 mod windows;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use arouter_core::manage::{ManageRequest, ManageResult};
 
 use crate::keys::KeyCache;
@@ -48,12 +50,22 @@ pub fn execute(host: &Host, request: ManageRequest, now: i64) -> ManageResult {
 }
 
 /// `/readyz`: whether the store answers a trivial query now. A failure
+/// The last `/readyz` found the store down (logged once).
+static READY_FAILING: AtomicBool = AtomicBool::new(false);
+
 /// is logged (the client sees only that the store is unavailable).
 fn ready(host: &Host) -> arouter_core::manage::Readiness {
+    // A balancer probes often: a failure is said once until the store
+    // answers again.
     let store = match host.store.ping() {
-        Ok(()) => true,
+        Ok(()) => {
+            READY_FAILING.store(false, Ordering::Relaxed);
+            true
+        }
         Err(e) => {
-            log::warn!("readyz: the store does not answer: {e}");
+            if !READY_FAILING.swap(true, Ordering::Relaxed) {
+                log::warn!("readyz: the store does not answer: {e}");
+            }
             false
         }
     };

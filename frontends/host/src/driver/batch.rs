@@ -14,7 +14,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arouter_core::batch::{parse_answer, verdict, ItemEnd, Verdict};
@@ -175,6 +175,9 @@ async fn claim<R: Runtime>(worker: &Rc<Worker<R>>, runner: &Runner, room: usize)
         .await
     {
         Ok(items) => {
+            if CLAIMS_FAILING.swap(false, Ordering::Relaxed) {
+                log::info!("batches: claiming requests works again");
+            }
             let now = Instant::now();
             let mut queue = runner.queue.borrow_mut();
             for item in items {
@@ -187,9 +190,17 @@ async fn claim<R: Runtime>(worker: &Rc<Worker<R>>, runner: &Runner, room: usize)
                 });
             }
         }
-        Err(err) => log::error!("batches: claiming requests: {err}"),
+        // Tried a few times a second: said once until it works again.
+        Err(err) => {
+            if !CLAIMS_FAILING.swap(true, Ordering::Relaxed) {
+                log::error!("batches: claiming requests: {err}");
+            }
+        }
     }
 }
+
+/// The last claim of batch requests failed (logged once).
+static CLAIMS_FAILING: AtomicBool = AtomicBool::new(false);
 
 /// The provider prefix of the request's model, read without parsing the
 /// whole body.

@@ -118,6 +118,11 @@ impl Recorder {
         self.stats.failing()
     }
 
+    /// When (`store::health::stamp`) a commit last failed; 0: never.
+    pub fn failed_at(&self) -> u64 {
+        self.stats.failed_at()
+    }
+
     /// Records handed to the writer and not yet committed (nor spooled,
     /// nor dropped).
     pub fn queued(&self) -> u64 {

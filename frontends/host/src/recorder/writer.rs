@@ -57,6 +57,8 @@ pub(super) struct Stats {
     spooled: AtomicU64,
     dropped: AtomicU64,
     failing: AtomicBool,
+    /// When (`store::health::stamp`) a commit last failed.
+    failed_at: AtomicU64,
 }
 
 impl Stats {
@@ -74,6 +76,10 @@ impl Stats {
 
     pub(super) fn failing(&self) -> bool {
         self.failing.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn failed_at(&self) -> u64 {
+        self.failed_at.load(Ordering::Relaxed)
     }
 
     pub(super) fn snapshot(&self) -> RecorderStats {
@@ -237,6 +243,9 @@ impl Writer<'_> {
             Err(e) => {
                 self.stats.failed_commits.fetch_add(1, Ordering::Relaxed);
                 self.stats.failing.store(true, Ordering::Relaxed);
+                self.stats
+                    .failed_at
+                    .store(crate::store::health::stamp(), Ordering::Relaxed);
                 match self.outage.as_mut() {
                     Some(o) => {
                         o.failures += 1;

@@ -4,6 +4,7 @@
 
 pub mod batches;
 pub mod copy;
+pub mod health;
 pub mod journal;
 pub mod lease;
 pub mod listen;

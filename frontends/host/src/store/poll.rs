@@ -21,7 +21,7 @@
 //! a prepaid balance count every gateway's calls within one interval plus
 //! the recorder's delay, not only this gateway's own.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -44,6 +44,8 @@ enum Wake {
 pub struct KeyPoll {
     /// The last read of the keys table failed.
     failing: Arc<AtomicBool>,
+    /// When the keys table was last read (`store::health::stamp`).
+    answered_at: Arc<AtomicU64>,
     /// Hears the store's key changes, where it tells of them.
     listener: Option<Listener>,
     wake: Sender<Wake>,
@@ -64,6 +66,8 @@ impl KeyPoll {
         let (wake, woken) = mpsc::channel::<Wake>();
         let failing = Arc::new(AtomicBool::new(false));
         let flag = failing.clone();
+        let answered_at = Arc::new(AtomicU64::new(0));
+        let answered = answered_at.clone();
         let listener = match store.key_changes() {
             Some(changes) => {
                 let wake = wake.clone();
@@ -87,12 +91,14 @@ impl KeyPoll {
                     leases,
                     seen,
                     failing: flag,
+                    answered_at: answered,
                 };
                 poll.run(&woken, every);
             })
             .map_err(crate::start_error::thread("the key poll thread"))?;
         Ok(KeyPoll {
             failing,
+            answered_at,
             listener,
             wake,
             thread: Some(thread),
@@ -104,6 +110,11 @@ impl KeyPoll {
     /// Whether the last read of the keys table failed (for metrics).
     pub fn failing(&self) -> bool {
         self.failing.load(Ordering::Relaxed)
+    }
+
+    /// When (`store::health::stamp`) the keys table was last read.
+    pub fn answered_at(&self) -> u64 {
+        self.answered_at.load(Ordering::Relaxed)
     }
 }
 
@@ -125,6 +136,7 @@ struct Poller {
     seen: Vec<KeyRecord>,
     /// The last read failed (logged once until one succeeds again).
     failing: Arc<AtomicBool>,
+    answered_at: Arc<AtomicU64>,
 }
 
 impl Poller {
@@ -192,6 +204,8 @@ impl Poller {
                 return false;
             }
         };
+        self.answered_at
+            .store(super::health::stamp(), Ordering::Relaxed);
         if self.failing.swap(false, Ordering::Relaxed) {
             log::info!("the shared store answers again; keys are read from it");
         }
