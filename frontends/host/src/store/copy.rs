@@ -68,7 +68,8 @@ impl Table {
     }
 }
 
-/// Why the copy stopped; nothing was written to PostgreSQL.
+/// Why the copy stopped: before its commit (nothing written to PostgreSQL)
+/// for all but `Mismatch`, which is found by reading both stores after it.
 #[derive(Debug)]
 pub enum CopyError {
     /// The config file is unreadable, or --store is not a PostgreSQL URL.
@@ -128,7 +129,7 @@ impl fmt::Display for CopyError {
             } => write!(f, "{table}.{column}: a {kind} value does not fit the PostgreSQL column"),
             CopyError::Mismatch { what } => write!(
                 f,
-                "the copy's {what} differ from the SQLite file's; nothing was kept"
+                "the copy's {what} differ from the SQLite file's (the copy is committed: drop the database and copy again, or inspect it)"
             ),
         }
     }
