@@ -239,7 +239,7 @@ impl SqliteStore {
             .map_err(backend)?;
         // The recorder's multi-row inserts keep a statement journal; in a
         // temporary file that was an open, an unlink and about one write
-        // a stored call (a third of the gateway's writes under load). It
+        // a stored call (more than half of the gateway's writes under load). It
         // holds one statement's pages (64 rows), so memory is the place.
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(backend)?;
