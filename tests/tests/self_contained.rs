@@ -11,17 +11,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-/// `vendor` holds a published crate as released (see its VENDORED.md):
-/// its relative paths are its own (glommio's docs link `../shared_channel`).
-const SKIP_DIRS: &[&str] = &[
-    ".git",
-    "target",
-    ".venv",
-    "node_modules",
-    "bench",
-    "corpus",
-    "vendor",
-];
+const SKIP_DIRS: &[&str] = &[".git", "target", ".venv", "node_modules", "bench", "corpus"];
 const SOURCE_EXTS: &[&str] = &[
     "rs", "py", "sh", "toml", "js", "mjs", "cjs", "ts", "json", "yaml", "yml", "ini", "cfg",
 ];

@@ -149,7 +149,7 @@ impl<T: Send> Receivers<T> {
     /// Returns a vec of [`ConnectedReceiver`]s with the id of their upstream
     /// producers.
     ///
-    /// [`ConnectedReceiver`]: ../shared_channel/struct.ConnectedReceiver.html
+    /// [`ConnectedReceiver`]: crate::channels::shared_channel::ConnectedReceiver
     pub fn streams(&mut self) -> Vec<(usize, ConnectedReceiver<T>)> {
         self.receivers
             .iter_mut()
