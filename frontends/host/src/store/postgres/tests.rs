@@ -105,6 +105,23 @@ fn connect_to(url: &str) -> postgres::Client {
     target.config.connect(tls).unwrap()
 }
 
+/// Breaks the connections to this database that `which` (a condition on
+/// `pg_stat_activity`) picks, as a server restart would, and returns the
+/// connection that broke them (never one of them).
+fn terminate_backends(url: &str, which: &str) -> postgres::Client {
+    let mut admin = connect_to(url);
+    admin
+        .execute(
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() AND {which}"
+            ),
+            &[],
+        )
+        .unwrap();
+    admin
+}
+
 store_suite!(fresh_database());
 
 #[test]
@@ -296,14 +313,7 @@ fn a_call_billed_as_interrupted_while_its_gateway_lived_keeps_only_its_real_bill
     live.open_intents(&intents).unwrap();
     // Its connection breaks (a database restart): its lock is free, and
     // another gateway takes it for gone and bills its calls.
-    let mut admin = connect_to(&db.url);
-    admin
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-            &[],
-        )
-        .unwrap();
+    let _admin = terminate_backends(&db.url, "true");
     db.wait_for_no_store();
     let other = db.open();
     assert_eq!(other.recover_intents().unwrap().calls, 3);
@@ -336,14 +346,7 @@ fn the_connection_is_opened_again_after_it_broke() {
     let Some(db) = fresh_database() else { return };
     let store = PostgresStore::open(&db.url).unwrap();
     store.ping().unwrap();
-    let mut admin = connect_to(&db.url);
-    admin
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-            &[],
-        )
-        .unwrap();
+    let mut admin = terminate_backends(&db.url, "true");
     // Until the server has closed it, the connection may still answer.
     for _ in 0..100 {
         let left: i64 = admin
@@ -422,15 +425,7 @@ fn a_gateway_starting_leaves_the_batch_requests_of_running_ones_alone() {
         "only the unclaimed one"
     );
     // The first one's connection broke and came back: its claims are still its own.
-    let mut admin = connect_to(&db.url);
-    admin
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = current_database() AND application_name = 'arouter'
-               AND pid <> pg_backend_pid()",
-            &[],
-        )
-        .unwrap();
+    let _admin = terminate_backends(&db.url, "application_name = 'arouter'");
     drop(starting);
     db.wait_for_no_store();
     let _ = running.ping();
@@ -525,13 +520,7 @@ fn key_changes_are_told_as_they_commit_and_after_the_listener_reconnects() {
     assert!(quiet());
     // The listening connection broken: once it is back, one read for
     // the changes it could not hear, then changes are heard again.
-    connect_to(&db.url)
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = current_database() AND application_name = 'arouter-listen'",
-            &[],
-        )
-        .unwrap();
+    terminate_backends(&db.url, "application_name = 'arouter-listen'");
     assert!(told() && quiet());
     store.insert_key(&new_key([2; 32])).unwrap();
     assert!(told());
