@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use arouter_core::billing::MicroUsd;
 use arouter_core::exchange::request_id::RequestId;
 use arouter_core::exchange::{Outcome, UsageRecord};
-use arouter_host::recorder::{spool, Buffered, Recorder, BATCH, MAX_HELD};
+use arouter_host::recorder::{spool, Buffered, Recorder, RecorderStats, BATCH, MAX_HELD};
 use arouter_host::store::sqlite::{SqliteStore, FILE_NAME};
 use arouter_host::store::Store;
 use rusqlite::Connection;
@@ -47,6 +47,33 @@ fn stored_request_ids(store: &SqliteStore) -> Vec<String> {
     ids
 }
 
+/// Another connection holding the write lock, as another process would,
+/// until it commits or is dropped.
+fn lock_database(dir: &std::path::Path) -> Connection {
+    let blocker = Connection::open(dir.join(FILE_NAME)).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    blocker
+}
+
+/// Records `n` calls while the database is locked, then stops the
+/// recorder, which gives up after its patience with the store. Returns
+/// the lock, still held, and what the recorder counted.
+fn record_locked_then_stop(
+    store: &Arc<SqliteStore>,
+    dir: &std::path::Path,
+    n: usize,
+) -> (Connection, RecorderStats) {
+    let recorder = Recorder::start(store.clone(), "test", dir);
+    let worker = recorder.local();
+    let blocker = lock_database(dir);
+    for i in 0..n {
+        let _ = worker.record(usage(i), 1_700_000_000);
+    }
+    drop(worker);
+    recorder.close();
+    (blocker, recorder.stats())
+}
+
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {
@@ -63,8 +90,7 @@ fn a_locked_database_loses_no_debit_and_stores_none_twice() {
     let worker = recorder.local();
 
     // Another process holds the write lock for longer than the busy timeout.
-    let blocker = Connection::open(dir.path().join(FILE_NAME)).unwrap();
-    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let blocker = lock_database(dir.path());
     for n in 0..40 {
         let _ = worker.record(usage(n), 1_700_000_000);
     }
@@ -164,8 +190,7 @@ fn past_the_bound_new_batches_are_spooled_and_stored_at_the_next_start() {
     let store = open(dir.path());
     let recorder = Recorder::start(store.clone(), "test", dir.path());
     let worker = recorder.local();
-    let blocker = Connection::open(dir.path().join(FILE_NAME)).unwrap();
-    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let blocker = lock_database(dir.path());
     let total = MAX_HELD + 3;
     for n in 0..total {
         let _ = worker.record(usage(n), 1_700_000_000);
@@ -198,17 +223,7 @@ fn past_the_bound_new_batches_are_spooled_and_stored_at_the_next_start() {
 fn stopping_while_the_store_fails_spools_what_is_held() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let recorder = Recorder::start(store.clone(), "test", dir.path());
-    let worker = recorder.local();
-    let blocker = Connection::open(dir.path().join(FILE_NAME)).unwrap();
-    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    for n in 0..5 {
-        let _ = worker.record(usage(n), 1_700_000_000);
-    }
-    drop(worker);
-    // Gives up after its patience with the store.
-    recorder.close();
-    let stats = recorder.stats();
+    let (blocker, stats) = record_locked_then_stop(&store, dir.path(), 5);
     assert_eq!((stats.stored, stats.spooled, stats.dropped), (0, 5, 0));
     blocker.execute_batch("COMMIT").unwrap();
     let imported = spool::import(store.as_ref(), dir.path()).unwrap();
@@ -229,15 +244,6 @@ fn rows_the_spool_cannot_take_are_counted_as_dropped() {
     let store = open(dir.path());
     // A file where the spool directory would be: the spool cannot be made.
     std::fs::write(dir.path().join(spool::DIR), b"").unwrap();
-    let recorder = Recorder::start(store.clone(), "test", dir.path());
-    let worker = recorder.local();
-    let blocker = Connection::open(dir.path().join(FILE_NAME)).unwrap();
-    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    for n in 0..3 {
-        let _ = worker.record(usage(n), 1_700_000_000);
-    }
-    drop(worker);
-    recorder.close();
-    let stats = recorder.stats();
+    let (_blocker, stats) = record_locked_then_stop(&store, dir.path(), 3);
     assert_eq!((stats.stored, stats.spooled, stats.dropped), (0, 0, 3));
 }
