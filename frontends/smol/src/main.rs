@@ -1,6 +1,7 @@
 //! `arouter`: the gateway binary. Parses the command line, builds the host
 //! (config, store, key cache), picks the runtime and serves.
 
+mod allocator;
 mod select;
 mod server;
 mod tcp;
@@ -15,7 +16,7 @@ use arouter_host::{Config, Host};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    return_large_buffers_to_the_system();
+    allocator::configure();
     let cli = Cli::parse();
     let level = match &cli.command {
         Command::Serve(args) => args.log_level.as_str(),
@@ -130,28 +131,10 @@ fn serve(args: &arouter_host::cli::ServeArgs) -> Result<(), String> {
         })
         .map_err(|e| format!("cannot install signal handler: {e}"))?;
     }
-    let shared = Arc::new(Shared::new(host.clone(), shutdown).map_err(|e| e.to_string())?);
+    let shared = Shared::new(host.clone(), shutdown).map_err(|e| e.to_string())?;
+    let shared = Arc::new(shared.with_thread_tidy(allocator::tidy_thread));
     listening.serve(shared)?;
     host.shutdown();
     log::info!("arouter stopped");
     Ok(())
 }
-
-/// glibc raises its mmap threshold to the largest block freed so far, so
-/// after one large request body every later one comes from the heap, and
-/// the heap keeps it when it is freed: RSS stays at its high-water mark.
-/// A fixed threshold keeps each large buffer in its own mapping, which goes
-/// back to the system as soon as it is freed. (Smaller blocks, the common
-/// case, still come from the heap.)
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn return_large_buffers_to_the_system() {
-    const LARGE: libc::c_int = 1024 * 1024;
-    // SAFETY: `mallopt` only sets an allocator parameter; this runs first
-    // in `main`, before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, LARGE);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn return_large_buffers_to_the_system() {}

@@ -59,7 +59,17 @@ pub struct Shared {
     active: AtomicUsize,
     /// Set by the serving thread that runs the message-batch worker.
     batch_worker: AtomicBool,
+    /// Run on each serving thread every [`TIDY_EVERY`] (see
+    /// [`Shared::with_thread_tidy`]).
+    tidy: Option<ThreadTidy>,
 }
+
+/// Per-thread upkeep the binary asks for: its allocator gives back, on
+/// the thread that freed it, memory it holds for reuse.
+pub type ThreadTidy = fn();
+
+/// How often each serving thread runs the [`ThreadTidy`].
+pub const TIDY_EVERY: Duration = Duration::from_secs(1);
 
 impl Shared {
     pub fn new(
@@ -74,7 +84,15 @@ impl Shared {
             tls: Arc::new(tls),
             active: AtomicUsize::new(0),
             batch_worker: AtomicBool::new(false),
+            tidy: None,
         })
+    }
+
+    /// Has every serving thread run `tidy` every [`TIDY_EVERY`] until
+    /// shutdown.
+    pub fn with_thread_tidy(mut self, tidy: ThreadTidy) -> Shared {
+        self.tidy = Some(tidy);
+        self
     }
 }
 

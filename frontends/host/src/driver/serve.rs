@@ -55,6 +55,18 @@ pub async fn serve_thread<R: Runtime>(rt: R, listener: R::Listener, shared: Arc<
             worker.pool.reap_idle().or(stop).await;
         });
     }
+    if let Some(tidy) = shared.tidy {
+        let (rt, shared) = (rt.clone(), shared.clone());
+        rt.clone().spawn(async move {
+            let ticks = async {
+                loop {
+                    rt.sleep_until(Instant::now() + super::TIDY_EVERY).await;
+                    tidy();
+                }
+            };
+            ticks.or(shared.shutdown.wait()).await;
+        });
+    }
     if !shared.batch_worker.swap(true, Ordering::SeqCst) {
         // One thread runs the message-batch worker (see `batch`).
         rt.spawn(super::batch::run(worker.clone()));
