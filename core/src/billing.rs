@@ -12,7 +12,7 @@
 //! a priced call that consumed tokens is never free; it overcharges by
 //! less than one micro-USD per call.
 
-use std::collections::HashMap;
+use crate::name_map::NameMap;
 
 use crate::usage::Usage;
 
@@ -236,10 +236,10 @@ impl Price {
 /// both names and allocates nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PriceTable {
-    by_provider: HashMap<String, HashMap<String, Price>>,
+    by_provider: NameMap<String, NameMap<String, Price>>,
     /// Output caps by provider, then model (reservations assume them for
     /// requests that set none).
-    output_caps: HashMap<String, HashMap<String, u64>>,
+    output_caps: NameMap<String, NameMap<String, u64>>,
 }
 
 impl PriceTable {
@@ -269,7 +269,7 @@ impl PriceTable {
     }
 
     pub fn len(&self) -> usize {
-        self.by_provider.values().map(HashMap::len).sum()
+        self.by_provider.values().map(NameMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {

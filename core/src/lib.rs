@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod http1;
 pub mod limits;
 pub mod manage;
+pub mod name_map;
 pub mod ratelimit;
 pub mod route;
 pub mod sse;

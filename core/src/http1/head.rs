@@ -67,10 +67,11 @@ impl HeadScanner {
         let mut i = 0;
         while i < rest.len() {
             if self.state == ScanState::Line {
-                // Most head bytes are line content: jump to the next CR or LF.
+                // Most head bytes are line content: jump to the next CR or LF
+                // (memchr2 looks at a word or a vector of bytes at a time).
                 match rest
                     .get(i..)
-                    .and_then(|tail| tail.iter().position(|&b| b == b'\r' || b == b'\n'))
+                    .and_then(|tail| memchr::memchr2(b'\r', b'\n', tail))
                 {
                     Some(skip) => i += skip,
                     None => break,

@@ -3,9 +3,8 @@
 //! typo, a proxied path) folds into `other`, so no client can grow the
 //! number of series. No label carries a key, a key id or a request id.
 
-use std::collections::HashMap;
-
 use arouter_core::gateway::Gateway;
+use arouter_core::name_map::NameMap;
 
 /// A request's model as a label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,11 +19,11 @@ pub enum ModelLabel {
 
 pub struct Labels {
     providers: Vec<String>,
-    provider_index: HashMap<String, usize>,
+    provider_index: NameMap<String, usize>,
     /// The model part of each catalog id (`provider/model`).
     models: Vec<String>,
     /// Provider name, then model name: looked up without allocating.
-    model_index: HashMap<String, HashMap<String, u32>>,
+    model_index: NameMap<String, NameMap<String, u32>>,
 }
 
 impl Labels {
@@ -36,7 +35,7 @@ impl Labels {
             .map(|(i, name)| (name.clone(), i))
             .collect();
         let mut models = Vec::new();
-        let mut model_index: HashMap<String, HashMap<String, u32>> = HashMap::new();
+        let mut model_index: NameMap<String, NameMap<String, u32>> = NameMap::default();
         for entry in gateway.models() {
             let Some((provider, name)) = entry.id.split_once('/') else {
                 continue;

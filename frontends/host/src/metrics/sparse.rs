@@ -5,11 +5,11 @@
 //! through an `ArcSwap`, which a scrape loads from any thread.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use arouter_core::name_map::NameMap;
 
 /// A thread's series as a scrape sees them.
 pub struct Published<K, V>(ArcSwap<Vec<(K, Arc<V>)>>);
@@ -28,7 +28,7 @@ impl<K, V> Published<K, V> {
 
 /// The owning thread's index of the same series.
 pub struct Sparse<K, V> {
-    map: RefCell<HashMap<K, Arc<V>>>,
+    map: RefCell<NameMap<K, Arc<V>>>,
 }
 
 impl<K, V> Default for Sparse<K, V> {
