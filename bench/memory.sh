@@ -22,7 +22,8 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null;
 trap cleanup EXIT
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 mb() { awk -v k="$1" 'BEGIN{printf "%.1f MB", k/1024}'; }
-# The upstream is never called (counting for OpenAI is local); any URL will do.
+# The upstream is unreachable: counting for OpenAI is local, and the large
+# bodies need only be read and parsed (each is answered 502).
 AROUTER_MAX_INFLIGHT_BODY_BYTES=$((1 << 30)) AROUTER_MASTER_KEY=$key OPENAI_API_KEY=sk-unused OPENAI_BASE_URL=http://127.0.0.1:9/v1 RUST_LOG=warn \
   "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$data" >"$data/log" 2>&1 &
 pid=$!

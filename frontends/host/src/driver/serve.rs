@@ -56,15 +56,19 @@ pub async fn serve_thread<R: Runtime>(rt: R, listener: R::Listener, shared: Arc<
         });
     }
     if let Some(tidy) = shared.tidy {
-        let (rt, shared) = (rt.clone(), shared.clone());
-        rt.clone().spawn(async move {
+        // Each serving thread's allocator upkeep; stops with serving.
+        let worker = worker.clone();
+        rt.spawn(async move {
             let ticks = async {
                 loop {
-                    rt.sleep_until(Instant::now() + super::TIDY_EVERY).await;
+                    worker
+                        .rt
+                        .sleep_until(Instant::now() + super::TIDY_EVERY)
+                        .await;
                     tidy();
                 }
             };
-            ticks.or(shared.shutdown.wait()).await;
+            ticks.or(worker.shared.shutdown.wait()).await;
         });
     }
     if !shared.batch_worker.swap(true, Ordering::SeqCst) {
