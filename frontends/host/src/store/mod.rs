@@ -240,6 +240,19 @@ pub trait Store: BatchStore + ResponseStore + Send + Sync {
     /// open, nor neither. An id not open (never written, or recovered
     /// already) is passed over.
     fn settle(&self, batch: &[Transaction], closed: &[String]) -> Result<(), StoreError>;
+    /// [`Store::settle`] for a writer thread that shares CPUs with the
+    /// serving threads: `pause` runs between the transaction's statements
+    /// and may give the CPU away (`recorder::writer`). A store whose
+    /// statements wait on the network anyway ignores it.
+    fn settle_paced(
+        &self,
+        batch: &[Transaction],
+        closed: &[String],
+        pause: &dyn Fn(),
+    ) -> Result<(), StoreError> {
+        let _ = pause;
+        self.settle(batch, closed)
+    }
     /// Writes call-journal intents (all or none; an id written already
     /// is passed over), owned by this store's process.
     fn open_intents(&self, intents: &[Intent]) -> Result<(), StoreError>;

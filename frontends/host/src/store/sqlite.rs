@@ -240,7 +240,7 @@ impl SqliteStore {
         // The recorder's multi-row inserts keep a statement journal; in a
         // temporary file that was an open, an unlink and about one write
         // a stored call (more than half of the gateway's writes under load). It
-        // holds one statement's pages (64 rows), so memory is the place.
+        // holds one statement's pages (16 rows), so memory is the place.
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(backend)?;
         conn.busy_timeout(busy_timeout).map_err(backend)?;
@@ -396,7 +396,16 @@ impl Store for SqliteStore {
     }
 
     fn settle(&self, batch: &[Transaction], closed: &[String]) -> Result<(), StoreError> {
-        self.with(|conn| journal::settle(conn, batch, closed))
+        self.with(|conn| journal::settle(conn, batch, closed, &|| {}))
+    }
+
+    fn settle_paced(
+        &self,
+        batch: &[Transaction],
+        closed: &[String],
+        pause: &dyn Fn(),
+    ) -> Result<(), StoreError> {
+        self.with(|conn| journal::settle(conn, batch, closed, pause))
     }
 
     fn open_intents(&self, intents: &[Intent]) -> Result<(), StoreError> {

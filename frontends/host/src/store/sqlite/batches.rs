@@ -330,7 +330,7 @@ impl BatchStore for SqliteStore {
                 )
                 .map_err(backend)?;
             if changed == 1 {
-                insert_transactions(&tx, transactions)?;
+                insert_transactions(&tx, transactions, &|| {})?;
                 end_if_done(&tx, item.batch_seq, now)?;
             }
             tx.commit().map_err(backend)

@@ -5,6 +5,11 @@
 //! own; a batch now runs it once per [`ROWS_PER_INSERT`] rows. The
 //! remainder goes in smaller statements ([`SIZES`]), each prepared once
 //! and kept in the connection's statement cache.
+//!
+//! The statements are kept short so that the usage recorder can give its
+//! CPU away between them (`pause`, see `recorder::writer`): a statement of
+//! 16 rows is about 60 µs of work, a wait for a serving thread that shares
+//! the CPU.
 
 use std::sync::LazyLock;
 
@@ -39,18 +44,19 @@ const COLUMNS: [&str; 22] = [
     "custom_id",
 ];
 
-/// Rows in the largest statement: 1,408 parameters, far below SQLite's
-/// limit (32,766).
-const ROWS_PER_INSERT: usize = 64;
+/// Rows in the largest statement: 352 parameters, far below SQLite's
+/// limit (32,766). Statements of 64 rows took the same instructions a row
+/// (`bench/callgrind.sh`) but about 250 µs each.
+pub(super) const ROWS_PER_INSERT: usize = 16;
 
 /// The statement sizes a batch is split into, largest first: at most
 /// three statements of each smaller size follow the full ones.
-const SIZES: [usize; 4] = [ROWS_PER_INSERT, 16, 4, 1];
+const SIZES: [usize; 3] = [ROWS_PER_INSERT, 4, 1];
 
 /// The `INSERT` of each size in [`SIZES`]. Rows whose `record_id` is
 /// stored already, or earlier in the same statement, are skipped; the
 /// others are stored in their order.
-static INSERTS: LazyLock<[String; 4]> = LazyLock::new(|| SIZES.map(insert_sql));
+static INSERTS: LazyLock<[String; 3]> = LazyLock::new(|| SIZES.map(insert_sql));
 
 fn insert_sql(rows: usize) -> String {
     let mut sql = format!("INSERT INTO transactions ({}) VALUES ", COLUMNS.join(", "));
@@ -66,10 +72,12 @@ fn insert_sql(rows: usize) -> String {
 }
 
 /// Appends `rows` within the caller's transaction, in their order,
-/// skipping any whose `record_id` is stored already.
+/// skipping any whose `record_id` is stored already; `pause` runs after
+/// each statement but the last.
 pub(super) fn insert_transactions(
     conn: &Connection,
     mut rows: &[Transaction],
+    pause: &dyn Fn(),
 ) -> Result<(), StoreError> {
     for (size, sql) in SIZES.iter().zip(INSERTS.iter()) {
         if rows.len() < *size {
@@ -83,6 +91,9 @@ pub(super) fn insert_transactions(
             }
             stmt.raw_execute().map_err(backend)?;
             rows = rest;
+            if !rows.is_empty() {
+                pause();
+            }
         }
     }
     Ok(())

@@ -47,9 +47,10 @@ pub(super) fn settle(
     conn: &Connection,
     batch: &[Transaction],
     closed: &[String],
+    pause: &dyn Fn(),
 ) -> Result<(), StoreError> {
     let tx = conn.unchecked_transaction().map_err(backend)?;
-    insert_transactions(&tx, batch)?;
+    insert_transactions(&tx, batch, pause)?;
     if !closed.is_empty() {
         let mut close = tx
             .prepare_cached("DELETE FROM call_intents WHERE id = ?1")

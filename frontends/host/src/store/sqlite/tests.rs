@@ -168,3 +168,26 @@ fn a_store_from_a_newer_build_is_refused() {
     let err = SqliteStore::open(dir.path()).err().unwrap().to_string();
     assert!(err.contains("newer"), "{err}");
 }
+
+/// The usage recorder's commits pause between statements (see
+/// `recorder::writer`): after each but the last, in one transaction that
+/// still stores every row once.
+#[test]
+fn a_paced_settle_pauses_between_its_statements() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    // Two full statements, two of 4 rows and one of 1: five statements.
+    let rows: Vec<_> = (0..2 * insert::ROWS_PER_INSERT as i64 + 9)
+        .map(|i| Transaction {
+            record_id: Some(format!("rec-{i}")),
+            ..crate::store::suite::spent(None, i, 1)
+        })
+        .collect();
+    let pauses = std::cell::Cell::new(0);
+    store
+        .settle_paced(&rows, &[], &|| pauses.set(pauses.get() + 1))
+        .unwrap();
+    assert_eq!(pauses.get(), 4);
+    assert_eq!(store.transactions(1_000).unwrap().len(), rows.len());
+    assert_eq!(store.totals().unwrap().usage, rows.len() as u64);
+}
