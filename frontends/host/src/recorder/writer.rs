@@ -18,16 +18,17 @@
 //! dropped and logged as errors.
 //!
 //! A commit gives the CPU away between its statements while the writer is
-//! keeping up ([`Writer::pause`]). The writer shares CPUs with the serving
+//! keeping up ([`Pacer`]). The writer shares CPUs with the serving
 //! threads, and a glommio executor is pinned to its CPU: a serving thread
 //! woken during a commit of a few hundred rows waited the whole commit
 //! (0.9-1.3 ms, `perf sched timehist`), and those waits were the gateway's
-//! 99th percentile at one connection. The scheduler does not cut the
-//! commit short on its own: the writer, asleep most of the time, is owed
-//! CPU time, and its slice runs to its end. When rows queue up behind the
-//! commit, it does not pause, so under full load it never falls behind
-//! for pausing: pausing after every statement, a trial let the held rows
-//! grow by about 17 MB a second under glommio at 64 connections.
+//! 99th percentile at one connection. Scheduler settings for the writer
+//! did not remove them: `SCHED_BATCH` with a 20 ms slice changed nothing
+//! measurable, and nice 10 only shortened them (and would starve the
+//! writer under load). When rows queue up behind the commit, it does not
+//! pause, so under full load it never falls behind for pausing: pausing
+//! after every statement regardless, a trial let the held rows grow by
+//! about 17 MB a second under glommio at 64 connections.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
@@ -44,9 +45,9 @@ pub const MAX_HELD: usize = 100_000;
 /// How long shutdown waits for a failing store.
 pub const CLOSE_PATIENCE: Duration = Duration::from_secs(10);
 /// How long a commit runs between two yields while the writer keeps up:
-/// about what a serving thread that shares its CPU may wait for it. A
-/// yield after every 16-row statement (about 60 µs) cost about 3% more
-/// CPU a request under full load, in context switches.
+/// about what a serving thread that shares its CPU may wait for it (plus
+/// one statement, about 60 µs). Yielding after every statement did no
+/// better at one connection (p99 0.47-0.64 against 0.52-0.54 ms).
 pub const PACE_EVERY: Duration = Duration::from_micros(100);
 
 /// Counts of what the writer did, for tests and operators.
