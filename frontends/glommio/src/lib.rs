@@ -1,5 +1,6 @@
 //! The glommio frontend: one executor per core, each pinned to its CPU and
-//! accepting from its own `SO_REUSEPORT` listener, so the kernel spreads
+//! accepting from its own `SO_REUSEPORT` listener (made by
+//! `arouter_host::driver::listeners`), so the kernel spreads
 //! connections and a connection never leaves its core. Everything that
 //! happens on a connection is the host's driver; this crate supplies
 //! glommio's sockets, timers and executors, and checks that io_uring is
@@ -9,7 +10,6 @@
 mod probe;
 mod runtime;
 
-use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::sync::Arc;
 
@@ -21,25 +21,6 @@ pub use probe::{usable, Unusable};
 /// io_uring buffer memory per executor. The gateway does no direct file
 /// I/O, so glommio's default (10 MiB, locked) would be wasted.
 const IO_MEMORY: usize = 512 * 1024;
-
-/// `threads` listeners on `addr` sharing its port with `SO_REUSEPORT`
-/// (the first picks the port when `addr` asks for any).
-pub fn listeners(addr: SocketAddr, threads: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let mut listeners: Vec<std::net::TcpListener> = Vec::with_capacity(threads);
-    let mut addr = addr;
-    for _ in 0..threads.max(1) {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_reuse_address(true)?;
-        socket.set_reuse_port(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(1024)?;
-        let listener: std::net::TcpListener = socket.into();
-        addr = listener.local_addr()?;
-        listeners.push(listener);
-    }
-    Ok(listeners)
-}
 
 /// Serves until shutdown: one executor per listener, pinned round-robin to
 /// the CPUs this process may run on. Returns glommio's own error when an

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use arouter_host::cli::RuntimeChoice;
-use arouter_host::driver::{thread_count, Shared};
+use arouter_host::driver::{listeners, thread_count, Shared};
 use arouter_host::Config;
 
 /// The listening sockets of the chosen runtime.
 pub enum Listening {
-    /// One listener all smol threads accept from.
-    Smol(std::net::TcpListener),
+    /// One listener per smol thread, or one they all share.
+    Smol(Vec<std::net::TcpListener>),
     /// One `SO_REUSEPORT` listener per glommio executor.
     #[cfg(target_os = "linux")]
     Glommio(Vec<std::net::TcpListener>),
@@ -63,40 +63,32 @@ pub fn choose(choice: RuntimeChoice) -> Result<Runtime, String> {
 
 impl Listening {
     pub fn bind(runtime: Runtime, config: &Config) -> Result<Listening, String> {
-        let cannot = |e: std::io::Error| format!("cannot listen on {}: {e}", config.listen);
-        match runtime {
-            Runtime::Smol => std::net::TcpListener::bind(&config.listen)
-                .map(Listening::Smol)
-                .map_err(cannot),
+        let listeners = listeners(&config.listen, thread_count(config))
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        Ok(match runtime {
+            Runtime::Smol => Listening::Smol(listeners),
             #[cfg(target_os = "linux")]
-            Runtime::Glommio => {
-                let addr = std::net::ToSocketAddrs::to_socket_addrs(&config.listen)
-                    .map_err(cannot)?
-                    .next()
-                    .ok_or_else(|| format!("cannot listen on {}: no address", config.listen))?;
-                arouter_glommio::listeners(addr, thread_count(config))
-                    .map(Listening::Glommio)
-                    .map_err(cannot)
-            }
-        }
+            Runtime::Glommio => Listening::Glommio(listeners),
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        match self {
-            Listening::Smol(listener) => listener.local_addr(),
+        let listeners = match self {
+            Listening::Smol(listeners) => listeners,
             #[cfg(target_os = "linux")]
-            Listening::Glommio(listeners) => listeners
-                .first()
-                .ok_or_else(|| std::io::Error::other("no listener"))?
-                .local_addr(),
-        }
+            Listening::Glommio(listeners) => listeners,
+        };
+        listeners
+            .first()
+            .ok_or_else(|| std::io::Error::other("no listener"))?
+            .local_addr()
     }
 
     /// Serves until shutdown.
     pub fn serve(self, shared: Arc<Shared>) -> Result<(), String> {
         match self {
-            Listening::Smol(listener) => {
-                crate::server::run(listener, shared).map_err(|e| format!("server failed: {e}"))
+            Listening::Smol(listeners) => {
+                crate::server::run(listeners, shared).map_err(|e| format!("server failed: {e}"))
             }
             #[cfg(target_os = "linux")]
             Listening::Glommio(listeners) => {

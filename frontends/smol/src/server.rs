@@ -1,6 +1,8 @@
-//! The smol runtime: one single-threaded executor per thread, all
-//! accepting from the same listener, so a connection's task never migrates
-//! between threads and I/O readiness is handled on the thread that owns it.
+//! The smol runtime: one single-threaded executor per thread, each
+//! accepting from its own listener where the kernel balances them (see
+//! `arouter_host::driver::listeners`), so a connection's task never
+//! migrates between threads and I/O readiness is handled on the thread
+//! that owns it.
 //! What happens on a connection is the host's driver; this file only
 //! supplies sockets, timers and the executor.
 
@@ -18,7 +20,8 @@ use smol::{Async, LocalExecutor};
 
 use crate::tcp::Tcp;
 
-/// Every serving thread accepts from the same listening socket.
+/// A serving thread's listening socket (shared by all threads where the
+/// kernel gives only one).
 type Listener = Arc<Async<std::net::TcpListener>>;
 
 thread_local! {
@@ -98,20 +101,28 @@ impl Runtime for Smol {
 }
 
 /// Serves until shutdown on `--threads` threads, then lets in-flight
-/// requests finish for up to the configured grace period.
-pub fn run(listener: std::net::TcpListener, shared: Arc<Shared>) -> io::Result<()> {
-    let threads = thread_count(&shared.host.config);
-    let listener = Arc::new(Async::new(listener)?);
+/// requests finish for up to the configured grace period. Thread `i`
+/// accepts from `listeners[i]`, or from the one listener there is.
+pub fn run(listeners: Vec<std::net::TcpListener>, shared: Arc<Shared>) -> io::Result<()> {
+    let threads = thread_count(&shared.host.config).max(1);
+    let listeners = listeners
+        .into_iter()
+        .map(|listener| Async::new(listener).map(Arc::new))
+        .collect::<io::Result<Vec<Listener>>>()?;
+    let Some(first) = listeners.first().cloned() else {
+        return Err(io::Error::other("no listener"));
+    };
     let mut workers = Vec::new();
     for i in 1..threads {
-        let (listener, shared) = (listener.clone(), shared.clone());
+        let listener = listeners.get(i).unwrap_or(&first).clone();
+        let shared = shared.clone();
         workers.push(
             std::thread::Builder::new()
                 .name(format!("arouter-worker-{i}"))
                 .spawn(move || serve(listener, shared))?,
         );
     }
-    serve(listener, shared);
+    serve(first, shared);
     for worker in workers {
         let _ = worker.join();
     }

@@ -14,6 +14,7 @@ mod access;
 mod batch;
 mod conn;
 mod io;
+mod listen;
 mod record;
 pub mod runtime;
 mod serve;
@@ -36,6 +37,7 @@ use crate::Host;
 use runtime::Runtime;
 
 pub use access::dialect_name;
+pub use listen::listeners;
 pub use serve::{serve_thread, thread_count};
 
 /// The settings the driver needs (from `Config`).
