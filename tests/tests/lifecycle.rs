@@ -91,3 +91,43 @@ fn help_documents_the_contract() {
         );
     }
 }
+
+/// A second gateway started on a port that one already serves exits
+/// saying the address is in use, on either runtime. Listening with
+/// `SO_REUSEPORT` let it join the port instead and take part of the first
+/// one's connections.
+#[test]
+fn a_second_gateway_on_a_busy_port_exits_saying_it_is_in_use() {
+    let mut first = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(arouter_e2e::binary());
+    cmd.args(["serve", "--listen", &first.addr.to_string(), "--data-dir"])
+        .arg(dir.path().join("d"))
+        .env("AROUTER_MASTER_KEY", arouter_e2e::MASTER_KEY)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if let Ok(runtime) = std::env::var("AROUTER_RUNTIME") {
+        cmd.args(["--runtime", &runtime]);
+    }
+    let mut second = cmd.spawn().expect("spawn arouter");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second gateway kept running on {}", first.addr);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {}", first.addr)) && stderr.contains("in use"),
+        "{stderr}"
+    );
+    assert!(first.alive());
+    assert_eq!(first.get("/healthz", "").status, 200);
+}
