@@ -1240,10 +1240,6 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
-    // ARouter's patch: the duration of the preempt timer that
-    // `latency_preemption_timeout_src` holds, or `None` when it holds a
-    // user timer (or nothing), so that `wait` can keep a pending one.
-    latency_preemption_armed: Cell<Option<Duration>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1375,7 +1371,6 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
-            latency_preemption_armed: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1837,38 +1832,22 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // ARouter's patch: upstream cancels both preemption timers and arms
-        // new ones on every call, which is five submissions, a cancellation
-        // round trip and usually one more `io_uring_enter` per loop of a
-        // busy executor. A preempt timer of the same duration that has not
-        // fired is kept instead: it fires earlier than a fresh one would,
-        // which only brings the next `wait` forward. It is still cancelled
-        // whenever no task queue is active (we may sleep, and must not be
-        // woken by it) or when the duration changed.
-        let preempt = preempt_timer();
-        let kept_latency = self
-            .latency_preemption_timeout_src
-            .take()
-            .filter(|src| {
-                preempt.is_some()
-                    && self.latency_preemption_armed.get() == preempt
-                    && src.result().is_none()
-            });
-        if kept_latency.is_none() {
-            self.latency_preemption_armed.set(None);
-        }
+        // Cancel the old timer regardless of whether we can sleep:
+        // if we won't sleep, we will register the new timer with its new
+        // value.
+        //
+        // But if we will sleep, there might be a timer registered that needs
+        // to be removed otherwise we'll wake up when it expires.
+        drop(self.latency_preemption_timeout_src.take());
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping. ARouter's patch: one that has not completed yet (it
-        // completes after `ring_depth` main-ring events) is kept.
-        let throughput = match self.throughput_preemption_timeout_src.take() {
-            Some(src) if src.result().is_none() => src,
-            _ => main_ring.prepare_throughput_preemption_timer(
+        // up sleeping.
+        self.throughput_preemption_timeout_src.replace(Some(
+            main_ring.prepare_throughput_preemption_timer(
                 self.ring_depth() as u32,
                 self.eventfd_src.raw(),
             ),
-        };
-        self.throughput_preemption_timeout_src.set(Some(throughput));
+        ));
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1880,8 +1859,7 @@ impl Reactor {
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
         // If we generated any event so far, we can't sleep. Need to handle them.
-        let should_sleep = kept_latency.is_none()
-            && preempt_timer().is_none()
+        let should_sleep = preempt_timer().is_none()
             && (woke == 0)
             && poll_ring.can_sleep()
             && main_ring.can_sleep()
@@ -1919,15 +1897,10 @@ impl Reactor {
             }
         }
 
-        match (kept_latency, preempt_timer()) {
-            (Some(src), Some(_)) => self.latency_preemption_timeout_src.set(Some(src)),
-            (_, Some(preempt)) => {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-                self.latency_preemption_armed.set(Some(preempt));
-                flush_rings!(lat_ring, main_ring)?;
-            }
-            (_, None) => {}
+        if let Some(preempt) = preempt_timer() {
+            self.latency_preemption_timeout_src
+                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+            flush_rings!(lat_ring, main_ring)?;
         }
 
         // A Note about `need_preempt`:
