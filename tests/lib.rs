@@ -44,6 +44,25 @@ pub fn binary() -> PathBuf {
     target.join("debug/arouter")
 }
 
+/// Clears the settings a developer's environment could pass to a gateway
+/// under test (providers, config file, listen address, data dir).
+pub fn without_settings_from_env(cmd: &mut Command) {
+    for var in [
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "GEMINI_API_KEY",
+        "GEMINI_BASE_URL",
+        "AROUTER_CONFIG",
+        "AROUTER_DEFAULT_MODEL",
+        "AROUTER_LISTEN",
+        "AROUTER_DATA_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+}
+
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind ephemeral port");
     l.local_addr().expect("local addr").port()
@@ -85,20 +104,7 @@ impl Server {
             std::fs::write(&path, toml).expect("write config");
             cmd.arg("--config").arg(path);
         }
-        for var in [
-            "OPENAI_API_KEY",
-            "OPENAI_BASE_URL",
-            "ANTHROPIC_API_KEY",
-            "ANTHROPIC_BASE_URL",
-            "GEMINI_API_KEY",
-            "GEMINI_BASE_URL",
-            "AROUTER_CONFIG",
-            "AROUTER_DEFAULT_MODEL",
-            "AROUTER_LISTEN",
-            "AROUTER_DATA_DIR",
-        ] {
-            cmd.env_remove(var);
-        }
+        without_settings_from_env(&mut cmd);
         cmd.env("AROUTER_MASTER_KEY", MASTER_KEY)
             .env("OPENAI_API_KEY", "sk-upstream-not-used")
             .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")

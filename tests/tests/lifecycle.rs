@@ -101,6 +101,7 @@ fn a_second_gateway_on_a_busy_port_exits_saying_it_is_in_use() {
     let mut first = Server::start();
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = std::process::Command::new(arouter_e2e::binary());
+    arouter_e2e::without_settings_from_env(&mut cmd);
     cmd.args(["serve", "--listen", &first.addr.to_string(), "--data-dir"])
         .arg(dir.path().join("d"))
         .env("AROUTER_MASTER_KEY", arouter_e2e::MASTER_KEY)

@@ -11,19 +11,27 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 
 /// The sockets listening on `listen` (`host:port`) for `threads` serving
 /// threads: one each where the kernel balances `SO_REUSEPORT`, otherwise
-/// one for all. Port 0 picks one free port for all of them.
+/// one for all. Port 0 picks one free port for all of them. Each address
+/// the name resolves to is tried in turn, as `TcpListener::bind` does
+/// (`localhost` may give `::1` first on a host without IPv6).
 pub fn listeners(listen: &str, threads: usize) -> io::Result<Vec<TcpListener>> {
-    let addr = listen
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
-    bind(addr, threads)
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address");
+    for addr in listen.to_socket_addrs()? {
+        match bind(addr, threads) {
+            Ok(listeners) => return Ok(listeners),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// `threads` sockets bound to `addr` with `SO_REUSEPORT`. A plain bind
 /// first: any process may join a port whose sockets all have the option
 /// (and the same owner), so without it a second gateway started on a busy
-/// port would not fail but silently take part of its connections.
+/// port would not fail but silently take part of its connections. (Two
+/// gateways started within the same few microseconds could still both
+/// pass it, and a port 0 pick could be taken in that gap by another
+/// process; the second bind then fails.)
 #[cfg(target_os = "linux")]
 fn bind(addr: SocketAddr, threads: usize) -> io::Result<Vec<TcpListener>> {
     use socket2::{Domain, Protocol, Socket, Type};
@@ -63,12 +71,20 @@ mod tests {
         let clients: Vec<TcpStream> = (0..64)
             .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
             .collect();
+        // Accepted until all have arrived (a handshake's last step may
+        // still be on its way when `connect` returns), or 10 s.
         let mut accepted = [0; 2];
-        for (n, listener) in accepted.iter_mut().zip(&listeners) {
+        for listener in &listeners {
             listener.set_nonblocking(true).unwrap();
-            while listener.accept().is_ok() {
-                *n += 1;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while accepted[0] + accepted[1] < clients.len() && std::time::Instant::now() < deadline {
+            for (n, listener) in accepted.iter_mut().zip(&listeners) {
+                while listener.accept().is_ok() {
+                    *n += 1;
+                }
             }
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
         assert_eq!(accepted[0] + accepted[1], clients.len());
         assert!(accepted[0] > 0 && accepted[1] > 0, "{accepted:?}");
