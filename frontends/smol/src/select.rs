@@ -8,13 +8,11 @@ use arouter_host::cli::RuntimeChoice;
 use arouter_host::driver::{listeners, thread_count, Shared};
 use arouter_host::Config;
 
-/// The listening sockets of the chosen runtime.
-pub enum Listening {
-    /// One listener per smol thread, or one they all share.
-    Smol(Vec<std::net::TcpListener>),
-    /// One `SO_REUSEPORT` listener per glommio executor.
-    #[cfg(target_os = "linux")]
-    Glommio(Vec<std::net::TcpListener>),
+/// The chosen runtime and its listening sockets: one per serving thread
+/// (`SO_REUSEPORT`), or on smol off Linux one they all share.
+pub struct Listening {
+    runtime: Runtime,
+    listeners: Vec<std::net::TcpListener>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -65,20 +63,11 @@ impl Listening {
     pub fn bind(runtime: Runtime, config: &Config) -> Result<Listening, String> {
         let listeners = listeners(&config.listen, thread_count(config))
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        Ok(match runtime {
-            Runtime::Smol => Listening::Smol(listeners),
-            #[cfg(target_os = "linux")]
-            Runtime::Glommio => Listening::Glommio(listeners),
-        })
+        Ok(Listening { runtime, listeners })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        let listeners = match self {
-            Listening::Smol(listeners) => listeners,
-            #[cfg(target_os = "linux")]
-            Listening::Glommio(listeners) => listeners,
-        };
-        listeners
+        self.listeners
             .first()
             .ok_or_else(|| std::io::Error::other("no listener"))?
             .local_addr()
@@ -86,13 +75,12 @@ impl Listening {
 
     /// Serves until shutdown.
     pub fn serve(self, shared: Arc<Shared>) -> Result<(), String> {
-        match self {
-            Listening::Smol(listeners) => {
-                crate::server::run(listeners, shared).map_err(|e| format!("server failed: {e}"))
-            }
+        match self.runtime {
+            Runtime::Smol => crate::server::run(self.listeners, shared)
+                .map_err(|e| format!("server failed: {e}")),
             #[cfg(target_os = "linux")]
-            Listening::Glommio(listeners) => {
-                arouter_glommio::run(listeners, shared).map_err(|e| e.to_string())
+            Runtime::Glommio => {
+                arouter_glommio::run(self.listeners, shared).map_err(|e| e.to_string())
             }
         }
     }
